@@ -1,0 +1,146 @@
+// The Backend is the one place where the model's math meets a device. The
+// model and trainer are written once against this interface; the CPU backend
+// (src/cpu/) is the fp32 reference, the CUDA backend (kernels/) runs bf16.
+//
+// Conventions, shared by every implementation:
+//  * Shapes: B batch, T sequence length, C model width, H heads, D head dim
+//    (C = H*D), V vocabulary, N = B*T rows. All tensors are row-major.
+//  * qkv is laid out [B, T, 3, H, D]: q, k and v of a token are adjacent.
+//  * Activations use activation_dtype(); parameters and their gradients use
+//    param_dtype(); statistics (LayerNorm mean/rstd, attention log-sum-exp,
+//    losses) are always f32; token ids are i32.
+//  * Backward ops OVERWRITE input gradients (dinp, dqkv, ...) and ACCUMULATE
+//    (+=) into parameter gradients (dweight, dbias, dwte, ...), so that
+//    gradient accumulation over micro-batches is free.
+//  * A Tensor argument documented as optional may be passed empty().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/tensor.h"
+
+namespace alibi {
+
+// Owning handle to device memory. Freed by the backend that made it.
+class Buffer {
+ public:
+  virtual ~Buffer() = default;
+  virtual void* data() = 0;
+  virtual size_t size() const = 0;
+};
+
+struct AttentionShape {
+  int64_t B = 0, T = 0, H = 0, D = 0;
+};
+
+// One AdamW step over a contiguous range of one parameter tensor.
+struct AdamWArgs {
+  Tensor param;         // f32 master weights, updated in place
+  Tensor param_working; // optional: working copy in activation dtype (empty on CPU)
+  Tensor grad;          // param_dtype()
+  Tensor m, v;          // f32 first and second moments
+  float lr = 0.f;
+  float beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f;
+  float weight_decay = 0.f;  // decoupled: param -= lr * weight_decay * param
+  float grad_scale = 1.f;    // multiplies the gradient first (global-norm clipping)
+  int64_t step = 1;          // 1-based, for bias correction
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual Device device() const = 0;
+  virtual std::string name() const = 0;  // e.g. "cpu (2 threads)"
+  virtual DType activation_dtype() const = 0;
+  virtual DType param_dtype() const = 0;
+
+  // ---- memory --------------------------------------------------------------
+  virtual std::unique_ptr<Buffer> allocate(size_t bytes) = 0;
+  virtual void upload(const Tensor& dst, const void* host_src) = 0;
+  virtual void download(void* host_dst, const Tensor& src) = 0;
+  virtual void fill_zero(const Tensor& t) = 0;
+  virtual void synchronize() = 0;
+
+  // ---- token embedding: out[n,:] = wte[tokens[n],:] ------------------------
+  virtual void embedding_forward(const Tensor& out /*[N,C]*/, const Tensor& tokens /*[N] i32*/,
+                                 const Tensor& wte /*[V,C]*/) = 0;
+  virtual void embedding_backward(const Tensor& dwte /*[V,C] +=*/, const Tensor& dout /*[N,C]*/,
+                                  const Tensor& tokens /*[N]*/) = 0;
+
+  // ---- position methods ----------------------------------------------------
+  // Learned: x[b,t,:] += wpe[t,:] (in place). wpe is [T_max, C], T <= T_max.
+  virtual void learned_position_forward(const Tensor& x /*[B,T,C]*/, const Tensor& wpe) = 0;
+  virtual void learned_position_backward(const Tensor& dwpe /*[T_max,C] +=*/,
+                                         const Tensor& dout /*[B,T,C]*/) = 0;
+  // Sinusoidal (Vaswani et al.): x[b,t,2i] += sin(t / 10000^(2i/C)),
+  // x[b,t,2i+1] += cos(same), computed from t; no parameters, no backward.
+  virtual void sinusoidal_position_forward(const Tensor& x /*[B,T,C]*/) = 0;
+  // Rotary (Su et al., rotate-half form): rotates q and k of qkv in place, pair
+  // (d, d + D/2) of position t by angle t * base^(-2d/D). Backward rotates the
+  // gradients of q and k back by the same angles.
+  virtual void rotary_forward(const Tensor& qkv /*[B,T,3,H,D]*/, float base) = 0;
+  virtual void rotary_backward(const Tensor& dqkv /*[B,T,3,H,D]*/, float base) = 0;
+
+  // ---- LayerNorm over the last dim, eps inside the sqrt --------------------
+  virtual void layernorm_forward(const Tensor& out /*[N,C]*/, const Tensor& mean /*[N] f32*/,
+                                 const Tensor& rstd /*[N] f32*/, const Tensor& inp /*[N,C]*/,
+                                 const Tensor& weight /*[C]*/, const Tensor& bias /*[C]*/,
+                                 float eps) = 0;
+  virtual void layernorm_backward(const Tensor& dinp /*[N,C]*/, const Tensor& dweight /*+=*/,
+                                  const Tensor& dbias /*+=*/, const Tensor& dout,
+                                  const Tensor& inp, const Tensor& weight, const Tensor& mean,
+                                  const Tensor& rstd) = 0;
+
+  // ---- linear layer: out = inp @ weight^T + bias ----------------------------
+  virtual void matmul_forward(const Tensor& out /*[N,OC]*/, const Tensor& inp /*[N,C]*/,
+                              const Tensor& weight /*[OC,C]*/,
+                              const Tensor& bias /*[OC], optional*/) = 0;
+  virtual void matmul_backward(const Tensor& dinp /*[N,C], optional*/,
+                               const Tensor& dweight /*[OC,C] +=*/,
+                               const Tensor& dbias /*[OC] +=, optional*/,
+                               const Tensor& dout /*[N,OC]*/, const Tensor& inp,
+                               const Tensor& weight) = 0;
+
+  // ---- causal self-attention with a per-head linear bias --------------------
+  // For query i and key j <= i of head h:
+  //   s_ij = (q_i . k_j) / sqrt(D) - slopes[h] * (i - j)
+  //   out_i = sum_j softmax_j(s_i)_j v_j,   lse[b,h,i] = log sum_j exp(s_ij)
+  // A slope of 0 is plain causal attention. lse is optional (forward-only use).
+  virtual void attention_forward(const Tensor& out /*[B,T,C]*/, const Tensor& lse /*[B,H,T]*/,
+                                 const Tensor& qkv /*[B,T,3,H,D]*/, const Tensor& slopes /*[H] f32*/,
+                                 AttentionShape shape) = 0;
+  virtual void attention_backward(const Tensor& dqkv /*[B,T,3,H,D]*/, const Tensor& dout,
+                                  const Tensor& qkv, const Tensor& out, const Tensor& lse,
+                                  const Tensor& slopes, AttentionShape shape) = 0;
+
+  // ---- elementwise ----------------------------------------------------------
+  // GELU, tanh approximation (GPT-2).
+  virtual void gelu_forward(const Tensor& out, const Tensor& inp) = 0;
+  virtual void gelu_backward(const Tensor& dinp, const Tensor& inp, const Tensor& dout) = 0;
+  // out = a + b; out may alias a or b.
+  virtual void add(const Tensor& out, const Tensor& a, const Tensor& b) = 0;
+  // Inverted dropout in place: x *= keep / (1 - p). The keep mask is a pure
+  // function of (seed, element index) (see core/random.h), so backward
+  // regenerates it instead of storing it, and CPU and CUDA agree.
+  virtual void dropout_forward(const Tensor& x, float p, uint64_t seed) = 0;
+  virtual void dropout_backward(const Tensor& dx, float p, uint64_t seed) = 0;
+
+  // ---- loss -----------------------------------------------------------------
+  // Softmax cross-entropy per row. losses[n] = -log softmax(logits[n])[t_n].
+  // A negative target marks a row that is not scored: its loss and gradient
+  // are 0. When compute_grad, logits is overwritten with
+  // dloss_scale * (softmax(logits[n]) - onehot(t_n)) (the gradient of
+  // dloss_scale * sum_n losses[n]).
+  virtual void cross_entropy(const Tensor& losses /*[N] f32*/, const Tensor& logits /*[N,V]*/,
+                             const Tensor& targets /*[N] i32*/, bool compute_grad,
+                             float dloss_scale) = 0;
+
+  // ---- optimizer ------------------------------------------------------------
+  virtual double sum_of_squares(const Tensor& t) = 0;  // deterministic
+  virtual void adamw_update(const AdamWArgs& args) = 0;
+};
+
+}  // namespace alibi

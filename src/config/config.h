@@ -1,0 +1,108 @@
+// The training configuration. The struct below holds the values; the one
+// definition of every key (name, type, default, range, documentation) lives
+// in config/schema.cpp and drives loading, validation, docs/config.md and
+// --help, so they cannot drift apart.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace alibi {
+
+enum class PositionMethod { Alibi, Sinusoidal, Learned, Rotary, None };
+
+struct ModelConfig {
+  PositionMethod position = PositionMethod::Alibi;
+  int n_layer = 4;
+  int d_model = 128;
+  int n_head = 4;
+  int d_ff = 0;             // 0: 4 * d_model
+  int vocab_size = 0;       // 0: the data's vocabulary; larger pads the table
+  int max_position = 0;     // learned positions: table rows; 0: train.seq_len
+  float dropout = 0.0f;     // embedding and residual-branch dropout
+  float init_std = 0.02f;
+  float layernorm_eps = 1e-5f;
+  float rotary_base = 10000.0f;
+};
+
+struct DataConfig {
+  std::string dir;          // made by alibi-data: meta.json, train.bin, valid.bin, ...
+  std::string train_split = "train";
+  std::string valid_split = "valid";
+};
+
+struct TrainConfig {
+  int seq_len = 128;
+  int micro_batch = 8;
+  int grad_accum = 1;
+  int64_t steps = 200;
+  float lr = 1e-3f;
+  float min_lr_ratio = 0.1f;  // cosine decays to lr * min_lr_ratio
+  int64_t warmup_steps = 20;
+  float weight_decay = 0.1f;
+  bool decay_embeddings = false;
+  bool decay_norms_and_biases = false;
+  float beta1 = 0.9f;
+  float beta2 = 0.95f;
+  float eps = 1e-8f;
+  float grad_clip = 1.0f;     // global-norm clip; 0 disables
+  uint64_t seed = 1337;
+  int64_t eval_interval = 50; // steps between validations; 0: only at the end
+  int64_t eval_batches = 8;   // validation batches; 0: the whole split
+};
+
+struct CheckpointConfig {
+  std::string dir;            // empty: <log.run_dir>/checkpoints
+  int64_t interval = 100;     // steps between checkpoints; 0: only at the end
+  int keep = 2;               // most recent checkpoints kept on disk
+};
+
+struct LogConfig {
+  std::string run_dir = "runs/default";
+  int64_t interval = 10;      // steps between progress lines (non-terminal)
+};
+
+enum class DeviceChoice { Auto, Cpu, Cuda };
+
+struct RuntimeConfig {
+  DeviceChoice device = DeviceChoice::Auto;
+  int threads = 0;            // CPU threads; 0: all cores
+};
+
+struct Config {
+  ModelConfig model;
+  DataConfig data;
+  TrainConfig train;
+  CheckpointConfig checkpoint;
+  LogConfig log;
+  RuntimeConfig runtime;
+
+  int d_ff() const { return model.d_ff ? model.d_ff : 4 * model.d_model; }
+  std::string checkpoint_dir() const {
+    return checkpoint.dir.empty() ? log.run_dir + "/checkpoints" : checkpoint.dir;
+  }
+};
+
+// Every configuration error: the message names the file, the key and the value.
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Loads a YAML or JSON file (by content; JSON is YAML), applies `overrides`
+// ("section.key=value", applied in order), and validates. Throws ConfigError.
+Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+// Parses a config from text; `origin` names it in error messages.
+Config parse_config(const std::string& text, const std::string& origin,
+                    const std::vector<std::string>& overrides = {});
+// The fully resolved config as YAML (every key, defaults included).
+std::string config_to_yaml(const Config& config);
+// docs/config.md, generated from the key definitions.
+std::string config_reference_markdown();
+// The key list for --help.
+std::string config_reference_text();
+
+const char* position_method_name(PositionMethod method);
+
+}  // namespace alibi

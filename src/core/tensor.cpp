@@ -1,0 +1,61 @@
+#include "core/tensor.h"
+
+#include <sstream>
+
+namespace alibi {
+
+size_t dtype_size(DType dtype) {
+  switch (dtype) {
+    case DType::F32: return 4;
+    case DType::BF16: return 2;
+    case DType::I32: return 4;
+    case DType::U16: return 2;
+  }
+  throw std::logic_error("unknown dtype");
+}
+
+const char* dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::F32: return "f32";
+    case DType::BF16: return "bf16";
+    case DType::I32: return "i32";
+    case DType::U16: return "u16";
+  }
+  return "?";
+}
+
+const char* device_name(Device device) { return device == Device::CPU ? "cpu" : "cuda"; }
+
+int64_t Tensor::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+Tensor Tensor::view(std::vector<int64_t> new_shape) const {
+  Tensor t(data, std::move(new_shape), dtype, device);
+  if (t.numel() != numel())
+    throw std::logic_error("cannot view " + describe() + " as " + t.describe());
+  return t;
+}
+
+std::string Tensor::describe() const {
+  std::ostringstream s;
+  s << dtype_name(dtype) << "[";
+  for (size_t i = 0; i < shape.size(); ++i) s << (i ? "," : "") << shape[i];
+  s << "]@" << device_name(device);
+  return s.str();
+}
+
+void check_shape(const Tensor& t, std::initializer_list<int64_t> shape, const char* what) {
+  bool ok = t.shape.size() == shape.size();
+  size_t i = 0;
+  for (int64_t d : shape) ok = ok && t.shape[i++] == d;
+  if (!ok) {
+    Tensor expected(nullptr, shape, t.dtype, t.device);
+    throw std::invalid_argument(std::string(what) + ": expected shape " + expected.describe() +
+                                ", got " + t.describe());
+  }
+}
+
+}  // namespace alibi

@@ -1,0 +1,37 @@
+#include "core/tensor.h"
+
+#include <gtest/gtest.h>
+
+namespace alibi {
+
+TEST(Tensor, ViewKeepsMemoryAndChecksCount) {
+  float data[24] = {};
+  Tensor t(data, {2, 3, 4}, DType::F32, Device::CPU);
+  EXPECT_EQ(t.numel(), 24);
+  EXPECT_EQ(t.nbytes(), 96u);
+  Tensor v = t.view({6, 4});
+  EXPECT_EQ(v.data, t.data);
+  EXPECT_THROW(t.view({5, 5}), std::logic_error);
+}
+
+TEST(Tensor, TypedAccessRejectsWrongDtype) {
+  int32_t ids[4] = {};
+  Tensor t(ids, {4}, DType::I32, Device::CPU);
+  EXPECT_EQ(t.i32(), ids);
+  EXPECT_THROW(t.f32(), std::logic_error);
+}
+
+TEST(Tensor, CheckShapeNamesTheTensor) {
+  float data[6] = {};
+  Tensor t(data, {2, 3}, DType::F32, Device::CPU);
+  EXPECT_NO_THROW(check_shape(t, {2, 3}, "x"));
+  try {
+    check_shape(t, {3, 2}, "layernorm inp");
+    FAIL() << "expected a shape error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("layernorm inp"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("f32[2,3]"), std::string::npos);
+  }
+}
+
+}  // namespace alibi
