@@ -56,12 +56,16 @@ class Backend {
   virtual std::string name() const = 0;  // e.g. "cpu (2 threads)"
   virtual DType activation_dtype() const = 0;
   virtual DType param_dtype() const = 0;
+  // Dense bf16 matrix peak in FLOP/s for MFU; 0 where no meaningful peak
+  // exists (the CPU), and then no MFU is reported.
+  virtual double peak_flops() const { return 0.0; }
 
   // ---- memory --------------------------------------------------------------
   virtual std::unique_ptr<Buffer> allocate(size_t bytes) = 0;
   virtual void upload(const Tensor& dst, const void* host_src) = 0;
   virtual void download(void* host_dst, const Tensor& src) = 0;
   virtual void fill_zero(const Tensor& t) = 0;
+  virtual void copy(const Tensor& dst, const Tensor& src) = 0;  // same device, dtype, numel
   virtual void synchronize() = 0;
 
   // ---- token embedding: out[n,:] = wte[tokens[n],:] ------------------------

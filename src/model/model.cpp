@@ -1,0 +1,317 @@
+#include "model/model.h"
+
+#include <stdexcept>
+
+#include "core/random.h"
+#include "model/alibi_slopes.h"
+
+namespace alibi {
+
+namespace {
+// Dropout sites within a layer; each gets an independent mask.
+enum DropoutSite { kEmbeddingDropout = 0, kAttentionDropout = 1, kMlpDropout = 2 };
+constexpr size_t kArenaAlignment = 256;
+}  // namespace
+
+Model::Model(Backend& backend, const ModelShape& shape)
+    : backend_(backend), shape_(shape), layout_(parameter_layout(shape)) {
+  if (shape.d_model % shape.n_head != 0)
+    throw std::invalid_argument("d_model must be divisible by n_head");
+  allocate_parameters();
+}
+
+int64_t Model::num_parameters() const {
+  int64_t n = 0;
+  for (const ParamSpec& spec : layout_) n += spec.numel();
+  return n;
+}
+
+void Model::allocate_parameters() {
+  const int64_t n = total_numel(layout_);
+  const DType grad_dtype = backend_.param_dtype();
+  param_buffer_ = backend_.allocate(n * sizeof(float));
+  grad_buffer_ = backend_.allocate(n * dtype_size(grad_dtype));
+  params_flat_ = Tensor(param_buffer_->data(), {n}, DType::F32, backend_.device());
+  grads_flat_ = Tensor(grad_buffer_->data(), {n}, grad_dtype, backend_.device());
+  params_ = bind_params(layout_, param_buffer_->data(), DType::F32, backend_.device());
+  grads_ = bind_params(layout_, grad_buffer_->data(), grad_dtype, backend_.device());
+  backend_.fill_zero(grads_flat_);
+
+  // Only ALiBi biases the scores; the other methods run the same attention
+  // with slope 0, which is plain causal attention.
+  std::vector<float> slopes(shape_.n_head, 0.f);
+  if (shape_.position == PositionMethod::Alibi) slopes = alibi_slopes(static_cast<int>(shape_.n_head));
+  slopes_buffer_ = backend_.allocate(slopes.size() * sizeof(float));
+  slopes_ = Tensor(slopes_buffer_->data(), {shape_.n_head}, DType::F32, backend_.device());
+  backend_.upload(slopes_, slopes.data());
+}
+
+void Model::load_parameters(const std::vector<float>& host_values) {
+  if (static_cast<int64_t>(host_values.size()) != params_flat_.numel())
+    throw std::invalid_argument("parameter count mismatch: got " + std::to_string(host_values.size()) +
+                                ", model has " + std::to_string(params_flat_.numel()));
+  backend_.upload(params_flat_, host_values.data());
+}
+
+std::vector<float> Model::download_parameters() {
+  std::vector<float> values(params_flat_.numel());
+  backend_.download(values.data(), params_flat_);
+  return values;
+}
+
+void Model::zero_grads() { backend_.fill_zero(grads_flat_); }
+
+// ---------------------------------------------------------------------------
+// Activation memory
+// ---------------------------------------------------------------------------
+
+Tensor Model::stat(std::vector<int64_t> shape, DType dtype) {
+  Tensor t(nullptr, std::move(shape), dtype, backend_.device());
+  const size_t bytes = (t.nbytes() + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
+  if (arena_) t.data = static_cast<char*>(arena_->data()) + arena_used_;
+  arena_used_ += bytes;
+  return t;
+}
+
+Tensor Model::act(std::vector<int64_t> shape) { return stat(std::move(shape), backend_.activation_dtype()); }
+
+size_t Model::activation_bytes() const { return arena_ ? arena_->size() : 0; }
+
+void Model::reserve(int64_t batch, int64_t seq_len, bool for_training) {
+  const bool fits = batch <= capacity_batch_ && seq_len <= capacity_len_ &&
+                    (capacity_training_ || !for_training);
+  if (arena_ && fits) return;
+  const int64_t B = batch, T = seq_len, C = shape_.d_model, F = shape_.d_ff, V = shape_.vocab;
+  const int64_t H = shape_.n_head, N = B * T;
+  // Two passes over the same carving: the first measures, the second binds
+  // views into one allocation of exactly that size.
+  arena_.reset();
+  for (int pass = 0; pass < 2; ++pass) {
+    arena_used_ = 0;
+    tokens_ = stat({B, T}, DType::I32);
+    targets_ = stat({B, T}, DType::I32);
+    losses_ = stat({N}, DType::F32);
+    embedded_ = act({B, T, C});
+    // Evaluation keeps one layer's activations and reuses them for every
+    // layer; training keeps all of them for the backward pass.
+    blocks_.assign(for_training ? shape_.n_layer : 1, {});
+    for (BlockActivations& a : blocks_) {
+      a.ln1 = act({B, T, C});
+      a.ln1_mean = stat({N}, DType::F32);
+      a.ln1_rstd = stat({N}, DType::F32);
+      a.qkv = act({B, T, 3, H, shape_.head_dim()});
+      a.att = act({B, T, C});
+      a.lse = for_training ? stat({B, H, T}, DType::F32) : Tensor();
+      a.residual_mid = act({B, T, C});
+      a.ln2 = act({B, T, C});
+      a.ln2_mean = stat({N}, DType::F32);
+      a.ln2_rstd = stat({N}, DType::F32);
+      a.fc = act({B, T, F});
+      a.fc_gelu = act({B, T, F});
+      // In evaluation the residual stream is updated in place in x_0's buffer.
+      a.residual_out = for_training ? act({B, T, C}) : embedded_;
+    }
+    lnf_ = act({B, T, C});
+    lnf_mean_ = stat({N}, DType::F32);
+    lnf_rstd_ = stat({N}, DType::F32);
+    logits_ = act({B, T, V});
+    if (for_training) {
+      d_residual_ = act({B, T, C});
+      d_scratch_ = act({B, T, C});
+      d_branch_ = act({B, T, C});
+      d_qkv_ = act({B, T, 3, H, shape_.head_dim()});
+      d_ff_a_ = act({B, T, F});
+      d_ff_b_ = act({B, T, F});
+    } else {
+      d_residual_ = d_scratch_ = d_branch_ = d_qkv_ = d_ff_a_ = d_ff_b_ = Tensor();
+    }
+    if (pass == 0) arena_ = backend_.allocate(arena_used_);
+  }
+  capacity_batch_ = B, capacity_len_ = T, capacity_training_ = for_training;
+}
+
+// ---------------------------------------------------------------------------
+// Forward
+// ---------------------------------------------------------------------------
+
+AttentionShape Model::attention_shape(int64_t B, int64_t T) const {
+  return {B, T, shape_.n_head, shape_.head_dim()};
+}
+
+uint64_t Model::dropout_site_seed(int64_t layer, int site) const {
+  return derive_seed(dropout_seed_, static_cast<uint64_t>(layer), static_cast<uint64_t>(site));
+}
+
+// Views of a reserved tensor shrunk to the batch and length of this call.
+static Tensor rows(const Tensor& t, std::vector<int64_t> shape) {
+  Tensor v(t.data, std::move(shape), t.dtype, t.device);
+  return v;
+}
+
+void Model::embed(int64_t B, int64_t T, bool training) {
+  const int64_t C = shape_.d_model;
+  Tensor x = rows(embedded_, {B, T, C});
+  backend_.embedding_forward(x.view({B * T, C}), rows(tokens_, {B * T}), params_.wte);
+  if (shape_.position == PositionMethod::Learned) {
+    if (T > shape_.max_position)
+      throw std::invalid_argument("sequence length " + std::to_string(T) +
+                                  " exceeds the learned position table (" +
+                                  std::to_string(shape_.max_position) + " rows)");
+    backend_.learned_position_forward(x, params_.wpe);
+  } else if (shape_.position == PositionMethod::Sinusoidal) {
+    backend_.sinusoidal_position_forward(x);
+  }
+  if (training && shape_.dropout > 0.f)
+    backend_.dropout_forward(x, shape_.dropout, dropout_site_seed(-1, kEmbeddingDropout));
+}
+
+void Model::block_forward(int64_t l, const Tensor& x, int64_t B, int64_t T, bool training) {
+  const int64_t C = shape_.d_model, F = shape_.d_ff, N = B * T;
+  const BlockParams& w = params_.blocks[l];
+  const BlockActivations& a = blocks_[training ? l : 0];
+  const bool dropout = training && shape_.dropout > 0.f;
+  Tensor xr = x.view({N, C});
+  Tensor ln1 = rows(a.ln1, {N, C}), qkv = rows(a.qkv, {B, T, 3, shape_.n_head, shape_.head_dim()});
+  Tensor att = rows(a.att, {B, T, C}), mid = rows(a.residual_mid, {N, C});
+  Tensor ln2 = rows(a.ln2, {N, C}), fc = rows(a.fc, {N, F}), fc_gelu = rows(a.fc_gelu, {N, F});
+  Tensor out = rows(a.residual_out, {N, C});
+  Tensor lse = a.lse.empty() ? Tensor() : rows(a.lse, {B, shape_.n_head, T});
+  Tensor branch = rows(lnf_, {N, C});  // free until the final LayerNorm
+
+  // Attention sub-layer.
+  backend_.layernorm_forward(ln1, rows(a.ln1_mean, {N}), rows(a.ln1_rstd, {N}), xr, w.ln1_weight,
+                             w.ln1_bias, shape_.layernorm_eps);
+  backend_.matmul_forward(qkv.view({N, 3 * C}), ln1, w.qkv_weight, w.qkv_bias);
+  if (shape_.position == PositionMethod::Rotary) backend_.rotary_forward(qkv, shape_.rotary_base);
+  backend_.attention_forward(att, lse, qkv, slopes_, attention_shape(B, T));
+  backend_.matmul_forward(branch, att.view({N, C}), w.proj_weight, w.proj_bias);
+  if (dropout) backend_.dropout_forward(branch, shape_.dropout, dropout_site_seed(l, kAttentionDropout));
+  backend_.add(mid, xr, branch);
+
+  // MLP sub-layer.
+  backend_.layernorm_forward(ln2, rows(a.ln2_mean, {N}), rows(a.ln2_rstd, {N}), mid, w.ln2_weight,
+                             w.ln2_bias, shape_.layernorm_eps);
+  backend_.matmul_forward(fc, ln2, w.fc_weight, w.fc_bias);
+  backend_.gelu_forward(fc_gelu, fc);
+  backend_.matmul_forward(branch, fc_gelu, w.out_weight, w.out_bias);
+  if (dropout) backend_.dropout_forward(branch, shape_.dropout, dropout_site_seed(l, kMlpDropout));
+  backend_.add(out, mid, branch);
+}
+
+StepResult Model::forward(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t T,
+                          bool training, uint64_t dropout_seed) {
+  reserve(B, T, training);
+  const int64_t C = shape_.d_model, N = B * T;
+  last_B_ = B, last_T_ = T, last_training_ = training, dropout_seed_ = dropout_seed;
+  backend_.upload(rows(tokens_, {N}), tokens);
+  backend_.upload(rows(targets_, {N}), targets);
+
+  embed(B, T, training);
+  Tensor x = rows(embedded_, {B, T, C});
+  for (int64_t l = 0; l < shape_.n_layer; ++l) {
+    block_forward(l, x, B, T, training);
+    x = rows(blocks_[training ? l : 0].residual_out, {B, T, C});
+  }
+  Tensor lnf = rows(lnf_, {N, C}), logits = rows(logits_, {N, shape_.vocab});
+  backend_.layernorm_forward(lnf, rows(lnf_mean_, {N}), rows(lnf_rstd_, {N}), x.view({N, C}),
+                             params_.lnf_weight, params_.lnf_bias, shape_.layernorm_eps);
+  backend_.matmul_forward(logits, lnf, params_.wte, Tensor());
+  // The gradient is taken later, in backward(), once the loss scale is known.
+  backend_.cross_entropy(rows(losses_, {N}), logits, rows(targets_, {N}), false, 0.f);
+
+  StepResult result;
+  std::vector<float> losses = last_token_losses();
+  for (int64_t n = 0; n < N; ++n) {
+    if (targets[n] < 0) continue;
+    result.loss_sum += losses[n];
+    result.scored += 1;
+  }
+  return result;
+}
+
+std::vector<float> Model::last_token_losses() {
+  std::vector<float> losses(last_B_ * last_T_);
+  backend_.download(losses.data(), rows(losses_, {last_B_ * last_T_}));
+  return losses;
+}
+
+// ---------------------------------------------------------------------------
+// Backward
+// ---------------------------------------------------------------------------
+
+void Model::block_backward(int64_t l, const Tensor& x, const Tensor& dres, int64_t B, int64_t T) {
+  const int64_t C = shape_.d_model, F = shape_.d_ff, N = B * T, H = shape_.n_head;
+  const BlockParams& w = params_.blocks[l];
+  const BlockParams& g = grads_.blocks[l];
+  const BlockActivations& a = blocks_[l];
+  const bool dropout = shape_.dropout > 0.f;
+  Tensor xr = x.view({N, C});
+  Tensor mid = rows(a.residual_mid, {N, C});
+  Tensor dbranch = rows(d_branch_, {N, C}), dtmp = rows(d_scratch_, {N, C});
+  Tensor dff_a = rows(d_ff_a_, {N, F}), dff_b = rows(d_ff_b_, {N, F});
+
+  // MLP: out = mid + dropout(W_out gelu(W_fc LN2(mid))). dres holds d out.
+  Tensor dmlp = dres;
+  if (dropout) {
+    backend_.copy(dbranch, dres);
+    backend_.dropout_backward(dbranch, shape_.dropout, dropout_site_seed(l, kMlpDropout));
+    dmlp = dbranch;
+  }
+  backend_.matmul_backward(dff_a, g.out_weight, g.out_bias, dmlp, rows(a.fc_gelu, {N, F}), w.out_weight);
+  backend_.gelu_backward(dff_b, rows(a.fc, {N, F}), dff_a);
+  backend_.matmul_backward(dtmp, g.fc_weight, g.fc_bias, dff_b, rows(a.ln2, {N, C}), w.fc_weight);
+  backend_.layernorm_backward(dbranch, g.ln2_weight, g.ln2_bias, dtmp, mid, w.ln2_weight,
+                              rows(a.ln2_mean, {N}), rows(a.ln2_rstd, {N}));
+  backend_.add(dres, dres, dbranch);  // dres now holds d mid
+
+  // Attention: mid = x + dropout(W_proj Attn(rotary(W_qkv LN1(x)))).
+  Tensor dattn_out = dres;
+  if (dropout) {
+    backend_.copy(dbranch, dres);
+    backend_.dropout_backward(dbranch, shape_.dropout, dropout_site_seed(l, kAttentionDropout));
+    dattn_out = dbranch;
+  }
+  Tensor att = rows(a.att, {B, T, C}), datt = rows(lnf_, {B, T, C});  // lnf_ is free here
+  Tensor qkv = rows(a.qkv, {B, T, 3, H, shape_.head_dim()});
+  Tensor dqkv = rows(d_qkv_, {B, T, 3, H, shape_.head_dim()});
+  backend_.matmul_backward(datt.view({N, C}), g.proj_weight, g.proj_bias, dattn_out, att.view({N, C}),
+                           w.proj_weight);
+  backend_.attention_backward(dqkv, datt, qkv, att, rows(a.lse, {B, H, T}), slopes_, attention_shape(B, T));
+  if (shape_.position == PositionMethod::Rotary) backend_.rotary_backward(dqkv, shape_.rotary_base);
+  backend_.matmul_backward(dtmp, g.qkv_weight, g.qkv_bias, dqkv.view({N, 3 * C}), rows(a.ln1, {N, C}),
+                           w.qkv_weight);
+  backend_.layernorm_backward(dbranch, g.ln1_weight, g.ln1_bias, dtmp, xr, w.ln1_weight,
+                              rows(a.ln1_mean, {N}), rows(a.ln1_rstd, {N}));
+  backend_.add(dres, dres, dbranch);  // dres now holds d x
+}
+
+void Model::embed_backward(const Tensor& dres, int64_t B, int64_t T) {
+  const int64_t C = shape_.d_model;
+  if (shape_.dropout > 0.f)
+    backend_.dropout_backward(dres, shape_.dropout, dropout_site_seed(-1, kEmbeddingDropout));
+  if (shape_.position == PositionMethod::Learned)
+    backend_.learned_position_backward(grads_.wpe, dres.view({B, T, C}));
+  backend_.embedding_backward(grads_.wte, dres.view({B * T, C}), rows(tokens_, {B * T}));
+}
+
+void Model::backward(float loss_scale) {
+  if (!last_training_) throw std::logic_error("backward() needs a preceding forward(training=true)");
+  const int64_t B = last_B_, T = last_T_, C = shape_.d_model, N = B * T;
+  Tensor logits = rows(logits_, {N, shape_.vocab});
+  backend_.cross_entropy(rows(losses_, {N}), logits, rows(targets_, {N}), true, loss_scale);
+
+  // LM head and final LayerNorm. x_L is the last block's output.
+  Tensor x_last = rows(blocks_.back().residual_out, {N, C});
+  Tensor dlnf = rows(d_scratch_, {N, C}), dres = rows(d_residual_, {N, C});
+  backend_.matmul_backward(dlnf, grads_.wte, Tensor(), logits, rows(lnf_, {N, C}), params_.wte);
+  backend_.layernorm_backward(dres, grads_.lnf_weight, grads_.lnf_bias, dlnf, x_last, params_.lnf_weight,
+                              rows(lnf_mean_, {N}), rows(lnf_rstd_, {N}));
+
+  for (int64_t l = shape_.n_layer - 1; l >= 0; --l) {
+    Tensor x = l == 0 ? rows(embedded_, {N, C}) : rows(blocks_[l - 1].residual_out, {N, C});
+    block_backward(l, x, dres, B, T);
+  }
+  embed_backward(dres, B, T);
+}
+
+}  // namespace alibi

@@ -1,0 +1,110 @@
+// The GPT-style language model, written once against the Backend:
+//
+//   x_0     = dropout(wte[tokens] + position(t))         (position: learned or sinusoidal)
+//   x_l+1/2 = x_l     + dropout(Attn(LN1(x_l)))           (ALiBi / rotary live inside Attn)
+//   x_l+1   = x_l+1/2 + dropout(W_out GELU(W_fc LN2(x_l+1/2)))
+//   logits  = LNf(x_L) wte^T                              (tied LM head)
+//   loss    = mean over scored tokens of cross-entropy(logits, targets)
+//
+// Parameters, gradients and activations live in buffers allocated once, up
+// front, for a given (batch, length) capacity; nothing is allocated per step.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "backend/backend.h"
+#include "model/params.h"
+
+namespace alibi {
+
+// Per-layer activations kept for the backward pass.
+struct BlockActivations {
+  Tensor ln1, ln1_mean, ln1_rstd;  // [B,T,C], [B*T], [B*T]
+  Tensor qkv;                      // [B,T,3,H,D], after rotary
+  Tensor att, lse;                 // [B,T,C], [B,H,T]
+  Tensor residual_mid;             // x_l+1/2
+  Tensor ln2, ln2_mean, ln2_rstd;
+  Tensor fc, fc_gelu;              // [B,T,F]
+  Tensor residual_out;             // x_l+1
+};
+
+struct StepResult {
+  double loss_sum = 0.0;   // sum of per-token losses over scored tokens
+  int64_t scored = 0;      // tokens with a target >= 0
+  double mean_loss() const { return scored ? loss_sum / scored : 0.0; }
+};
+
+class Model {
+ public:
+  Model(Backend& backend, const ModelShape& shape);
+
+  const ModelShape& shape() const { return shape_; }
+  const std::vector<ParamSpec>& layout() const { return layout_; }
+  int64_t num_parameters() const;  // without alignment padding
+
+  // Master parameters (f32) and gradients (backend param dtype), flat.
+  Tensor params_flat() const { return params_flat_; }
+  Tensor grads_flat() const { return grads_flat_; }
+  const ModelParams& params() const { return params_; }
+  const ModelParams& grads() const { return grads_; }
+
+  void load_parameters(const std::vector<float>& host_values);
+  std::vector<float> download_parameters();
+
+  // Allocates activations for batches up to (batch, seq_len); reallocates
+  // only when a larger batch or length is asked for.
+  void reserve(int64_t batch, int64_t seq_len, bool for_training);
+  size_t activation_bytes() const;
+
+  // Forward pass over tokens/targets [batch, seq_len] (host i32). Targets < 0
+  // are not scored. With `training`, dropout is on (seeded by dropout_seed)
+  // and activations are kept for backward().
+  StepResult forward(const int32_t* tokens, const int32_t* targets, int64_t batch, int64_t seq_len,
+                     bool training, uint64_t dropout_seed = 0);
+  // Backward of loss_scale * sum of scored token losses of the last
+  // forward(training=true); gradients ACCUMULATE into grads_flat().
+  void backward(float loss_scale);
+  void zero_grads();
+
+  // Per-token losses of the last forward, [batch*seq_len] (host copy).
+  std::vector<float> last_token_losses();
+
+ private:
+  void allocate_parameters();
+  Tensor act(std::vector<int64_t> shape);                  // from the activation arena
+  Tensor stat(std::vector<int64_t> shape, DType dtype);    // f32/i32 from the arena
+  void embed(int64_t B, int64_t T, bool training);
+  void block_forward(int64_t l, const Tensor& x, int64_t B, int64_t T, bool training);
+  void block_backward(int64_t l, const Tensor& x, const Tensor& dresidual, int64_t B, int64_t T);
+  void embed_backward(const Tensor& dresidual, int64_t B, int64_t T);
+  AttentionShape attention_shape(int64_t B, int64_t T) const;
+  uint64_t dropout_site_seed(int64_t layer, int site) const;
+
+  Backend& backend_;
+  ModelShape shape_;
+  std::vector<ParamSpec> layout_;
+  std::unique_ptr<Buffer> param_buffer_, grad_buffer_, slopes_buffer_;
+  Tensor params_flat_, grads_flat_, slopes_;
+  ModelParams params_, grads_;
+
+  // Activation arena and the views carved from it.
+  std::unique_ptr<Buffer> arena_;
+  size_t arena_used_ = 0;
+  int64_t capacity_batch_ = 0, capacity_len_ = 0;
+  bool capacity_training_ = false;
+  Tensor tokens_, targets_, losses_;
+  Tensor embedded_;                       // x_0
+  std::vector<BlockActivations> blocks_;  // one per layer (one shared when not training)
+  Tensor lnf_, lnf_mean_, lnf_rstd_, logits_;
+  // Backward scratch.
+  Tensor d_residual_, d_scratch_, d_branch_, d_qkv_, d_ff_a_, d_ff_b_;
+
+  // State of the last forward.
+  int64_t last_B_ = 0, last_T_ = 0;
+  bool last_training_ = false;
+  uint64_t dropout_seed_ = 0;
+};
+
+}  // namespace alibi

@@ -1,0 +1,65 @@
+// alibi-train: trains a model from a YAML/JSON config.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <new>
+
+#include "config/config.h"
+#include "train/trainer.h"
+
+namespace {
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "alibi-train: error: %s\n", message.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"alibi-train: train a decoder-only language model with ALiBi (or a baseline position method)"};
+  std::string config_path;
+  std::vector<std::string> overrides;
+  std::string resume;
+  bool quiet = false, print_config = false, config_docs = false;
+  app.add_option("-c,--config", config_path, "YAML or JSON config file (see docs/config.md)");
+  app.add_option("--set", overrides, "Override a config key, e.g. --set train.lr=3e-4 (repeatable)")
+      ->take_all();
+  auto* resume_opt = app.add_option("--resume", resume,
+                                    "Resume from a checkpoint file or folder; with no value, the newest "
+                                    "checkpoint in the run's checkpoint folder")
+                         ->expected(0, 1);
+  app.add_flag("-q,--quiet", quiet, "No progress line (the metrics log is still written)");
+  app.add_flag("--print-config", print_config, "Print the fully resolved config and exit");
+  app.add_flag("--config-docs", config_docs, "Print docs/config.md (the reference of every key) and exit");
+  app.footer("Config keys (section.key  type  default):\n" + alibi::config_reference_text());
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    if (config_docs) {
+      std::cout << alibi::config_reference_markdown();
+      return 0;
+    }
+    if (config_path.empty()) return fail("--config is required (try --help)");
+    const alibi::Config config = alibi::load_config(config_path, overrides);
+    if (print_config) {
+      std::cout << alibi::config_to_yaml(config);
+      return 0;
+    }
+    alibi::TrainOptions options;
+    options.quiet = quiet;
+    if (resume_opt->count() > 0) options.resume_from = resume.empty() ? config.checkpoint_dir() : resume;
+    const alibi::TrainSummary summary = alibi::train(config, options);
+    std::printf("run directory:  %s\nmetrics log:    %s\ncheckpoint:     %s\n", summary.run_dir.c_str(),
+                summary.metrics_path.c_str(), summary.last_checkpoint.c_str());
+    if (summary.final_valid_loss >= 0)
+      std::printf("final loss:     train %.4f, validation %.4f\n", summary.final_train_loss, summary.final_valid_loss);
+    return summary.interrupted ? 130 : 0;
+  } catch (const std::bad_alloc&) {
+    return fail("out of memory: the model, batch or sequence length does not fit; lower train.micro_batch "
+                "or train.seq_len");
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+}

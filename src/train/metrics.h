@@ -1,0 +1,50 @@
+// The run's metrics log (JSON Lines, one record per step or validation) and
+// the live progress line.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace alibi {
+
+class MetricsLog {
+ public:
+  // Opens <path> for appending. When resuming from `resume_step`, records of
+  // later steps (written after that checkpoint by the killed run) are dropped
+  // first, so the log reads as one uninterrupted run.
+  MetricsLog(const std::string& path, int64_t resume_step);
+  ~MetricsLog();
+  MetricsLog(const MetricsLog&) = delete;
+  MetricsLog& operator=(const MetricsLog&) = delete;
+
+  void write(const nlohmann::json& record);  // one line, flushed
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::FILE* file_ = nullptr;
+};
+
+// A status line on stderr: rewritten in place on a terminal, a plain line
+// every `interval` steps otherwise (logs, CI).
+class ProgressLine {
+ public:
+  ProgressLine(int64_t total_steps, int64_t interval);
+  void update(int64_t step, double loss, double lr, double tokens_per_s, double mfu,
+              double seconds_per_step);
+  void message(const std::string& text);  // a permanent line (validation, checkpoint)
+  void finish();
+
+ private:
+  int64_t total_steps_, interval_;
+  bool tty_;
+  bool line_open_ = false;
+};
+
+std::string format_duration(double seconds);  // "1h02m", "3m05s", "12s"
+
+}  // namespace alibi

@@ -1,0 +1,48 @@
+// AdamW over the model's flat parameters, with fp32 moments, decoupled
+// weight decay by parameter group, and global-norm gradient clipping.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "backend/backend.h"
+#include "config/config.h"
+#include "model/model.h"
+
+namespace alibi {
+
+struct OptimizerSettings {
+  float beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f;
+  float weight_decay = 0.f;
+  bool decay_embeddings = false;
+  bool decay_norms_and_biases = false;
+  float grad_clip = 0.f;  // 0: no clipping
+
+  static OptimizerSettings from(const TrainConfig& train);
+};
+
+struct OptimizerStepInfo {
+  double grad_norm = 0.0;  // before clipping
+  double clip_scale = 1.0;
+};
+
+class AdamW {
+ public:
+  AdamW(Backend& backend, Model& model, const OptimizerSettings& settings);
+
+  // One update with learning rate `lr`; `step` is 1-based.
+  OptimizerStepInfo step(double lr, int64_t step);
+
+  Tensor m_flat() const { return m_; }
+  Tensor v_flat() const { return v_; }
+  float decay_for(const ParamSpec& spec) const;
+
+ private:
+  Backend& backend_;
+  Model& model_;
+  OptimizerSettings settings_;
+  std::unique_ptr<Buffer> m_buffer_, v_buffer_;
+  Tensor m_, v_;
+};
+
+}  // namespace alibi

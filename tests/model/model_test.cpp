@@ -1,0 +1,141 @@
+// The whole model's wiring: its gradient against finite differences of its
+// own loss, for every position method, with and without dropout. Each op's
+// backward is tested in double precision in tests/cpu/; this checks that the
+// model composes them correctly (residuals, layer order, tied head).
+#include "model/model.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/random.h"
+#include "cpu/cpu_backend.h"
+
+namespace alibi {
+namespace {
+
+ModelShape tiny_shape(PositionMethod position, float dropout) {
+  ModelShape s;
+  s.position = position;
+  s.n_layer = 2, s.d_model = 8, s.n_head = 2, s.d_ff = 16, s.vocab = 13;
+  s.max_position = position == PositionMethod::Learned ? 9 : 0;
+  s.dropout = dropout;
+  return s;
+}
+
+struct Batch {
+  int64_t B = 2, T = 7;
+  std::vector<int32_t> tokens, targets;
+};
+
+Batch random_batch(int64_t vocab, uint64_t seed) {
+  Batch b;
+  Rng rng(seed);
+  for (int64_t i = 0; i < b.B * b.T; ++i) {
+    b.tokens.push_back(static_cast<int32_t>(rng.below(vocab)));
+    b.targets.push_back(static_cast<int32_t>(rng.below(vocab)));
+  }
+  b.targets[3] = -1;  // an unscored position
+  return b;
+}
+
+class ModelGradient : public ::testing::TestWithParam<std::tuple<PositionMethod, float>> {};
+
+TEST_P(ModelGradient, MatchesFiniteDifferencesOfTheLoss) {
+  const auto [position, dropout] = GetParam();
+  auto backend = make_cpu_backend(1);
+  const ModelShape shape = tiny_shape(position, dropout);
+  Model model(*backend, shape);
+  // A larger init than training uses, so gradients are well above fp32 noise.
+  std::vector<float> params = init_parameters(model.layout(), shape, 0.3f, 11);
+  model.load_parameters(params);
+  const Batch batch = random_batch(shape.vocab, 5);
+  const uint64_t dropout_seed = 99;  // the same masks in every evaluation
+
+  auto mean_loss = [&](const std::vector<float>& p) {
+    model.load_parameters(p);
+    return model.forward(batch.tokens.data(), batch.targets.data(), batch.B, batch.T, true, dropout_seed)
+        .mean_loss();
+  };
+  const StepResult base = model.forward(batch.tokens.data(), batch.targets.data(), batch.B, batch.T, true,
+                                        dropout_seed);
+  ASSERT_EQ(base.scored, batch.B * batch.T - 1);
+  model.zero_grads();
+  model.backward(1.f / static_cast<float>(base.scored));
+  std::vector<float> grads(model.grads_flat().numel());
+  backend->download(grads.data(), model.grads_flat());
+
+  // Central differences on a sample of coordinates from every tensor.
+  const double h = 1e-2;
+  double dot = 0, norm_fd = 0, norm_an = 0;
+  Rng pick(3);
+  for (const ParamSpec& spec : model.layout()) {
+    for (int k = 0; k < 4; ++k) {
+      const int64_t i = spec.offset + static_cast<int64_t>(pick.below(spec.numel()));
+      std::vector<float> p = params;
+      p[i] = params[i] + static_cast<float>(h);
+      const double up = mean_loss(p);
+      p[i] = params[i] - static_cast<float>(h);
+      const double down = mean_loss(p);
+      const double fd = (up - down) / (2 * h);
+      // fp32 loss (~1e-7 relative) over 2h, plus O(h^2) truncation.
+      EXPECT_NEAR(grads[i], fd, 2e-3 + 0.03 * std::fabs(fd)) << spec.name << " element " << i - spec.offset;
+      dot += fd * grads[i], norm_fd += fd * fd, norm_an += double(grads[i]) * grads[i];
+    }
+  }
+  EXPECT_GT(dot / std::sqrt(norm_fd * norm_an), 0.999);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AllPositionMethods, ModelGradient,
+    ::testing::Combine(::testing::Values(PositionMethod::Alibi, PositionMethod::Sinusoidal, PositionMethod::Learned,
+                                         PositionMethod::Rotary, PositionMethod::None),
+                       ::testing::Values(0.f, 0.2f)),
+    [](const auto& info) {
+      return std::string(position_method_name(std::get<0>(info.param))) +
+             (std::get<1>(info.param) > 0 ? "_dropout" : "");
+    });
+
+TEST(Model, EvaluationForwardEqualsTrainingForwardWithoutDropout) {
+  auto backend = make_cpu_backend(1);
+  const ModelShape shape = tiny_shape(PositionMethod::Alibi, 0.f);
+  Model model(*backend, shape);
+  model.load_parameters(init_parameters(model.layout(), shape, 0.3f, 1));
+  const Batch batch = random_batch(shape.vocab, 8);
+  const double train_loss =
+      model.forward(batch.tokens.data(), batch.targets.data(), batch.B, batch.T, true).loss_sum;
+  Model eval_model(*backend, shape);
+  eval_model.load_parameters(model.download_parameters());
+  const double eval_loss =
+      eval_model.forward(batch.tokens.data(), batch.targets.data(), batch.B, batch.T, false).loss_sum;
+  EXPECT_EQ(train_loss, eval_loss);  // same ops in the same order: bitwise equal
+}
+
+TEST(Model, LossOfAPrefixDoesNotDependOnLaterTokens) {
+  // Causality through the whole stack: changing token t leaves losses < t alone.
+  auto backend = make_cpu_backend(1);
+  const ModelShape shape = tiny_shape(PositionMethod::Alibi, 0.f);
+  Model model(*backend, shape);
+  model.load_parameters(init_parameters(model.layout(), shape, 0.3f, 2));
+  Batch batch = random_batch(shape.vocab, 9);
+  model.forward(batch.tokens.data(), batch.targets.data(), batch.B, batch.T, false);
+  const std::vector<float> before = model.last_token_losses();
+  batch.tokens[5] = (batch.tokens[5] + 1) % shape.vocab;
+  model.forward(batch.tokens.data(), batch.targets.data(), batch.B, batch.T, false);
+  const std::vector<float> after = model.last_token_losses();
+  for (int t = 0; t < 5; ++t) EXPECT_EQ(before[t], after[t]) << "position " << t;
+  EXPECT_NE(before[5], after[5]);
+}
+
+TEST(Model, LearnedPositionsRefuseLongerSequencesThanTheTable) {
+  auto backend = make_cpu_backend(1);
+  ModelShape shape = tiny_shape(PositionMethod::Learned, 0.f);
+  shape.max_position = 4;
+  Model model(*backend, shape);
+  const Batch batch = random_batch(shape.vocab, 1);
+  EXPECT_THROW(model.forward(batch.tokens.data(), batch.targets.data(), batch.B, batch.T, false),
+               std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace alibi
