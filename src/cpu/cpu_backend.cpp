@@ -1,0 +1,384 @@
+#include "cpu/cpu_backend.h"
+
+#include <omp.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+#include "cpu/adamw.h"
+#include "cpu/attention.h"
+#include "cpu/cross_entropy.h"
+#include "cpu/elementwise.h"
+#include "cpu/embedding.h"
+#include "cpu/gelu.h"
+#include "cpu/layernorm.h"
+#include "cpu/matmul.h"
+#include "cpu/position.h"
+
+namespace alibi {
+namespace {
+
+// 64-byte aligned (a cache line, a full AVX-512 vector), zero-initialized host memory.
+class HostBuffer final : public Buffer {
+ public:
+  explicit HostBuffer(size_t bytes) : size_(bytes) {
+    constexpr size_t kAlign = 64;
+    const size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
+    data_ = rounded ? std::aligned_alloc(kAlign, rounded) : nullptr;
+    if (rounded && !data_) throw std::bad_alloc();
+    if (data_) std::memset(data_, 0, rounded);
+  }
+  ~HostBuffer() override { std::free(data_); }
+  HostBuffer(const HostBuffer&) = delete;
+  HostBuffer& operator=(const HostBuffer&) = delete;
+  void* data() override { return data_; }
+  size_t size() const override { return size_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t size_;
+};
+
+// ---- argument checks: every failure names the op and the argument ----------
+
+[[noreturn]] void fail(const char* op, const std::string& msg) {
+  throw std::invalid_argument(std::string("cpu ") + op + ": " + msg);
+}
+
+void check_tensor(const Tensor& t, DType dtype, const char* op, const char* arg) {
+  if (t.empty()) fail(op, std::string(arg) + " is empty");
+  if (t.device != Device::CPU) fail(op, std::string(arg) + " " + t.describe() + " is not on the cpu");
+  if (t.dtype != dtype)
+    fail(op, std::string(arg) + " " + t.describe() + " must be " + dtype_name(dtype));
+}
+
+// Exact shape check through core's check_shape, with the op in the message.
+void check(const Tensor& t, DType dtype, std::initializer_list<int64_t> shape, const char* op,
+           const char* arg) {
+  check_tensor(t, dtype, op, arg);
+  check_shape(t, shape, (std::string("cpu ") + op + ": " + arg).c_str());
+}
+
+// Row-major ops accept any leading dims ([B,T,C] or [N,C]): the tensor must
+// have `cols` as its last dim; returns the number of rows.
+int64_t check_rows(const Tensor& t, DType dtype, int64_t cols, const char* op, const char* arg) {
+  check_tensor(t, dtype, op, arg);
+  if (t.rank() < 1 || t.dim(-1) != cols)
+    fail(op, std::string(arg) + " " + t.describe() + " must have last dim " + std::to_string(cols));
+  return t.numel() / cols;
+}
+
+void check_rows_equal(int64_t rows, int64_t expected, const char* op, const char* arg) {
+  if (rows != expected)
+    fail(op, std::string(arg) + " has " + std::to_string(rows) + " rows, expected " +
+                 std::to_string(expected));
+}
+
+void check_same(const Tensor& t, const Tensor& like, const char* op, const char* arg) {
+  check_tensor(t, DType::F32, op, arg);
+  if (t.numel() != like.numel())
+    fail(op, std::string(arg) + " " + t.describe() + " does not match " + like.describe());
+}
+
+// [B,T,C] activations may also come flattened as [N,C]; returns (B, T, C).
+struct Btc {
+  int64_t B, T, C;
+};
+Btc check_btc(const Tensor& x, const char* op, const char* arg) {
+  check_tensor(x, DType::F32, op, arg);
+  if (x.rank() != 3) fail(op, std::string(arg) + " " + x.describe() + " must be [B,T,C]");
+  return {x.dim(0), x.dim(1), x.dim(2)};
+}
+
+void check_attention(const Tensor& qkv, const Tensor& slopes, const AttentionShape& s,
+                     const char* op) {
+  if (s.B <= 0 || s.T <= 0 || s.H <= 0 || s.D <= 0) fail(op, "attention shape must be positive");
+  check(qkv.view({qkv.numel()}), DType::F32, {s.B * s.T * 3 * s.H * s.D}, op, "qkv [B,T,3,H,D]");
+  check(slopes, DType::F32, {s.H}, op, "slopes");
+}
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_num_procs()) {}
+
+  Device device() const override { return Device::CPU; }
+  std::string name() const override {
+    return "cpu (" + std::to_string(threads_) + (threads_ == 1 ? " thread)" : " threads)");
+  }
+  DType activation_dtype() const override { return DType::F32; }
+  DType param_dtype() const override { return DType::F32; }
+
+  // ---- memory ----------------------------------------------------------------
+  std::unique_ptr<Buffer> allocate(size_t bytes) override {
+    return std::make_unique<HostBuffer>(bytes);
+  }
+  void upload(const Tensor& dst, const void* host_src) override {
+    if (dst.nbytes()) std::memcpy(dst.data, host_src, dst.nbytes());
+  }
+  void download(void* host_dst, const Tensor& src) override {
+    if (src.nbytes()) std::memcpy(host_dst, src.data, src.nbytes());
+  }
+  void fill_zero(const Tensor& t) override {
+    if (t.nbytes()) std::memset(t.data, 0, t.nbytes());
+  }
+  void synchronize() override {}
+
+  // ---- embedding -------------------------------------------------------------
+  void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte) override {
+    const char* op = "embedding_forward";
+    check_tensor(wte, DType::F32, op, "wte");
+    if (wte.rank() != 2) fail(op, "wte must be [V,C]");
+    const int64_t V = wte.dim(0), C = wte.dim(1);
+    const int64_t N = check_rows(out, DType::F32, C, op, "out");
+    check(tokens.view({tokens.numel()}), DType::I32, {N}, op, "tokens");
+    with_threads([&] { cpu::embedding_forward(out.f32(), tokens.i32(), wte.f32(), N, V, C); });
+  }
+  void embedding_backward(const Tensor& dwte, const Tensor& dout, const Tensor& tokens) override {
+    const char* op = "embedding_backward";
+    check_tensor(dwte, DType::F32, op, "dwte");
+    if (dwte.rank() != 2) fail(op, "dwte must be [V,C]");
+    const int64_t V = dwte.dim(0), C = dwte.dim(1);
+    const int64_t N = check_rows(dout, DType::F32, C, op, "dout");
+    check(tokens.view({tokens.numel()}), DType::I32, {N}, op, "tokens");
+    with_threads([&] { cpu::embedding_backward(dwte.f32(), dout.f32(), tokens.i32(), N, V, C); });
+  }
+
+  // ---- positions -------------------------------------------------------------
+  void learned_position_forward(const Tensor& x, const Tensor& wpe) override {
+    const char* op = "learned_position_forward";
+    const Btc s = check_btc(x, op, "x");
+    check_wpe(wpe, s, op, "wpe");
+    with_threads([&] { cpu::learned_position_forward(x.f32(), wpe.f32(), s.B, s.T, s.C); });
+  }
+  void learned_position_backward(const Tensor& dwpe, const Tensor& dout) override {
+    const char* op = "learned_position_backward";
+    const Btc s = check_btc(dout, op, "dout");
+    check_wpe(dwpe, s, op, "dwpe");
+    with_threads([&] { cpu::learned_position_backward(dwpe.f32(), dout.f32(), s.B, s.T, s.C); });
+  }
+  void sinusoidal_position_forward(const Tensor& x) override {
+    const Btc s = check_btc(x, "sinusoidal_position_forward", "x");
+    with_threads([&] { cpu::sinusoidal_position_forward(x.f32(), s.B, s.T, s.C); });
+  }
+  void rotary_forward(const Tensor& qkv, float base) override {
+    rotary("rotary_forward", qkv, base, &cpu::rotary_forward<float>);
+  }
+  void rotary_backward(const Tensor& dqkv, float base) override {
+    rotary("rotary_backward", dqkv, base, &cpu::rotary_backward<float>);
+  }
+
+  // ---- layernorm -------------------------------------------------------------
+  void layernorm_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd,
+                         const Tensor& inp, const Tensor& weight, const Tensor& bias,
+                         float eps) override {
+    const char* op = "layernorm_forward";
+    check_tensor(weight, DType::F32, op, "weight");
+    const int64_t C = weight.numel();
+    const int64_t N = check_rows(inp, DType::F32, C, op, "inp");
+    check_rows_equal(check_rows(out, DType::F32, C, op, "out"), N, op, "out");
+    check(bias, DType::F32, {C}, op, "bias");
+    check(mean.view({mean.numel()}), DType::F32, {N}, op, "mean");
+    check(rstd.view({rstd.numel()}), DType::F32, {N}, op, "rstd");
+    with_threads([&] {
+      cpu::layernorm_forward(out.f32(), mean.f32(), rstd.f32(), inp.f32(), weight.f32(),
+                             bias.f32(), N, C, eps);
+    });
+  }
+  void layernorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias,
+                          const Tensor& dout, const Tensor& inp, const Tensor& weight,
+                          const Tensor& mean, const Tensor& rstd) override {
+    const char* op = "layernorm_backward";
+    check_tensor(weight, DType::F32, op, "weight");
+    const int64_t C = weight.numel();
+    const int64_t N = check_rows(inp, DType::F32, C, op, "inp");
+    check_rows_equal(check_rows(dinp, DType::F32, C, op, "dinp"), N, op, "dinp");
+    check_rows_equal(check_rows(dout, DType::F32, C, op, "dout"), N, op, "dout");
+    check(dweight, DType::F32, {C}, op, "dweight");
+    check(dbias, DType::F32, {C}, op, "dbias");
+    check(mean.view({mean.numel()}), DType::F32, {N}, op, "mean");
+    check(rstd.view({rstd.numel()}), DType::F32, {N}, op, "rstd");
+    with_threads([&] {
+      cpu::layernorm_backward(dinp.f32(), dweight.f32(), dbias.f32(), dout.f32(), inp.f32(),
+                              weight.f32(), mean.f32(), rstd.f32(), N, C);
+    });
+  }
+
+  // ---- matmul ----------------------------------------------------------------
+  void matmul_forward(const Tensor& out, const Tensor& inp, const Tensor& weight,
+                      const Tensor& bias) override {
+    const char* op = "matmul_forward";
+    const auto [OC, C] = check_weight(weight, op, "weight");
+    const int64_t N = check_rows(inp, DType::F32, C, op, "inp");
+    check_rows_equal(check_rows(out, DType::F32, OC, op, "out"), N, op, "out");
+    if (!bias.empty()) check(bias, DType::F32, {OC}, op, "bias");
+    with_threads([&] {
+      cpu::matmul_forward(out.f32(), inp.f32(), weight.f32(), bias.empty() ? nullptr : bias.f32(),
+                          N, C, OC);
+    });
+  }
+  void matmul_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias,
+                       const Tensor& dout, const Tensor& inp, const Tensor& weight) override {
+    const char* op = "matmul_backward";
+    const auto [OC, C] = check_weight(weight, op, "weight");
+    check(dweight, DType::F32, {OC, C}, op, "dweight");
+    const int64_t N = check_rows(inp, DType::F32, C, op, "inp");
+    check_rows_equal(check_rows(dout, DType::F32, OC, op, "dout"), N, op, "dout");
+    if (!dinp.empty()) check_rows_equal(check_rows(dinp, DType::F32, C, op, "dinp"), N, op, "dinp");
+    if (!dbias.empty()) check(dbias, DType::F32, {OC}, op, "dbias");
+    with_threads([&] {
+      cpu::matmul_backward(dinp.empty() ? nullptr : dinp.f32(), dweight.f32(),
+                           dbias.empty() ? nullptr : dbias.f32(), dout.f32(), inp.f32(),
+                           weight.f32(), N, C, OC);
+    });
+  }
+
+  // ---- attention ---------------------------------------------------------------
+  void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& qkv,
+                         const Tensor& slopes, AttentionShape s) override {
+    const char* op = "attention_forward";
+    check_attention(qkv, slopes, s, op);
+    check(out.view({out.numel()}), DType::F32, {s.B * s.T * s.H * s.D}, op, "out [B,T,C]");
+    if (!lse.empty()) check(lse.view({lse.numel()}), DType::F32, {s.B * s.H * s.T}, op, "lse [B,H,T]");
+    with_threads([&] {
+      cpu::attention_forward(out.f32(), lse.empty() ? nullptr : lse.f32(), qkv.f32(),
+                             slopes.f32(), s.B, s.T, s.H, s.D);
+    });
+  }
+  void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv,
+                          const Tensor& out, const Tensor& lse, const Tensor& slopes,
+                          AttentionShape s) override {
+    const char* op = "attention_backward";
+    check_attention(qkv, slopes, s, op);
+    check_same(dqkv, qkv, op, "dqkv");
+    check(out.view({out.numel()}), DType::F32, {s.B * s.T * s.H * s.D}, op, "out [B,T,C]");
+    check_same(dout, out, op, "dout");
+    check(lse.view({lse.numel()}), DType::F32, {s.B * s.H * s.T}, op, "lse [B,H,T]");
+    with_threads([&] {
+      cpu::attention_backward(dqkv.f32(), dout.f32(), qkv.f32(), out.f32(), lse.f32(),
+                              slopes.f32(), s.B, s.T, s.H, s.D);
+    });
+  }
+
+  // ---- elementwise -----------------------------------------------------------
+  void gelu_forward(const Tensor& out, const Tensor& inp) override {
+    check_tensor(inp, DType::F32, "gelu_forward", "inp");
+    check_same(out, inp, "gelu_forward", "out");
+    with_threads([&] { cpu::gelu_forward(out.f32(), inp.f32(), inp.numel()); });
+  }
+  void gelu_backward(const Tensor& dinp, const Tensor& inp, const Tensor& dout) override {
+    check_tensor(inp, DType::F32, "gelu_backward", "inp");
+    check_same(dinp, inp, "gelu_backward", "dinp");
+    check_same(dout, inp, "gelu_backward", "dout");
+    with_threads([&] { cpu::gelu_backward(dinp.f32(), inp.f32(), dout.f32(), inp.numel()); });
+  }
+  void add(const Tensor& out, const Tensor& a, const Tensor& b) override {
+    check_tensor(a, DType::F32, "add", "a");
+    check_same(b, a, "add", "b");
+    check_same(out, a, "add", "out");
+    with_threads([&] { cpu::add(out.f32(), a.f32(), b.f32(), a.numel()); });
+  }
+  void dropout_forward(const Tensor& x, float p, uint64_t seed) override {
+    check_dropout(x, p, "dropout_forward");
+    with_threads([&] { cpu::dropout_forward(x.f32(), x.numel(), p, seed); });
+  }
+  void dropout_backward(const Tensor& dx, float p, uint64_t seed) override {
+    check_dropout(dx, p, "dropout_backward");
+    with_threads([&] { cpu::dropout_backward(dx.f32(), dx.numel(), p, seed); });
+  }
+
+  // ---- loss ------------------------------------------------------------------
+  void cross_entropy(const Tensor& losses, const Tensor& logits, const Tensor& targets,
+                     bool compute_grad, float dloss_scale) override {
+    const char* op = "cross_entropy";
+    check_tensor(logits, DType::F32, op, "logits");
+    if (logits.rank() < 1) fail(op, "logits must be [N,V]");
+    const int64_t V = logits.dim(-1), N = logits.numel() / V;
+    check(losses.view({losses.numel()}), DType::F32, {N}, op, "losses");
+    check(targets.view({targets.numel()}), DType::I32, {N}, op, "targets");
+    with_threads([&] {
+      cpu::cross_entropy(losses.f32(), logits.f32(), targets.i32(), N, V, compute_grad,
+                         dloss_scale);
+    });
+  }
+
+  // ---- optimizer -------------------------------------------------------------
+  double sum_of_squares(const Tensor& t) override {
+    check_tensor(t, DType::F32, "sum_of_squares", "t");
+    double result = 0;
+    with_threads([&] { result = cpu::sum_of_squares(t.f32(), t.numel()); });
+    return result;
+  }
+  void adamw_update(const AdamWArgs& a) override {
+    const char* op = "adamw_update";
+    check_tensor(a.param, DType::F32, op, "param");
+    check_same(a.grad, a.param, op, "grad");
+    check_same(a.m, a.param, op, "m");
+    check_same(a.v, a.param, op, "v");
+    if (a.step < 1) fail(op, "step is 1-based, got " + std::to_string(a.step));
+    const cpu::AdamWHyper hp{a.lr, a.beta1, a.beta2, a.eps, a.weight_decay, a.grad_scale, a.step};
+    with_threads([&] {
+      cpu::adamw_update(a.param.f32(), a.grad.f32(), a.m.f32(), a.v.f32(), a.param.numel(), hp);
+    });
+    // The CPU trains in f32 throughout; a working copy is only kept in sync if given.
+    if (!a.param_working.empty()) {
+      check_same(a.param_working, a.param, op, "param_working");
+      std::memcpy(a.param_working.data, a.param.data, a.param.nbytes());
+    }
+  }
+
+ private:
+  // Runs fn with this backend's thread count, restoring the caller's setting.
+  template <typename Fn>
+  void with_threads(Fn&& fn) {
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(threads_);
+    try {
+      fn();
+    } catch (...) {
+      omp_set_num_threads(saved);
+      throw;
+    }
+    omp_set_num_threads(saved);
+  }
+
+  static std::pair<int64_t, int64_t> check_weight(const Tensor& w, const char* op,
+                                                  const char* arg) {
+    check_tensor(w, DType::F32, op, arg);
+    if (w.rank() != 2) fail(op, std::string(arg) + " " + w.describe() + " must be [OC,C]");
+    return {w.dim(0), w.dim(1)};
+  }
+
+  static void check_wpe(const Tensor& wpe, const Btc& s, const char* op, const char* arg) {
+    check_tensor(wpe, DType::F32, op, arg);
+    if (wpe.rank() != 2 || wpe.dim(1) != s.C || wpe.dim(0) < s.T)
+      fail(op, std::string(arg) + " " + wpe.describe() + " must be [T_max >= " +
+                   std::to_string(s.T) + ", " + std::to_string(s.C) + "]");
+  }
+
+  static void check_dropout(const Tensor& x, float p, const char* op) {
+    check_tensor(x, DType::F32, op, "x");
+    if (!(p >= 0.f && p <= 1.f)) fail(op, "p must be in [0, 1], got " + std::to_string(p));
+  }
+
+  template <typename Fn>
+  void rotary(const char* op, const Tensor& qkv, float base, Fn* fn) {
+    check_tensor(qkv, DType::F32, op, "qkv");
+    if (qkv.rank() != 5 || qkv.dim(2) != 3)
+      fail(op, "qkv " + qkv.describe() + " must be [B,T,3,H,D]");
+    if (qkv.dim(4) % 2 != 0) fail(op, "head dim must be even, got " + std::to_string(qkv.dim(4)));
+    with_threads([&] { fn(qkv.f32(), qkv.dim(0), qkv.dim(1), qkv.dim(3), qkv.dim(4), base); });
+  }
+
+  int threads_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(int threads) {
+  return std::make_unique<CpuBackend>(threads);
+}
+
+}  // namespace alibi
