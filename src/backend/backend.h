@@ -6,8 +6,9 @@
 //  * Shapes: B batch, T sequence length, C model width, H heads, D head dim
 //    (C = H*D), V vocabulary, N = B*T rows. All tensors are row-major.
 //  * qkv is laid out [B, T, 3, H, D]: q, k and v of a token are adjacent.
-//  * Activations use activation_dtype(); parameters and their gradients use
-//    param_dtype(); statistics (LayerNorm mean/rstd, attention log-sum-exp,
+//  * Activations, and the working copy of the weights that ops read, use
+//    activation_dtype(); the optimizer's master weights and moments are f32;
+//    parameter gradients use grad_dtype(); statistics (LayerNorm mean/rstd, attention log-sum-exp,
 //    losses) are always f32; token ids are i32.
 //  * Backward ops OVERWRITE input gradients (dinp, dqkv, ...) and ACCUMULATE
 //    (+=) into parameter gradients (dweight, dbias, dwte, ...), so that
@@ -38,8 +39,9 @@ struct AttentionShape {
 // One AdamW step over a contiguous range of one parameter tensor.
 struct AdamWArgs {
   Tensor param;         // f32 master weights, updated in place
-  Tensor param_working; // optional: working copy in activation dtype (empty on CPU)
-  Tensor grad;          // param_dtype()
+  Tensor param_working; // optional: the working copy in activation dtype, refreshed
+                        // from the updated master (empty where they are one tensor)
+  Tensor grad;          // grad_dtype()
   Tensor m, v;          // f32 first and second moments
   float lr = 0.f;
   float beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f;
@@ -55,7 +57,7 @@ class Backend {
   virtual Device device() const = 0;
   virtual std::string name() const = 0;  // e.g. "cpu (2 threads)"
   virtual DType activation_dtype() const = 0;
-  virtual DType param_dtype() const = 0;
+  virtual DType grad_dtype() const = 0;
   // Dense bf16 matrix peak in FLOP/s for MFU; 0 where no meaningful peak
   // exists (the CPU), and then no MFU is reported.
   virtual double peak_flops() const { return 0.0; }
@@ -65,7 +67,9 @@ class Backend {
   virtual void upload(const Tensor& dst, const void* host_src) = 0;
   virtual void download(void* host_dst, const Tensor& src) = 0;
   virtual void fill_zero(const Tensor& t) = 0;
-  virtual void copy(const Tensor& dst, const Tensor& src) = 0;  // same device, dtype, numel
+  // dst = src on one device, same numel; converts f32 <-> bf16 where the
+  // dtypes differ (the CPU backend holds only f32 and needs no conversion).
+  virtual void copy(const Tensor& dst, const Tensor& src) = 0;
   virtual void synchronize() = 0;
 
   // ---- token embedding: out[n,:] = wte[tokens[n],:] ------------------------

@@ -109,7 +109,7 @@ class CpuBackend final : public Backend {
     return "cpu (" + std::to_string(threads_) + (threads_ == 1 ? " thread)" : " threads)");
   }
   DType activation_dtype() const override { return DType::F32; }
-  DType param_dtype() const override { return DType::F32; }
+  DType grad_dtype() const override { return DType::F32; }
 
   // ---- memory ----------------------------------------------------------------
   std::unique_ptr<Buffer> allocate(size_t bytes) override {
@@ -123,6 +123,11 @@ class CpuBackend final : public Backend {
   }
   void fill_zero(const Tensor& t) override {
     if (t.nbytes()) std::memset(t.data, 0, t.nbytes());
+  }
+  void copy(const Tensor& dst, const Tensor& src) override {
+    if (dst.dtype != src.dtype || dst.numel() != src.numel())
+      fail("copy", "cannot copy " + src.describe() + " into " + dst.describe());
+    if (dst.nbytes() && dst.data != src.data) std::memmove(dst.data, src.data, dst.nbytes());
   }
   void synchronize() override {}
 

@@ -28,12 +28,19 @@ int64_t Model::num_parameters() const {
 
 void Model::allocate_parameters() {
   const int64_t n = total_numel(layout_);
-  const DType grad_dtype = backend_.param_dtype();
+  const DType grad_dtype = backend_.grad_dtype();
   param_buffer_ = backend_.allocate(n * sizeof(float));
   grad_buffer_ = backend_.allocate(n * dtype_size(grad_dtype));
   params_flat_ = Tensor(param_buffer_->data(), {n}, DType::F32, backend_.device());
   grads_flat_ = Tensor(grad_buffer_->data(), {n}, grad_dtype, backend_.device());
   params_ = bind_params(layout_, param_buffer_->data(), DType::F32, backend_.device());
+  weights_ = params_;
+  const DType compute = backend_.activation_dtype();
+  if (compute != DType::F32) {
+    working_buffer_ = backend_.allocate(n * dtype_size(compute));
+    working_flat_ = Tensor(working_buffer_->data(), {n}, compute, backend_.device());
+    weights_ = bind_params(layout_, working_buffer_->data(), compute, backend_.device());
+  }
   grads_ = bind_params(layout_, grad_buffer_->data(), grad_dtype, backend_.device());
   backend_.fill_zero(grads_flat_);
 
@@ -51,6 +58,11 @@ void Model::load_parameters(const std::vector<float>& host_values) {
     throw std::invalid_argument("parameter count mismatch: got " + std::to_string(host_values.size()) +
                                 ", model has " + std::to_string(params_flat_.numel()));
   backend_.upload(params_flat_, host_values.data());
+  refresh_working_weights();
+}
+
+void Model::refresh_working_weights() {
+  if (!working_flat_.empty()) backend_.copy(working_flat_, params_flat_);
 }
 
 std::vector<float> Model::download_parameters() {
@@ -151,13 +163,13 @@ static Tensor rows(const Tensor& t, std::vector<int64_t> shape) {
 void Model::embed(int64_t B, int64_t T, bool training) {
   const int64_t C = shape_.d_model;
   Tensor x = rows(embedded_, {B, T, C});
-  backend_.embedding_forward(x.view({B * T, C}), rows(tokens_, {B * T}), params_.wte);
+  backend_.embedding_forward(x.view({B * T, C}), rows(tokens_, {B * T}), weights_.wte);
   if (shape_.position == PositionMethod::Learned) {
     if (T > shape_.max_position)
       throw std::invalid_argument("sequence length " + std::to_string(T) +
                                   " exceeds the learned position table (" +
                                   std::to_string(shape_.max_position) + " rows)");
-    backend_.learned_position_forward(x, params_.wpe);
+    backend_.learned_position_forward(x, weights_.wpe);
   } else if (shape_.position == PositionMethod::Sinusoidal) {
     backend_.sinusoidal_position_forward(x);
   }
@@ -167,7 +179,7 @@ void Model::embed(int64_t B, int64_t T, bool training) {
 
 void Model::block_forward(int64_t l, const Tensor& x, int64_t B, int64_t T, bool training) {
   const int64_t C = shape_.d_model, F = shape_.d_ff, N = B * T;
-  const BlockParams& w = params_.blocks[l];
+  const BlockParams& w = weights_.blocks[l];
   const BlockActivations& a = blocks_[training ? l : 0];
   const bool dropout = training && shape_.dropout > 0.f;
   Tensor xr = x.view({N, C});
@@ -214,8 +226,8 @@ StepResult Model::forward(const int32_t* tokens, const int32_t* targets, int64_t
   }
   Tensor lnf = rows(lnf_, {N, C}), logits = rows(logits_, {N, shape_.vocab});
   backend_.layernorm_forward(lnf, rows(lnf_mean_, {N}), rows(lnf_rstd_, {N}), x.view({N, C}),
-                             params_.lnf_weight, params_.lnf_bias, shape_.layernorm_eps);
-  backend_.matmul_forward(logits, lnf, params_.wte, Tensor());
+                             weights_.lnf_weight, weights_.lnf_bias, shape_.layernorm_eps);
+  backend_.matmul_forward(logits, lnf, weights_.wte, Tensor());
   // The gradient is taken later, in backward(), once the loss scale is known.
   backend_.cross_entropy(rows(losses_, {N}), logits, rows(targets_, {N}), false, 0.f);
 
@@ -241,7 +253,7 @@ std::vector<float> Model::last_token_losses() {
 
 void Model::block_backward(int64_t l, const Tensor& x, const Tensor& dres, int64_t B, int64_t T) {
   const int64_t C = shape_.d_model, F = shape_.d_ff, N = B * T, H = shape_.n_head;
-  const BlockParams& w = params_.blocks[l];
+  const BlockParams& w = weights_.blocks[l];
   const BlockParams& g = grads_.blocks[l];
   const BlockActivations& a = blocks_[l];
   const bool dropout = shape_.dropout > 0.f;
@@ -303,8 +315,8 @@ void Model::backward(float loss_scale) {
   // LM head and final LayerNorm. x_L is the last block's output.
   Tensor x_last = rows(blocks_.back().residual_out, {N, C});
   Tensor dlnf = rows(d_scratch_, {N, C}), dres = rows(d_residual_, {N, C});
-  backend_.matmul_backward(dlnf, grads_.wte, Tensor(), logits, rows(lnf_, {N, C}), params_.wte);
-  backend_.layernorm_backward(dres, grads_.lnf_weight, grads_.lnf_bias, dlnf, x_last, params_.lnf_weight,
+  backend_.matmul_backward(dlnf, grads_.wte, Tensor(), logits, rows(lnf_, {N, C}), weights_.wte);
+  backend_.layernorm_backward(dres, grads_.lnf_weight, grads_.lnf_bias, dlnf, x_last, weights_.lnf_weight,
                               rows(lnf_mean_, {N}), rows(lnf_rstd_, {N}));
 
   for (int64_t l = shape_.n_layer - 1; l >= 0; --l) {

@@ -44,13 +44,18 @@ class Model {
   const std::vector<ParamSpec>& layout() const { return layout_; }
   int64_t num_parameters() const;  // without alignment padding
 
-  // Master parameters (f32) and gradients (backend param dtype), flat.
+  // Master parameters (f32) and gradients (backend grad dtype), flat.
   Tensor params_flat() const { return params_flat_; }
   Tensor grads_flat() const { return grads_flat_; }
+  // The weights the ops read, in the activation dtype; empty when the
+  // activation dtype is f32 and the ops read the master weights directly.
+  Tensor working_flat() const { return working_flat_; }
   const ModelParams& params() const { return params_; }
   const ModelParams& grads() const { return grads_; }
 
   void load_parameters(const std::vector<float>& host_values);
+  // Call after writing params_flat() directly (a checkpoint restore).
+  void refresh_working_weights();
   std::vector<float> download_parameters();
 
   // Allocates activations for batches up to (batch, seq_len); reallocates
@@ -85,9 +90,11 @@ class Model {
   Backend& backend_;
   ModelShape shape_;
   std::vector<ParamSpec> layout_;
-  std::unique_ptr<Buffer> param_buffer_, grad_buffer_, slopes_buffer_;
-  Tensor params_flat_, grads_flat_, slopes_;
-  ModelParams params_, grads_;
+  std::unique_ptr<Buffer> param_buffer_, working_buffer_, grad_buffer_, slopes_buffer_;
+  Tensor params_flat_, working_flat_, grads_flat_, slopes_;
+  ModelParams params_;   // f32 master weights
+  ModelParams weights_;  // what the ops read: the working copy, or params_ itself
+  ModelParams grads_;
 
   // Activation arena and the views carved from it.
   std::unique_ptr<Buffer> arena_;

@@ -47,6 +47,8 @@ OptimizerStepInfo AdamW::step(double lr, int64_t step) {
   for (const ParamSpec& spec : model_.layout()) {
     AdamWArgs args;
     args.param = param_view(spec, model_.params_flat().data, DType::F32, device);
+    if (!model_.working_flat().empty())
+      args.param_working = param_view(spec, model_.working_flat().data, model_.working_flat().dtype, device);
     args.grad = param_view(spec, model_.grads_flat().data, grad_dtype, device);
     args.m = param_view(spec, m_.data, DType::F32, device);
     args.v = param_view(spec, v_.data, DType::F32, device);

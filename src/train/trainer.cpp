@@ -153,6 +153,7 @@ void Trainer::restore(const std::string& path) {
   copy_into("param/", model_->params_flat());
   copy_into("adam_m/", optimizer_->m_flat());
   copy_into("adam_v/", optimizer_->v_flat());
+  model_->refresh_working_weights();
   const std::string config_yaml = state_.config_yaml;
   state_ = ckpt.state;
   state_.config_yaml = config_yaml;
