@@ -1,0 +1,132 @@
+#include "data/prepare.h"
+
+#include <filesystem>
+#include <vector>
+
+#include "data/encode.h"
+#include "data/shard.h"
+#include "data/text.h"
+#include "data/tokenizer.h"
+
+namespace alibi {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct NamedSplit {
+  std::string name;
+  std::string source;
+  std::vector<Document> documents;
+};
+
+void check_exists(const std::string& option, const std::string& path) {
+  std::error_code error;
+  if (!fs::exists(path, error)) throw DataError(option + " " + path + ": no such file or directory");
+}
+
+void check_options(const PrepareOptions& options) {
+  const bool single = !options.text_path.empty();
+  const bool explicit_splits = !options.train_path.empty() || !options.valid_path.empty() || !options.test_path.empty();
+  if (single == explicit_splits) throw DataError("give either --text PATH or --train PATH [--valid PATH] [--test PATH]");
+  if (explicit_splits && options.train_path.empty()) throw DataError("--valid/--test need --train as well");
+  if (options.out_dir.empty()) throw DataError("--out DIR is required");
+  if (options.tokenizer_path.empty() && (options.vocab_size < kMinVocabSize || options.vocab_size > kMaxVocabSize))
+    throw DataError("--vocab-size " + std::to_string(options.vocab_size) + ": must be between " +
+                    std::to_string(kMinVocabSize) + " and " + std::to_string(kMaxVocabSize));
+  if (single) check_exists("--text", options.text_path);
+  if (!options.train_path.empty()) check_exists("--train", options.train_path);
+  if (!options.valid_path.empty()) check_exists("--valid", options.valid_path);
+  if (!options.test_path.empty()) check_exists("--test", options.test_path);
+  if (!options.tokenizer_path.empty()) check_exists("--tokenizer", options.tokenizer_path);
+}
+
+std::string describe_source(const PrepareOptions& options, const std::string& path) {
+  return std::string(corpus_format_name(options.format)) + ":" + fs::absolute(path).lexically_normal().string();
+}
+
+std::vector<NamedSplit> read_splits(const PrepareOptions& options) {
+  std::vector<NamedSplit> splits;
+  if (!options.text_path.empty()) {
+    CorpusSplits parts = split_corpus(read_corpus(options.text_path, options.format), options.fractions, options.seed);
+    const std::string source = describe_source(options, options.text_path);
+    const std::string how = " (split with seed " + std::to_string(options.seed) + ")";
+    splits.push_back({"train", source + how, std::move(parts.train)});
+    if (!parts.valid.empty()) splits.push_back({"valid", source + how, std::move(parts.valid)});
+    if (!parts.test.empty()) splits.push_back({"test", source + how, std::move(parts.test)});
+    return splits;
+  }
+  auto add = [&](const std::string& name, const std::string& path) {
+    if (!path.empty()) splits.push_back({name, describe_source(options, path), read_corpus(path, options.format)});
+  };
+  add("train", options.train_path);
+  add("valid", options.valid_path);
+  add("test", options.test_path);
+  return splits;
+}
+
+TextStats stats_of(const std::vector<Document>& documents) {
+  TextStats stats;
+  for (const Document& document : documents) stats += count_text(document.text);
+  return stats;
+}
+
+Tokenizer make_tokenizer(const PrepareOptions& options, const NamedSplit& train, std::ostream* log) {
+  if (!options.tokenizer_path.empty()) return Tokenizer::load(options.tokenizer_path);
+  std::vector<std::string_view> lines;
+  for (const Document& document : train.documents)
+    for (std::string_view line : split_lines(document.text)) lines.push_back(line);
+  if (log) *log << "training a " << options.vocab_size << "-piece BPE tokenizer on " << lines.size() << " train lines\n";
+  TokenizerTrainOptions train_options;
+  train_options.vocab_size = options.vocab_size;
+  train_options.max_lines = options.tokenizer_max_lines;
+  train_options.seed = options.seed;
+  train_options.num_threads = options.threads > 0 ? options.threads : 2;
+  try {
+    return Tokenizer::train(lines, train_options);
+  } catch (const DataError& error) {
+    throw DataError("--vocab-size " + std::to_string(options.vocab_size) + ": cannot train a tokenizer on " +
+                    train.source + ": " + error.what());
+  }
+}
+
+SplitInfo write_split(const PrepareOptions& options, const Tokenizer& tokenizer, const NamedSplit& split) {
+  SplitInfo info;
+  info.name = split.name;
+  info.file = split.name + ".bin";
+  info.source = split.source;
+  const TextStats stats = stats_of(split.documents);
+  info.words = stats.words;
+  info.lines = stats.lines;
+  info.documents = static_cast<int64_t>(split.documents.size());
+  ShardWriter writer((fs::path(options.out_dir) / info.file).string(), tokenizer.vocab_size(), tokenizer.id());
+  info.tokens = encode_documents(tokenizer, split.documents, options.threads,
+                                 [&](const std::vector<int32_t>& tokens) { writer.append(tokens); });
+  writer.finish();
+  return info;
+}
+
+}  // namespace
+
+DatasetMeta prepare_dataset(const PrepareOptions& options, std::ostream* log) {
+  check_options(options);
+  std::vector<NamedSplit> splits = read_splits(options);
+  if (stats_of(splits.front().documents).words == 0)
+    throw DataError("train split from " + splits.front().source + " is empty (no non-blank lines)");
+  const Tokenizer tokenizer = make_tokenizer(options, splits.front(), log);
+  std::error_code error;
+  fs::create_directories(options.out_dir, error);
+  if (error) throw DataError("--out " + options.out_dir + ": cannot create directory: " + error.message());
+  DatasetMeta meta;
+  meta.dir = options.out_dir;
+  meta.vocab_size = tokenizer.vocab_size();
+  meta.tokenizer_id = tokenizer.id();
+  tokenizer.save(meta.tokenizer_path());
+  for (const NamedSplit& split : splits) {
+    if (log) *log << "encoding " << split.name << " (" << split.documents.size() << " documents)\n";
+    meta.splits.push_back(write_split(options, tokenizer, split));
+  }
+  save_dataset_meta(meta);
+  return meta;
+}
+
+}  // namespace alibi
