@@ -13,7 +13,16 @@
 
 namespace alibi::testing {
 
-inline std::string bin(const std::string& tool) { return std::string(ALIBI_BIN_DIR) + "/" + tool; }
+// Where the built tools and the source tree are. Compiled in, and overridable
+// by the environment for a test binary run from a copy of the tree (the GPU
+// machine's).
+inline std::string env_or(const char* name, const char* fallback) {
+  const char* value = std::getenv(name);
+  return value && *value ? value : fallback;
+}
+inline std::string bin_dir() { return env_or("ALIBI_BIN_DIR", ALIBI_BIN_DIR); }
+inline std::string source_dir() { return env_or("ALIBI_SOURCE_DIR", ALIBI_SOURCE_DIR); }
+inline std::string bin(const std::string& tool) { return bin_dir() + "/" + tool; }
 
 inline int run_command(const std::string& command) {
   const int status = std::system(command.c_str());
@@ -48,7 +57,7 @@ inline void write_grammar_text(const std::string& path, int sentences, uint64_t 
 template <typename MakeText>
 std::string cached_dataset(const std::string& name, const std::string& data_args, MakeText make_text) {
   namespace fs = std::filesystem;
-  const fs::path root = fs::path(ALIBI_BIN_DIR) / "test-data";
+  const fs::path root = fs::path(bin_dir()) / "test-data";
   const fs::path final_dir = root / name;
   if (fs::exists(final_dir / "meta.json")) return final_dir.string();
   const fs::path work = root / (name + ".tmp." + std::to_string(::getpid()));

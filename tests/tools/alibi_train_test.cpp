@@ -68,7 +68,7 @@ TEST(AlibiTrainCli, HelpListsEveryConfigSection) {
 TEST(AlibiTrainCli, ResumeWithoutCheckpointSaysSo) {
   const std::string data = alibi::testing::grammar_dataset();
   ASSERT_FALSE(data.empty());
-  const fs::path run = fs::path(ALIBI_BIN_DIR) / "test-runs" / "cli-resume-empty";
+  const fs::path run = fs::path(alibi::testing::bin_dir()) / "test-runs" / "cli-resume-empty";
   fs::remove_all(run);
   const fs::path cfg = write_config("resume.yaml", "data:\n  dir: " + data + "\nlog:\n  run_dir: " + run.string() + "\n");
   expect_error(run_train("--config " + cfg.string() + " --resume"), {"no checkpoint found"});

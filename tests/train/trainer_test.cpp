@@ -27,7 +27,7 @@ using alibi::testing::bin;
 using alibi::testing::run_command;
 
 fs::path fresh_run_dir(const std::string& name) {
-  const fs::path dir = fs::path(ALIBI_BIN_DIR) / "test-runs" / name;
+  const fs::path dir = fs::path(alibi::testing::bin_dir()) / "test-runs" / name;
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
@@ -121,7 +121,7 @@ TEST(Trainer, KilledRunResumesToTheIdenticalLossCurve) {
   const fs::path whole = fresh_run_dir("resume-whole"), killed = fresh_run_dir("resume-killed");
   // Dropout on, so the resumed RNG state matters too.
   auto args = [&](const fs::path& run) {
-    return std::vector<std::string>{bin("alibi-train"), "--config", std::string(ALIBI_SOURCE_DIR) + "/configs/tiny-cpu.yaml",
+    return std::vector<std::string>{bin("alibi-train"), "--config", alibi::testing::source_dir() + "/configs/tiny-cpu.yaml",
                                     "--quiet", "--set", "data.dir=" + data, "log.run_dir=" + run.string(),
                                     "model.n_layer=2", "model.d_model=64", "train.seq_len=64", "train.steps=60",
                                     "train.eval_interval=20", "train.eval_batches=2", "checkpoint.interval=20",

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Packs binaries built on this (GPU-less) machine for a run on a GPU machine
+# whose image lacks some of our Debian libraries (SentencePiece, this
+# yaml-cpp version). Usage: scripts/device_pack.sh BUILD_DIR DEST
+# Then on the GPU machine:
+#   export LD_LIBRARY_PATH=$PWD/DEST/lib ALIBI_BIN_DIR=$PWD/DEST ALIBI_SOURCE_DIR=$PWD
+#   DEST/alibi_tests --gtest_filter='Cuda*'
+set -euo pipefail
+build="${1:?build dir}"; dest="${2:?destination}"
+rm -rf "$dest"; mkdir -p "$dest/lib"
+for f in alibi-train alibi-data alibi-eval alibi-bench tests/alibi_tests; do
+  [ -x "$build/$f" ] && cp "$build/$f" "$dest/" && strip --strip-debug "$dest/$(basename "$f")"
+done
+for bin in "$dest"/alibi*; do
+  ldd "$bin" | awk '/=> \//{print $3}' | while read -r lib; do
+    case "$(basename "$lib")" in
+      libsentencepiece*|libyaml-cpp*|libprotobuf*) cp -L "$lib" "$dest/lib/" ;;
+    esac
+  done
+done
+du -sh "$dest"
