@@ -1,0 +1,57 @@
+// docs/config.md and --help are rendered from the key table; the checked-in
+// docs/config.md must match what the table renders today.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "config/config.h"
+#include "config/schema.h"
+
+namespace alibi {
+namespace {
+
+const std::string kDocsPath = std::string(ALIBI_SOURCE_DIR) + "/docs/config.md";
+
+std::string read_file(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  std::ostringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+TEST(ConfigDocs, MarkdownIsUpToDate) {
+  const std::string rendered = config_reference_markdown();
+  const char* update = std::getenv("ALIBI_UPDATE_DOCS");
+  if (update && std::string(update) == "1") {
+    std::ofstream(kDocsPath, std::ios::binary) << rendered;
+  }
+  EXPECT_TRUE(read_file(kDocsPath) == rendered)
+      << "docs/config.md is out of date; regenerate with: ALIBI_UPDATE_DOCS=1 ctest -R ConfigDocs";
+}
+
+TEST(ConfigDocs, MarkdownAndHelpListEveryKey) {
+  const std::string markdown = config_reference_markdown();
+  const std::string help = config_reference_text();
+  for (const ConfigKey& key : config_keys()) {
+    SCOPED_TRACE(key.name);
+    EXPECT_NE(markdown.find("| `" + key.name + "` |"), std::string::npos);
+    EXPECT_NE(help.find("  " + key.name + " "), std::string::npos);
+    EXPECT_NE(help.find(key.doc), std::string::npos);
+  }
+  for (const CrossKeyRule& rule : config_cross_key_rules()) {
+    EXPECT_NE(markdown.find(rule.doc), std::string::npos) << rule.doc;
+  }
+}
+
+TEST(ConfigDocs, MarkdownShowsDefaultsAndRanges) {
+  const std::string markdown = config_reference_markdown();
+  EXPECT_NE(markdown.find("| `model.dropout` | float | `0.0` | `[0, 1)` |"), std::string::npos);
+  EXPECT_NE(markdown.find("| `data.dir` | string | *required* | non-empty |"), std::string::npos);
+  EXPECT_NE(markdown.find("| `model.position` | enum | `alibi` | `alibi`, `sinusoidal`"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace alibi
