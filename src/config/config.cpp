@@ -192,7 +192,9 @@ void check_whole_config(const Config& config, const std::string& origin) {
     if (!key.required) continue;
     const KeyValue value = key.get(config);
     if (std::get<std::string>(value).empty())
-      fail(origin + ": missing required key '" + key.name + "' (" + key.doc + ")");
+      fail(origin + ": missing required key '" + key.name + "' (set " + std::string(key.field()) +
+           " in the file's " + std::string(key.section()) + " section, or --set " + key.name +
+           "=<value>)");
   }
   for (const CrossKeyRule& rule : config_cross_key_rules()) {
     std::string violation = rule.violation(config);

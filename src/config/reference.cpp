@@ -117,9 +117,14 @@ std::string config_reference_markdown() {
 
 std::string config_reference_text() {
   size_t name_width = 0, default_width = 0;
+  // An empty default prints as "" so that the column does not look blank.
+  auto default_text = [](const ConfigKey& key) {
+    std::string text = key_default_text(key);
+    return text.empty() ? std::string("\"\"") : text;
+  };
   for (const ConfigKey& key : config_keys()) {
     name_width = std::max(name_width, key.name.size());
-    default_width = std::max(default_width, key_default_text(key).size());
+    default_width = std::max(default_width, default_text(key).size());
   }
   auto pad = [](std::string text, size_t width) {
     text.resize(std::max(width, text.size()), ' ');
@@ -132,7 +137,7 @@ std::string config_reference_text() {
   for (const ConfigKey& key : config_keys()) {
     std::string allowed = key.type == KeyType::Bool ? "true, false" : key_range_text(key);
     out << "  " << pad(key.name, name_width) << "  " << pad(key_type_name(key.type), 6) << "  "
-        << pad(key_default_text(key), default_width) << "  "
+        << pad(default_text(key), default_width) << "  "
         << (allowed.empty() ? "" : allowed + "; ") << key.doc << "\n";
   }
   return out.str();

@@ -2,6 +2,7 @@
 // docs/config.md must match what the table renders today.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -21,14 +22,23 @@ std::string read_file(const std::string& path) {
   return text.str();
 }
 
+// 1-based number of the first line where the texts differ, for the failure message.
+size_t first_differing_line(const std::string& a, const std::string& b) {
+  size_t at = std::mismatch(a.begin(), a.begin() + std::min(a.size(), b.size()), b.begin()).first -
+              a.begin();
+  return std::count(a.begin(), a.begin() + at, '\n') + 1;
+}
+
 TEST(ConfigDocs, MarkdownIsUpToDate) {
   const std::string rendered = config_reference_markdown();
   const char* update = std::getenv("ALIBI_UPDATE_DOCS");
   if (update && std::string(update) == "1") {
     std::ofstream(kDocsPath, std::ios::binary) << rendered;
   }
-  EXPECT_TRUE(read_file(kDocsPath) == rendered)
-      << "docs/config.md is out of date; regenerate with: ALIBI_UPDATE_DOCS=1 ctest -R ConfigDocs";
+  const std::string checked_in = read_file(kDocsPath);
+  EXPECT_TRUE(checked_in == rendered)
+      << "docs/config.md is out of date; regenerate with: ALIBI_UPDATE_DOCS=1 ctest -R ConfigDocs"
+      << " (first difference at line " << first_differing_line(checked_in, rendered) << ")";
 }
 
 TEST(ConfigDocs, MarkdownAndHelpListEveryKey) {
