@@ -5,8 +5,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace alibi {
@@ -104,5 +106,9 @@ std::string config_reference_markdown();
 std::string config_reference_text();
 
 const char* position_method_name(PositionMethod method);
+// The inverse of position_method_name ("alibi" -> Alibi); nullopt for other text.
+std::optional<PositionMethod> parse_position_method(std::string_view name);
+const char* device_choice_name(DeviceChoice device);  // "auto", "cpu", "cuda"
+std::optional<DeviceChoice> parse_device_choice(std::string_view name);
 
 }  // namespace alibi

@@ -1,0 +1,566 @@
+#include "config/schema.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+namespace alibi {
+
+// ---------------------------------------------------------------------------
+// Enum names: the one list of each, indexed by the enum's value.
+// ---------------------------------------------------------------------------
+namespace {
+
+constexpr std::array<const char*, 5> kPositionNames = {"alibi", "sinusoidal", "learned", "rotary",
+                                                       "none"};
+static_assert(static_cast<size_t>(PositionMethod::None) + 1 == kPositionNames.size());
+
+constexpr std::array<const char*, 3> kDeviceNames = {"auto", "cpu", "cuda"};
+static_assert(static_cast<size_t>(DeviceChoice::Cuda) + 1 == kDeviceNames.size());
+
+template <class Enum, size_t N>
+std::optional<Enum> enum_from_name(const std::array<const char*, N>& names, std::string_view name) {
+  for (size_t i = 0; i < N; ++i) {
+    if (name == names[i]) return static_cast<Enum>(i);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+const char* position_method_name(PositionMethod method) {
+  return kPositionNames.at(static_cast<size_t>(method));
+}
+std::optional<PositionMethod> parse_position_method(std::string_view name) {
+  return enum_from_name<PositionMethod>(kPositionNames, name);
+}
+const char* device_choice_name(DeviceChoice device) {
+  return kDeviceNames.at(static_cast<size_t>(device));
+}
+std::optional<DeviceChoice> parse_device_choice(std::string_view name) {
+  return enum_from_name<DeviceChoice>(kDeviceNames, name);
+}
+
+// ---------------------------------------------------------------------------
+// Building keys: the key's type follows from the field's C++ type, so the
+// table cannot declare a type that the struct does not have.
+// ---------------------------------------------------------------------------
+namespace {
+
+template <class>
+inline constexpr bool kUnsupportedField = false;
+
+template <class Field>
+constexpr KeyType key_type_of() {
+  if constexpr (std::is_same_v<Field, int>) return KeyType::Int;
+  else if constexpr (std::is_same_v<Field, int64_t>) return KeyType::Int64;
+  else if constexpr (std::is_same_v<Field, uint64_t>) return KeyType::UInt64;
+  else if constexpr (std::is_same_v<Field, float>) return KeyType::Float;
+  else if constexpr (std::is_same_v<Field, bool>) return KeyType::Bool;
+  else if constexpr (std::is_same_v<Field, std::string>) return KeyType::String;
+  else static_assert(kUnsupportedField<Field>, "config field of a type the schema cannot bind");
+}
+
+template <class Field>
+KeyValue to_key_value(const Field& field) {
+  if constexpr (std::is_same_v<Field, int>) return static_cast<int64_t>(field);
+  else if constexpr (std::is_same_v<Field, float>) return static_cast<double>(field);
+  else return field;
+}
+
+template <class Field>
+Field from_key_value(const KeyValue& value) {
+  if constexpr (std::is_same_v<Field, int>) return static_cast<int>(std::get<int64_t>(value));
+  else if constexpr (std::is_same_v<Field, float>) return static_cast<float>(std::get<double>(value));
+  else return std::get<Field>(value);
+}
+
+template <class Section, class Field>
+ConfigKey key(std::string name, Section Config::*section, Field Section::*field, KeyRange range,
+              std::string doc) {
+  ConfigKey k;
+  k.name = std::move(name);
+  k.type = key_type_of<Field>();
+  k.range = range;
+  k.doc = std::move(doc);
+  k.get = [section, field](const Config& c) { return to_key_value((c.*section).*field); };
+  k.set = [section, field](Config& c, const KeyValue& v) {
+    (c.*section).*field = from_key_value<Field>(v);
+  };
+  return k;
+}
+
+template <class Section, class Enum, size_t N>
+ConfigKey enum_key(std::string name, Section Config::*section, Enum Section::*field,
+                   const std::array<const char*, N>& names, std::string doc) {
+  ConfigKey k;
+  k.name = std::move(name);
+  k.type = KeyType::Enum;
+  k.choices.assign(names.begin(), names.end());
+  k.doc = std::move(doc);
+  k.get = [section, field, names](const Config& c) -> KeyValue {
+    return std::string(names.at(static_cast<size_t>((c.*section).*field)));
+  };
+  k.set = [section, field, names](Config& c, const KeyValue& v) {
+    (c.*section).*field = *enum_from_name<Enum>(names, std::get<std::string>(v));
+  };
+  return k;
+}
+
+// A required key's empty value means "not given yet": a later --set may still
+// supply it, so emptiness is checked once the whole config is read.
+ConfigKey required(ConfigKey k) {
+  k.required = true;
+  return k;
+}
+ConfigKey non_empty(ConfigKey k) {
+  k.allow_empty = false;
+  return k;
+}
+
+// Ranges, inclusive "[" and exclusive "(" as in interval notation.
+const KeyRange kAnyValue{};
+KeyRange at_least(double lo) { return {Limit{lo, true}, std::nullopt}; }
+KeyRange above(double lo) { return {Limit{lo, false}, std::nullopt}; }
+KeyRange closed(double lo, double hi) { return {Limit{lo, true}, Limit{hi, true}}; }
+KeyRange half_open(double lo, double hi) { return {Limit{lo, true}, Limit{hi, false}}; }
+
+using C = Config;
+
+std::vector<ConfigKey> build_keys() {
+  return {
+      // model
+      enum_key("model.position", &C::model, &ModelConfig::position, kPositionNames,
+               "How the model knows token order: ALiBi attention biases (the paper's method), "
+               "sinusoidal or learned absolute embeddings, rotary embeddings, or nothing."),
+      key("model.n_layer", &C::model, &ModelConfig::n_layer, at_least(1), "Transformer blocks."),
+      key("model.d_model", &C::model, &ModelConfig::d_model, at_least(1),
+          "Width of the residual stream (the embedding size); divisible by model.n_head."),
+      key("model.n_head", &C::model, &ModelConfig::n_head, at_least(1),
+          "Attention heads per block; with ALiBi each head gets its own slope."),
+      key("model.d_ff", &C::model, &ModelConfig::d_ff, at_least(0),
+          "Hidden width of each feed-forward layer; 0 means 4 * model.d_model."),
+      key("model.vocab_size", &C::model, &ModelConfig::vocab_size, at_least(0),
+          "Rows of the (tied) token embedding; 0 means the data's vocabulary; a larger value "
+          "pads the table, e.g. to a multiple of 64 for faster matrix products."),
+      key("model.max_position", &C::model, &ModelConfig::max_position, at_least(0),
+          "Learned positions only: rows of the position table, the longest input the model "
+          "can read; 0 means train.seq_len."),
+      key("model.dropout", &C::model, &ModelConfig::dropout, half_open(0, 1),
+          "Dropout probability on the embeddings and on each residual branch."),
+      key("model.init_std", &C::model, &ModelConfig::init_std, above(0),
+          "Standard deviation of the normal initialization of the weight matrices."),
+      key("model.layernorm_eps", &C::model, &ModelConfig::layernorm_eps, above(0),
+          "Added to the variance in every layer norm."),
+      key("model.rotary_base", &C::model, &ModelConfig::rotary_base, above(0),
+          "Rotary positions only: base of the rotation frequencies."),
+      // data
+      required(key("data.dir", &C::data, &DataConfig::dir, kAnyValue,
+                   "Directory made by alibi-data (meta.json and one token file per split).")),
+      non_empty(key("data.train_split", &C::data, &DataConfig::train_split, kAnyValue,
+                    "Split to train on.")),
+      non_empty(key("data.valid_split", &C::data, &DataConfig::valid_split, kAnyValue,
+                    "Split to validate on.")),
+      // train
+      key("train.seq_len", &C::train, &TrainConfig::seq_len, at_least(1),
+          "Tokens per training sequence: the context length the model trains on."),
+      key("train.micro_batch", &C::train, &TrainConfig::micro_batch, at_least(1),
+          "Sequences per forward/backward pass."),
+      key("train.grad_accum", &C::train, &TrainConfig::grad_accum, at_least(1),
+          "Micro-batches accumulated per optimizer step; tokens per step = "
+          "seq_len * micro_batch * grad_accum."),
+      key("train.steps", &C::train, &TrainConfig::steps, at_least(1), "Optimizer steps to run."),
+      key("train.lr", &C::train, &TrainConfig::lr, above(0),
+          "Peak learning rate, reached at the end of warmup."),
+      key("train.min_lr_ratio", &C::train, &TrainConfig::min_lr_ratio, closed(0, 1),
+          "The cosine decay ends at lr * min_lr_ratio."),
+      key("train.warmup_steps", &C::train, &TrainConfig::warmup_steps, at_least(0),
+          "Steps of linear warmup from 0 to lr before the cosine decay."),
+      key("train.weight_decay", &C::train, &TrainConfig::weight_decay, at_least(0),
+          "AdamW decoupled weight decay of the weight matrices."),
+      key("train.decay_embeddings", &C::train, &TrainConfig::decay_embeddings, kAnyValue,
+          "Also decay the token and position embeddings."),
+      key("train.decay_norms_and_biases", &C::train, &TrainConfig::decay_norms_and_biases,
+          kAnyValue, "Also decay layer-norm gains and all biases."),
+      key("train.beta1", &C::train, &TrainConfig::beta1, half_open(0, 1),
+          "AdamW decay rate of the first moment."),
+      key("train.beta2", &C::train, &TrainConfig::beta2, half_open(0, 1),
+          "AdamW decay rate of the second moment."),
+      key("train.eps", &C::train, &TrainConfig::eps, above(0),
+          "AdamW epsilon, added to the root of the second moment."),
+      key("train.grad_clip", &C::train, &TrainConfig::grad_clip, at_least(0),
+          "Clip the global gradient norm to this value; 0 disables clipping."),
+      key("train.seed", &C::train, &TrainConfig::seed, kAnyValue,
+          "Seed of initialization, data order and dropout: the same seed repeats a run."),
+      key("train.eval_interval", &C::train, &TrainConfig::eval_interval, at_least(0),
+          "Steps between validations; 0 means only at the end."),
+      key("train.eval_batches", &C::train, &TrainConfig::eval_batches, at_least(0),
+          "Batches per validation; 0 means the whole validation split."),
+      // checkpoint
+      key("checkpoint.dir", &C::checkpoint, &CheckpointConfig::dir, kAnyValue,
+          "Directory for checkpoints; empty means log.run_dir/checkpoints."),
+      key("checkpoint.interval", &C::checkpoint, &CheckpointConfig::interval, at_least(0),
+          "Steps between checkpoints; 0 means only at the end."),
+      key("checkpoint.keep", &C::checkpoint, &CheckpointConfig::keep, at_least(1),
+          "Most recent checkpoints kept on disk; older ones are deleted."),
+      // log
+      non_empty(key("log.run_dir", &C::log, &LogConfig::run_dir, kAnyValue,
+                    "Directory of the run: logs, metrics and the resolved config.")),
+      key("log.interval", &C::log, &LogConfig::interval, at_least(1),
+          "Steps between progress lines when the output is not a terminal."),
+      // runtime
+      enum_key("runtime.device", &C::runtime, &RuntimeConfig::device, kDeviceNames,
+               "Where to compute; auto picks CUDA when this build has it and a GPU is present, "
+               "else the CPU."),
+      key("runtime.threads", &C::runtime, &RuntimeConfig::threads, at_least(0),
+          "CPU threads; 0 means all cores."),
+  };
+}
+
+std::vector<CrossKeyRule> build_cross_key_rules() {
+  auto head_dim = [](const Config& c) { return c.model.d_model / c.model.n_head; };
+  return {
+      {"model.d_model is divisible by model.n_head.",
+       [](const Config& c) -> std::string {
+         if (c.model.d_model % c.model.n_head == 0) return "";
+         return "model.d_model = " + std::to_string(c.model.d_model) +
+                " is not divisible by model.n_head = " + std::to_string(c.model.n_head);
+       }},
+      {"With model.position = rotary, the head dimension model.d_model / model.n_head is even "
+       "(rotary embeddings rotate pairs of coordinates).",
+       [head_dim](const Config& c) -> std::string {
+         if (c.model.position != PositionMethod::Rotary || head_dim(c) % 2 == 0) return "";
+         return "model.position = rotary needs an even head dimension, but model.d_model / "
+                "model.n_head = " +
+                std::to_string(c.model.d_model) + " / " + std::to_string(c.model.n_head) + " = " +
+                std::to_string(head_dim(c));
+       }},
+      {"With model.position = sinusoidal, model.d_model is even (sines and cosines come in "
+       "pairs).",
+       [](const Config& c) -> std::string {
+         if (c.model.position != PositionMethod::Sinusoidal || c.model.d_model % 2 == 0) return "";
+         return "model.position = sinusoidal needs an even model.d_model, got " +
+                std::to_string(c.model.d_model);
+       }},
+      {"With model.position = learned and a non-zero model.max_position, model.max_position "
+       ">= train.seq_len (every trained position needs a row).",
+       [](const Config& c) -> std::string {
+         if (c.model.position != PositionMethod::Learned || c.model.max_position == 0 ||
+             c.model.max_position >= c.train.seq_len)
+           return "";
+         return "model.max_position = " + std::to_string(c.model.max_position) +
+                " is smaller than train.seq_len = " + std::to_string(c.train.seq_len) +
+                "; learned positions need a table row for every position";
+       }},
+  };
+}
+
+}  // namespace
+
+const std::vector<ConfigSection>& config_sections() {
+  static const std::vector<ConfigSection> sections = {
+      {"model", "The transformer: its size, position method and initialization."},
+      {"data", "The token data prepared by alibi-data."},
+      {"train", "Optimization: batch shape, AdamW, the learning-rate schedule and validation."},
+      {"checkpoint", "Saved training state, for resuming."},
+      {"log", "Where a run writes its outputs and how often it reports."},
+      {"runtime", "Where the computation runs."},
+  };
+  return sections;
+}
+
+const std::vector<ConfigKey>& config_keys() {
+  static const std::vector<ConfigKey> keys = build_keys();
+  return keys;
+}
+
+const std::vector<CrossKeyRule>& config_cross_key_rules() {
+  static const std::vector<CrossKeyRule> rules = build_cross_key_rules();
+  return rules;
+}
+
+std::string_view ConfigKey::section() const {
+  return std::string_view(name).substr(0, name.find('.'));
+}
+std::string_view ConfigKey::field() const {
+  return std::string_view(name).substr(name.find('.') + 1);
+}
+
+const ConfigKey* find_config_key(std::string_view full_name) {
+  for (const ConfigKey& k : config_keys()) {
+    if (k.name == full_name) return &k;
+  }
+  return nullptr;
+}
+
+bool is_config_section(std::string_view name) {
+  const auto& sections = config_sections();
+  return std::any_of(sections.begin(), sections.end(),
+                     [&](const ConfigSection& s) { return s.name == name; });
+}
+
+// ---------------------------------------------------------------------------
+// Suggestions for unknown names.
+// ---------------------------------------------------------------------------
+namespace {
+
+// Edits (insert, delete, substitute, swap two neighbours) that turn a into b:
+// the optimal-string-alignment distance, which counts a swap as one typo.
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t substitute = d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, substitute});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// Distance between what was typed in a position and a valid name there; a
+// prefix ("warmup" for "warmup_steps") counts as a near miss.
+size_t name_distance(std::string_view typed, std::string_view valid) {
+  size_t d = edit_distance(typed, valid);
+  bool prefix = typed.size() >= 3 && (valid.starts_with(typed) || typed.starts_with(valid));
+  return prefix ? std::min<size_t>(d, 1) : d;
+}
+
+}  // namespace
+
+std::string nearest_config_name(std::string_view typed) {
+  size_t dot = typed.find('.');
+  std::string_view typed_section = dot == std::string_view::npos ? "" : typed.substr(0, dot);
+  std::string_view typed_field = dot == std::string_view::npos ? typed : typed.substr(dot + 1);
+
+  std::string best;
+  size_t best_distance = std::numeric_limits<size_t>::max();
+  auto consider = [&](const std::string& candidate, size_t distance) {
+    if (distance < best_distance) best = candidate, best_distance = distance;
+  };
+  for (const ConfigKey& k : config_keys()) {
+    consider(k.name, edit_distance(typed, k.name));
+    // The right field under the wrong (or no) section costs one edit.
+    size_t field_distance = name_distance(typed_field, k.field());
+    consider(k.name, k.section() == typed_section ? field_distance : field_distance + 1);
+  }
+  if (dot == std::string_view::npos) {
+    for (const ConfigSection& s : config_sections()) consider(s.name, name_distance(typed, s.name));
+  }
+  // Beyond a few edits a "suggestion" is a different word, not a typo.
+  size_t tolerance = std::clamp<size_t>(typed_field.size() / 3, 1, 3);
+  return best_distance <= tolerance ? best : "";
+}
+
+// ---------------------------------------------------------------------------
+// Values as text.
+// ---------------------------------------------------------------------------
+namespace {
+
+std::string_view without_plus(std::string_view text) {
+  return text.starts_with('+') ? text.substr(1) : text;
+}
+
+template <class Number>
+std::optional<Number> parse_exactly(std::string_view text) {
+  text = without_plus(text);
+  Number value{};
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  if constexpr (std::is_floating_point_v<Number>) {
+    if (!std::isfinite(value)) return std::nullopt;
+  }
+  return value;
+}
+
+// Integers may also be written in float notation when the value is integral
+// ("steps: 1e5"); doubles hold such integers exactly up to 2^53.
+std::optional<double> integral_float(std::string_view text) {
+  auto value = parse_exactly<double>(text);
+  if (!value || std::trunc(*value) != *value || std::fabs(*value) > 9007199254740992.0)
+    return std::nullopt;
+  return value;
+}
+
+std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
+
+ParsedValue problem(std::string expectation, std::string_view text) {
+  return {std::nullopt, "expected " + std::move(expectation) + ", got " + quoted(text)};
+}
+
+std::string or_list(const std::vector<std::string>& names) {
+  std::string text;
+  for (size_t i = 0; i < names.size(); ++i) {
+    text += i == 0 ? "" : i + 1 == names.size() ? " or " : ", ";
+    text += names[i];
+  }
+  return text;
+}
+
+ParsedValue parse_signed(const ConfigKey& key, std::string_view text) {
+  std::optional<int64_t> value = parse_exactly<int64_t>(text);
+  if (!value) {
+    if (auto whole = integral_float(text)) value = static_cast<int64_t>(*whole);
+  }
+  if (!value) return problem("an integer", text);
+  if (key.type == KeyType::Int && (*value < std::numeric_limits<int>::min() ||
+                                   *value > std::numeric_limits<int>::max())) {
+    return problem("an integer in [" + std::to_string(std::numeric_limits<int>::min()) + ", " +
+                       std::to_string(std::numeric_limits<int>::max()) + "]",
+                   text);
+  }
+  return {KeyValue(*value), ""};
+}
+
+ParsedValue parse_unsigned(std::string_view text) {
+  std::optional<uint64_t> value;
+  if (!text.starts_with('-')) value = parse_exactly<uint64_t>(text);
+  if (!value) {
+    auto whole = integral_float(text);
+    if (whole && *whole >= 0) value = static_cast<uint64_t>(*whole);
+  }
+  if (!value) return problem("a non-negative integer", text);
+  return {KeyValue(*value), ""};
+}
+
+ParsedValue parse_float(std::string_view text) {
+  // Parsed as a float directly, so the stored value is the correctly rounded one.
+  auto value = parse_exactly<float>(text);
+  if (!value) return problem("a number", text);
+  return {KeyValue(static_cast<double>(*value)), ""};
+}
+
+ParsedValue parse_bool(std::string_view text) {
+  // YAML 1.2 core schema spellings only: "yes", "on", "1" are YAML 1.1 and ambiguous.
+  if (text == "true" || text == "True" || text == "TRUE") return {KeyValue(true), ""};
+  if (text == "false" || text == "False" || text == "FALSE") return {KeyValue(false), ""};
+  return problem("true or false", text);
+}
+
+ParsedValue parse_enum(const ConfigKey& key, std::string_view text) {
+  if (std::find(key.choices.begin(), key.choices.end(), text) != key.choices.end())
+    return {KeyValue(std::string(text)), ""};
+  return problem(key_expectation(key), text);
+}
+
+// Shortest text that reads back to the same float, always with a '.' so
+// that every YAML reader (YAML 1.1 ones too) sees a float, not a string.
+std::string format_float(float value) {
+  std::array<char, 64> buffer{};
+  auto [end, error] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
+  std::string text(buffer.data(), end);
+  size_t exponent = text.find('e');
+  std::string mantissa = text.substr(0, exponent);
+  if (mantissa.find('.') == std::string::npos) mantissa += ".0";
+  return exponent == std::string::npos ? mantissa : mantissa + text.substr(exponent);
+}
+
+std::string format_limit(double value) {
+  if (std::trunc(value) == value) return std::to_string(static_cast<int64_t>(value));
+  return format_float(static_cast<float>(value));
+}
+
+bool within(const Limit& limit, double value, bool is_min) {
+  if (limit.inclusive) return is_min ? value >= limit.value : value <= limit.value;
+  return is_min ? value > limit.value : value < limit.value;
+}
+
+double as_double(const KeyValue& value) {
+  if (auto* i = std::get_if<int64_t>(&value)) return static_cast<double>(*i);
+  if (auto* u = std::get_if<uint64_t>(&value)) return static_cast<double>(*u);
+  if (auto* d = std::get_if<double>(&value)) return *d;
+  return 0;
+}
+
+}  // namespace
+
+ParsedValue parse_key_value(const ConfigKey& key, std::string_view text) {
+  switch (key.type) {
+    case KeyType::Int:
+    case KeyType::Int64: return parse_signed(key, text);
+    case KeyType::UInt64: return parse_unsigned(text);
+    case KeyType::Float: return parse_float(text);
+    case KeyType::Bool: return parse_bool(text);
+    case KeyType::Enum: return parse_enum(key, text);
+    case KeyType::String: return {KeyValue(std::string(text)), ""};
+  }
+  return problem("a value", text);
+}
+
+bool key_value_in_range(const ConfigKey& key, const KeyValue& value) {
+  if (auto* text = std::get_if<std::string>(&value)) return key.allow_empty || !text->empty();
+  double number = as_double(value);
+  if (key.range.min && !within(*key.range.min, number, true)) return false;
+  if (key.range.max && !within(*key.range.max, number, false)) return false;
+  return true;
+}
+
+std::string format_key_value(const ConfigKey& key, const KeyValue& value) {
+  switch (key.type) {
+    case KeyType::Int:
+    case KeyType::Int64: return std::to_string(std::get<int64_t>(value));
+    case KeyType::UInt64: return std::to_string(std::get<uint64_t>(value));
+    case KeyType::Float: return format_float(static_cast<float>(std::get<double>(value)));
+    case KeyType::Bool: return std::get<bool>(value) ? "true" : "false";
+    case KeyType::String:
+    case KeyType::Enum: return std::get<std::string>(value);
+  }
+  return "";
+}
+
+std::string key_expectation(const ConfigKey& key) {
+  switch (key.type) {
+    case KeyType::Int:
+    case KeyType::Int64: return "an integer";
+    case KeyType::UInt64: return "a non-negative integer";
+    case KeyType::Float: return "a number";
+    case KeyType::Bool: return "true or false";
+    case KeyType::Enum: return or_list(key.choices);
+    case KeyType::String: return "a string";
+  }
+  return "a value";
+}
+
+const char* key_type_name(KeyType type) {
+  switch (type) {
+    case KeyType::Int: return "int";
+    case KeyType::Int64: return "int64";
+    case KeyType::UInt64: return "uint64";
+    case KeyType::Float: return "float";
+    case KeyType::Bool: return "bool";
+    case KeyType::String: return "string";
+    case KeyType::Enum: return "enum";
+  }
+  return "?";
+}
+
+std::string key_range_text(const ConfigKey& key) {
+  if (key.type == KeyType::Enum) {
+    std::string text;
+    for (const std::string& choice : key.choices) text += (text.empty() ? "" : ", ") + choice;
+    return text;
+  }
+  if (key.type == KeyType::String) return key.allow_empty && !key.required ? "" : "non-empty";
+  const auto& [lo, hi] = key.range;
+  if (lo && hi) {
+    return (lo->inclusive ? "[" : "(") + format_limit(lo->value) + ", " + format_limit(hi->value) +
+           (hi->inclusive ? "]" : ")");
+  }
+  if (lo) return (lo->inclusive ? ">= " : "> ") + format_limit(lo->value);
+  if (hi) return (hi->inclusive ? "<= " : "< ") + format_limit(hi->value);
+  return "";
+}
+
+std::string key_default_text(const ConfigKey& key) {
+  if (key.required) return "(required)";
+  static const Config defaults{};
+  return format_key_value(key, key.get(defaults));
+}
+
+}  // namespace alibi
