@@ -44,10 +44,24 @@ std::string describe_source(const PrepareOptions& options, const std::string& pa
   return std::string(corpus_format_name(options.format)) + ":" + fs::absolute(path).lexically_normal().string();
 }
 
+TextStats stats_of(const std::vector<Document>& documents) {
+  TextStats stats;
+  for (const Document& document : documents) stats += count_text(document.text);
+  return stats;
+}
+
+std::vector<Document> read_nonempty_corpus(const std::string& option, const std::string& path, CorpusFormat format) {
+  std::vector<Document> documents = read_corpus(path, format);
+  if (stats_of(documents).words == 0)
+    throw DataError(option + " " + path + ": corpus is empty (no non-blank lines)");
+  return documents;
+}
+
 std::vector<NamedSplit> read_splits(const PrepareOptions& options) {
   std::vector<NamedSplit> splits;
   if (!options.text_path.empty()) {
-    CorpusSplits parts = split_corpus(read_corpus(options.text_path, options.format), options.fractions, options.seed);
+    CorpusSplits parts = split_corpus(read_nonempty_corpus("--text", options.text_path, options.format),
+                                      options.fractions, options.seed);
     const std::string source = describe_source(options, options.text_path);
     const std::string how = " (split with seed " + std::to_string(options.seed) + ")";
     splits.push_back({"train", source + how, std::move(parts.train)});
@@ -56,18 +70,13 @@ std::vector<NamedSplit> read_splits(const PrepareOptions& options) {
     return splits;
   }
   auto add = [&](const std::string& name, const std::string& path) {
-    if (!path.empty()) splits.push_back({name, describe_source(options, path), read_corpus(path, options.format)});
+    if (!path.empty())
+      splits.push_back({name, describe_source(options, path), read_nonempty_corpus("--" + name, path, options.format)});
   };
   add("train", options.train_path);
   add("valid", options.valid_path);
   add("test", options.test_path);
   return splits;
-}
-
-TextStats stats_of(const std::vector<Document>& documents) {
-  TextStats stats;
-  for (const Document& document : documents) stats += count_text(document.text);
-  return stats;
 }
 
 Tokenizer make_tokenizer(const PrepareOptions& options, const NamedSplit& train, std::ostream* log) {
@@ -80,7 +89,6 @@ Tokenizer make_tokenizer(const PrepareOptions& options, const NamedSplit& train,
   train_options.vocab_size = options.vocab_size;
   train_options.max_lines = options.tokenizer_max_lines;
   train_options.seed = options.seed;
-  train_options.num_threads = options.threads > 0 ? options.threads : 2;
   try {
     return Tokenizer::train(lines, train_options);
   } catch (const DataError& error) {
@@ -111,7 +119,7 @@ DatasetMeta prepare_dataset(const PrepareOptions& options, std::ostream* log) {
   check_options(options);
   std::vector<NamedSplit> splits = read_splits(options);
   if (stats_of(splits.front().documents).words == 0)
-    throw DataError("train split from " + splits.front().source + " is empty (no non-blank lines)");
+    throw DataError("the train split of " + splits.front().source + " is empty (no non-blank lines)");
   const Tokenizer tokenizer = make_tokenizer(options, splits.front(), log);
   std::error_code error;
   fs::create_directories(options.out_dir, error);

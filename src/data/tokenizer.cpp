@@ -14,6 +14,9 @@ namespace alibi {
 namespace {
 
 constexpr uint64_t kLineSampleTag = 0x746f6b2d6c696e65ULL;  // "tok-line"
+// The trainer records its thread count inside the model file, so a varying
+// count would change the tokenizer id of an otherwise identical model.
+constexpr int kTrainerThreads = 4;
 
 // Feeds in-memory lines to the SentencePiece trainer without a temp file.
 class LineIterator : public sentencepiece::SentenceIterator {
@@ -75,9 +78,16 @@ std::unordered_map<std::string, std::string> trainer_arguments(const TokenizerTr
       {"shuffle_input_sentence", "false"},
       // Paragraph-per-line corpora (WikiText) have long lines; the default 4192 would drop them.
       {"max_sentence_length", "1000000"},
-      {"num_threads", std::to_string(std::max(1, options.num_threads))},
+      {"num_threads", std::to_string(kTrainerThreads)},
       {"minloglevel", "2"},
   };
+}
+
+// SentencePiece messages start with "Internal: file.cc(123) [condition] ";
+// the user only needs the sentence after the condition.
+std::string readable_status(const std::string& message) {
+  size_t end_of_condition = message.find("] ");
+  return end_of_condition == std::string::npos ? message : message.substr(end_of_condition + 2);
 }
 
 }  // namespace
@@ -111,7 +121,7 @@ Tokenizer Tokenizer::train(const std::vector<std::string_view>& lines, const Tok
   auto status = sentencepiece::SentencePieceTrainer::Train(trainer_arguments(options), &iterator, &model_bytes);
   if (!status.ok())
     throw DataError("tokenizer training with vocab size " + std::to_string(options.vocab_size) +
-                    " failed: " + status.ToString());
+                    " failed: " + readable_status(status.ToString()));
   return from_serialized(std::move(model_bytes), "(trained)");
 }
 

