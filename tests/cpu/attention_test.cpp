@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <ostream>
 
 #include "cpu/grad_check.h"
 
@@ -125,6 +126,12 @@ TEST(Attention, PrefixOfLongerSequenceIsUnchanged) {
 struct GradCase {
   Shape shape;
   std::vector<double> slopes;
+  friend std::ostream& operator<<(std::ostream& os, const GradCase& c) {
+    os << "B" << c.shape.B << " T" << c.shape.T << " H" << c.shape.H << " D" << c.shape.D
+       << " slopes";
+    for (double s : c.slopes) os << " " << s;
+    return os;
+  }
 };
 
 class AttentionGrad : public ::testing::TestWithParam<GradCase> {};

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <ostream>
+
 #include "cpu/grad_check.h"
 
 namespace alibi::cpu {
@@ -14,6 +16,9 @@ using test::random_normal;
 
 struct MatmulCase {
   int64_t N, C, OC;
+  friend std::ostream& operator<<(std::ostream& os, const MatmulCase& c) {
+    return os << "N" << c.N << " C" << c.C << " OC" << c.OC;
+  }
 };
 
 class MatmulGrad : public ::testing::TestWithParam<MatmulCase> {};

@@ -1,0 +1,216 @@
+#include "cpu/cpu_backend.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <functional>
+
+#include "core/random.h"
+#include "cpu/grad_check.h"
+
+namespace alibi {
+namespace {
+
+// A float tensor backed by a vector the test owns.
+struct HostTensor {
+  std::vector<float> data;
+  Tensor t;
+  HostTensor(std::vector<int64_t> shape, uint64_t seed) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    data = test::to_float(test::random_normal(static_cast<size_t>(n), seed));
+    t = Tensor(data.data(), std::move(shape), DType::F32, Device::CPU);
+  }
+};
+
+struct HostTokens {
+  std::vector<int32_t> data;
+  Tensor t;
+  HostTokens(int64_t n, int32_t vocab, uint64_t seed) : data(static_cast<size_t>(n)) {
+    Rng rng(seed);
+    for (auto& x : data) x = static_cast<int32_t>(rng.below(static_cast<uint64_t>(vocab)));
+    t = Tensor(data.data(), {n}, DType::I32, Device::CPU);
+  }
+};
+
+// Runs the same computation on backends with 1, 2 and 3 threads and expects
+// every output bit to agree. 3 threads gives uneven partitions on any machine.
+void expect_same_bits_for_any_thread_count(
+    const std::function<std::vector<float>(Backend&)>& run, const char* what) {
+  auto reference_backend = make_cpu_backend(1);
+  const std::vector<float> reference = run(*reference_backend);
+  for (int threads : {2, 3}) {
+    auto backend = make_cpu_backend(threads);
+    const std::vector<float> result = run(*backend);
+    ASSERT_EQ(result.size(), reference.size()) << what;
+    EXPECT_EQ(std::memcmp(result.data(), reference.data(), result.size() * sizeof(float)), 0)
+        << what << " differs between 1 and " << threads << " threads";
+  }
+}
+
+std::vector<float> concat(std::initializer_list<const std::vector<float>*> parts) {
+  std::vector<float> all;
+  for (const auto* p : parts) all.insert(all.end(), p->begin(), p->end());
+  return all;
+}
+
+TEST(CpuBackendDeterminism, MatmulBackward) {
+  expect_same_bits_for_any_thread_count([](Backend& be) {
+    const int64_t N = 70, C = 48, OC = 80;
+    HostTensor inp({N, C}, 1), weight({OC, C}, 2), dout({N, OC}, 3);
+    HostTensor dinp({N, C}, 4), dweight({OC, C}, 5), dbias({OC}, 6), out({N, OC}, 7);
+    be.matmul_forward(out.t, inp.t, weight.t, dbias.t);
+    be.matmul_backward(dinp.t, dweight.t, dbias.t, dout.t, inp.t, weight.t);
+    return concat({&out.data, &dinp.data, &dweight.data, &dbias.data});
+  }, "matmul");
+}
+
+TEST(CpuBackendDeterminism, AttentionBackward) {
+  expect_same_bits_for_any_thread_count([](Backend& be) {
+    const AttentionShape s{2, 40, 3, 16};
+    HostTensor qkv({s.B, s.T, 3, s.H, s.D}, 11), out({s.B, s.T, s.H * s.D}, 12),
+        lse({s.B, s.H, s.T}, 13), dout({s.B, s.T, s.H * s.D}, 14), dqkv({s.B, s.T, 3, s.H, s.D}, 15);
+    std::vector<float> slope_values = {0.5f, 0.25f, 0.0f};
+    const Tensor slopes(slope_values.data(), {3}, DType::F32, Device::CPU);
+    be.attention_forward(out.t, lse.t, qkv.t, slopes, s);
+    be.attention_backward(dqkv.t, dout.t, qkv.t, out.t, lse.t, slopes, s);
+    return concat({&out.data, &lse.data, &dqkv.data});
+  }, "attention");
+}
+
+TEST(CpuBackendDeterminism, EmbeddingBackward) {
+  expect_same_bits_for_any_thread_count([](Backend& be) {
+    const int64_t N = 500, V = 13, C = 40;  // many repeats of each token
+    HostTokens tokens(N, V, 21);
+    HostTensor dwte({V, C}, 22), dout({N, C}, 23);
+    be.embedding_backward(dwte.t, dout.t, tokens.t);
+    return dwte.data;
+  }, "embedding");
+}
+
+TEST(CpuBackendDeterminism, LayerNormBackward) {
+  expect_same_bits_for_any_thread_count([](Backend& be) {
+    const int64_t N = 90, C = 100;
+    HostTensor inp({N, C}, 31), weight({C}, 32), bias({C}, 33), out({N, C}, 34), mean({N}, 35),
+        rstd({N}, 36), dout({N, C}, 37), dinp({N, C}, 38), dweight({C}, 39), dbias({C}, 40);
+    be.layernorm_forward(out.t, mean.t, rstd.t, inp.t, weight.t, bias.t, 1e-5f);
+    be.layernorm_backward(dinp.t, dweight.t, dbias.t, dout.t, inp.t, weight.t, mean.t, rstd.t);
+    return concat({&out.data, &dinp.data, &dweight.data, &dbias.data});
+  }, "layernorm");
+}
+
+TEST(CpuBackendDeterminism, SumOfSquares) {
+  expect_same_bits_for_any_thread_count([](Backend& be) {
+    HostTensor x({100003}, 41);
+    const double s = be.sum_of_squares(x.t);
+    std::vector<float> bits(2);
+    std::memcpy(bits.data(), &s, sizeof s);
+    return bits;
+  }, "sum_of_squares");
+}
+
+// ---- argument checking --------------------------------------------------------
+
+// Expects std::invalid_argument whose message names the op.
+void expect_rejected(const std::function<void()>& call, const std::string& op) {
+  try {
+    call();
+    ADD_FAILURE() << op << ": no exception";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find(op), std::string::npos) << e.what();
+  }
+}
+
+TEST(CpuBackend, ShapeAndDtypeErrorsNameTheOp) {
+  auto be = make_cpu_backend(1);
+  HostTensor a({4, 8}, 1), w({6, 8}, 2), w_bad({6, 7}, 3), out({4, 6}, 4), bias5({5}, 5);
+  HostTokens tokens(4, 6, 6);
+  expect_rejected([&] { be->matmul_forward(out.t, a.t, w_bad.t, Tensor()); }, "matmul_forward");
+  expect_rejected([&] { be->matmul_forward(out.t, a.t, w.t, bias5.t); }, "matmul_forward");
+  expect_rejected([&] { be->matmul_backward(Tensor(), w.t, Tensor(), a.t, a.t, w.t); },
+                  "matmul_backward");
+  HostTensor float_ids({4}, 10);
+  EXPECT_NO_THROW(be->embedding_forward(a.t, tokens.t, w.t));
+  expect_rejected([&] { be->embedding_forward(out.t, tokens.t, w.t); }, "embedding_forward");
+  expect_rejected([&] { be->embedding_forward(a.t, float_ids.t, w.t); }, "embedding_forward");
+  expect_rejected([&] { be->gelu_forward(out.t, a.t); }, "gelu_forward");
+  expect_rejected([&] { be->add(out.t, a.t, a.t); }, "add");
+  expect_rejected([&] { be->layernorm_forward(a.t, bias5.t, bias5.t, a.t, bias5.t, bias5.t, 1e-5f); },
+                  "layernorm_forward");
+  expect_rejected([&] { be->cross_entropy(bias5.t, out.t, tokens.t, true, 1.f); }, "cross_entropy");
+  expect_rejected([&] { be->dropout_forward(a.t, 1.5f, 1); }, "dropout_forward");
+  expect_rejected([&] { be->rotary_forward(a.t, 10000.f); }, "rotary_forward");
+  HostTensor qkv({1, 4, 3, 2, 4}, 7), att_out({1, 4, 8}, 8), lse({1, 2, 4}, 9);
+  std::vector<float> slope_values = {0.5f, 0.25f, 0.125f};
+  const Tensor three_slopes(slope_values.data(), {3}, DType::F32, Device::CPU);
+  expect_rejected([&] { be->attention_forward(att_out.t, lse.t, qkv.t, three_slopes, {1, 4, 2, 4}); },
+                  "attention_forward");
+  expect_rejected([&] { be->attention_forward(att_out.t, lse.t, qkv.t, three_slopes.view({3}), {1, 5, 2, 4}); },
+                  "attention_forward");
+  AdamWArgs args;
+  args.param = a.t;
+  args.grad = w.t;
+  args.m = a.t;
+  args.v = a.t;
+  expect_rejected([&] { be->adamw_update(args); }, "adamw_update");
+}
+
+TEST(CpuBackend, DescribesItselfAndAllocatesAlignedZeroedMemory) {
+  auto be = make_cpu_backend(2);
+  EXPECT_EQ(be->device(), Device::CPU);
+  EXPECT_EQ(be->name(), "cpu (2 threads)");
+  EXPECT_EQ(be->activation_dtype(), DType::F32);
+  EXPECT_EQ(be->param_dtype(), DType::F32);
+  auto buf = be->allocate(1000);
+  EXPECT_EQ(buf->size(), 1000u);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(buf->data()) % 64, 0u);
+  const auto* bytes = static_cast<const unsigned char*>(buf->data());
+  for (size_t i = 0; i < buf->size(); ++i) ASSERT_EQ(bytes[i], 0) << i;
+}
+
+TEST(CpuBackend, OpsWorkOnBackendMemoryAndAcceptBtcShapes) {
+  auto be = make_cpu_backend(0);
+  const int64_t B = 2, T = 3, C = 4, OC = 5;
+  auto buf = be->allocate((B * T * C + OC * C + B * T * OC) * sizeof(float));
+  float* base = static_cast<float*>(buf->data());
+  const Tensor inp(base, {B, T, C}, DType::F32, Device::CPU);
+  const Tensor weight(base + B * T * C, {OC, C}, DType::F32, Device::CPU);
+  const Tensor out(base + B * T * C + OC * C, {B, T, OC}, DType::F32, Device::CPU);
+  std::vector<float> x(B * T * C), w(OC * C);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 5) - 2;
+  for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(i % 3);
+  be->upload(inp, x.data());
+  be->upload(weight, w.data());
+  be->matmul_forward(out, inp, weight, Tensor());
+  std::vector<float> y(B * T * OC);
+  be->download(y.data(), out);
+  for (int64_t n = 0; n < B * T; ++n)
+    for (int64_t o = 0; o < OC; ++o) {
+      float ref = 0;
+      for (int64_t c = 0; c < C; ++c) ref += x[n * C + c] * w[o * C + c];
+      EXPECT_EQ(y[n * OC + o], ref);  // small integers: exact
+    }
+  be->fill_zero(out);
+  be->download(y.data(), out);
+  for (float v : y) EXPECT_EQ(v, 0.f);
+}
+
+TEST(CpuBackend, AdamWCopiesIntoTheWorkingCopyWhenGiven) {
+  auto be = make_cpu_backend(1);
+  HostTensor param({10}, 1), grad({10}, 2), m({10}, 3), v({10}, 4), working({10}, 5);
+  for (float& x : v.data) x = x * x;  // second moments are non-negative
+  AdamWArgs args;
+  args.param = param.t;
+  args.param_working = working.t;
+  args.grad = grad.t;
+  args.m = m.t;
+  args.v = v.t;
+  args.lr = 0.01f;
+  const auto before = param.data;
+  be->adamw_update(args);
+  EXPECT_NE(param.data, before);
+  EXPECT_EQ(working.data, param.data);
+}
+
+}  // namespace
+}  // namespace alibi
