@@ -160,7 +160,7 @@ TEST(CpuBackend, DescribesItselfAndAllocatesAlignedZeroedMemory) {
   EXPECT_EQ(be->device(), Device::CPU);
   EXPECT_EQ(be->name(), "cpu (2 threads)");
   EXPECT_EQ(be->activation_dtype(), DType::F32);
-  EXPECT_EQ(be->param_dtype(), DType::F32);
+  EXPECT_EQ(be->grad_dtype(), DType::F32);
   auto buf = be->allocate(1000);
   EXPECT_EQ(buf->size(), 1000u);
   EXPECT_EQ(reinterpret_cast<uintptr_t>(buf->data()) % 64, 0u);
