@@ -56,7 +56,7 @@ std::vector<float> concat(std::initializer_list<const std::vector<float>*> parts
 
 TEST(CpuBackendDeterminism, MatmulBackward) {
   expect_same_bits_for_any_thread_count([](Backend& be) {
-    const int64_t N = 70, C = 48, OC = 80;
+    const int64_t N = 300, C = 48, OC = 80;  // N > one k-block of dweight
     HostTensor inp({N, C}, 1), weight({OC, C}, 2), dout({N, OC}, 3);
     HostTensor dinp({N, C}, 4), dweight({OC, C}, 5), dbias({OC}, 6), out({N, OC}, 7);
     be.matmul_forward(out.t, inp.t, weight.t, dbias.t);
