@@ -95,13 +95,14 @@ void backward_head(T* dqkv, const T* dout, const T* qkv, const T* out, const T* 
     dots_with_prefix(dp.data(), dO, v_t.data(), i, Tlen, D);  // dp_j = dO_i . v_j
     T d_i = 0;  // dO_i . O_i = sum_j p_j dp_j
     for (int64_t d = 0; d < D; ++d) d_i += dO[d] * o[d];
-    T* dq = dqkv + hv.q_off + i * hv.qkv_row;
+    T* __restrict dq = dqkv + hv.q_off + i * hv.qkv_row;
     for (int64_t j = 0; j <= i; ++j) {
       const T p = std::exp(s[j] - lse[i]);
       const T ds = p * (dp[j] - d_i) * scale;  // gradient of the scaled dot product
-      const T* k = qkv + hv.k_off + j * hv.qkv_row;
-      T* dk = dqkv + hv.k_off + j * hv.qkv_row;
-      T* dv = dqkv + hv.v_off + j * hv.qkv_row;
+      // Gradients and inputs live in different tensors: tell the vectorizer.
+      const T* __restrict k = qkv + hv.k_off + j * hv.qkv_row;
+      T* __restrict dk = dqkv + hv.k_off + j * hv.qkv_row;
+      T* __restrict dv = dqkv + hv.v_off + j * hv.qkv_row;
       for (int64_t d = 0; d < D; ++d) {
         dq[d] += ds * k[d];
         dk[d] += ds * q[d];
