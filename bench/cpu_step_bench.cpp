@@ -1,6 +1,6 @@
 // Rough op time of a tiny model step (d 128, 4 layers, T 128, B 8, V 8192) on the
 // CPU reference ops. Not built by CMake; build and run by hand:
-//   g++ -O3 -std=gnu++20 -fopenmp -Isrc $(ls src/cpu/*.cpp | grep -v cpu_backend) \
+//   g++ -O3 -std=gnu++20 -fopenmp -Isrc $(ls src/cpu/*.cpp | grep -v cpu_backend)
 //       bench/cpu_step_bench.cpp -o /tmp/cpu_step_bench && OMP_NUM_THREADS=2 /tmp/cpu_step_bench
 #include <chrono>
 #include <cstdio>
