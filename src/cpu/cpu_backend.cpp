@@ -66,6 +66,7 @@ void check(const Tensor& t, DType dtype, std::initializer_list<int64_t> shape, c
 // have `cols` as its last dim; returns the number of rows.
 int64_t check_rows(const Tensor& t, DType dtype, int64_t cols, const char* op, const char* arg) {
   check_tensor(t, dtype, op, arg);
+  if (cols <= 0) fail(op, std::string(arg) + ": row width must be positive");
   if (t.rank() < 1 || t.dim(-1) != cols)
     fail(op, std::string(arg) + " " + t.describe() + " must have last dim " + std::to_string(cols));
   return t.numel() / cols;
@@ -294,7 +295,7 @@ class CpuBackend final : public Backend {
                      bool compute_grad, float dloss_scale) override {
     const char* op = "cross_entropy";
     check_tensor(logits, DType::F32, op, "logits");
-    if (logits.rank() < 1) fail(op, "logits must be [N,V]");
+    if (logits.rank() < 1 || logits.dim(-1) <= 0) fail(op, "logits must be [N,V] with V > 0");
     const int64_t V = logits.dim(-1), N = logits.numel() / V;
     check(losses.view({losses.numel()}), DType::F32, {N}, op, "losses");
     check(targets.view({targets.numel()}), DType::I32, {N}, op, "targets");
