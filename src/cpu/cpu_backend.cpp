@@ -84,7 +84,7 @@ void check_same(const Tensor& t, const Tensor& like, const char* op, const char*
     fail(op, std::string(arg) + " " + t.describe() + " does not match " + like.describe());
 }
 
-// [B,T,C] activations may also come flattened as [N,C]; returns (B, T, C).
+// Position ops need the sequence structure: x must be [B,T,C]; returns its dims.
 struct Btc {
   int64_t B, T, C;
 };
