@@ -76,39 +76,59 @@ void forward_head(T* out, T* lse, const T* qkv, T slope, const HeadView& hv, T s
   }
 }
 
+// Writes a [D, T] transposed gradient back into the interleaved dqkv rows.
+template <typename T>
+void scatter_transposed(T* dst, const std::vector<T>& src, const HeadView& hv) {
+  for (int64_t j = 0; j < hv.Tlen; ++j)
+    for (int64_t d = 0; d < hv.D; ++d) dst[j * hv.qkv_row + d] = src[d * hv.Tlen + j];
+}
+
+// Per query row i, with p_j = exp(s_ij - lse_i) and dp_j = dO_i . v_j:
+//   ds_j = p_j (dp_j - D_i) / sqrt(D),  D_i = dO_i . O_i
+//   dq_i = sum_j ds_j k_j,  dk_j += ds_j q_i,  dv_j += p_j dO_i
+// dk and dv are accumulated transposed ([D, T]) so the rank-1 updates run
+// along j and vectorize; each element still sums over i in ascending order.
 template <typename T>
 void backward_head(T* dqkv, const T* dout, const T* qkv, const T* out, const T* lse, T slope,
                    const HeadView& hv, T scale) {
   const int64_t Tlen = hv.Tlen, D = hv.D;
-  // dqkv is overwritten: clear this head's q, k and v gradients, then accumulate.
-  for (int64_t t = 0; t < Tlen; ++t)
-    for (int64_t off : {hv.q_off, hv.k_off, hv.v_off})
-      std::fill_n(dqkv + off + t * hv.qkv_row, D, T(0));
-  std::vector<T> k_t, v_t, s(static_cast<size_t>(Tlen)), dp(static_cast<size_t>(Tlen));
+  std::vector<T> k_t, v_t;
   gather_transposed(k_t, qkv + hv.k_off, hv);
   gather_transposed(v_t, qkv + hv.v_off, hv);
+  std::vector<T> dk_t(static_cast<size_t>(D * Tlen)), dv_t(static_cast<size_t>(D * Tlen));
+  std::vector<T> s(static_cast<size_t>(Tlen)), dp(static_cast<size_t>(Tlen));
+  std::vector<T> dq(static_cast<size_t>(D));
   for (int64_t i = 0; i < Tlen; ++i) {
     const T* q = qkv + hv.q_off + i * hv.qkv_row;
     const T* o = out + hv.out_off + i * hv.out_row;
     const T* dO = dout + hv.out_off + i * hv.out_row;
     scores_row(s.data(), q, k_t.data(), i, Tlen, D, scale, slope);
-    dots_with_prefix(dp.data(), dO, v_t.data(), i, Tlen, D);  // dp_j = dO_i . v_j
-    T d_i = 0;  // dO_i . O_i = sum_j p_j dp_j
+    dots_with_prefix(dp.data(), dO, v_t.data(), i, Tlen, D);
+    T d_i = 0;
     for (int64_t d = 0; d < D; ++d) d_i += dO[d] * o[d];
-    T* dq = dqkv + hv.q_off + i * hv.qkv_row;
-    for (int64_t j = 0; j <= i; ++j) {
-      const T p = std::exp(s[j] - lse[i]);
-      const T ds = p * (dp[j] - d_i) * scale;  // gradient of the scaled dot product
-      const T* k = qkv + hv.k_off + j * hv.qkv_row;
-      T* dk = dqkv + hv.k_off + j * hv.qkv_row;
-      T* dv = dqkv + hv.v_off + j * hv.qkv_row;
-      for (int64_t d = 0; d < D; ++d) {
-        dq[d] += ds * k[d];
-        dk[d] += ds * q[d];
-        dv[d] += p * dO[d];
+    T* p = s.data();    // probabilities replace the scores in place
+    T* ds = dp.data();  // and score gradients replace dp
+    for (int64_t j = 0; j <= i; ++j) p[j] = std::exp(s[j] - lse[i]);
+    for (int64_t j = 0; j <= i; ++j) ds[j] = p[j] * (dp[j] - d_i) * scale;
+    for (int64_t d = 0; d < D; ++d) {
+      T* __restrict dk_row = dk_t.data() + d * Tlen;
+      T* __restrict dv_row = dv_t.data() + d * Tlen;
+      const T qd = q[d], dOd = dO[d];
+      for (int64_t j = 0; j <= i; ++j) {
+        dk_row[j] += ds[j] * qd;
+        dv_row[j] += p[j] * dOd;
       }
     }
+    std::fill(dq.begin(), dq.end(), T(0));
+    for (int64_t j = 0; j <= i; ++j) {
+      const T* k = qkv + hv.k_off + j * hv.qkv_row;
+      for (int64_t d = 0; d < D; ++d) dq[d] += ds[j] * k[d];
+    }
+    std::copy(dq.begin(), dq.end(), dqkv + hv.q_off + i * hv.qkv_row);
   }
+  // dqkv is overwritten: every row of this head's dk and dv is written here.
+  scatter_transposed(dqkv + hv.k_off, dk_t, hv);
+  scatter_transposed(dqkv + hv.v_off, dv_t, hv);
 }
 
 }  // namespace

@@ -66,6 +66,7 @@ void check(const Tensor& t, DType dtype, std::initializer_list<int64_t> shape, c
 // have `cols` as its last dim; returns the number of rows.
 int64_t check_rows(const Tensor& t, DType dtype, int64_t cols, const char* op, const char* arg) {
   check_tensor(t, dtype, op, arg);
+  if (cols <= 0) fail(op, std::string(arg) + ": row width must be positive");
   if (t.rank() < 1 || t.dim(-1) != cols)
     fail(op, std::string(arg) + " " + t.describe() + " must have last dim " + std::to_string(cols));
   return t.numel() / cols;
@@ -83,7 +84,7 @@ void check_same(const Tensor& t, const Tensor& like, const char* op, const char*
     fail(op, std::string(arg) + " " + t.describe() + " does not match " + like.describe());
 }
 
-// [B,T,C] activations may also come flattened as [N,C]; returns (B, T, C).
+// Position ops need the sequence structure: x must be [B,T,C]; returns its dims.
 struct Btc {
   int64_t B, T, C;
 };
@@ -299,7 +300,7 @@ class CpuBackend final : public Backend {
                      bool compute_grad, float dloss_scale) override {
     const char* op = "cross_entropy";
     check_tensor(logits, DType::F32, op, "logits");
-    if (logits.rank() < 1) fail(op, "logits must be [N,V]");
+    if (logits.rank() < 1 || logits.dim(-1) <= 0) fail(op, "logits must be [N,V] with V > 0");
     const int64_t V = logits.dim(-1), N = logits.numel() / V;
     check(losses.view({losses.numel()}), DType::F32, {N}, op, "losses");
     check(targets.view({targets.numel()}), DType::I32, {N}, op, "targets");

@@ -6,7 +6,16 @@
 #include <functional>
 
 #include "core/random.h"
+#include "cpu/adamw.h"
+#include "cpu/attention.h"
+#include "cpu/cross_entropy.h"
+#include "cpu/elementwise.h"
+#include "cpu/embedding.h"
+#include "cpu/gelu.h"
 #include "cpu/grad_check.h"
+#include "cpu/layernorm.h"
+#include "cpu/matmul.h"
+#include "cpu/position.h"
 
 namespace alibi {
 namespace {
@@ -56,7 +65,7 @@ std::vector<float> concat(std::initializer_list<const std::vector<float>*> parts
 
 TEST(CpuBackendDeterminism, MatmulBackward) {
   expect_same_bits_for_any_thread_count([](Backend& be) {
-    const int64_t N = 70, C = 48, OC = 80;
+    const int64_t N = 300, C = 48, OC = 80;  // N > one k-block of dweight
     HostTensor inp({N, C}, 1), weight({OC, C}, 2), dout({N, OC}, 3);
     HostTensor dinp({N, C}, 4), dweight({OC, C}, 5), dbias({OC}, 6), out({N, OC}, 7);
     be.matmul_forward(out.t, inp.t, weight.t, dbias.t);
@@ -210,6 +219,139 @@ TEST(CpuBackend, AdamWCopiesIntoTheWorkingCopyWhenGiven) {
   be->adamw_update(args);
   EXPECT_NE(param.data, before);
   EXPECT_EQ(working.data, param.data);
+}
+
+// ---- wiring: each backend method equals the float template it wraps ----------
+// (bitwise: same code, same order). Catches swapped or misrouted arguments.
+
+TEST(CpuBackendWiring, EmbeddingAndPositions) {
+  auto be = make_cpu_backend(2);
+  const int64_t B = 2, T = 5, C = 6, V = 9, T_max = 7;
+  HostTokens tokens(B * T, V, 1);
+  HostTensor wte({V, C}, 2), wpe({T_max, C}, 3), out({B, T, C}, 4), dwte({V, C}, 5),
+      dwpe({T_max, C}, 6);
+  auto ref_out = out.data, ref_dwte = dwte.data, ref_dwpe = dwpe.data;
+  be->embedding_forward(out.t, tokens.t, wte.t);
+  be->learned_position_forward(out.t, wpe.t);
+  be->sinusoidal_position_forward(out.t);
+  be->embedding_backward(dwte.t, out.t, tokens.t);
+  be->learned_position_backward(dwpe.t, out.t);
+  cpu::embedding_forward(ref_out.data(), tokens.data.data(), wte.data.data(), B * T, V, C);
+  cpu::learned_position_forward(ref_out.data(), wpe.data.data(), B, T, C);
+  cpu::sinusoidal_position_forward(ref_out.data(), B, T, C);
+  cpu::embedding_backward(ref_dwte.data(), ref_out.data(), tokens.data.data(), B * T, V, C);
+  cpu::learned_position_backward(ref_dwpe.data(), ref_out.data(), B, T, C);
+  EXPECT_EQ(out.data, ref_out);
+  EXPECT_EQ(dwte.data, ref_dwte);
+  EXPECT_EQ(dwpe.data, ref_dwpe);
+}
+
+TEST(CpuBackendWiring, RotaryLayerNormMatmul) {
+  auto be = make_cpu_backend(2);
+  const int64_t N = 6, C = 8, OC = 5;
+  HostTensor qkv({1, 3, 3, 2, 4}, 1);
+  auto ref_qkv = qkv.data;
+  be->rotary_forward(qkv.t, 100.f);
+  be->rotary_backward(qkv.t, 10.f);
+  cpu::rotary_forward(ref_qkv.data(), 1, 3, 2, 4, 100.f);
+  cpu::rotary_backward(ref_qkv.data(), 1, 3, 2, 4, 10.f);
+  EXPECT_EQ(qkv.data, ref_qkv);
+
+  HostTensor inp({N, C}, 2), w({C}, 3), b({C}, 4), out({N, C}, 5), mean({N}, 6), rstd({N}, 7),
+      dout({N, C}, 8), dinp({N, C}, 9), dw({C}, 10), db({C}, 11);
+  auto r_out = out.data, r_mean = mean.data, r_rstd = rstd.data, r_dinp = dinp.data,
+       r_dw = dw.data, r_db = db.data;
+  be->layernorm_forward(out.t, mean.t, rstd.t, inp.t, w.t, b.t, 1e-3f);
+  be->layernorm_backward(dinp.t, dw.t, db.t, dout.t, inp.t, w.t, mean.t, rstd.t);
+  cpu::layernorm_forward(r_out.data(), r_mean.data(), r_rstd.data(), inp.data.data(),
+                         w.data.data(), b.data.data(), N, C, 1e-3f);
+  cpu::layernorm_backward(r_dinp.data(), r_dw.data(), r_db.data(), dout.data.data(),
+                          inp.data.data(), w.data.data(), r_mean.data(), r_rstd.data(), N, C);
+  EXPECT_EQ(out.data, r_out);
+  EXPECT_EQ(mean.data, r_mean);
+  EXPECT_EQ(rstd.data, r_rstd);
+  EXPECT_EQ(dinp.data, r_dinp);
+  EXPECT_EQ(dw.data, r_dw);
+  EXPECT_EQ(db.data, r_db);
+
+  HostTensor weight({OC, C}, 12), bias({OC}, 13), mout({N, OC}, 14), mdout({N, OC}, 15),
+      mdinp({N, C}, 16), mdw({OC, C}, 17), mdb({OC}, 18);
+  auto r_mout = mout.data, r_mdinp = mdinp.data, r_mdw = mdw.data, r_mdb = mdb.data;
+  be->matmul_forward(mout.t, inp.t, weight.t, bias.t);
+  be->matmul_backward(mdinp.t, mdw.t, mdb.t, mdout.t, inp.t, weight.t);
+  cpu::matmul_forward(r_mout.data(), inp.data.data(), weight.data.data(), bias.data.data(), N, C, OC);
+  cpu::matmul_backward(r_mdinp.data(), r_mdw.data(), r_mdb.data(), mdout.data.data(),
+                       inp.data.data(), weight.data.data(), N, C, OC);
+  EXPECT_EQ(mout.data, r_mout);
+  EXPECT_EQ(mdinp.data, r_mdinp);
+  EXPECT_EQ(mdw.data, r_mdw);
+  EXPECT_EQ(mdb.data, r_mdb);
+}
+
+TEST(CpuBackendWiring, AttentionElementwiseLossOptimizer) {
+  auto be = make_cpu_backend(2);
+  const AttentionShape s{2, 5, 2, 4};
+  HostTensor qkv({s.B, s.T, 3, s.H, s.D}, 1), out({s.B, s.T, s.H * s.D}, 2), lse({s.B, s.H, s.T}, 3),
+      dout({s.B, s.T, s.H * s.D}, 4), dqkv({s.B, s.T, 3, s.H, s.D}, 5), slopes({s.H}, 6);
+  auto r_out = out.data, r_lse = lse.data, r_dqkv = dqkv.data;
+  be->attention_forward(out.t, lse.t, qkv.t, slopes.t, s);
+  be->attention_backward(dqkv.t, dout.t, qkv.t, out.t, lse.t, slopes.t, s);
+  cpu::attention_forward(r_out.data(), r_lse.data(), qkv.data.data(), slopes.data.data(), s.B, s.T,
+                         s.H, s.D);
+  cpu::attention_backward(r_dqkv.data(), dout.data.data(), qkv.data.data(), r_out.data(),
+                          r_lse.data(), slopes.data.data(), s.B, s.T, s.H, s.D);
+  EXPECT_EQ(out.data, r_out);
+  EXPECT_EQ(lse.data, r_lse);
+  EXPECT_EQ(dqkv.data, r_dqkv);
+
+  const int64_t n = 24;
+  HostTensor x({4, 6}, 7), y({4, 6}, 8), g({4, 6}, 9), sum({4, 6}, 10);
+  auto r_y = y.data, r_g = g.data, r_sum = sum.data;
+  be->gelu_forward(y.t, x.t);
+  be->gelu_backward(g.t, x.t, y.t);
+  be->add(sum.t, x.t, g.t);
+  be->dropout_forward(sum.t, 0.4f, 77);
+  be->dropout_backward(g.t, 0.3f, 78);
+  cpu::gelu_forward(r_y.data(), x.data.data(), n);
+  cpu::gelu_backward(r_g.data(), x.data.data(), r_y.data(), n);
+  cpu::add(r_sum.data(), x.data.data(), r_g.data(), n);
+  cpu::dropout_forward(r_sum.data(), n, 0.4f, 77);
+  cpu::dropout_backward(r_g.data(), n, 0.3f, 78);
+  EXPECT_EQ(y.data, r_y);
+  EXPECT_EQ(g.data, r_g);
+  EXPECT_EQ(sum.data, r_sum);
+
+  HostTensor logits({4, 6}, 11), losses({4}, 12);
+  HostTokens targets(4, 6, 13);
+  targets.data[2] = -1;
+  auto r_logits = logits.data, r_losses = losses.data;
+  be->cross_entropy(losses.t, logits.t, targets.t, true, 0.25f);
+  cpu::cross_entropy(r_losses.data(), r_logits.data(), targets.data.data(), 4, 6, true, 0.25f);
+  EXPECT_EQ(losses.data, r_losses);
+  EXPECT_EQ(logits.data, r_logits);
+  EXPECT_EQ(be->sum_of_squares(x.t), cpu::sum_of_squares(x.data.data(), n));
+
+  HostTensor param({n}, 14), grad({n}, 15), m({n}, 16), v({n}, 17);
+  for (float& e : v.data) e = e * e;
+  auto r_param = param.data, r_m = m.data, r_v = v.data;
+  AdamWArgs args;
+  args.param = param.t;
+  args.grad = grad.t;
+  args.m = m.t;
+  args.v = v.t;
+  args.lr = 0.01f;
+  args.beta1 = 0.8f;
+  args.beta2 = 0.9f;
+  args.eps = 1e-6f;
+  args.weight_decay = 0.1f;
+  args.grad_scale = 0.5f;
+  args.step = 3;
+  be->adamw_update(args);
+  cpu::AdamWHyper hp{0.01f, 0.8f, 0.9f, 1e-6f, 0.1f, 0.5f, 3};
+  cpu::adamw_update(r_param.data(), grad.data.data(), r_m.data(), r_v.data(), n, hp);
+  EXPECT_EQ(param.data, r_param);
+  EXPECT_EQ(m.data, r_m);
+  EXPECT_EQ(v.data, r_v);
 }
 
 }  // namespace

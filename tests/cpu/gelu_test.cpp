@@ -21,6 +21,19 @@ TEST(Gelu, ForwardMatchesTanhFormula) {
   EXPECT_EQ(y[3], 0.0);
 }
 
+TEST(Gelu, SaturatesWithoutNaNsInFloat) {
+  // exp overflows for large negative inputs; the limits must still come out.
+  const std::vector<float> x = {-200.f, -30.f, 30.f, 200.f};
+  std::vector<float> y(x.size()), dy(x.size()), ones(x.size(), 1.f);
+  gelu_forward(y.data(), x.data(), 4);
+  gelu_backward(dy.data(), x.data(), ones.data(), 4);
+  const std::vector<float> expected_y = {0.f, 0.f, 30.f, 200.f}, expected_dy = {0.f, 0.f, 1.f, 1.f};
+  for (size_t i = 0; i < x.size(); ++i) {
+    EXPECT_EQ(y[i], expected_y[i]) << x[i];
+    EXPECT_EQ(dy[i], expected_dy[i]) << x[i];
+  }
+}
+
 TEST(Gelu, BackwardMatchesFiniteDifferences) {
   const int64_t n = 57;
   auto x = test::random_normal(n, 61, 2.0);

@@ -66,6 +66,39 @@ TEST(Matmul, ForwardMatchesDirectSumAndOptionalBias) {
     }
 }
 
+// Every reduction here is longer than one k-block of the kernel (256), so the
+// running sums are parked and resumed between blocks.
+TEST(Matmul, LongReductionsMatchDirectSums) {
+  const int64_t N = 300, C = 270, OC = 260;
+  const auto inp = random_normal(N * C, 13), weight = random_normal(OC * C, 14);
+  const auto bias = random_normal(OC, 15), dout = random_normal(N * OC, 16);
+  const auto dw0 = random_normal(OC * C, 17);
+  std::vector<double> out(N * OC), dinp(N * C);
+  auto dweight = dw0;
+  matmul_forward(out.data(), inp.data(), weight.data(), bias.data(), N, C, OC);
+  matmul_backward<double>(dinp.data(), dweight.data(), nullptr, dout.data(), inp.data(),
+                          weight.data(), N, C, OC);
+  // Sums of ~300 unit normal products: 1e-11 absolute is ~1e4 ulps of slack.
+  for (int64_t n = 0; n < N; n += 7)
+    for (int64_t o = 0; o < OC; o += 5) {
+      double ref = bias[o];
+      for (int64_t c = 0; c < C; ++c) ref += inp[n * C + c] * weight[o * C + c];
+      ASSERT_NEAR(out[n * OC + o], ref, 1e-11) << n << "," << o;
+    }
+  for (int64_t n = 0; n < N; n += 7)
+    for (int64_t c = 0; c < C; c += 5) {
+      double ref = 0;
+      for (int64_t o = 0; o < OC; ++o) ref += dout[n * OC + o] * weight[o * C + c];
+      ASSERT_NEAR(dinp[n * C + c], ref, 1e-11) << n << "," << c;
+    }
+  for (int64_t o = 0; o < OC; o += 7)
+    for (int64_t c = 0; c < C; c += 5) {
+      double ref = 0;
+      for (int64_t n = 0; n < N; ++n) ref += dout[n * OC + o] * inp[n * C + c];
+      ASSERT_NEAR(dweight[o * C + c] - dw0[o * C + c], ref, 1e-11) << o << "," << c;
+    }
+}
+
 TEST(Matmul, BackwardWithoutDinpOrDbias) {
   const int64_t N = 6, C = 5, OC = 4;
   const auto inp = random_normal(N * C, 10), weight = random_normal(OC * C, 11);
