@@ -83,7 +83,8 @@ class Backend {
   virtual void learned_position_forward(const Tensor& x /*[B,T,C]*/, const Tensor& wpe) = 0;
   virtual void learned_position_backward(const Tensor& dwpe /*[T_max,C] +=*/,
                                          const Tensor& dout /*[B,T,C]*/) = 0;
-  // Sinusoidal (Vaswani et al.): x[b,t,2i] += sin(t / 10000^(2i/C)),
+  // Sinusoidal (Vaswani et al.; the model scales the token embedding by
+  // sqrt(C) first, as they do): x[b,t,2i] += sin(t / 10000^(2i/C)),
   // x[b,t,2i+1] += cos(same), computed from t; no parameters, no backward.
   virtual void sinusoidal_position_forward(const Tensor& x /*[B,T,C]*/) = 0;
   // Rotary (Su et al., rotate-half form): rotates q and k of qkv in place, pair
@@ -130,6 +131,8 @@ class Backend {
   virtual void gelu_backward(const Tensor& dinp, const Tensor& inp, const Tensor& dout) = 0;
   // out = a + b; out may alias a or b.
   virtual void add(const Tensor& out, const Tensor& a, const Tensor& b) = 0;
+  // x *= factor, in place.
+  virtual void scale(const Tensor& x, float factor) = 0;
   // Inverted dropout in place: x *= keep / (1 - p). The keep mask is a pure
   // function of (seed, element index) (see core/random.h), so backward
   // regenerates it instead of storing it, and CPU and CUDA agree.

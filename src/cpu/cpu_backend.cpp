@@ -286,6 +286,10 @@ class CpuBackend final : public Backend {
     check_same(out, a, "add", "out");
     with_threads([&] { cpu::add(out.f32(), a.f32(), b.f32(), a.numel()); });
   }
+  void scale(const Tensor& x, float factor) override {
+    check_tensor(x, DType::F32, "scale", "x");
+    with_threads([&] { cpu::scale(x.f32(), x.numel(), factor); });
+  }
   void dropout_forward(const Tensor& x, float p, uint64_t seed) override {
     check_dropout(x, p, "dropout_forward");
     with_threads([&] { cpu::dropout_forward(x.f32(), x.numel(), p, seed); });

@@ -1,4 +1,4 @@
-// Elementwise ops: residual add and inverted dropout, the CPU reference.
+// Elementwise ops: residual add, scaling and inverted dropout, the CPU reference.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +8,10 @@ namespace alibi::cpu {
 // out = a + b; out may alias a or b.
 template <typename T>
 void add(T* out, const T* a, const T* b, int64_t n);
+
+// x *= factor, in place.
+template <typename T>
+void scale(T* x, int64_t n, T factor);
 
 // Inverted dropout in place: element i is kept iff uniform_at(seed, i) >= p
 // and then scaled by 1/(1-p); dropped elements become 0. p >= 1 drops all.

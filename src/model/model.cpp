@@ -1,5 +1,6 @@
 #include "model/model.h"
 
+#include <cmath>
 #include <stdexcept>
 
 #include "core/random.h"
@@ -146,6 +147,8 @@ void Model::reserve(int64_t batch, int64_t seq_len, bool for_training) {
 // Forward
 // ---------------------------------------------------------------------------
 
+float Model::sinusoidal_embedding_scale() const { return std::sqrt(static_cast<float>(shape_.d_model)); }
+
 AttentionShape Model::attention_shape(int64_t B, int64_t T) const {
   return {B, T, shape_.n_head, shape_.head_dim()};
 }
@@ -171,6 +174,9 @@ void Model::embed(int64_t B, int64_t T, bool training) {
                                   std::to_string(shape_.max_position) + " rows)");
     backend_.learned_position_forward(x, weights_.wpe);
   } else if (shape_.position == PositionMethod::Sinusoidal) {
+    // Vaswani et al. scale token embeddings by sqrt(d_model) so that the
+    // fixed, unit-amplitude table does not drown them out.
+    backend_.scale(x, sinusoidal_embedding_scale());
     backend_.sinusoidal_position_forward(x);
   }
   if (training && shape_.dropout > 0.f)
@@ -303,6 +309,7 @@ void Model::embed_backward(const Tensor& dres, int64_t B, int64_t T) {
     backend_.dropout_backward(dres, shape_.dropout, dropout_site_seed(-1, kEmbeddingDropout));
   if (shape_.position == PositionMethod::Learned)
     backend_.learned_position_backward(grads_.wpe, dres.view({B, T, C}));
+  if (shape_.position == PositionMethod::Sinusoidal) backend_.scale(dres, sinusoidal_embedding_scale());
   backend_.embedding_backward(grads_.wte, dres.view({B * T, C}), rows(tokens_, {B * T}));
 }
 

@@ -1,6 +1,7 @@
 // The GPT-style language model, written once against the Backend:
 //
-//   x_0     = dropout(wte[tokens] + position(t))         (position: learned or sinusoidal)
+//   x_0     = dropout(wte[tokens] + position(t))         (position: learned, or sinusoidal
+//                                                         with wte scaled by sqrt(d_model))
 //   x_l+1/2 = x_l     + dropout(Attn(LN1(x_l)))           (ALiBi / rotary live inside Attn)
 //   x_l+1   = x_l+1/2 + dropout(W_out GELU(W_fc LN2(x_l+1/2)))
 //   logits  = LNf(x_L) wte^T                              (tied LM head)
@@ -85,6 +86,7 @@ class Model {
   void block_backward(int64_t l, const Tensor& x, const Tensor& dresidual, int64_t B, int64_t T);
   void embed_backward(const Tensor& dresidual, int64_t B, int64_t T);
   AttentionShape attention_shape(int64_t B, int64_t T) const;
+  float sinusoidal_embedding_scale() const;
   uint64_t dropout_site_seed(int64_t layer, int site) const;
 
   Backend& backend_;

@@ -132,7 +132,8 @@ Trainer::Trainer(const Config& config, const TrainOptions& options)
 
 void Trainer::restore(const std::string& path) {
   if (path.empty())
-    throw CheckpointError("--resume " + options_.resume_from + ": no checkpoint found there");
+    throw CheckpointError("--resume " + options_.resume_from + ": no checkpoint found there" +
+                          (fs::exists(options_.resume_from) ? "" : " (no such file or folder)"));
   Checkpoint ckpt = load_checkpoint(path);
   const std::string mismatch = shape_mismatch(ckpt.model, model_->shape());
   if (!mismatch.empty()) throw CheckpointError("cannot resume from '" + path + "': " + mismatch);
@@ -284,7 +285,7 @@ TrainSummary Trainer::run() {
 
 std::string resolve_resume_path(const std::string& file_or_dir) {
   if (fs::is_directory(file_or_dir)) return latest_checkpoint(file_or_dir);
-  return file_or_dir;
+  return fs::exists(file_or_dir) ? file_or_dir : "";
 }
 
 TrainSummary train(const Config& config, const TrainOptions& options) {
