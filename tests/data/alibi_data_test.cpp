@@ -83,8 +83,9 @@ TEST(AlibiData, OutputDoesNotDependOnThreadCount) {
   testing::TempDir dir("alibi-data");
   write_corpus_folder(dir, "corpus", 150);  // more lines than one encoding chunk
   for (int threads : {1, 2}) {
-    RunResult result = run_alibi_data(dir, "--text " + dir.file("corpus") + " --out " + dir.file("t" + std::to_string(threads)) +
-                                               " --vocab-size 60 --threads " + std::to_string(threads));
+    const std::string count = std::to_string(threads);
+    RunResult result = run_alibi_data(
+        dir, "--text " + dir.file("corpus") + " --out " + dir.file("t" + count) + " --vocab-size 60 --threads " + count);
     ASSERT_EQ(result.exit_code, 0) << result.output;
   }
   EXPECT_EQ(read_file_bytes(dir.file("t1/train.bin")), read_file_bytes(dir.file("t2/train.bin")));
