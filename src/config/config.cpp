@@ -29,33 +29,30 @@ std::string join(const std::vector<std::string>& items) {
   return text;
 }
 
-std::string with_suggestion(std::string message, std::string_view typed) {
+// An unknown name is most often a typo: name the nearest valid one, or, when
+// nothing is close, list the valid names so the user need not open the docs.
+[[noreturn]] void fail_unknown(const std::string& prefix, std::string_view typed,
+                               const std::string& valid_names) {
   std::string nearest = nearest_config_name(typed);
-  if (!nearest.empty()) message += "; did you mean '" + nearest + "'?";
-  return message;
+  if (!nearest.empty()) fail(prefix + "; did you mean '" + nearest + "'?");
+  fail(prefix + "; " + valid_names);
 }
 
 [[noreturn]] void fail_unknown_key(const std::string& origin, const std::string& name) {
-  std::string message = with_suggestion(origin + ": unknown key '" + name + "'", name);
-  if (message.find("did you mean") == std::string::npos) {
-    std::vector<std::string> fields;
-    std::string_view section = std::string_view(name).substr(0, name.find('.'));
-    for (const ConfigKey& k : config_keys()) {
-      if (k.section() == section) fields.emplace_back(k.field());
-    }
-    message += "; the keys of section '" + std::string(section) + "' are: " + join(fields);
+  std::string_view section = std::string_view(name).substr(0, name.find('.'));
+  std::vector<std::string> fields;
+  for (const ConfigKey& k : config_keys()) {
+    if (k.section() == section) fields.emplace_back(k.field());
   }
-  fail(message);
+  fail_unknown(origin + ": unknown key '" + name + "'", name,
+               "the keys of section '" + std::string(section) + "' are: " + join(fields));
 }
 
 [[noreturn]] void fail_unknown_section(const std::string& origin, const std::string& name) {
-  std::string message = with_suggestion(origin + ": unknown section '" + name + "'", name);
-  if (message.find("did you mean") == std::string::npos) {
-    std::vector<std::string> sections;
-    for (const ConfigSection& s : config_sections()) sections.push_back(s.name);
-    message += "; the sections are: " + join(sections);
-  }
-  fail(message);
+  std::vector<std::string> sections;
+  for (const ConfigSection& s : config_sections()) sections.push_back(s.name);
+  fail_unknown(origin + ": unknown section '" + name + "'", name,
+               "the sections are: " + join(sections));
 }
 
 // How a non-scalar node reads in "expected ..., got <this>".
@@ -72,6 +69,18 @@ std::string describe_node(const YAML::Node& node) {
   fail(source.origin + ": " + key.name + ": " + problem);
 }
 
+[[noreturn]] void fail_range(const ValueSource& source, const ConfigKey& key,
+                             const std::string& text) {
+  if (key.type == KeyType::String) fail(source.origin + ": " + key.name + " must not be empty");
+  std::string range = key_range_text(key);
+  bool interval = range.starts_with('[') || range.starts_with('(');
+  std::string verdict =
+      interval ? "is out of range " + range : "is out of range (must be " + range + ")";
+  // An override already shows its value ("--set model.dropout=1.5"); a file line does not.
+  if (source.is_override) fail(source.origin + ": " + key.name + " " + verdict);
+  fail(source.origin + ": " + key.name + " = " + text + " " + verdict);
+}
+
 // Assigns one key from its YAML node, checking type and range.
 void assign(const ConfigKey& key, const YAML::Node& node, const ValueSource& source,
             Config& config) {
@@ -85,15 +94,7 @@ void assign(const ConfigKey& key, const YAML::Node& node, const ValueSource& sou
   }
   ParsedValue parsed = parse_key_value(key, text);
   if (!parsed.value) fail_value(source, key, parsed.problem);
-  if (!key_value_in_range(key, *parsed.value)) {
-    if (key.type == KeyType::String) fail(source.origin + ": " + key.name + " must not be empty");
-    std::string range = key_range_text(key);
-    bool interval = range.starts_with('[') || range.starts_with('(');
-    std::string verdict = interval ? "is out of range " + range
-                                   : "is out of range (must be " + range + ")";
-    if (source.is_override) fail(source.origin + ": " + key.name + " " + verdict);
-    fail(source.origin + ": " + key.name + " = " + text + " " + verdict);
-  }
+  if (!key_value_in_range(key, *parsed.value)) fail_range(source, key, text);
   key.set(config, *parsed.value);
 }
 

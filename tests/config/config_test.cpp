@@ -208,6 +208,25 @@ TEST(ConfigErrors, JsonSyntaxErrorGivesTheLine) {
       << message;
 }
 
+TEST(ConfigErrors, JsonErrorsReadLikeYamlErrors) {
+  auto json_error = [](const std::string& json) {
+    return config_error_of([&] { parse_config(json, "configs/x.json"); });
+  };
+  EXPECT_EQ(json_error(R"({"data": {"dir": "d"}, "train": {"micro_batch": "eight"}})"),
+            "configs/x.json: train.micro_batch: expected an integer, got 'eight'");
+  EXPECT_EQ(json_error(R"({"data": {"dir": "d"}, "train": {"lrr": 0.1}})"),
+            "configs/x.json: unknown key 'train.lrr'; did you mean 'train.lr'?");
+  EXPECT_EQ(json_error(R"({"data": {"dir": "d"}, "model": {"dropout": 1.5}})"),
+            "configs/x.json: model.dropout = 1.5 is out of range [0, 1)");
+  EXPECT_EQ(json_error(R"({"train": {"lr": null}, "data": {"dir": "d"}})"),
+            "configs/x.json: train.lr: expected a number, got an empty value");
+}
+
+TEST(ConfigErrors, DirectoryIsNotAConfigFile) {
+  EXPECT_EQ(config_error_of([] { load_config(ALIBI_SOURCE_DIR "/configs"); }),
+            "config file '" ALIBI_SOURCE_DIR "/configs' is a directory, not a file");
+}
+
 TEST(ConfigErrors, UnknownKeySuggestsTheNearest) {
   EXPECT_EQ(config_error_of_yaml(kMinimalYaml + "train:\n  lrr: 0.1\n"),
             "configs/x.yaml: unknown key 'train.lrr'; did you mean 'train.lr'?");
