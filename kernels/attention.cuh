@@ -1,0 +1,32 @@
+// Causal attention with a per-head linear bias on the GPU, in O(T) memory:
+// no T x T tensor exists. Semantics are Backend::attention_* (backend.h):
+//   s_ij = (q_i . k_j) / sqrt(D) - slopes[h] * (i - j),  j <= i
+// qkv is [B, T, 3, H, D] bf16, out and dout [B, T, H*D] bf16, lse [B, H, T] fp32.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace alibi::cuda {
+
+struct AttentionDims {
+  int64_t B = 0, T = 0, H = 0, D = 0;
+};
+
+// Scratch the backward needs (fp32 D_i = dO_i . O_i and dQ accumulators),
+// in bytes; the caller provides it, allocated once for the largest shape.
+size_t attention_backward_workspace_bytes(const AttentionDims& dims);
+
+// lse may be null (forward only, nothing saved).
+void attention_forward(__nv_bfloat16* out, float* lse, const __nv_bfloat16* qkv, const float* slopes,
+                       const AttentionDims& dims, cudaStream_t stream);
+
+// dqkv is overwritten. Deterministic: no floating-point atomics.
+void attention_backward(__nv_bfloat16* dqkv, const __nv_bfloat16* dout, const __nv_bfloat16* qkv,
+                        const __nv_bfloat16* out, const float* lse, const float* slopes,
+                        const AttentionDims& dims, void* workspace, cudaStream_t stream);
+
+}  // namespace alibi::cuda

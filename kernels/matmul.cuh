@@ -1,0 +1,41 @@
+// Linear layers on the GPU through cuBLASLt: bf16 inputs, fp32 accumulation.
+// Shapes follow Backend::matmul_* (backend.h): out[N,OC] = inp[N,C] W[OC,C]^T + b.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace alibi::cuda {
+
+// Owns the cuBLASLt handle and its workspace (allocated once).
+class MatmulContext {
+ public:
+  explicit MatmulContext(size_t workspace_bytes = 32u << 20);
+  ~MatmulContext();
+  MatmulContext(const MatmulContext&) = delete;
+  MatmulContext& operator=(const MatmulContext&) = delete;
+  void* handle() const { return handle_; }  // cublasLtHandle_t
+  void* workspace() const { return workspace_; }
+  size_t workspace_bytes() const { return workspace_bytes_; }
+
+ private:
+  void* handle_ = nullptr;
+  void* workspace_ = nullptr;
+  size_t workspace_bytes_ = 0;
+};
+
+// out = inp @ weight^T (+ bias). bias may be null.
+void matmul_forward(MatmulContext& ctx, __nv_bfloat16* out, const __nv_bfloat16* inp,
+                    const __nv_bfloat16* weight, const __nv_bfloat16* bias, int64_t N, int64_t C,
+                    int64_t OC, cudaStream_t stream);
+
+// dinp = dout @ weight (overwrite; skipped when null),
+// dweight += dout^T @ inp (fp32), dbias += column sums of dout (fp32; skipped when null).
+void matmul_backward(MatmulContext& ctx, __nv_bfloat16* dinp, float* dweight, float* dbias,
+                     const __nv_bfloat16* dout, const __nv_bfloat16* inp, const __nv_bfloat16* weight,
+                     int64_t N, int64_t C, int64_t OC, cudaStream_t stream);
+
+}  // namespace alibi::cuda
