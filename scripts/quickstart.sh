@@ -11,4 +11,5 @@ corpus_dir="$(bash scripts/fetch_brown.sh .cache/brown)"
 if [ ! -f data/brown/meta.json ]; then
   ./build/alibi-data --text "$corpus_dir" --format brown --out data/brown --vocab-size 4096
 fi
-./build/alibi-train --config configs/tiny-cpu.yaml "$@"
+# --overwrite: running the quickstart again starts its demo run afresh.
+./build/alibi-train --config configs/tiny-cpu.yaml --overwrite "$@"

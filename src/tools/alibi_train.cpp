@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <new>
 
@@ -18,6 +19,10 @@ int fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Idle OpenMP threads sleep instead of spinning: on a shared machine a
+  // spinning thread steals the core its partner needs (steps 5-10x slower).
+  // The user's own setting wins.
+  ::setenv("OMP_WAIT_POLICY", "PASSIVE", /*overwrite=*/0);
   CLI::App app{"alibi-train: train a decoder-only language model with ALiBi (or a baseline position method)"};
   std::string config_path;
   std::vector<std::string> overrides;
@@ -30,6 +35,8 @@ int main(int argc, char** argv) {
                                     "Resume from a checkpoint file or folder; with no value, the newest "
                                     "checkpoint in the run's checkpoint folder")
                          ->expected(0, 1);
+  bool overwrite = false;
+  app.add_flag("--overwrite", overwrite, "Start over in a run folder that holds an earlier run (deletes its checkpoints and log)");
   app.add_flag("-q,--quiet", quiet, "No progress line (the metrics log is still written)");
   app.add_flag("--print-config", print_config, "Print the fully resolved config and exit");
   app.add_flag("--config-docs", config_docs, "Print docs/config.md (the reference of every key) and exit");
@@ -49,6 +56,7 @@ int main(int argc, char** argv) {
     }
     alibi::TrainOptions options;
     options.quiet = quiet;
+    options.overwrite = overwrite;
     if (resume_opt->count() > 0) options.resume_from = resume.empty() ? config.checkpoint_dir() : resume;
     const alibi::TrainSummary summary = alibi::train(config, options);
     std::printf("run directory:  %s\nmetrics log:    %s\ncheckpoint:     %s\n", summary.run_dir.c_str(),

@@ -212,15 +212,31 @@ double Trainer::validate() {
   return scored ? loss_sum / scored : 0.0;
 }
 
+// A fresh start must not silently mix with an earlier run's log and checkpoints.
+void prepare_fresh_run_dir(const Config& config, bool overwrite) {
+  const fs::path metrics = fs::path(config.log.run_dir) / "metrics.jsonl";
+  const std::string previous = latest_checkpoint(config.checkpoint_dir());
+  if (previous.empty() && !fs::exists(metrics)) return;
+  if (!overwrite)
+    throw std::runtime_error("log.run_dir '" + config.log.run_dir + "' already holds a run (" +
+                             (previous.empty() ? metrics.string() : previous) +
+                             "); pass --resume to continue it, --overwrite to start over, or choose "
+                             "another --set log.run_dir=...");
+  fs::remove(metrics);
+  for (std::string ckpt = previous; !ckpt.empty(); ckpt = latest_checkpoint(config.checkpoint_dir())) fs::remove(ckpt);
+  fs::remove(fs::path(config.checkpoint_dir()) / "latest");
+}
+
 TrainSummary Trainer::run() {
   const TrainConfig& t = config_.train;
   StopSignals signals;
+  const bool resumed = !options_.resume_from.empty();
+  if (!resumed) prepare_fresh_run_dir(config_, options_.overwrite);
   make_directories(config_.log.run_dir);
   write_text_atomically((fs::path(config_.log.run_dir) / "config.yaml").string(), config_to_yaml(config_));
   TrainSummary summary;
   summary.run_dir = config_.log.run_dir;
   summary.metrics_path = (fs::path(config_.log.run_dir) / "metrics.jsonl").string();
-  const bool resumed = !options_.resume_from.empty();
   MetricsLog metrics(summary.metrics_path, resumed ? state_.step : -1);
   ProgressLine progress(t.steps, options_.quiet ? int64_t{1} << 62 : config_.log.interval);
   auto say = [&](const std::string& text) {

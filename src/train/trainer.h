@@ -14,6 +14,9 @@ struct TrainOptions {
   // Resume from this checkpoint file or checkpoint folder; "" starts fresh.
   std::string resume_from;
   bool quiet = false;  // no progress line (tests)
+  // Start fresh in a run folder that holds an earlier run: its checkpoints
+  // and metrics log are deleted. Without it, such a start is refused.
+  bool overwrite = false;
 };
 
 struct TrainSummary {

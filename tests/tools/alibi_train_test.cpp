@@ -76,3 +76,26 @@ TEST(AlibiTrainCli, ResumeWithoutCheckpointSaysSo) {
 
 }  // namespace
 }  // namespace alibi
+
+namespace alibi {
+namespace {
+
+TEST(AlibiTrainCli, FreshStartRefusesToMixWithAnEarlierRunUnlessOverwritten) {
+  const std::string data = alibi::testing::grammar_dataset();
+  ASSERT_FALSE(data.empty());
+  const fs::path run = fs::path(alibi::testing::bin_dir()) / "test-runs" / "cli-overwrite";
+  fs::remove_all(run);
+  const fs::path cfg = write_config("overwrite.yaml", "data:\n  dir: " + data + "\nlog:\n  run_dir: " + run.string() +
+                                                          "\nmodel:\n  n_layer: 1\n  d_model: 32\ntrain:\n  steps: 2\n  seq_len: 16\n");
+  ASSERT_EQ(run_train("--config " + cfg.string() + " -q").exit_code, 0);
+  expect_error(run_train("--config " + cfg.string() + " -q"), {"already holds a run", "--resume", "--overwrite"});
+  const Outcome again = run_train("--config " + cfg.string() + " -q --overwrite");
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+  std::ifstream metrics(run / "metrics.jsonl");
+  int lines = 0;
+  for (std::string line; std::getline(metrics, line);) ++lines;
+  EXPECT_EQ(lines, 3) << "two steps and one validation, nothing left of the first run";
+}
+
+}  // namespace
+}  // namespace alibi
