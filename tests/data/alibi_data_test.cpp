@@ -10,7 +10,7 @@
 #include "data/dataset.h"
 #include "data/files.h"
 #include "data/shard.h"
-#include "data/temp_dir.h"
+#include "support/temp_dir.h"
 #include "data/tokenizer.h"
 
 namespace alibi {

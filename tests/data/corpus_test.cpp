@@ -7,7 +7,7 @@
 #include <filesystem>
 
 #include "data/corpus_split.h"
-#include "data/temp_dir.h"
+#include "support/temp_dir.h"
 #include "data/text.h"
 
 namespace alibi {

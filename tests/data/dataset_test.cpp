@@ -9,7 +9,7 @@
 #include "core/hash.h"
 #include "data/files.h"
 #include "data/shard.h"
-#include "data/temp_dir.h"
+#include "support/temp_dir.h"
 
 namespace alibi {
 namespace {

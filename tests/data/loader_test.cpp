@@ -4,7 +4,7 @@
 
 #include <set>
 
-#include "data/temp_dir.h"
+#include "support/temp_dir.h"
 
 namespace alibi {
 namespace {

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <vector>
 
-#include "data/temp_dir.h"
+#include "support/temp_dir.h"
 
 namespace alibi {
 namespace {

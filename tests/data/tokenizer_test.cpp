@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/random.h"
-#include "data/temp_dir.h"
+#include "support/temp_dir.h"
 
 namespace alibi {
 namespace {

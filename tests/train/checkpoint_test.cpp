@@ -5,21 +5,12 @@
 #include <filesystem>
 #include <fstream>
 
+#include "support/temp_dir.h"
+
 namespace alibi {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("alibi-ckpt-test-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 ModelShape some_shape() {
   ModelShape s;
@@ -48,8 +39,8 @@ std::string save_example(const fs::path& path) {
 }
 
 TEST(Checkpoint, RoundTripsStateModelAndTensorsExactly) {
-  TempDir dir;
-  const Checkpoint c = load_checkpoint(save_example(dir.path / "a.ckpt"));
+  alibi::testing::TempDir dir("ckpt");
+  const Checkpoint c = load_checkpoint(save_example(fs::path(dir.path()) / "a.ckpt"));
   EXPECT_EQ(c.state.step, 42);
   EXPECT_EQ(c.state.tokens_seen, 42 * 1024);
   EXPECT_EQ(c.state.loader_position, 336);
@@ -77,8 +68,8 @@ void expect_refused(const std::string& path, const std::string& words) {
 }
 
 TEST(Checkpoint, RefusesAFlippedByte) {
-  TempDir dir;
-  const std::string path = save_example(dir.path / "a.ckpt");
+  alibi::testing::TempDir dir("ckpt");
+  const std::string path = save_example(fs::path(dir.path()) / "a.ckpt");
   std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
   f.seekp(-40, std::ios::end);  // inside the tensor data
   f.put('\x7f');
@@ -87,15 +78,15 @@ TEST(Checkpoint, RefusesAFlippedByte) {
 }
 
 TEST(Checkpoint, RefusesATruncatedFile) {
-  TempDir dir;
-  const std::string path = save_example(dir.path / "a.ckpt");
+  alibi::testing::TempDir dir("ckpt");
+  const std::string path = save_example(fs::path(dir.path()) / "a.ckpt");
   fs::resize_file(path, fs::file_size(path) - 100);
   expect_refused(path, "truncated");
 }
 
 TEST(Checkpoint, RefusesANewerFormatAndForeignFiles) {
-  TempDir dir;
-  const std::string path = save_example(dir.path / "a.ckpt");
+  alibi::testing::TempDir dir("ckpt");
+  const std::string path = save_example(fs::path(dir.path()) / "a.ckpt");
   {
     std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(8);
@@ -103,28 +94,28 @@ TEST(Checkpoint, RefusesANewerFormatAndForeignFiles) {
     f.write(reinterpret_cast<const char*>(&future), 4);
   }
   expect_refused(path, "newer");
-  std::ofstream((dir.path / "junk.ckpt").string()) << "hello, not a checkpoint";
-  expect_refused((dir.path / "junk.ckpt").string(), "not an alibi-lm checkpoint");
-  expect_refused((dir.path / "absent.ckpt").string(), "cannot open");
+  std::ofstream((fs::path(dir.path()) / "junk.ckpt").string()) << "hello, not a checkpoint";
+  expect_refused((fs::path(dir.path()) / "junk.ckpt").string(), "not an alibi-lm checkpoint");
+  expect_refused((fs::path(dir.path()) / "absent.ckpt").string(), "cannot open");
 }
 
 TEST(Checkpoint, FolderKeepsTheNewestAndPointsLatestAtIt) {
-  TempDir dir;
+  alibi::testing::TempDir dir("ckpt");
   std::vector<float> w(4, 1.f);
   TrainingState st = some_state();
   for (int64_t step : {10, 20, 30}) {
     st.step = step;
-    save_checkpoint_in(dir.path.string(), 2, st, some_shape(), {{"param/w", DType::F32, {4}, w.data()}});
+    save_checkpoint_in(dir.path(), 2, st, some_shape(), {{"param/w", DType::F32, {4}, w.data()}});
   }
-  EXPECT_FALSE(fs::exists(dir.path / checkpoint_file_name(10)));
-  EXPECT_TRUE(fs::exists(dir.path / checkpoint_file_name(20)));
-  EXPECT_EQ(latest_checkpoint(dir.path.string()), (dir.path / checkpoint_file_name(30)).string());
-  for (const auto& e : fs::directory_iterator(dir.path))
+  EXPECT_FALSE(fs::exists(fs::path(dir.path()) / checkpoint_file_name(10)));
+  EXPECT_TRUE(fs::exists(fs::path(dir.path()) / checkpoint_file_name(20)));
+  EXPECT_EQ(latest_checkpoint(dir.path()), (fs::path(dir.path()) / checkpoint_file_name(30)).string());
+  for (const auto& e : fs::directory_iterator(dir.path()))
     EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << "stray " << e.path();
   // A leftover temporary file from a killed write is never taken for a checkpoint.
-  std::ofstream((dir.path / "step_00000040.ckpt.tmp.123").string()) << "partial";
-  fs::remove(dir.path / "latest");
-  EXPECT_EQ(latest_checkpoint(dir.path.string()), (dir.path / checkpoint_file_name(30)).string());
+  std::ofstream((fs::path(dir.path()) / "step_00000040.ckpt.tmp.123").string()) << "partial";
+  fs::remove(fs::path(dir.path()) / "latest");
+  EXPECT_EQ(latest_checkpoint(dir.path()), (fs::path(dir.path()) / checkpoint_file_name(30)).string());
 }
 
 }  // namespace
