@@ -139,3 +139,43 @@ TEST(Model, LearnedPositionsRefuseLongerSequencesThanTheTable) {
 
 }  // namespace
 }  // namespace alibi
+
+namespace alibi {
+namespace {
+
+TEST(Model, TwoAccumulatedHalfBatchesGiveTheFullBatchGradient) {
+  auto backend = make_cpu_backend(1);
+  const ModelShape shape = tiny_shape(PositionMethod::Alibi, 0.f);
+  Model model(*backend, shape);
+  model.load_parameters(init_parameters(model.layout(), shape, 0.3f, 4));
+  Batch full = random_batch(shape.vocab, 12);
+  full.targets[3] = 1;  // every position scored, so both halves weigh the same
+  const int64_t half = full.B / 2 * full.T, n = full.B * full.T;
+  auto gradient = [&](auto run) {
+    model.zero_grads();
+    run();
+    std::vector<float> g(model.grads_flat().numel());
+    backend->download(g.data(), model.grads_flat());
+    return g;
+  };
+  const std::vector<float> whole = gradient([&] {
+    model.forward(full.tokens.data(), full.targets.data(), full.B, full.T, true);
+    model.backward(1.f / n);
+  });
+  const std::vector<float> accumulated = gradient([&] {
+    for (int64_t part = 0; part < 2; ++part) {
+      model.forward(full.tokens.data() + part * half, full.targets.data() + part * half, full.B / 2, full.T, true);
+      model.backward(1.f / n);
+    }
+  });
+  double max_abs = 0, max_err = 0;
+  for (size_t i = 0; i < whole.size(); ++i) {
+    max_abs = std::max(max_abs, std::fabs(double(whole[i])));
+    max_err = std::max(max_err, std::fabs(double(whole[i]) - accumulated[i]));
+  }
+  ASSERT_GT(max_abs, 1e-3);
+  EXPECT_LT(max_err, 1e-5 * max_abs) << "only fp32 summation order may differ";
+}
+
+}  // namespace
+}  // namespace alibi
