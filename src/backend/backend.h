@@ -71,6 +71,8 @@ class Backend {
   // dtypes differ (the CPU backend holds only f32 and needs no conversion).
   virtual void copy(const Tensor& dst, const Tensor& src) = 0;
   virtual void synchronize() = 0;
+  // Bytes still free for allocate(); 0 where unknown (the CPU).
+  virtual size_t free_memory() const { return 0; }
 
   // ---- token embedding: out[n,:] = wte[tokens[n],:] ------------------------
   virtual void embedding_forward(const Tensor& out /*[N,C]*/, const Tensor& tokens /*[N] i32*/,

@@ -90,57 +90,70 @@ Tensor Model::act(std::vector<int64_t> shape) { return stat(std::move(shape), ba
 
 size_t Model::activation_bytes() const { return arena_ ? arena_->size() : 0; }
 
+size_t Model::parameter_bytes() const {
+  return params_flat_.nbytes() + working_flat_.nbytes() + grads_flat_.nbytes();
+}
+
+// Lays out every activation view for (B, T) from the arena's start; with no
+// arena allocated the views only measure (their data stays null).
+void Model::carve(int64_t B, int64_t T, bool for_training) {
+  const int64_t C = shape_.d_model, F = shape_.d_ff, V = shape_.vocab;
+  const int64_t H = shape_.n_head, N = B * T;
+  arena_used_ = 0;
+  tokens_ = stat({B, T}, DType::I32);
+  targets_ = stat({B, T}, DType::I32);
+  losses_ = stat({N}, DType::F32);
+  embedded_ = act({B, T, C});
+  // Evaluation keeps one layer's activations and reuses them for every
+  // layer; training keeps all of them for the backward pass.
+  blocks_.assign(for_training ? shape_.n_layer : 1, {});
+  for (BlockActivations& a : blocks_) {
+    a.ln1 = act({B, T, C});
+    a.ln1_mean = stat({N}, DType::F32);
+    a.ln1_rstd = stat({N}, DType::F32);
+    a.qkv = act({B, T, 3, H, shape_.head_dim()});
+    a.att = act({B, T, C});
+    a.lse = for_training ? stat({B, H, T}, DType::F32) : Tensor();
+    a.residual_mid = act({B, T, C});
+    a.ln2 = act({B, T, C});
+    a.ln2_mean = stat({N}, DType::F32);
+    a.ln2_rstd = stat({N}, DType::F32);
+    a.fc = act({B, T, F});
+    a.fc_gelu = act({B, T, F});
+    // In evaluation the residual stream is updated in place in x_0's buffer.
+    a.residual_out = for_training ? act({B, T, C}) : embedded_;
+  }
+  lnf_ = act({B, T, C});
+  lnf_mean_ = stat({N}, DType::F32);
+  lnf_rstd_ = stat({N}, DType::F32);
+  logits_ = act({B, T, V});
+  if (for_training) {
+    d_residual_ = act({B, T, C});
+    d_scratch_ = act({B, T, C});
+    d_branch_ = act({B, T, C});
+    d_qkv_ = act({B, T, 3, H, shape_.head_dim()});
+    d_ff_a_ = act({B, T, F});
+    d_ff_b_ = act({B, T, F});
+  } else {
+    d_residual_ = d_scratch_ = d_branch_ = d_qkv_ = d_ff_a_ = d_ff_b_ = Tensor();
+  }
+}
+
+size_t Model::activation_bytes_for(int64_t batch, int64_t seq_len, bool for_training) {
+  arena_.reset();  // measuring invalidates the views: the next forward re-carves
+  capacity_batch_ = capacity_len_ = 0;
+  carve(batch, seq_len, for_training);
+  return arena_used_;
+}
+
 void Model::reserve(int64_t batch, int64_t seq_len, bool for_training) {
   const bool fits = batch <= capacity_batch_ && seq_len <= capacity_len_ &&
                     (capacity_training_ || !for_training);
   if (arena_ && fits) return;
-  const int64_t B = batch, T = seq_len, C = shape_.d_model, F = shape_.d_ff, V = shape_.vocab;
-  const int64_t H = shape_.n_head, N = B * T;
-  // Two passes over the same carving: the first measures, the second binds
-  // views into one allocation of exactly that size.
-  arena_.reset();
-  for (int pass = 0; pass < 2; ++pass) {
-    arena_used_ = 0;
-    tokens_ = stat({B, T}, DType::I32);
-    targets_ = stat({B, T}, DType::I32);
-    losses_ = stat({N}, DType::F32);
-    embedded_ = act({B, T, C});
-    // Evaluation keeps one layer's activations and reuses them for every
-    // layer; training keeps all of them for the backward pass.
-    blocks_.assign(for_training ? shape_.n_layer : 1, {});
-    for (BlockActivations& a : blocks_) {
-      a.ln1 = act({B, T, C});
-      a.ln1_mean = stat({N}, DType::F32);
-      a.ln1_rstd = stat({N}, DType::F32);
-      a.qkv = act({B, T, 3, H, shape_.head_dim()});
-      a.att = act({B, T, C});
-      a.lse = for_training ? stat({B, H, T}, DType::F32) : Tensor();
-      a.residual_mid = act({B, T, C});
-      a.ln2 = act({B, T, C});
-      a.ln2_mean = stat({N}, DType::F32);
-      a.ln2_rstd = stat({N}, DType::F32);
-      a.fc = act({B, T, F});
-      a.fc_gelu = act({B, T, F});
-      // In evaluation the residual stream is updated in place in x_0's buffer.
-      a.residual_out = for_training ? act({B, T, C}) : embedded_;
-    }
-    lnf_ = act({B, T, C});
-    lnf_mean_ = stat({N}, DType::F32);
-    lnf_rstd_ = stat({N}, DType::F32);
-    logits_ = act({B, T, V});
-    if (for_training) {
-      d_residual_ = act({B, T, C});
-      d_scratch_ = act({B, T, C});
-      d_branch_ = act({B, T, C});
-      d_qkv_ = act({B, T, 3, H, shape_.head_dim()});
-      d_ff_a_ = act({B, T, F});
-      d_ff_b_ = act({B, T, F});
-    } else {
-      d_residual_ = d_scratch_ = d_branch_ = d_qkv_ = d_ff_a_ = d_ff_b_ = Tensor();
-    }
-    if (pass == 0) arena_ = backend_.allocate(arena_used_);
-  }
-  capacity_batch_ = B, capacity_len_ = T, capacity_training_ = for_training;
+  // Measure, allocate exactly that, then bind the views into it.
+  arena_ = backend_.allocate(activation_bytes_for(batch, seq_len, for_training));
+  carve(batch, seq_len, for_training);
+  capacity_batch_ = batch, capacity_len_ = seq_len, capacity_training_ = for_training;
 }
 
 // ---------------------------------------------------------------------------

@@ -62,7 +62,12 @@ class Model {
   // Allocates activations for batches up to (batch, seq_len); reallocates
   // only when a larger batch or length is asked for.
   void reserve(int64_t batch, int64_t seq_len, bool for_training);
-  size_t activation_bytes() const;
+  size_t activation_bytes() const;  // of the current reservation
+  // What reserve() would allocate, measured without allocating (releases
+  // the current reservation).
+  size_t activation_bytes_for(int64_t batch, int64_t seq_len, bool for_training);
+  // Bytes of parameters, their working copy and gradients.
+  size_t parameter_bytes() const;
 
   // Forward pass over tokens/targets [batch, seq_len] (host i32). Targets < 0
   // are not scored. With `training`, dropout is on (seeded by dropout_seed)
@@ -79,6 +84,7 @@ class Model {
 
  private:
   void allocate_parameters();
+  void carve(int64_t B, int64_t T, bool for_training);
   Tensor act(std::vector<int64_t> shape);                  // from the activation arena
   Tensor stat(std::vector<int64_t> shape, DType dtype);    // f32/i32 from the arena
   void embed(int64_t B, int64_t T, bool training);

@@ -36,6 +36,7 @@ class AdamW {
   Tensor m_flat() const { return m_; }
   Tensor v_flat() const { return v_; }
   float decay_for(const ParamSpec& spec) const;
+  size_t state_bytes() const { return m_.nbytes() + v_.nbytes(); }
 
  private:
   Backend& backend_;

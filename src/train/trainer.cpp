@@ -81,6 +81,7 @@ class Trainer {
   TrainSummary run();
 
  private:
+  void reserve_activations();
   void restore(const std::string& path);
   std::string save();
   double train_step(int64_t step);
@@ -117,8 +118,8 @@ Trainer::Trainer(const Config& config, const TrainOptions& options)
   }
   const ModelShape shape = resolve_model_shape(config_, dataset_.vocab_size);
   model_ = std::make_unique<Model>(*backend_, shape);
-  model_->reserve(t.micro_batch, t.seq_len, /*for_training=*/true);
   optimizer_ = std::make_unique<AdamW>(*backend_, *model_, OptimizerSettings::from(t));
+  reserve_activations();
   schedule_ = LrSchedule{t.lr, t.warmup_steps, t.steps, t.min_lr_ratio};
   inputs_.resize(static_cast<size_t>(t.micro_batch) * t.seq_len);
   targets_.resize(inputs_.size());
@@ -128,6 +129,26 @@ Trainer::Trainer(const Config& config, const TrainOptions& options)
   state_.data_vocab = dataset_.vocab_size;
   model_->load_parameters(init_parameters(model_->layout(), shape, config_.model.init_std, t.seed));
   if (!options_.resume_from.empty()) restore(resolve_resume_path(options_.resume_from));
+}
+
+// Everything is allocated here, once, before the first step; a config that
+// does not fit fails now, saying what it needs against what is free.
+void Trainer::reserve_activations() {
+  const TrainConfig& t = config_.train;
+  const size_t needed = model_->activation_bytes_for(t.micro_batch, t.seq_len, /*for_training=*/true);
+  const size_t free = backend_->free_memory();
+  const double GiB = 1024.0 * 1024.0 * 1024.0;
+  if (free > 0 && needed > free) {
+    char text[512];
+    std::snprintf(text, sizeof text,
+                  "not enough %s memory: activations for train.micro_batch = %d x train.seq_len = %d need "
+                  "%.2f GiB, but only %.2f GiB is free after parameters, gradients and optimizer state "
+                  "(%.2f GiB); lower train.micro_batch (and raise train.grad_accum) or train.seq_len",
+                  device_name(backend_->device()), t.micro_batch, t.seq_len, needed / GiB, free / GiB,
+                  (model_->parameter_bytes() + optimizer_->state_bytes()) / GiB);
+    throw std::runtime_error(text);
+  }
+  model_->reserve(t.micro_batch, t.seq_len, /*for_training=*/true);
 }
 
 void Trainer::restore(const std::string& path) {
@@ -243,10 +264,15 @@ TrainSummary Trainer::run() {
     if (!options_.quiet) progress.message(text);
   };
 
-  char banner[256];
-  std::snprintf(banner, sizeof banner, "alibi-train: %s | %lld parameters | %s positions | activations %.1f MiB",
+  char banner[512];
+  const double MiB = 1048576.0;
+  std::snprintf(banner, sizeof banner,
+                "alibi-train: %s | %lld parameters | %s positions | memory %.1f MiB (weights+grads %.1f, "
+                "optimizer %.1f, activations %.1f)",
                 backend_->name().c_str(), static_cast<long long>(model_->num_parameters()),
-                position_method_name(model_->shape().position), model_->activation_bytes() / 1048576.0);
+                position_method_name(model_->shape().position),
+                (model_->parameter_bytes() + optimizer_->state_bytes() + model_->activation_bytes()) / MiB,
+                model_->parameter_bytes() / MiB, optimizer_->state_bytes() / MiB, model_->activation_bytes() / MiB);
   say(banner);
   if (resumed) say("resumed at step " + std::to_string(state_.step) + " from " + resolve_resume_path(options_.resume_from));
 
