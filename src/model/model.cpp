@@ -27,6 +27,12 @@ int64_t Model::num_parameters() const {
   return n;
 }
 
+double Model::training_flops_per_token(int64_t seq_len) const {
+  int64_t n = num_parameters();
+  if (!params_.wpe.empty()) n -= params_.wpe.numel();
+  return 6.0 * n + 12.0 * shape_.n_layer * shape_.d_model * seq_len;
+}
+
 void Model::allocate_parameters() {
   const int64_t n = total_numel(layout_);
   const DType grad_dtype = backend_.grad_dtype();

@@ -44,6 +44,10 @@ class Model {
   const ModelShape& shape() const { return shape_; }
   const std::vector<ParamSpec>& layout() const { return layout_; }
   int64_t num_parameters() const;  // without alignment padding
+  // Model FLOPs per trained token, forward and backward, the MFU convention
+  // of PaLM and nanoGPT: 6 per parameter (the position table excepted) plus
+  // the attention score and value products, 12 * n_layer * d_model * seq_len.
+  double training_flops_per_token(int64_t seq_len) const;
 
   // Master parameters (f32) and gradients (backend grad dtype), flat.
   Tensor params_flat() const { return params_flat_; }

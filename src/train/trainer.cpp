@@ -19,6 +19,7 @@
 #include "train/metrics.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"
+#include "train/step.h"
 
 namespace alibi {
 
@@ -49,13 +50,6 @@ class StopSignals {
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-// Model FLOPs per trained token (forward + backward), the convention of
-// PaLM's MFU: 6 per parameter plus the attention score and value products.
-double flops_per_token(const Model& model, int64_t seq_len) {
-  const ModelShape& s = model.shape();
-  return 6.0 * model.num_parameters() + 12.0 * s.n_layer * s.d_model * seq_len;
-}
 
 std::string shape_mismatch(const ModelShape& ckpt, const ModelShape& cfg) {
   auto differ = [](const char* key, auto a, auto b) {
@@ -199,22 +193,17 @@ std::string Trainer::save() {
 
 double Trainer::train_step(int64_t step) {
   const TrainConfig& t = config_.train;
-  model_->zero_grads();
-  const uint64_t step_seed = rng_.next_u64();
-  const float loss_scale = 1.f / static_cast<float>(int64_t{t.micro_batch} * t.seq_len * t.grad_accum);
-  double loss = 0.0;
-  for (int micro = 0; micro < t.grad_accum; ++micro) {
-    train_loader_->fill_batch(state_.loader_position, t.micro_batch, inputs_.data(), targets_.data());
+  const StepShape shape{t.micro_batch, t.seq_len, t.grad_accum};
+  auto next_batch = [&](int, int32_t* inputs, int32_t* targets) {
+    train_loader_->fill_batch(state_.loader_position, t.micro_batch, inputs, targets);
     state_.loader_position += t.micro_batch;
-    StepResult r = model_->forward(inputs_.data(), targets_.data(), t.micro_batch, t.seq_len,
-                                   /*training=*/true, derive_seed(step_seed, micro));
-    model_->backward(loss_scale);
-    loss += r.mean_loss() / t.grad_accum;
-  }
+  };
+  const StepOutcome outcome = optimizer_step(*model_, *optimizer_, shape, schedule_.at(step), step,
+                                             rng_.next_u64(), next_batch, inputs_, targets_);
   state_.tokens_seen += int64_t{t.micro_batch} * t.seq_len * t.grad_accum;
-  last_info_ = optimizer_->step(schedule_.at(step), step);
   state_.step = step;
-  return loss;
+  last_info_ = outcome.optimizer;
+  return outcome.loss;
 }
 
 double Trainer::validate() {
@@ -276,7 +265,7 @@ TrainSummary Trainer::run() {
   say(banner);
   if (resumed) say("resumed at step " + std::to_string(state_.step) + " from " + resolve_resume_path(options_.resume_from));
 
-  const double flops_token = flops_per_token(*model_, t.seq_len);
+  const double flops_token = model_->training_flops_per_token(t.seq_len);
   const double peak = backend_->peak_flops();
   const int64_t tokens_per_step = int64_t{t.micro_batch} * t.seq_len * t.grad_accum;
   double ema_step_seconds = 0.0;
