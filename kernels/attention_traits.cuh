@@ -25,12 +25,14 @@ struct AttentionTraits {
   static_assert(kStreamRows % 16 == 0, "streamed tiles are consumed 16 rows at a time");
 };
 
-// Forward: a CTA owns 64 query rows and streams 64-key tiles of K and V.
+// Forward: a CTA owns 128 query rows (8 warps) and streams 64-key tiles of
+// K and V: each K/V tile copied to shared memory serves twice the queries
+// that 64-row blocks would.
 template <int D>
-using ForwardTraits = AttentionTraits<D, 4, 64>;
-// dQ: a CTA owns 64 query rows and streams 64-key tiles of K and V.
+using ForwardTraits = AttentionTraits<D, 8, 64>;
+// dQ: likewise, 128 query rows per CTA, 64-key tiles.
 template <int D>
-using BackwardDqTraits = AttentionTraits<D, 4, 64>;
+using BackwardDqTraits = AttentionTraits<D, 8, 64>;
 // dK/dV: a CTA owns 64 keys and streams tiles of Q and dO; at D = 128 the
 // tile is halved to keep S^T and dP^T (and dK, dV) in registers.
 template <int D>

@@ -118,13 +118,15 @@ inline double max_abs(const std::vector<float>& x) {
   return m;
 }
 
-// Asserts relative L2 <= rel_l2 and max |error| <= max_rel * max |want|.
+// Asserts relative L2 <= rel_l2 and max |error| <= max_rel * max(max |want|, 1e-3).
+// The floor is for references that are exactly zero (dq and dk at T = 1): the
+// GPU then returns rounding noise of the unit-scale inputs, not zero.
 inline void expect_close(const std::vector<float>& got, const std::vector<float>& want,
                          double rel_l2, double max_rel, const std::string& what) {
   ASSERT_EQ(got.size(), want.size()) << what;
   const double l2 = relative_l2_error(got, want);
   const double worst = max_abs_error(got, want);
-  const double bound = max_rel * std::max(max_abs(want), 1e-6);
+  const double bound = max_rel * std::max(max_abs(want), 1e-3);
   EXPECT_LE(l2, rel_l2) << what << ": relative L2 error";
   EXPECT_LE(worst, bound) << what << ": max abs error (scale " << max_abs(want) << ")";
 }
