@@ -1,0 +1,99 @@
+// Host side of the attention kernels: validation, head-dim dispatch and the
+// backward's scratch. The kernels are in attention_forward.cuh and
+// attention_backward.cuh, their tiling in attention_traits.cuh.
+#include <cstdint>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+#include "kernels/attention.cuh"
+#include "kernels/attention_launch.cuh"
+
+namespace alibi::cuda {
+namespace {
+
+[[noreturn]] void fail(const char* op, const AttentionDims& dims, const std::string& what) {
+  std::ostringstream msg;
+  msg << op << " (B=" << dims.B << ", T=" << dims.T << ", H=" << dims.H << ", D=" << dims.D
+      << "): " << what;
+  throw std::runtime_error(msg.str());
+}
+
+void check(cudaError_t st, const char* op, const AttentionDims& dims) {
+  if (st != cudaSuccess) fail(op, dims, std::string("launch failed: ") + cudaGetErrorString(st));
+}
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+void validate(const char* op, const AttentionDims& dims) {
+  if (dims.B <= 0 || dims.T <= 0 || dims.H <= 0) fail(op, dims, "B, T and H must be positive");
+  if (dims.D != 32 && dims.D != 64 && dims.D != 80 && dims.D != 96 && dims.D != 128)
+    fail(op, dims, "head dim must be one of 32, 64, 80, 96, 128");
+}
+
+// The kernels move rows in 16-byte pieces.
+void validate_alignment(const char* op, const AttentionDims& dims,
+                        std::initializer_list<const void*> pointers) {
+  for (const void* p : pointers)
+    if (!aligned16(p)) fail(op, dims, "bf16 tensors must be 16-byte aligned");
+}
+
+// Calls f(std::integral_constant<int, D>{}) for the runtime head dim.
+template <typename F>
+cudaError_t dispatch_head_dim(int64_t D, F&& f) {
+  switch (D) {
+    case 32:
+      return f(std::integral_constant<int, 32>{});
+    case 64:
+      return f(std::integral_constant<int, 64>{});
+    case 80:
+      return f(std::integral_constant<int, 80>{});
+    case 96:
+      return f(std::integral_constant<int, 96>{});
+    default:
+      return f(std::integral_constant<int, 128>{});
+  }
+}
+
+AttentionLaunch launch_of(const AttentionDims& dims, cudaStream_t stream) {
+  return {HeadLayout{dims.T, dims.H, dims.D}, dims.B, stream};
+}
+
+}  // namespace
+
+size_t attention_backward_workspace_bytes(const AttentionDims& dims) {
+  return static_cast<size_t>(dims.B * dims.H * dims.T) * sizeof(float);  // delta
+}
+
+void attention_forward(bf16* out, float* lse, const bf16* qkv, const float* slopes,
+                       const AttentionDims& dims, cudaStream_t stream) {
+  constexpr const char* op = "attention_forward";
+  validate(op, dims);
+  validate_alignment(op, dims, {out, qkv});
+  const AttentionLaunch l = launch_of(dims, stream);
+  check(dispatch_head_dim(dims.D,
+                          [&](auto d) {
+                            return launch_attention_forward<decltype(d)::value>(out, lse, qkv,
+                                                                                slopes, l);
+                          }),
+        op, dims);
+}
+
+void attention_backward(bf16* dqkv, const bf16* dout, const bf16* qkv, const bf16* out,
+                        const float* lse, const float* slopes, const AttentionDims& dims,
+                        void* workspace, cudaStream_t stream) {
+  constexpr const char* op = "attention_backward";
+  validate(op, dims);
+  validate_alignment(op, dims, {dqkv, dout, qkv, out});
+  const AttentionLaunch l = launch_of(dims, stream);
+  float* delta = static_cast<float*>(workspace);
+  check(dispatch_head_dim(dims.D,
+                          [&](auto d) {
+                            return launch_attention_backward<decltype(d)::value>(
+                                dqkv, dout, qkv, out, lse, slopes, delta, l);
+                          }),
+        op, dims);
+}
+
+}  // namespace alibi::cuda

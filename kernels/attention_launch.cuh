@@ -1,0 +1,39 @@
+// Launchers of the tensor-core attention kernels, one instantiation per
+// supported head dim (in attention_forward.cu and attention_backward.cu, so
+// the two compile in parallel). attention.cu validates and dispatches.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include "kernels/attention_tiles.cuh"
+
+namespace alibi::cuda {
+
+struct AttentionLaunch {
+  HeadLayout layout;
+  int64_t B;
+  cudaStream_t stream;
+};
+
+template <int D>
+cudaError_t launch_attention_forward(bf16* out, float* lse, const bf16* qkv, const float* slopes,
+                                     const AttentionLaunch& l);
+
+// delta is fp32 [B, H, T] scratch.
+template <int D>
+cudaError_t launch_attention_backward(bf16* dqkv, const bf16* dout, const bf16* qkv,
+                                      const bf16* out, const float* lse, const float* slopes,
+                                      float* delta, const AttentionLaunch& l);
+
+// Allows a kernel more than the default 48 KiB of dynamic shared memory.
+template <class Kernel>
+cudaError_t allow_shared_memory(Kernel kernel, size_t bytes) {
+  if (bytes <= 48 * 1024) return cudaSuccess;
+  return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
+}
+
+inline dim3 attention_grid(int64_t T, int rows_per_cta, const AttentionLaunch& l) {
+  return dim3(unsigned((T + rows_per_cta - 1) / rows_per_cta), unsigned(l.B * l.layout.H));
+}
+
+}  // namespace alibi::cuda

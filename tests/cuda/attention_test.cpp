@@ -1,0 +1,250 @@
+// GPU attention against the fp32 CPU reference on the same bf16 inputs.
+// Tolerances (bf16 storage of out/dqkv, bf16 P and dS inside the tensor-core
+// kernels): out relative L2 <= 2e-2, max |error| <= 4e-2 * max|ref|;
+// lse (fp32) max |error| <= 2e-2 absolute; gradients relative L2 <= 5e-2,
+// max |error| <= 1e-1 * max|ref|. Outputs are poisoned (all bits set: NaN)
+// first, so an element a kernel never writes fails the comparison.
+#include "kernels/attention.cuh"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cpu/attention.h"
+#include "model/alibi_slopes.h"
+#include "tests/cuda/kernel_test_util.h"
+
+namespace alibi::cuda {
+namespace {
+
+using test::DeviceArray;
+using test::expect_close;
+using test::from_bf16;
+using test::random_bf16_values;
+using test::round_bf16;
+using test::to_bf16;
+
+__nv_bfloat16* bf16(const DeviceArray<uint16_t>& a) {
+  return reinterpret_cast<__nv_bfloat16*>(a.get());
+}
+
+struct Case {
+  int64_t B, T, H, D;
+  bool alibi;  // ALiBi slopes, else all slopes 0 (plain causal attention)
+  std::string name() const {
+    return "B=" + std::to_string(B) + " T=" + std::to_string(T) + " H=" + std::to_string(H) +
+           " D=" + std::to_string(D) + (alibi ? " alibi" : " slope0");
+  }
+  AttentionDims dims() const { return {B, T, H, D}; }
+  int64_t qkv_size() const { return B * T * 3 * H * D; }
+  int64_t out_size() const { return B * T * H * D; }
+  int64_t lse_size() const { return B * H * T; }
+  std::vector<float> slopes() const {
+    return alibi ? alibi_slopes(static_cast<int>(H)) : std::vector<float>(H, 0.f);
+  }
+};
+
+// Splits dqkv [B,T,3,H,D] into its q, k and v parts, each [B,T,H,D].
+std::vector<float> part_of(const std::vector<float>& dqkv, const Case& c, int which) {
+  std::vector<float> part;
+  part.reserve(c.out_size());
+  const int64_t HD = c.H * c.D;
+  for (int64_t bt = 0; bt < c.B * c.T; ++bt)
+    part.insert(part.end(), dqkv.begin() + (bt * 3 + which) * HD,
+                dqkv.begin() + (bt * 3 + which + 1) * HD);
+  return part;
+}
+
+// One problem: inputs on host and device, CPU reference results.
+struct Problem {
+  Case c;
+  std::vector<float> qkv, slopes, dout, ref_out, ref_lse;
+  DeviceArray<uint16_t> d_qkv, d_dout;
+  DeviceArray<float> d_slopes;
+  explicit Problem(const Case& c, uint64_t seed)
+      : c(c),
+        qkv(random_bf16_values(c.qkv_size(), seed)),
+        slopes(c.slopes()),
+        dout(random_bf16_values(c.out_size(), seed + 1)),
+        ref_out(c.out_size()),
+        ref_lse(c.lse_size()),
+        d_qkv(qkv.size()),
+        d_dout(dout.size()),
+        d_slopes(slopes.size()) {
+    d_qkv.upload(to_bf16(qkv));
+    d_dout.upload(to_bf16(dout));
+    d_slopes.upload(slopes);
+    cpu::attention_forward(ref_out.data(), ref_lse.data(), qkv.data(), slopes.data(), c.B, c.T,
+                           c.H, c.D);
+  }
+};
+
+void check_forward(const Problem& p) {
+  const Case& c = p.c;
+  DeviceArray<uint16_t> d_out(c.out_size());
+  DeviceArray<float> d_lse(c.lse_size());
+  d_out.poison();
+  d_lse.poison();
+  attention_forward(bf16(d_out), d_lse.get(), bf16(p.d_qkv), p.d_slopes.get(), c.dims(), nullptr);
+  test::cuda_check(cudaDeviceSynchronize(), "attention_forward");
+  expect_close(from_bf16(d_out.download()), p.ref_out, 2e-2, 4e-2, "out");
+  const std::vector<float> lse = d_lse.download();
+  EXPECT_LE(test::max_abs_error(lse, p.ref_lse), 2e-2) << "lse";
+}
+
+// Runs the GPU backward on the reference forward's out (rounded to bf16, as
+// the GPU forward would store it) and lse; returns dqkv as floats.
+std::vector<float> gpu_backward(const Problem& p, const std::vector<float>& out_bf16) {
+  const Case& c = p.c;
+  DeviceArray<uint16_t> d_out(c.out_size()), d_dqkv(c.qkv_size());
+  DeviceArray<float> d_lse(c.lse_size());
+  DeviceArray<char> workspace(attention_backward_workspace_bytes(c.dims()));
+  d_out.upload(to_bf16(out_bf16));
+  d_lse.upload(p.ref_lse);
+  d_dqkv.poison();
+  attention_backward(bf16(d_dqkv), bf16(p.d_dout), bf16(p.d_qkv), bf16(d_out), d_lse.get(),
+                     p.d_slopes.get(), c.dims(), workspace.get(), nullptr);
+  test::cuda_check(cudaDeviceSynchronize(), "attention_backward");
+  return from_bf16(d_dqkv.download());
+}
+
+std::vector<float> rounded_to_bf16(std::vector<float> x) {
+  for (float& v : x) v = round_bf16(v);
+  return x;
+}
+
+void check_backward(const Problem& p) {
+  const Case& c = p.c;
+  const std::vector<float> out = rounded_to_bf16(p.ref_out);
+  const std::vector<float> got = gpu_backward(p, out);
+  std::vector<float> want(c.qkv_size());
+  cpu::attention_backward(want.data(), p.dout.data(), p.qkv.data(), out.data(), p.ref_lse.data(),
+                          p.slopes.data(), c.B, c.T, c.H, c.D);
+  const char* names[] = {"dq", "dk", "dv"};
+  for (int which = 0; which < 3; ++which)
+    expect_close(part_of(got, c, which), part_of(want, c, which), 5e-2, 1e-1, names[which]);
+}
+
+void check_case(const Case& c, bool backward, uint64_t seed) {
+  SCOPED_TRACE(c.name());
+  const Problem p(c, seed);
+  check_forward(p);
+  if (backward) check_backward(p);
+}
+
+const int kHeadDims[] = {32, 64, 80, 96, 128};
+
+TEST(CudaAttention, SmallShapesEveryHeadDim) {
+  ALIBI_SKIP_WITHOUT_GPU();
+  uint64_t seed = 100;
+  for (int D : kHeadDims)
+    for (int64_t T : {1, 7, 63, 64, 65}) {
+      check_case({2, T, 3, D, false}, true, seed++);
+      check_case({1, T, 8, D, true}, true, seed++);
+      check_case({1, T, 12, D, true}, true, seed++);
+    }
+}
+
+TEST(CudaAttention, LongSequenceEveryHeadDim) {
+  ALIBI_SKIP_WITHOUT_GPU();
+  uint64_t seed = 200;
+  for (int D : kHeadDims) check_case({1, 1000, 12, D, true}, true, seed++);
+  check_case({2, 1000, 3, 64, false}, true, seed++);
+  check_case({1, 1000, 8, 128, true}, true, seed++);
+}
+
+TEST(CudaAttention, ForwardLongerThanFourThousand) {
+  ALIBI_SKIP_WITHOUT_GPU();
+  check_case({1, 4097, 2, 64, true}, false, 300);
+  check_case({1, 4097, 2, 128, false}, false, 301);
+}
+
+TEST(CudaAttention, ForwardWithoutLse) {
+  ALIBI_SKIP_WITHOUT_GPU();
+  const Case c{2, 65, 3, 64, true};
+  const Problem p(c, 400);
+  DeviceArray<uint16_t> d_out(c.out_size());
+  d_out.poison();
+  attention_forward(bf16(d_out), nullptr, bf16(p.d_qkv), p.d_slopes.get(), c.dims(), nullptr);
+  test::cuda_check(cudaDeviceSynchronize(), "attention_forward");
+  expect_close(from_bf16(d_out.download()), p.ref_out, 2e-2, 4e-2, "out");
+}
+
+TEST(CudaAttention, BackwardIsDeterministic) {
+  ALIBI_SKIP_WITHOUT_GPU();
+  const Case c{2, 1000, 8, 64, true};
+  const Problem p(c, 500);
+  const std::vector<float> out = rounded_to_bf16(p.ref_out);
+  const std::vector<float> first = gpu_backward(p, out), second = gpu_backward(p, out);
+  ASSERT_EQ(first.size(), second.size());
+  EXPECT_EQ(0, std::memcmp(first.data(), second.data(), first.size() * sizeof(float)));
+}
+
+TEST(CudaAttention, RejectsUnsupportedHeadDim) {
+  ALIBI_SKIP_WITHOUT_GPU();
+  EXPECT_THROW(attention_forward(nullptr, nullptr, nullptr, nullptr, {1, 8, 2, 48}, nullptr),
+               std::runtime_error);
+}
+
+// ---- timing (run explicitly: --gtest_also_run_disabled_tests
+//      --gtest_filter='CudaAttention.DISABLED_Timing') --------------------------
+
+// Median milliseconds of reps launches of f, after warm-up.
+template <typename F>
+float median_ms(F&& f, int reps = 20) {
+  for (int i = 0; i < 3; ++i) f();
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  std::vector<float> times;
+  for (int i = 0; i < reps; ++i) {
+    cudaEventRecord(start);
+    f();
+    cudaEventRecord(stop);
+    cudaEventSynchronize(stop);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, start, stop);
+    times.push_back(ms);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  std::nth_element(times.begin(), times.begin() + reps / 2, times.end());
+  return times[reps / 2];
+}
+
+void time_case(const Case& c) {
+  DeviceArray<uint16_t> qkv(c.qkv_size()), out(c.out_size()), dout(c.out_size()),
+      dqkv(c.qkv_size());
+  DeviceArray<float> lse(c.lse_size()), slopes(c.H);
+  DeviceArray<char> workspace(attention_backward_workspace_bytes(c.dims()));
+  qkv.upload(to_bf16(random_bf16_values(c.qkv_size(), 1)));
+  dout.upload(to_bf16(random_bf16_values(c.out_size(), 2)));
+  slopes.upload(c.slopes());
+  const float fwd = median_ms([&] {
+    attention_forward(bf16(out), lse.get(), bf16(qkv), slopes.get(), c.dims(), nullptr);
+  });
+  const float bwd = median_ms([&] {
+    attention_backward(bf16(dqkv), bf16(dout), bf16(qkv), bf16(out), lse.get(), slopes.get(),
+                       c.dims(), workspace.get(), nullptr);
+  });
+  test::cuda_check(cudaDeviceSynchronize(), "timing");
+  const double fwd_flops = 4.0 * c.B * c.H * double(c.T) * c.T * c.D / 2;
+  const double bwd_flops = 2.5 * fwd_flops;
+  std::printf("%s: forward %.3f ms %.1f TFLOP/s, backward %.3f ms %.1f TFLOP/s, "
+              "fwd+bwd %.1f TFLOP/s\n",
+              c.name().c_str(), fwd, fwd_flops / fwd / 1e9, bwd, bwd_flops / bwd / 1e9,
+              (fwd_flops + bwd_flops) / (fwd + bwd) / 1e9);
+}
+
+TEST(CudaAttention, DISABLED_Timing) {
+  ALIBI_SKIP_WITHOUT_GPU();
+  time_case({16, 1024, 12, 64, true});
+  time_case({4, 4096, 8, 128, true});
+}
+
+}  // namespace
+}  // namespace alibi::cuda

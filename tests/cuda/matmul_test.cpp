@@ -1,0 +1,151 @@
+// cuBLASLt matmul against the fp32 CPU reference on the same bf16 inputs.
+// Tolerances: bf16 outputs (out, dinp) carry one bf16 rounding (2^-9
+// relative) on top of a differently ordered fp32 sum: relative L2 <= 1e-2 and
+// max |error| <= 2e-2 * max|ref|. fp32 outputs (dweight, dbias) only differ by
+// summation order: relative L2 <= 1e-4, max <= 1e-4 * max|ref|.
+#include "kernels/matmul.cuh"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "cpu/matmul.h"
+#include "tests/cuda/kernel_test_util.h"
+
+namespace alibi::cuda {
+namespace {
+
+using test::DeviceArray;
+using test::expect_close;
+using test::from_bf16;
+using test::random_bf16_values;
+using test::to_bf16;
+
+__nv_bfloat16* bf16(const DeviceArray<uint16_t>& a) {
+  return reinterpret_cast<__nv_bfloat16*>(a.get());
+}
+
+struct Shape {
+  int64_t N, C, OC;
+};
+
+std::string describe(const Shape& s, bool bias) {
+  return "N=" + std::to_string(s.N) + " C=" + std::to_string(s.C) + " OC=" +
+         std::to_string(s.OC) + (bias ? " with bias" : " without bias");
+}
+
+// Inputs of one linear layer, on the host (bf16-exact floats) and the device.
+struct Problem {
+  Shape s;
+  std::vector<float> inp, weight, bias, dout;
+  DeviceArray<uint16_t> d_inp, d_weight, d_bias, d_dout;
+  explicit Problem(const Shape& s, uint64_t seed)
+      : s(s),
+        inp(random_bf16_values(s.N * s.C, seed)),
+        weight(random_bf16_values(s.OC * s.C, seed + 1, 0.05)),
+        bias(random_bf16_values(s.OC, seed + 2)),
+        dout(random_bf16_values(s.N * s.OC, seed + 3)),
+        d_inp(inp.size()),
+        d_weight(weight.size()),
+        d_bias(bias.size()),
+        d_dout(dout.size()) {
+    d_inp.upload(to_bf16(inp));
+    d_weight.upload(to_bf16(weight));
+    d_bias.upload(to_bf16(bias));
+    d_dout.upload(to_bf16(dout));
+  }
+};
+
+void check_forward(MatmulContext& ctx, const Shape& s, bool with_bias, uint64_t seed) {
+  SCOPED_TRACE(describe(s, with_bias));
+  Problem p(s, seed);
+  DeviceArray<uint16_t> d_out(s.N * s.OC);
+  d_out.poison();
+  matmul_forward(ctx, bf16(d_out), bf16(p.d_inp), bf16(p.d_weight),
+                 with_bias ? bf16(p.d_bias) : nullptr, s.N, s.C, s.OC, nullptr);
+  test::cuda_check(cudaDeviceSynchronize(), "matmul_forward");
+  std::vector<float> ref(s.N * s.OC);
+  cpu::matmul_forward(ref.data(), p.inp.data(), p.weight.data(),
+                      with_bias ? p.bias.data() : nullptr, s.N, s.C, s.OC);
+  expect_close(from_bf16(d_out.download()), ref, 1e-2, 2e-2, "out");
+}
+
+TEST(CudaMatmul, ForwardMatchesCpuReference) {
+  ALIBI_SKIP_WITHOUT_GPU();
+  MatmulContext ctx;
+  check_forward(ctx, {77, 200, 300}, false, 11);
+  check_forward(ctx, {77, 200, 300}, true, 12);
+  check_forward(ctx, {1024, 768, 2304}, true, 13);
+  check_forward(ctx, {1024, 768, 2304}, false, 14);
+}
+
+void check_backward(MatmulContext& ctx, const Shape& s, bool with_bias, uint64_t seed) {
+  SCOPED_TRACE(describe(s, with_bias));
+  Problem p(s, seed);
+  // Parameter gradients start nonzero to test that they accumulate.
+  const std::vector<float> dweight0 = random_bf16_values(s.OC * s.C, seed + 4);
+  const std::vector<float> dbias0 = random_bf16_values(s.OC, seed + 5);
+  DeviceArray<uint16_t> d_dinp(s.N * s.C);
+  DeviceArray<float> d_dweight(dweight0.size()), d_dbias(dbias0.size());
+  d_dinp.poison();
+  d_dweight.upload(dweight0);
+  d_dbias.upload(dbias0);
+  matmul_backward(ctx, bf16(d_dinp), d_dweight.get(), with_bias ? d_dbias.get() : nullptr,
+                  bf16(p.d_dout), bf16(p.d_inp), bf16(p.d_weight), s.N, s.C, s.OC, nullptr);
+  test::cuda_check(cudaDeviceSynchronize(), "matmul_backward");
+
+  std::vector<float> dinp(s.N * s.C), dweight = dweight0, dbias = dbias0;
+  cpu::matmul_backward(dinp.data(), dweight.data(), dbias.data(), p.dout.data(), p.inp.data(),
+                       p.weight.data(), s.N, s.C, s.OC);
+  expect_close(from_bf16(d_dinp.download()), dinp, 1e-2, 2e-2, "dinp");
+  expect_close(d_dweight.download(), dweight, 1e-4, 1e-4, "dweight");
+  expect_close(d_dbias.download(), with_bias ? dbias : dbias0, 1e-4, 1e-4, "dbias");
+}
+
+TEST(CudaMatmul, BackwardMatchesCpuReference) {
+  ALIBI_SKIP_WITHOUT_GPU();
+  MatmulContext ctx;
+  check_backward(ctx, {77, 200, 300}, true, 21);
+  check_backward(ctx, {77, 200, 300}, false, 22);
+  check_backward(ctx, {1024, 768, 2304}, true, 23);
+}
+
+TEST(CudaMatmul, BackwardWithoutDinpStillAccumulatesTwice) {
+  ALIBI_SKIP_WITHOUT_GPU();
+  MatmulContext ctx;
+  const Shape s{77, 200, 300};
+  Problem p(s, 31);
+  DeviceArray<float> d_dweight(s.OC * s.C), d_dbias(s.OC);
+  test::cuda_check(cudaMemset(d_dweight.get(), 0, d_dweight.size() * sizeof(float)), "memset");
+  test::cuda_check(cudaMemset(d_dbias.get(), 0, d_dbias.size() * sizeof(float)), "memset");
+  auto step = [&] {
+    matmul_backward(ctx, nullptr, d_dweight.get(), d_dbias.get(), bf16(p.d_dout), bf16(p.d_inp),
+                    bf16(p.d_weight), s.N, s.C, s.OC, nullptr);
+  };
+  step();
+  const std::vector<float> once_w = d_dweight.download(), once_b = d_dbias.download();
+  step();
+  const std::vector<float> twice_w = d_dweight.download(), twice_b = d_dbias.download();
+  std::vector<float> doubled_w(once_w), doubled_b(once_b);
+  for (float& v : doubled_w) v *= 2;
+  for (float& v : doubled_b) v *= 2;
+  expect_close(twice_w, doubled_w, 1e-6, 1e-6, "dweight after two steps");
+  expect_close(twice_b, doubled_b, 1e-6, 1e-6, "dbias after two steps");
+}
+
+TEST(CudaMatmul, FailureNamesOpAndShape) {
+  ALIBI_SKIP_WITHOUT_GPU();
+  MatmulContext ctx;
+  try {
+    matmul_forward(ctx, nullptr, nullptr, nullptr, nullptr, 0, 5, 7, nullptr);
+    FAIL() << "expected an exception";
+  } catch (const std::runtime_error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("matmul_forward"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("C=5"), std::string::npos) << msg;
+  }
+}
+
+}  // namespace
+}  // namespace alibi::cuda
