@@ -9,17 +9,25 @@
 #include <cmath>
 #include <cstdint>
 
+// The CUDA dropout kernels call mix64 and uniform_at on the device, so the
+// mask is the same bits on both backends by construction (one definition).
+#if defined(__CUDACC__)
+#define ALIBI_HOST_DEVICE __host__ __device__
+#else
+#define ALIBI_HOST_DEVICE
+#endif
+
 namespace alibi {
 
 // SplitMix64 finalizer: a bijective mix of a 64-bit word.
-constexpr uint64_t mix64(uint64_t z) {
+ALIBI_HOST_DEVICE constexpr uint64_t mix64(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   return z ^ (z >> 31);
 }
 
 // A uniform float in [0, 1) that depends only on (seed, counter).
-constexpr float uniform_at(uint64_t seed, uint64_t counter) {
+ALIBI_HOST_DEVICE constexpr float uniform_at(uint64_t seed, uint64_t counter) {
   uint64_t bits = mix64(seed ^ mix64(counter + 0x9e3779b97f4a7c15ULL));
   return static_cast<float>(bits >> 40) * (1.0f / 16777216.0f);  // 24 random bits
 }

@@ -1,0 +1,23 @@
+// AdamW on the GPU: fp32 master weights and moments, fp32 gradients; the bf16
+// working copy the ops read is written in the same pass.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace alibi::cuda {
+
+struct AdamWHyper {
+  float lr, beta1, beta2, eps, weight_decay, grad_scale;
+  // 1 - beta^step, computed on the host in double (the CPU's values).
+  float bias_correction1, bias_correction2;
+};
+
+// g = grad * grad_scale; m, v updated; param -= lr * (m_hat / (sqrt(v_hat) + eps)
+// + weight_decay * param); working (may be null) = bf16(param).
+void adamw_update(float* param, __nv_bfloat16* working, const float* grad, float* m, float* v,
+                  int64_t n, const AdamWHyper& hp, cudaStream_t stream);
+
+}  // namespace alibi::cuda

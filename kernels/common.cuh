@@ -1,0 +1,61 @@
+// Device helpers shared by the kernels: bf16 <-> fp32 access, deterministic
+// block reductions and launch-size arithmetic. Internal to kernels/*.cu.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace alibi::cuda {
+
+using bf16 = __nv_bfloat16;
+
+// All math runs in fp32; storage is fp32 or bf16 (round to nearest even).
+__device__ __forceinline__ float to_f32(float x) { return x; }
+__device__ __forceinline__ float to_f32(bf16 x) { return __bfloat162float(x); }
+template <typename T>
+__device__ __forceinline__ T from_f32(float x);
+template <>
+__device__ __forceinline__ float from_f32<float>(float x) { return x; }
+template <>
+__device__ __forceinline__ bf16 from_f32<bf16>(float x) { return __float2bfloat16_rn(x); }
+
+constexpr int kWarp = 32;
+
+// Butterfly sum over a warp: a fixed pattern, so the result is the same bits
+// on every run (no atomics anywhere in these reductions).
+template <typename T>
+__device__ __forceinline__ T warp_sum(T v) {
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  return v;
+}
+
+// Sum over the whole block, returned to every thread. blockDim.x must be a
+// multiple of 32 and at most 1024. `shared` holds at least 32 values.
+// Calls __syncthreads: every thread of the block must call it.
+template <typename T>
+__device__ T block_sum(T v, T* shared) {
+  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+  const int warps = blockDim.x / kWarp;
+  v = warp_sum(v);
+  __syncthreads();  // `shared` may still be read by a previous call
+  if (lane == 0) shared[warp] = v;
+  __syncthreads();
+  v = lane < warps ? shared[lane] : T(0);
+  return warp_sum(v);
+}
+
+inline unsigned int blocks_for(int64_t work_items, int threads_per_block) {
+  return static_cast<unsigned int>((work_items + threads_per_block - 1) / threads_per_block);
+}
+
+// Whether p is aligned for 128-bit (16-byte) vector access.
+inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+}  // namespace alibi::cuda

@@ -1,0 +1,514 @@
+#include "cuda/cuda_backend.h"
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+#include "cuda/cuda_check.cuh"
+#include "cuda/peak_flops.h"
+#include "kernels/adamw.cuh"
+#include "kernels/attention.cuh"
+#include "kernels/cross_entropy.cuh"
+#include "kernels/elementwise.cuh"
+#include "kernels/embedding.cuh"
+#include "kernels/gelu.cuh"
+#include "kernels/layernorm.cuh"
+#include "kernels/matmul.cuh"
+#include "kernels/position.cuh"
+#include "kernels/reduce.cuh"
+
+namespace alibi {
+namespace {
+
+using bf16 = __nv_bfloat16;
+using cuda::check_cuda;
+
+std::string mib(size_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
+
+// Device memory, zero-filled like the CPU backend's buffers (parameters and
+// arenas may rely on it); freed with the Buffer.
+class CudaBuffer final : public Buffer {
+ public:
+  explicit CudaBuffer(size_t bytes) : size_(bytes) {
+    if (bytes == 0) return;
+    const cudaError_t err = cudaMalloc(&data_, bytes);
+    if (err != cudaSuccess) {
+      cudaGetLastError();  // clear the error so later calls are not blamed
+      size_t free_bytes = 0, total_bytes = 0;
+      cudaMemGetInfo(&free_bytes, &total_bytes);
+      throw std::runtime_error("cuda: allocate " + std::to_string(bytes) + " bytes (" + mib(bytes) +
+                               "): " + cudaGetErrorString(err) + "; the device has " +
+                               mib(free_bytes) + " free of " + mib(total_bytes));
+    }
+    // cudaMemset runs on the legacy default stream, which does not order
+    // against the backend's non-blocking stream: wait for it here (allocation
+    // happens at setup, or when the scratch grows, never in steady state).
+    check_cuda(cudaMemset(data_, 0, bytes), "allocate (zero fill)", {{"bytes", int64_t(bytes)}});
+    check_cuda(cudaDeviceSynchronize(), "allocate (zero fill)", {{"bytes", int64_t(bytes)}});
+  }
+  ~CudaBuffer() override {
+    if (data_) cudaFree(data_);  // errors here cannot be reported (destructor)
+  }
+  CudaBuffer(const CudaBuffer&) = delete;
+  CudaBuffer& operator=(const CudaBuffer&) = delete;
+  void* data() override { return data_; }
+  size_t size() const override { return size_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t size_;
+};
+
+// Scratch memory for ops that need temporary space (sort keys, partial
+// sums, the attention backward's workspace). It only grows: after the first
+// step has seen every shape, steady-state steps never allocate. One buffer
+// serves every op because all work is ordered on one stream.
+class Scratch {
+ public:
+  void* get(size_t bytes, cudaStream_t stream) {
+    if (bytes > size_) {
+      // Work queued earlier may still read the old buffer.
+      check_cuda(cudaStreamSynchronize(stream), "scratch (grow)");
+      buffer_.reset();
+      buffer_ = std::make_unique<CudaBuffer>(bytes);
+      size_ = bytes;
+    }
+    return buffer_ ? buffer_->data() : nullptr;
+  }
+
+ private:
+  std::unique_ptr<CudaBuffer> buffer_;
+  size_t size_ = 0;
+};
+
+// ---- argument checks: every failure names the op and the argument ----------
+
+[[noreturn]] void fail(const char* op, const std::string& msg) {
+  throw std::invalid_argument(std::string("cuda ") + op + ": " + msg);
+}
+
+void check_device(const Tensor& t, const char* op, const char* arg) {
+  if (t.empty()) fail(op, std::string(arg) + " is empty");
+  if (t.device != Device::CUDA) fail(op, std::string(arg) + " " + t.describe() + " is not on the cuda device");
+}
+
+void check_tensor(const Tensor& t, DType dtype, const char* op, const char* arg) {
+  check_device(t, op, arg);
+  if (t.dtype != dtype) fail(op, std::string(arg) + " " + t.describe() + " must be " + dtype_name(dtype));
+}
+
+void check(const Tensor& t, DType dtype, std::initializer_list<int64_t> shape, const char* op,
+           const char* arg) {
+  check_tensor(t, dtype, op, arg);
+  check_shape(t, shape, (std::string("cuda ") + op + ": " + arg).c_str());
+}
+
+// Row-major ops accept any leading dims; returns the row count.
+int64_t check_rows(const Tensor& t, DType dtype, int64_t cols, const char* op, const char* arg) {
+  check_tensor(t, dtype, op, arg);
+  if (cols <= 0) fail(op, std::string(arg) + ": row width must be positive");
+  if (t.rank() < 1 || t.dim(-1) != cols)
+    fail(op, std::string(arg) + " " + t.describe() + " must have last dim " + std::to_string(cols));
+  return t.numel() / cols;
+}
+
+void check_rows_equal(int64_t rows, int64_t expected, const char* op, const char* arg) {
+  if (rows != expected)
+    fail(op, std::string(arg) + " has " + std::to_string(rows) + " rows, expected " + std::to_string(expected));
+}
+
+void check_flat(const Tensor& t, DType dtype, int64_t numel, const char* op, const char* arg) {
+  check(t.view({t.numel()}), dtype, {numel}, op, arg);
+}
+
+// Same element count and dtype as `like`.
+void check_like(const Tensor& t, const Tensor& like, const char* op, const char* arg) {
+  check_tensor(t, like.dtype, op, arg);
+  if (t.numel() != like.numel())
+    fail(op, std::string(arg) + " " + t.describe() + " does not match " + like.describe());
+}
+
+// Elementwise ops take f32 or bf16.
+void check_float(const Tensor& t, const char* op, const char* arg) {
+  check_device(t, op, arg);
+  if (t.dtype != DType::F32 && t.dtype != DType::BF16)
+    fail(op, std::string(arg) + " " + t.describe() + " must be f32 or bf16");
+}
+
+struct Btc {
+  int64_t B, T, C;
+};
+Btc check_btc(const Tensor& x, DType dtype, const char* op, const char* arg) {
+  check_tensor(x, dtype, op, arg);
+  if (x.rank() != 3) fail(op, std::string(arg) + " " + x.describe() + " must be [B,T,C]");
+  return {x.dim(0), x.dim(1), x.dim(2)};
+}
+
+void check_wpe(const Tensor& wpe, DType dtype, const Btc& s, const char* op, const char* arg) {
+  check_tensor(wpe, dtype, op, arg);
+  if (wpe.rank() != 2 || wpe.dim(1) != s.C || wpe.dim(0) < s.T)
+    fail(op, std::string(arg) + " " + wpe.describe() + " must be [T_max >= " + std::to_string(s.T) +
+                 ", " + std::to_string(s.C) + "]");
+}
+
+bf16* bf(const Tensor& t) { return static_cast<bf16*>(t.data); }
+bf16* bf_or_null(const Tensor& t) { return t.empty() ? nullptr : bf(t); }
+float* f32_or_null(const Tensor& t) { return t.empty() ? nullptr : t.f32(); }
+
+cuda::AttentionDims dims_of(const AttentionShape& s) { return {s.B, s.T, s.H, s.D}; }
+
+// Runs fn with the tensor's element pointer typed as float* or bf16*.
+template <typename Fn>
+void with_float_type(const Tensor& t, Fn&& fn) {
+  if (t.dtype == DType::F32)
+    fn(static_cast<float*>(t.data));
+  else
+    fn(static_cast<bf16*>(t.data));
+}
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int device) : device_(device) {
+    check_cuda(cudaSetDevice(device), "set device", {{"device", device}});
+    cudaDeviceProp props{};
+    check_cuda(cudaGetDeviceProperties(&props, device), "device properties", {{"device", device}});
+    int clock_khz = 0;
+    check_cuda(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, device), "clock rate");
+    gpu_ = {props.name, props.major, props.minor, props.multiProcessorCount, clock_khz * 1e3};
+    peak_flops_ = cuda::peak_bf16_flops(gpu_);
+    check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "stream create");
+    matmul_ = std::make_unique<cuda::MatmulContext>();
+    result_ = std::make_unique<CudaBuffer>(sizeof(double));
+  }
+  ~CudaBackend() override {
+    cudaStreamSynchronize(stream_);
+    result_.reset();
+    matmul_.reset();
+    cudaStreamDestroy(stream_);
+  }
+  CudaBackend(const CudaBackend&) = delete;
+  CudaBackend& operator=(const CudaBackend&) = delete;
+
+  Device device() const override { return Device::CUDA; }
+  std::string name() const override { return "cuda:" + std::to_string(device_) + " " + gpu_.name; }
+  DType activation_dtype() const override { return DType::BF16; }
+  DType grad_dtype() const override { return DType::F32; }
+  double peak_flops() const override { return peak_flops_; }
+
+  // ---- memory ----------------------------------------------------------------
+  std::unique_ptr<Buffer> allocate(size_t bytes) override { return std::make_unique<CudaBuffer>(bytes); }
+
+  void upload(const Tensor& dst, const void* host_src) override {
+    check_device(dst, "upload", "dst");
+    if (!dst.nbytes()) return;
+    check_cuda(cudaMemcpyAsync(dst.data, host_src, dst.nbytes(), cudaMemcpyHostToDevice, stream_), "upload",
+               {{"bytes", int64_t(dst.nbytes())}});
+    check_cuda(cudaStreamSynchronize(stream_), "upload (sync)");
+  }
+  void download(void* host_dst, const Tensor& src) override {
+    check_device(src, "download", "src");
+    if (!src.nbytes()) return;
+    check_cuda(cudaMemcpyAsync(host_dst, src.data, src.nbytes(), cudaMemcpyDeviceToHost, stream_),
+               "download", {{"bytes", int64_t(src.nbytes())}});
+    check_cuda(cudaStreamSynchronize(stream_), "download (sync)");
+  }
+  void fill_zero(const Tensor& t) override {
+    check_device(t, "fill_zero", "t");
+    if (t.nbytes())
+      check_cuda(cudaMemsetAsync(t.data, 0, t.nbytes(), stream_), "fill_zero", {{"bytes", int64_t(t.nbytes())}});
+  }
+  void copy(const Tensor& dst, const Tensor& src) override {
+    check_device(dst, "copy", "dst");
+    check_device(src, "copy", "src");
+    if (dst.numel() != src.numel()) fail("copy", "cannot copy " + src.describe() + " into " + dst.describe());
+    const int64_t n = src.numel();
+    if (dst.dtype == src.dtype) {
+      if (dst.nbytes() && dst.data != src.data)
+        check_cuda(cudaMemcpyAsync(dst.data, src.data, dst.nbytes(), cudaMemcpyDeviceToDevice, stream_), "copy",
+                   {{"n", n}});
+    } else if (dst.dtype == DType::BF16 && src.dtype == DType::F32) {
+      cuda::convert(bf(dst), src.f32(), n, stream_);
+    } else if (dst.dtype == DType::F32 && src.dtype == DType::BF16) {
+      cuda::convert(dst.f32(), bf(src), n, stream_);
+    } else {
+      fail("copy", "no conversion from " + src.describe() + " to " + dst.describe());
+    }
+  }
+  void synchronize() override { check_cuda(cudaStreamSynchronize(stream_), "synchronize"); }
+
+  // ---- embedding -------------------------------------------------------------
+  void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte) override {
+    const char* op = "embedding_forward";
+    check_tensor(wte, DType::BF16, op, "wte");
+    if (wte.rank() != 2) fail(op, "wte must be [V,C]");
+    const int64_t V = wte.dim(0), C = wte.dim(1);
+    const int64_t N = check_rows(out, DType::BF16, C, op, "out");
+    check_flat(tokens, DType::I32, N, op, "tokens");
+    cuda::embedding_forward(bf(out), tokens.i32(), bf(wte), N, V, C, stream_);
+  }
+  void embedding_backward(const Tensor& dwte, const Tensor& dout, const Tensor& tokens) override {
+    const char* op = "embedding_backward";
+    check_tensor(dwte, DType::F32, op, "dwte");
+    if (dwte.rank() != 2) fail(op, "dwte must be [V,C]");
+    const int64_t V = dwte.dim(0), C = dwte.dim(1);
+    const int64_t N = check_rows(dout, DType::BF16, C, op, "dout");
+    check_flat(tokens, DType::I32, N, op, "tokens");
+    const size_t bytes = cuda::embedding_backward_workspace_bytes(N, V);
+    cuda::embedding_backward(dwte.f32(), bf(dout), tokens.i32(), N, V, C, scratch_.get(bytes, stream_), bytes,
+                             stream_);
+  }
+
+  // ---- positions -------------------------------------------------------------
+  void learned_position_forward(const Tensor& x, const Tensor& wpe) override {
+    const char* op = "learned_position_forward";
+    const Btc s = check_btc(x, DType::BF16, op, "x");
+    check_wpe(wpe, DType::BF16, s, op, "wpe");
+    cuda::learned_position_forward(bf(x), bf(wpe), s.B, s.T, s.C, stream_);
+  }
+  void learned_position_backward(const Tensor& dwpe, const Tensor& dout) override {
+    const char* op = "learned_position_backward";
+    const Btc s = check_btc(dout, DType::BF16, op, "dout");
+    check_wpe(dwpe, DType::F32, s, op, "dwpe");
+    cuda::learned_position_backward(dwpe.f32(), bf(dout), s.B, s.T, s.C, stream_);
+  }
+  void sinusoidal_position_forward(const Tensor& x) override {
+    const Btc s = check_btc(x, DType::BF16, "sinusoidal_position_forward", "x");
+    cuda::sinusoidal_position_forward(bf(x), s.B, s.T, s.C, stream_);
+  }
+  void rotary_forward(const Tensor& qkv, float base) override {
+    check_rotary(qkv, "rotary_forward");
+    cuda::rotary_forward(bf(qkv), qkv.dim(0), qkv.dim(1), qkv.dim(3), qkv.dim(4), base, stream_);
+  }
+  void rotary_backward(const Tensor& dqkv, float base) override {
+    check_rotary(dqkv, "rotary_backward");
+    cuda::rotary_backward(bf(dqkv), dqkv.dim(0), dqkv.dim(1), dqkv.dim(3), dqkv.dim(4), base, stream_);
+  }
+
+  // ---- layernorm -------------------------------------------------------------
+  void layernorm_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& inp,
+                         const Tensor& weight, const Tensor& bias, float eps) override {
+    const char* op = "layernorm_forward";
+    check_tensor(weight, DType::BF16, op, "weight");
+    const int64_t C = weight.numel();
+    const int64_t N = check_rows(inp, DType::BF16, C, op, "inp");
+    check_rows_equal(check_rows(out, DType::BF16, C, op, "out"), N, op, "out");
+    check(bias, DType::BF16, {C}, op, "bias");
+    check_flat(mean, DType::F32, N, op, "mean");
+    check_flat(rstd, DType::F32, N, op, "rstd");
+    cuda::layernorm_forward(bf(out), mean.f32(), rstd.f32(), bf(inp), bf(weight), bf(bias), N, C, eps, stream_);
+  }
+  void layernorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias, const Tensor& dout,
+                          const Tensor& inp, const Tensor& weight, const Tensor& mean,
+                          const Tensor& rstd) override {
+    const char* op = "layernorm_backward";
+    check_tensor(weight, DType::BF16, op, "weight");
+    const int64_t C = weight.numel();
+    const int64_t N = check_rows(inp, DType::BF16, C, op, "inp");
+    check_rows_equal(check_rows(dinp, DType::BF16, C, op, "dinp"), N, op, "dinp");
+    check_rows_equal(check_rows(dout, DType::BF16, C, op, "dout"), N, op, "dout");
+    check(dweight, DType::F32, {C}, op, "dweight");
+    check(dbias, DType::F32, {C}, op, "dbias");
+    check_flat(mean, DType::F32, N, op, "mean");
+    check_flat(rstd, DType::F32, N, op, "rstd");
+    const size_t bytes = cuda::layernorm_backward_workspace_bytes(N, C);
+    cuda::layernorm_backward(bf(dinp), dweight.f32(), dbias.f32(), bf(dout), bf(inp), bf(weight), mean.f32(),
+                             rstd.f32(), N, C, scratch_.get(bytes, stream_), bytes, stream_);
+  }
+
+  // ---- matmul ----------------------------------------------------------------
+  void matmul_forward(const Tensor& out, const Tensor& inp, const Tensor& weight, const Tensor& bias) override {
+    const char* op = "matmul_forward";
+    const auto [OC, C] = check_weight(weight, op);
+    const int64_t N = check_rows(inp, DType::BF16, C, op, "inp");
+    check_rows_equal(check_rows(out, DType::BF16, OC, op, "out"), N, op, "out");
+    if (!bias.empty()) check(bias, DType::BF16, {OC}, op, "bias");
+    cuda::matmul_forward(*matmul_, bf(out), bf(inp), bf(weight), bf_or_null(bias), N, C, OC, stream_);
+  }
+  void matmul_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias, const Tensor& dout,
+                       const Tensor& inp, const Tensor& weight) override {
+    const char* op = "matmul_backward";
+    const auto [OC, C] = check_weight(weight, op);
+    check(dweight, DType::F32, {OC, C}, op, "dweight");
+    const int64_t N = check_rows(inp, DType::BF16, C, op, "inp");
+    check_rows_equal(check_rows(dout, DType::BF16, OC, op, "dout"), N, op, "dout");
+    if (!dinp.empty()) check_rows_equal(check_rows(dinp, DType::BF16, C, op, "dinp"), N, op, "dinp");
+    if (!dbias.empty()) check(dbias, DType::F32, {OC}, op, "dbias");
+    cuda::matmul_backward(*matmul_, bf_or_null(dinp), dweight.f32(), f32_or_null(dbias), bf(dout), bf(inp),
+                          bf(weight), N, C, OC, stream_);
+  }
+
+  // ---- attention ---------------------------------------------------------------
+  void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& qkv, const Tensor& slopes,
+                         AttentionShape s) override {
+    const char* op = "attention_forward";
+    check_attention(qkv, slopes, s, op);
+    check_flat(out, DType::BF16, s.B * s.T * s.H * s.D, op, "out [B,T,C]");
+    if (!lse.empty()) check_flat(lse, DType::F32, s.B * s.H * s.T, op, "lse [B,H,T]");
+    cuda::attention_forward(bf(out), f32_or_null(lse), bf(qkv), slopes.f32(), dims_of(s), stream_);
+  }
+  void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
+                          const Tensor& lse, const Tensor& slopes, AttentionShape s) override {
+    const char* op = "attention_backward";
+    check_attention(qkv, slopes, s, op);
+    check_like(dqkv, qkv, op, "dqkv");
+    check_flat(out, DType::BF16, s.B * s.T * s.H * s.D, op, "out [B,T,C]");
+    check_like(dout, out, op, "dout");
+    check_flat(lse, DType::F32, s.B * s.H * s.T, op, "lse [B,H,T]");
+    const size_t bytes = cuda::attention_backward_workspace_bytes(dims_of(s));
+    cuda::attention_backward(bf(dqkv), bf(dout), bf(qkv), bf(out), lse.f32(), slopes.f32(), dims_of(s),
+                             scratch_.get(bytes, stream_), stream_);
+  }
+
+  // ---- elementwise (f32 or bf16) ---------------------------------------------
+  void gelu_forward(const Tensor& out, const Tensor& inp) override {
+    check_float(inp, "gelu_forward", "inp");
+    check_like(out, inp, "gelu_forward", "out");
+    with_float_type(inp, [&](auto* x) {
+      cuda::gelu_forward(static_cast<decltype(x)>(out.data), x, inp.numel(), stream_);
+    });
+  }
+  void gelu_backward(const Tensor& dinp, const Tensor& inp, const Tensor& dout) override {
+    check_float(inp, "gelu_backward", "inp");
+    check_like(dinp, inp, "gelu_backward", "dinp");
+    check_like(dout, inp, "gelu_backward", "dout");
+    with_float_type(inp, [&](auto* x) {
+      using T = std::remove_pointer_t<decltype(x)>;
+      cuda::gelu_backward(static_cast<T*>(dinp.data), x, static_cast<T*>(dout.data), inp.numel(), stream_);
+    });
+  }
+  void add(const Tensor& out, const Tensor& a, const Tensor& b) override {
+    check_float(a, "add", "a");
+    check_like(b, a, "add", "b");
+    check_like(out, a, "add", "out");
+    with_float_type(a, [&](auto* pa) {
+      using T = std::remove_pointer_t<decltype(pa)>;
+      cuda::add(static_cast<T*>(out.data), pa, static_cast<T*>(b.data), a.numel(), stream_);
+    });
+  }
+  void scale(const Tensor& x, float factor) override {
+    check_float(x, "scale", "x");
+    with_float_type(x, [&](auto* p) { cuda::scale(p, x.numel(), factor, stream_); });
+  }
+  void dropout_forward(const Tensor& x, float p, uint64_t seed) override {
+    check_dropout(x, p, "dropout_forward");
+    with_float_type(x, [&](auto* px) { cuda::dropout(px, x.numel(), p, seed, stream_); });
+  }
+  void dropout_backward(const Tensor& dx, float p, uint64_t seed) override {
+    // d(x * mask * scale)/dx = mask * scale: the forward applied to the gradient.
+    check_dropout(dx, p, "dropout_backward");
+    with_float_type(dx, [&](auto* px) { cuda::dropout(px, dx.numel(), p, seed, stream_); });
+  }
+
+  // ---- loss ------------------------------------------------------------------
+  void cross_entropy(const Tensor& losses, const Tensor& logits, const Tensor& targets, bool compute_grad,
+                     float dloss_scale) override {
+    const char* op = "cross_entropy";
+    check_tensor(logits, DType::BF16, op, "logits");
+    if (logits.rank() < 1 || logits.dim(-1) <= 0) fail(op, "logits must be [N,V] with V > 0");
+    const int64_t V = logits.dim(-1), N = logits.numel() / V;
+    check_flat(losses, DType::F32, N, op, "losses");
+    check_flat(targets, DType::I32, N, op, "targets");
+    cuda::cross_entropy(losses.f32(), bf(logits), targets.i32(), N, V, compute_grad, dloss_scale, stream_);
+  }
+
+  // ---- optimizer -------------------------------------------------------------
+  double sum_of_squares(const Tensor& t) override {
+    check_float(t, "sum_of_squares", "t");
+    const int64_t n = t.numel();
+    const size_t bytes = cuda::sum_of_squares_workspace_bytes(n);
+    void* workspace = scratch_.get(bytes, stream_);
+    double* result = static_cast<double*>(result_->data());
+    with_float_type(t, [&](auto* p) { cuda::sum_of_squares(result, p, n, workspace, bytes, stream_); });
+    double host = 0;
+    check_cuda(cudaMemcpyAsync(&host, result, sizeof(double), cudaMemcpyDeviceToHost, stream_), "sum_of_squares",
+               {{"n", n}});
+    check_cuda(cudaStreamSynchronize(stream_), "sum_of_squares (sync)", {{"n", n}});
+    return host;
+  }
+  void adamw_update(const AdamWArgs& a) override {
+    const char* op = "adamw_update";
+    check_tensor(a.param, DType::F32, op, "param");
+    check_tensor(a.grad, DType::F32, op, "grad");
+    check_like(a.grad, a.param, op, "grad");
+    check_like(a.m, a.param, op, "m");
+    check_like(a.v, a.param, op, "v");
+    if (!a.param_working.empty()) {
+      check_tensor(a.param_working, DType::BF16, op, "param_working");
+      if (a.param_working.numel() != a.param.numel()) fail(op, "param_working does not match param");
+    }
+    if (a.step < 1) fail(op, "step is 1-based, got " + std::to_string(a.step));
+    // Bias corrections in double, as the CPU computes them.
+    const cuda::AdamWHyper hp{a.lr,
+                              a.beta1,
+                              a.beta2,
+                              a.eps,
+                              a.weight_decay,
+                              a.grad_scale,
+                              static_cast<float>(1.0 - std::pow(a.beta1, static_cast<double>(a.step))),
+                              static_cast<float>(1.0 - std::pow(a.beta2, static_cast<double>(a.step)))};
+    cuda::adamw_update(a.param.f32(), bf_or_null(a.param_working), a.grad.f32(), a.m.f32(), a.v.f32(),
+                       a.param.numel(), hp, stream_);
+  }
+
+ private:
+  static std::pair<int64_t, int64_t> check_weight(const Tensor& w, const char* op) {
+    check_tensor(w, DType::BF16, op, "weight");
+    if (w.rank() != 2) fail(op, "weight " + w.describe() + " must be [OC,C]");
+    return {w.dim(0), w.dim(1)};
+  }
+  static void check_attention(const Tensor& qkv, const Tensor& slopes, const AttentionShape& s, const char* op) {
+    if (s.B <= 0 || s.T <= 0 || s.H <= 0 || s.D <= 0) fail(op, "attention shape must be positive");
+    check_flat(qkv, DType::BF16, s.B * s.T * 3 * s.H * s.D, op, "qkv [B,T,3,H,D]");
+    check(slopes, DType::F32, {s.H}, op, "slopes");
+  }
+  static void check_rotary(const Tensor& qkv, const char* op) {
+    check_tensor(qkv, DType::BF16, op, "qkv");
+    if (qkv.rank() != 5 || qkv.dim(2) != 3) fail(op, "qkv " + qkv.describe() + " must be [B,T,3,H,D]");
+    if (qkv.dim(4) % 2 != 0) fail(op, "head dim must be even, got " + std::to_string(qkv.dim(4)));
+  }
+  static void check_dropout(const Tensor& x, float p, const char* op) {
+    check_float(x, op, "x");
+    if (!(p >= 0.f && p <= 1.f)) fail(op, "p must be in [0, 1], got " + std::to_string(p));
+  }
+
+  int device_;
+  cuda::GpuSpec gpu_;
+  double peak_flops_ = 0;
+  cudaStream_t stream_ = nullptr;
+  std::unique_ptr<cuda::MatmulContext> matmul_;
+  std::unique_ptr<CudaBuffer> result_;  // one device double for sum_of_squares
+  Scratch scratch_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cuda_backend(int device) {
+  std::string why;
+  if (!cuda_device_available(&why)) throw std::runtime_error("cuda backend: " + why);
+  return std::make_unique<CudaBackend>(device);
+}
+
+bool cuda_device_available(std::string* why_not) {
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    cudaGetLastError();  // clear it: the answer is "no", not an error state
+    if (why_not) *why_not = std::string("cudaGetDeviceCount failed: ") + cudaGetErrorString(err);
+    return false;
+  }
+  if (count == 0) {
+    if (why_not) *why_not = "no CUDA device is visible";
+    return false;
+  }
+  return true;
+}
+
+void cuda_memory_info(size_t* free_bytes, size_t* total_bytes) {
+  check_cuda(cudaMemGetInfo(free_bytes, total_bytes), "memory info");
+}
+
+}  // namespace alibi

@@ -1,0 +1,26 @@
+// The CUDA backend: bf16 activations and working weights, fp32 parameter
+// gradients, master weights, Adam moments and statistics (backend.h). All
+// work runs on one CUDA stream in issue order. Plain C++ header: select.cpp
+// includes it without the CUDA toolkit's headers.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "backend/backend.h"
+
+namespace alibi {
+
+// Builds the backend on `device`. Throws std::runtime_error when the device
+// cannot be used.
+std::unique_ptr<Backend> make_cuda_backend(int device = 0);
+
+// Whether a CUDA device is visible. No GPU or no driver gives false and the
+// reason; it never crashes.
+bool cuda_device_available(std::string* why_not = nullptr);
+
+// Free and total memory of the current device, in bytes.
+void cuda_memory_info(size_t* free_bytes, size_t* total_bytes);
+
+}  // namespace alibi
