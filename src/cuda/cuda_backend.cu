@@ -198,6 +198,14 @@ class CudaBackend final : public Backend {
   DType activation_dtype() const override { return DType::BF16; }
   DType grad_dtype() const override { return DType::F32; }
   double peak_flops() const override { return peak_flops_; }
+  size_t free_memory() const override {
+    size_t free = 0, total = 0;
+    cuda_memory_info(&free, &total);
+    // Headroom for cuBLASLt's algorithms and the backend's growing scratch
+    // (attention backward, LayerNorm partials) that the first step allocates.
+    const size_t headroom = size_t{512} << 20;
+    return free > headroom ? free - headroom : 1;
+  }
 
   // ---- memory ----------------------------------------------------------------
   std::unique_ptr<Buffer> allocate(size_t bytes) override { return std::make_unique<CudaBuffer>(bytes); }
