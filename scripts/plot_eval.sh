@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Draws perplexity against evaluation length from an alibi-eval CSV: one line
 # per checkpoint, log-scale length axis, a dashed vertical line at each
-# training length. Rows that could not run (n/a) are left out.
+# training length; the perplexity axis is logarithmic when the values span
+# more than a factor of 8. Rows that could not run (n/a) are left out.
 #
 #   scripts/plot_eval.sh RESULTS.csv OUT.png [word|token]   (default: word)
 #
@@ -46,11 +47,16 @@ awk -v dir="$tmp" -v metric="$metric" '
   {
     split_csv($0, f)
     if (f[col["available"]] != "1") next
+    value = f[col[metric "_ppl"]] + 0
+    if (value <= 0) next  # no word counts in the split
     label = f[col["label"]]
     if (!(label in series)) { series[label] = ++count; print label > (dir "/labels") }
-    print f[col["length"]], f[col[metric "_ppl"]] > (dir "/series_" series[label] ".dat")
+    print f[col["length"]], value > (dir "/series_" series[label] ".dat")
+    if (lo == "" || value < lo) lo = value
+    if (hi == "" || value > hi) hi = value
     if (!(f[col["train_length"]] in trained)) { trained[f[col["train_length"]]] = 1; print f[col["train_length"]] > (dir "/train_lengths") }
   }
+  END { if (lo > 0 && hi / lo > 8) print "yes" > (dir "/logy") }
 ' "$csv"
 [ -s "$tmp/labels" ] || { echo "plot_eval.sh: $csv has no results to plot" >&2; exit 2; }
 
@@ -64,6 +70,8 @@ awk -v dir="$tmp" -v metric="$metric" '
   echo "set format x '%.0f'"
   echo "set grid xtics ytics lc rgb '#dddddd'"
   echo "set key outside right top"
+  # Baselines that blow up past their training length would flatten the rest.
+  [ -s "$tmp/logy" ] && echo "set logscale y"
   n=0
   while read -r L; do
     n=$((n + 1))

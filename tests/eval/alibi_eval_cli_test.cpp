@@ -166,3 +166,25 @@ TEST(AlibiEvalCli, PlotWithoutGnuplotSaysSoAndStillWritesTheResults) {
 
 }  // namespace
 }  // namespace alibi
+
+namespace alibi {
+namespace {
+
+TEST(AlibiEvalCli, PlotIsAPngWhenGnuplotIsThere) {
+  if (testing::run_command("command -v gnuplot > /dev/null 2>&1") != 0) GTEST_SKIP() << "gnuplot is not installed";
+  const std::string run = trained_run("cli-plot-png");
+  const fs::path dir = fs::path(bin_dir()) / "test-runs" / "cli-plot-png-files";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string png = (dir / "r.png").string();
+  const Outcome o = run_eval("--checkpoint " + run + " --lengths 8,16,32 -q --plot " + png);
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  std::ifstream in(png, std::ios::binary);
+  char magic[8] = {};
+  in.read(magic, 8);
+  EXPECT_EQ(std::string(magic + 1, 3), "PNG");
+  EXPECT_TRUE(fs::exists(dir / "r.csv"));
+}
+
+}  // namespace
+}  // namespace alibi
