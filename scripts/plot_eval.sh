@@ -51,12 +51,20 @@ awk -v dir="$tmp" -v metric="$metric" '
     if (value <= 0) next  # no word counts in the split
     label = f[col["label"]]
     if (!(label in series)) { series[label] = ++count; print label > (dir "/labels") }
-    print f[col["length"]], value > (dir "/series_" series[label] ".dat")
+    L = f[col["length"]] + 0
+    print L, value > (dir "/series_" series[label] ".dat")
+    if (!(L in seen)) { seen[L] = 1; tics = tics (tics == "" ? "" : ", ") "\"" L "\" " L }
+    note_x(L); note_x(f[col["train_length"]] + 0)
     if (lo == "" || value < lo) lo = value
     if (hi == "" || value > hi) hi = value
     if (!(f[col["train_length"]] in trained)) { trained[f[col["train_length"]]] = 1; print f[col["train_length"]] > (dir "/train_lengths") }
   }
-  END { if (lo > 0 && hi / lo > 8) print "yes" > (dir "/logy") }
+  function note_x(x) { if (xlo == "" || x < xlo) xlo = x; if (xhi == "" || x > xhi) xhi = x }
+  END {
+    if (lo > 0 && hi / lo > 8) print "yes" > (dir "/logy")
+    # Room on both sides, so a training length at the edge stays visible.
+    printf "set xrange [%g:%g]\nset xtics (%s)\n", xlo / 1.25, xhi * 1.25, tics > (dir "/xaxis")
+  }
 ' "$csv"
 [ -s "$tmp/labels" ] || { echo "plot_eval.sh: $csv has no results to plot" >&2; exit 2; }
 
@@ -67,7 +75,8 @@ awk -v dir="$tmp" -v metric="$metric" '
   echo "set xlabel 'evaluation length (tokens, log scale)'"
   echo "set ylabel '${metric}-level perplexity'"
   echo "set logscale x 2"
-  echo "set format x '%.0f'"
+  cat "$tmp/xaxis"
+  echo "set offsets 0, 0, graph 0.05, graph 0.05"
   echo "set grid xtics ytics lc rgb '#dddddd'"
   echo "set key outside right top"
   # Baselines that blow up past their training length would flatten the rest.

@@ -29,6 +29,8 @@ EvalData resolve_eval_data(const EvalDataRequest& request, const std::string& ch
   } else if (fs::is_directory(request.data, ec)) {
     out.dataset = load_dataset(request.data);
     out.split = out.dataset.split(request.split.empty() ? "valid" : request.split);
+  } else if (request.data.find('/') != std::string::npos || fs::path(request.data).extension() == ".bin") {
+    throw DataError("--data " + request.data + ": no such file or folder");
   } else {
     const std::string dir = request.data_dir.empty() ? checkpoint_data_dir : request.data_dir;
     if (dir.empty())

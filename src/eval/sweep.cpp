@@ -32,7 +32,8 @@ std::vector<EvalSpec> resolve_specs(const SweepRequest& request, int64_t train_s
     const EvalSpec spec{length, request.stride > 0 ? request.stride : length};
     if (request.stride > length)
       throw std::invalid_argument("--stride " + std::to_string(request.stride) + " is larger than the length " +
-                                  std::to_string(length) + " (" + arg.text + "): it must be between 1 and the length");
+                                  std::to_string(length) + (arg.multiple > 0 ? " (" + arg.text + ")" : "") +
+                                  ": it must be between 1 and the length");
     check_eval_spec(spec);
     specs.push_back(spec);
   }
@@ -112,9 +113,10 @@ void fill_results(EvalRow& row, const EvalOutcome& outcome, const SplitInfo& spl
   row.batch_windows = outcome.batch_windows;
 }
 
-void evaluate_job(const Job& job, Backend& backend, const SweepRequest& request, std::vector<EvalRow>& rows,
+void evaluate_job(Job& job, Backend& backend, const SweepRequest& request, std::vector<EvalRow>& rows,
                   const SweepLog& log) {
   std::unique_ptr<Model> model = make_eval_model(backend, job.checkpoint);
+  std::vector<float>().swap(job.checkpoint.params);  // the model holds the weights now
   const ShardReader tokens(job.data.shard_path());
   for (size_t i = 0; i < job.specs.size(); ++i) {
     EvalRow row = row_for(job, job.specs[i]);
@@ -143,7 +145,7 @@ std::vector<EvalRow> run_sweep(const SweepRequest& request, const SweepLog& log)
   std::unique_ptr<Backend> backend = make_backend(request.runtime);
   if (log) log("alibi-eval: " + backend->name());
   std::vector<EvalRow> rows;
-  for (const Job& job : jobs) evaluate_job(job, *backend, request, rows, log);
+  for (Job& job : jobs) evaluate_job(job, *backend, request, rows, log);
   return rows;
 }
 

@@ -109,6 +109,10 @@ TEST(Sweep, RefusesWhatCannotBeEvaluatedBeforeRunning) {
   EXPECT_NE(error_of([&] { run_sweep(request); }).find("was trained with tokenizer"), std::string::npos);
   EXPECT_NE(error_of([&] { run_sweep(request_for(test_dir("no-such-run"), "8")); }).find("no such file or folder"),
             std::string::npos);
+  SweepRequest missing_shard = request_for(run, "8");
+  missing_shard.data.data = test_dir("no-such-data") + "/valid.bin";
+  EXPECT_NE(error_of([&] { run_sweep(missing_shard); }).find("no-such-data/valid.bin: no such file or folder"),
+            std::string::npos);
 }
 
 TEST(Sweep, DataCanBeAShardFileOrADatasetFolder) {
