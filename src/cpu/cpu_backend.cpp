@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "backend/arg_check.h"
 #include "cpu/adamw.h"
 #include "cpu/attention.h"
 #include "cpu/cross_entropy.h"
@@ -44,61 +45,23 @@ class HostBuffer final : public Buffer {
 
 // ---- argument checks: every failure names the op and the argument ----------
 
-[[noreturn]] void fail(const char* op, const std::string& msg) {
-  throw std::invalid_argument(std::string("cpu ") + op + ": " + msg);
-}
-
-void check_tensor(const Tensor& t, DType dtype, const char* op, const char* arg) {
-  if (t.empty()) fail(op, std::string(arg) + " is empty");
-  if (t.device != Device::CPU) fail(op, std::string(arg) + " " + t.describe() + " is not on the cpu");
-  if (t.dtype != dtype)
-    fail(op, std::string(arg) + " " + t.describe() + " must be " + dtype_name(dtype));
-}
-
-// Exact shape check through core's check_shape, with the op in the message.
-void check(const Tensor& t, DType dtype, std::initializer_list<int64_t> shape, const char* op,
-           const char* arg) {
-  check_tensor(t, dtype, op, arg);
-  check_shape(t, shape, (std::string("cpu ") + op + ": " + arg).c_str());
-}
-
-// Row-major ops accept any leading dims ([B,T,C] or [N,C]): the tensor must
-// have `cols` as its last dim; returns the number of rows.
-int64_t check_rows(const Tensor& t, DType dtype, int64_t cols, const char* op, const char* arg) {
-  check_tensor(t, dtype, op, arg);
-  if (cols <= 0) fail(op, std::string(arg) + ": row width must be positive");
-  if (t.rank() < 1 || t.dim(-1) != cols)
-    fail(op, std::string(arg) + " " + t.describe() + " must have last dim " + std::to_string(cols));
-  return t.numel() / cols;
-}
-
-void check_rows_equal(int64_t rows, int64_t expected, const char* op, const char* arg) {
-  if (rows != expected)
-    fail(op, std::string(arg) + " has " + std::to_string(rows) + " rows, expected " +
-                 std::to_string(expected));
-}
-
-void check_same(const Tensor& t, const Tensor& like, const char* op, const char* arg) {
-  check_tensor(t, DType::F32, op, arg);
-  if (t.numel() != like.numel())
-    fail(op, std::string(arg) + " " + t.describe() + " does not match " + like.describe());
-}
+const ArgCheck checks(Device::CPU);
 
 // Position ops need the sequence structure: x must be [B,T,C]; returns its dims.
 struct Btc {
   int64_t B, T, C;
 };
 Btc check_btc(const Tensor& x, const char* op, const char* arg) {
-  check_tensor(x, DType::F32, op, arg);
-  if (x.rank() != 3) fail(op, std::string(arg) + " " + x.describe() + " must be [B,T,C]");
+  checks.tensor(x, DType::F32, op, arg);
+  if (x.rank() != 3) checks.fail(op, std::string(arg) + " " + x.describe() + " must be [B,T,C]");
   return {x.dim(0), x.dim(1), x.dim(2)};
 }
 
 void check_attention(const Tensor& qkv, const Tensor& slopes, const AttentionShape& s,
                      const char* op) {
-  if (s.B <= 0 || s.T <= 0 || s.H <= 0 || s.D <= 0) fail(op, "attention shape must be positive");
-  check(qkv.view({qkv.numel()}), DType::F32, {s.B * s.T * 3 * s.H * s.D}, op, "qkv [B,T,3,H,D]");
-  check(slopes, DType::F32, {s.H}, op, "slopes");
+  if (s.B <= 0 || s.T <= 0 || s.H <= 0 || s.D <= 0) checks.fail(op, "attention shape must be positive");
+  checks.shape(qkv.view({qkv.numel()}), DType::F32, {s.B * s.T * 3 * s.H * s.D}, op, "qkv [B,T,3,H,D]");
+  checks.shape(slopes, DType::F32, {s.H}, op, "slopes");
 }
 
 class CpuBackend final : public Backend {
@@ -127,7 +90,7 @@ class CpuBackend final : public Backend {
   }
   void copy(const Tensor& dst, const Tensor& src) override {
     if (dst.dtype != src.dtype || dst.numel() != src.numel())
-      fail("copy", "cannot copy " + src.describe() + " into " + dst.describe());
+      checks.fail("copy", "cannot copy " + src.describe() + " into " + dst.describe());
     if (dst.nbytes() && dst.data != src.data) std::memmove(dst.data, src.data, dst.nbytes());
   }
   void synchronize() override {}
@@ -135,20 +98,20 @@ class CpuBackend final : public Backend {
   // ---- embedding -------------------------------------------------------------
   void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte) override {
     const char* op = "embedding_forward";
-    check_tensor(wte, DType::F32, op, "wte");
-    if (wte.rank() != 2) fail(op, "wte must be [V,C]");
+    checks.tensor(wte, DType::F32, op, "wte");
+    if (wte.rank() != 2) checks.fail(op, "wte must be [V,C]");
     const int64_t V = wte.dim(0), C = wte.dim(1);
-    const int64_t N = check_rows(out, DType::F32, C, op, "out");
-    check(tokens.view({tokens.numel()}), DType::I32, {N}, op, "tokens");
+    const int64_t N = checks.rows(out, DType::F32, C, op, "out");
+    checks.shape(tokens.view({tokens.numel()}), DType::I32, {N}, op, "tokens");
     with_threads([&] { cpu::embedding_forward(out.f32(), tokens.i32(), wte.f32(), N, V, C); });
   }
   void embedding_backward(const Tensor& dwte, const Tensor& dout, const Tensor& tokens) override {
     const char* op = "embedding_backward";
-    check_tensor(dwte, DType::F32, op, "dwte");
-    if (dwte.rank() != 2) fail(op, "dwte must be [V,C]");
+    checks.tensor(dwte, DType::F32, op, "dwte");
+    if (dwte.rank() != 2) checks.fail(op, "dwte must be [V,C]");
     const int64_t V = dwte.dim(0), C = dwte.dim(1);
-    const int64_t N = check_rows(dout, DType::F32, C, op, "dout");
-    check(tokens.view({tokens.numel()}), DType::I32, {N}, op, "tokens");
+    const int64_t N = checks.rows(dout, DType::F32, C, op, "dout");
+    checks.shape(tokens.view({tokens.numel()}), DType::I32, {N}, op, "tokens");
     with_threads([&] { cpu::embedding_backward(dwte.f32(), dout.f32(), tokens.i32(), N, V, C); });
   }
 
@@ -181,13 +144,13 @@ class CpuBackend final : public Backend {
                          const Tensor& inp, const Tensor& weight, const Tensor& bias,
                          float eps) override {
     const char* op = "layernorm_forward";
-    check_tensor(weight, DType::F32, op, "weight");
+    checks.tensor(weight, DType::F32, op, "weight");
     const int64_t C = weight.numel();
-    const int64_t N = check_rows(inp, DType::F32, C, op, "inp");
-    check_rows_equal(check_rows(out, DType::F32, C, op, "out"), N, op, "out");
-    check(bias, DType::F32, {C}, op, "bias");
-    check(mean.view({mean.numel()}), DType::F32, {N}, op, "mean");
-    check(rstd.view({rstd.numel()}), DType::F32, {N}, op, "rstd");
+    const int64_t N = checks.rows(inp, DType::F32, C, op, "inp");
+    checks.rows_equal(checks.rows(out, DType::F32, C, op, "out"), N, op, "out");
+    checks.shape(bias, DType::F32, {C}, op, "bias");
+    checks.shape(mean.view({mean.numel()}), DType::F32, {N}, op, "mean");
+    checks.shape(rstd.view({rstd.numel()}), DType::F32, {N}, op, "rstd");
     with_threads([&] {
       cpu::layernorm_forward(out.f32(), mean.f32(), rstd.f32(), inp.f32(), weight.f32(),
                              bias.f32(), N, C, eps);
@@ -197,15 +160,15 @@ class CpuBackend final : public Backend {
                           const Tensor& dout, const Tensor& inp, const Tensor& weight,
                           const Tensor& mean, const Tensor& rstd) override {
     const char* op = "layernorm_backward";
-    check_tensor(weight, DType::F32, op, "weight");
+    checks.tensor(weight, DType::F32, op, "weight");
     const int64_t C = weight.numel();
-    const int64_t N = check_rows(inp, DType::F32, C, op, "inp");
-    check_rows_equal(check_rows(dinp, DType::F32, C, op, "dinp"), N, op, "dinp");
-    check_rows_equal(check_rows(dout, DType::F32, C, op, "dout"), N, op, "dout");
-    check(dweight, DType::F32, {C}, op, "dweight");
-    check(dbias, DType::F32, {C}, op, "dbias");
-    check(mean.view({mean.numel()}), DType::F32, {N}, op, "mean");
-    check(rstd.view({rstd.numel()}), DType::F32, {N}, op, "rstd");
+    const int64_t N = checks.rows(inp, DType::F32, C, op, "inp");
+    checks.rows_equal(checks.rows(dinp, DType::F32, C, op, "dinp"), N, op, "dinp");
+    checks.rows_equal(checks.rows(dout, DType::F32, C, op, "dout"), N, op, "dout");
+    checks.shape(dweight, DType::F32, {C}, op, "dweight");
+    checks.shape(dbias, DType::F32, {C}, op, "dbias");
+    checks.shape(mean.view({mean.numel()}), DType::F32, {N}, op, "mean");
+    checks.shape(rstd.view({rstd.numel()}), DType::F32, {N}, op, "rstd");
     with_threads([&] {
       cpu::layernorm_backward(dinp.f32(), dweight.f32(), dbias.f32(), dout.f32(), inp.f32(),
                               weight.f32(), mean.f32(), rstd.f32(), N, C);
@@ -217,9 +180,9 @@ class CpuBackend final : public Backend {
                       const Tensor& bias) override {
     const char* op = "matmul_forward";
     const auto [OC, C] = check_weight(weight, op, "weight");
-    const int64_t N = check_rows(inp, DType::F32, C, op, "inp");
-    check_rows_equal(check_rows(out, DType::F32, OC, op, "out"), N, op, "out");
-    if (!bias.empty()) check(bias, DType::F32, {OC}, op, "bias");
+    const int64_t N = checks.rows(inp, DType::F32, C, op, "inp");
+    checks.rows_equal(checks.rows(out, DType::F32, OC, op, "out"), N, op, "out");
+    if (!bias.empty()) checks.shape(bias, DType::F32, {OC}, op, "bias");
     with_threads([&] {
       cpu::matmul_forward(out.f32(), inp.f32(), weight.f32(), bias.empty() ? nullptr : bias.f32(),
                           N, C, OC);
@@ -229,11 +192,11 @@ class CpuBackend final : public Backend {
                        const Tensor& dout, const Tensor& inp, const Tensor& weight) override {
     const char* op = "matmul_backward";
     const auto [OC, C] = check_weight(weight, op, "weight");
-    check(dweight, DType::F32, {OC, C}, op, "dweight");
-    const int64_t N = check_rows(inp, DType::F32, C, op, "inp");
-    check_rows_equal(check_rows(dout, DType::F32, OC, op, "dout"), N, op, "dout");
-    if (!dinp.empty()) check_rows_equal(check_rows(dinp, DType::F32, C, op, "dinp"), N, op, "dinp");
-    if (!dbias.empty()) check(dbias, DType::F32, {OC}, op, "dbias");
+    checks.shape(dweight, DType::F32, {OC, C}, op, "dweight");
+    const int64_t N = checks.rows(inp, DType::F32, C, op, "inp");
+    checks.rows_equal(checks.rows(dout, DType::F32, OC, op, "dout"), N, op, "dout");
+    if (!dinp.empty()) checks.rows_equal(checks.rows(dinp, DType::F32, C, op, "dinp"), N, op, "dinp");
+    if (!dbias.empty()) checks.shape(dbias, DType::F32, {OC}, op, "dbias");
     with_threads([&] {
       cpu::matmul_backward(dinp.empty() ? nullptr : dinp.f32(), dweight.f32(),
                            dbias.empty() ? nullptr : dbias.f32(), dout.f32(), inp.f32(),
@@ -246,8 +209,8 @@ class CpuBackend final : public Backend {
                          const Tensor& slopes, AttentionShape s) override {
     const char* op = "attention_forward";
     check_attention(qkv, slopes, s, op);
-    check(out.view({out.numel()}), DType::F32, {s.B * s.T * s.H * s.D}, op, "out [B,T,C]");
-    if (!lse.empty()) check(lse.view({lse.numel()}), DType::F32, {s.B * s.H * s.T}, op, "lse [B,H,T]");
+    checks.shape(out.view({out.numel()}), DType::F32, {s.B * s.T * s.H * s.D}, op, "out [B,T,C]");
+    if (!lse.empty()) checks.shape(lse.view({lse.numel()}), DType::F32, {s.B * s.H * s.T}, op, "lse [B,H,T]");
     with_threads([&] {
       cpu::attention_forward(out.f32(), lse.empty() ? nullptr : lse.f32(), qkv.f32(),
                              slopes.f32(), s.B, s.T, s.H, s.D);
@@ -258,10 +221,10 @@ class CpuBackend final : public Backend {
                           AttentionShape s) override {
     const char* op = "attention_backward";
     check_attention(qkv, slopes, s, op);
-    check_same(dqkv, qkv, op, "dqkv");
-    check(out.view({out.numel()}), DType::F32, {s.B * s.T * s.H * s.D}, op, "out [B,T,C]");
-    check_same(dout, out, op, "dout");
-    check(lse.view({lse.numel()}), DType::F32, {s.B * s.H * s.T}, op, "lse [B,H,T]");
+    checks.like(dqkv, qkv, op, "dqkv");
+    checks.shape(out.view({out.numel()}), DType::F32, {s.B * s.T * s.H * s.D}, op, "out [B,T,C]");
+    checks.like(dout, out, op, "dout");
+    checks.shape(lse.view({lse.numel()}), DType::F32, {s.B * s.H * s.T}, op, "lse [B,H,T]");
     with_threads([&] {
       cpu::attention_backward(dqkv.f32(), dout.f32(), qkv.f32(), out.f32(), lse.f32(),
                               slopes.f32(), s.B, s.T, s.H, s.D);
@@ -270,24 +233,24 @@ class CpuBackend final : public Backend {
 
   // ---- elementwise -----------------------------------------------------------
   void gelu_forward(const Tensor& out, const Tensor& inp) override {
-    check_tensor(inp, DType::F32, "gelu_forward", "inp");
-    check_same(out, inp, "gelu_forward", "out");
+    checks.tensor(inp, DType::F32, "gelu_forward", "inp");
+    checks.like(out, inp, "gelu_forward", "out");
     with_threads([&] { cpu::gelu_forward(out.f32(), inp.f32(), inp.numel()); });
   }
   void gelu_backward(const Tensor& dinp, const Tensor& inp, const Tensor& dout) override {
-    check_tensor(inp, DType::F32, "gelu_backward", "inp");
-    check_same(dinp, inp, "gelu_backward", "dinp");
-    check_same(dout, inp, "gelu_backward", "dout");
+    checks.tensor(inp, DType::F32, "gelu_backward", "inp");
+    checks.like(dinp, inp, "gelu_backward", "dinp");
+    checks.like(dout, inp, "gelu_backward", "dout");
     with_threads([&] { cpu::gelu_backward(dinp.f32(), inp.f32(), dout.f32(), inp.numel()); });
   }
   void add(const Tensor& out, const Tensor& a, const Tensor& b) override {
-    check_tensor(a, DType::F32, "add", "a");
-    check_same(b, a, "add", "b");
-    check_same(out, a, "add", "out");
+    checks.tensor(a, DType::F32, "add", "a");
+    checks.like(b, a, "add", "b");
+    checks.like(out, a, "add", "out");
     with_threads([&] { cpu::add(out.f32(), a.f32(), b.f32(), a.numel()); });
   }
   void scale(const Tensor& x, float factor) override {
-    check_tensor(x, DType::F32, "scale", "x");
+    checks.tensor(x, DType::F32, "scale", "x");
     with_threads([&] { cpu::scale(x.f32(), x.numel(), factor); });
   }
   void dropout_forward(const Tensor& x, float p, uint64_t seed) override {
@@ -303,11 +266,11 @@ class CpuBackend final : public Backend {
   void cross_entropy(const Tensor& losses, const Tensor& logits, const Tensor& targets,
                      bool compute_grad, float dloss_scale) override {
     const char* op = "cross_entropy";
-    check_tensor(logits, DType::F32, op, "logits");
-    if (logits.rank() < 1 || logits.dim(-1) <= 0) fail(op, "logits must be [N,V] with V > 0");
+    checks.tensor(logits, DType::F32, op, "logits");
+    if (logits.rank() < 1 || logits.dim(-1) <= 0) checks.fail(op, "logits must be [N,V] with V > 0");
     const int64_t V = logits.dim(-1), N = logits.numel() / V;
-    check(losses.view({losses.numel()}), DType::F32, {N}, op, "losses");
-    check(targets.view({targets.numel()}), DType::I32, {N}, op, "targets");
+    checks.shape(losses.view({losses.numel()}), DType::F32, {N}, op, "losses");
+    checks.shape(targets.view({targets.numel()}), DType::I32, {N}, op, "targets");
     with_threads([&] {
       cpu::cross_entropy(losses.f32(), logits.f32(), targets.i32(), N, V, compute_grad,
                          dloss_scale);
@@ -316,25 +279,25 @@ class CpuBackend final : public Backend {
 
   // ---- optimizer -------------------------------------------------------------
   double sum_of_squares(const Tensor& t) override {
-    check_tensor(t, DType::F32, "sum_of_squares", "t");
+    checks.tensor(t, DType::F32, "sum_of_squares", "t");
     double result = 0;
     with_threads([&] { result = cpu::sum_of_squares(t.f32(), t.numel()); });
     return result;
   }
   void adamw_update(const AdamWArgs& a) override {
     const char* op = "adamw_update";
-    check_tensor(a.param, DType::F32, op, "param");
-    check_same(a.grad, a.param, op, "grad");
-    check_same(a.m, a.param, op, "m");
-    check_same(a.v, a.param, op, "v");
-    if (a.step < 1) fail(op, "step is 1-based, got " + std::to_string(a.step));
+    checks.tensor(a.param, DType::F32, op, "param");
+    checks.like(a.grad, a.param, op, "grad");
+    checks.like(a.m, a.param, op, "m");
+    checks.like(a.v, a.param, op, "v");
+    if (a.step < 1) checks.fail(op, "step is 1-based, got " + std::to_string(a.step));
     const cpu::AdamWHyper hp{a.lr, a.beta1, a.beta2, a.eps, a.weight_decay, a.grad_scale, a.step};
     with_threads([&] {
       cpu::adamw_update(a.param.f32(), a.grad.f32(), a.m.f32(), a.v.f32(), a.param.numel(), hp);
     });
     // The CPU trains in f32 throughout; a working copy is only kept in sync if given.
     if (!a.param_working.empty()) {
-      check_same(a.param_working, a.param, op, "param_working");
+      checks.like(a.param_working, a.param, op, "param_working");
       std::memcpy(a.param_working.data, a.param.data, a.param.nbytes());
     }
   }
@@ -356,29 +319,29 @@ class CpuBackend final : public Backend {
 
   static std::pair<int64_t, int64_t> check_weight(const Tensor& w, const char* op,
                                                   const char* arg) {
-    check_tensor(w, DType::F32, op, arg);
-    if (w.rank() != 2) fail(op, std::string(arg) + " " + w.describe() + " must be [OC,C]");
+    checks.tensor(w, DType::F32, op, arg);
+    if (w.rank() != 2) checks.fail(op, std::string(arg) + " " + w.describe() + " must be [OC,C]");
     return {w.dim(0), w.dim(1)};
   }
 
   static void check_wpe(const Tensor& wpe, const Btc& s, const char* op, const char* arg) {
-    check_tensor(wpe, DType::F32, op, arg);
+    checks.tensor(wpe, DType::F32, op, arg);
     if (wpe.rank() != 2 || wpe.dim(1) != s.C || wpe.dim(0) < s.T)
-      fail(op, std::string(arg) + " " + wpe.describe() + " must be [T_max >= " +
+      checks.fail(op, std::string(arg) + " " + wpe.describe() + " must be [T_max >= " +
                    std::to_string(s.T) + ", " + std::to_string(s.C) + "]");
   }
 
   static void check_dropout(const Tensor& x, float p, const char* op) {
-    check_tensor(x, DType::F32, op, "x");
-    if (!(p >= 0.f && p <= 1.f)) fail(op, "p must be in [0, 1], got " + std::to_string(p));
+    checks.tensor(x, DType::F32, op, "x");
+    if (!(p >= 0.f && p <= 1.f)) checks.fail(op, "p must be in [0, 1], got " + std::to_string(p));
   }
 
   template <typename Fn>
   void rotary(const char* op, const Tensor& qkv, float base, Fn* fn) {
-    check_tensor(qkv, DType::F32, op, "qkv");
+    checks.tensor(qkv, DType::F32, op, "qkv");
     if (qkv.rank() != 5 || qkv.dim(2) != 3)
-      fail(op, "qkv " + qkv.describe() + " must be [B,T,3,H,D]");
-    if (qkv.dim(4) % 2 != 0) fail(op, "head dim must be even, got " + std::to_string(qkv.dim(4)));
+      checks.fail(op, "qkv " + qkv.describe() + " must be [B,T,3,H,D]");
+    if (qkv.dim(4) % 2 != 0) checks.fail(op, "head dim must be even, got " + std::to_string(qkv.dim(4)));
     with_threads([&] { fn(qkv.f32(), qkv.dim(0), qkv.dim(1), qkv.dim(3), qkv.dim(4), base); });
   }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <type_traits>
 
+#include "backend/arg_check.h"
 #include "cuda/cuda_check.cuh"
 #include "cuda/peak_flops.h"
 #include "kernels/adamw.cuh"
@@ -87,71 +88,28 @@ class Scratch {
 
 // ---- argument checks: every failure names the op and the argument ----------
 
-[[noreturn]] void fail(const char* op, const std::string& msg) {
-  throw std::invalid_argument(std::string("cuda ") + op + ": " + msg);
-}
-
-void check_device(const Tensor& t, const char* op, const char* arg) {
-  if (t.empty()) fail(op, std::string(arg) + " is empty");
-  if (t.device != Device::CUDA) fail(op, std::string(arg) + " " + t.describe() + " is not on the cuda device");
-}
-
-void check_tensor(const Tensor& t, DType dtype, const char* op, const char* arg) {
-  check_device(t, op, arg);
-  if (t.dtype != dtype) fail(op, std::string(arg) + " " + t.describe() + " must be " + dtype_name(dtype));
-}
-
-void check(const Tensor& t, DType dtype, std::initializer_list<int64_t> shape, const char* op,
-           const char* arg) {
-  check_tensor(t, dtype, op, arg);
-  check_shape(t, shape, (std::string("cuda ") + op + ": " + arg).c_str());
-}
-
-// Row-major ops accept any leading dims; returns the row count.
-int64_t check_rows(const Tensor& t, DType dtype, int64_t cols, const char* op, const char* arg) {
-  check_tensor(t, dtype, op, arg);
-  if (cols <= 0) fail(op, std::string(arg) + ": row width must be positive");
-  if (t.rank() < 1 || t.dim(-1) != cols)
-    fail(op, std::string(arg) + " " + t.describe() + " must have last dim " + std::to_string(cols));
-  return t.numel() / cols;
-}
-
-void check_rows_equal(int64_t rows, int64_t expected, const char* op, const char* arg) {
-  if (rows != expected)
-    fail(op, std::string(arg) + " has " + std::to_string(rows) + " rows, expected " + std::to_string(expected));
-}
-
-void check_flat(const Tensor& t, DType dtype, int64_t numel, const char* op, const char* arg) {
-  check(t.view({t.numel()}), dtype, {numel}, op, arg);
-}
-
-// Same element count and dtype as `like`.
-void check_like(const Tensor& t, const Tensor& like, const char* op, const char* arg) {
-  check_tensor(t, like.dtype, op, arg);
-  if (t.numel() != like.numel())
-    fail(op, std::string(arg) + " " + t.describe() + " does not match " + like.describe());
-}
+const ArgCheck checks(Device::CUDA);
 
 // Elementwise ops take f32 or bf16.
 void check_float(const Tensor& t, const char* op, const char* arg) {
-  check_device(t, op, arg);
+  checks.on_device(t, op, arg);
   if (t.dtype != DType::F32 && t.dtype != DType::BF16)
-    fail(op, std::string(arg) + " " + t.describe() + " must be f32 or bf16");
+    checks.fail(op, std::string(arg) + " " + t.describe() + " must be f32 or bf16");
 }
 
 struct Btc {
   int64_t B, T, C;
 };
 Btc check_btc(const Tensor& x, DType dtype, const char* op, const char* arg) {
-  check_tensor(x, dtype, op, arg);
-  if (x.rank() != 3) fail(op, std::string(arg) + " " + x.describe() + " must be [B,T,C]");
+  checks.tensor(x, dtype, op, arg);
+  if (x.rank() != 3) checks.fail(op, std::string(arg) + " " + x.describe() + " must be [B,T,C]");
   return {x.dim(0), x.dim(1), x.dim(2)};
 }
 
 void check_wpe(const Tensor& wpe, DType dtype, const Btc& s, const char* op, const char* arg) {
-  check_tensor(wpe, dtype, op, arg);
+  checks.tensor(wpe, dtype, op, arg);
   if (wpe.rank() != 2 || wpe.dim(1) != s.C || wpe.dim(0) < s.T)
-    fail(op, std::string(arg) + " " + wpe.describe() + " must be [T_max >= " + std::to_string(s.T) +
+    checks.fail(op, std::string(arg) + " " + wpe.describe() + " must be [T_max >= " + std::to_string(s.T) +
                  ", " + std::to_string(s.C) + "]");
 }
 
@@ -211,28 +169,28 @@ class CudaBackend final : public Backend {
   std::unique_ptr<Buffer> allocate(size_t bytes) override { return std::make_unique<CudaBuffer>(bytes); }
 
   void upload(const Tensor& dst, const void* host_src) override {
-    check_device(dst, "upload", "dst");
+    checks.on_device(dst, "upload", "dst");
     if (!dst.nbytes()) return;
     check_cuda(cudaMemcpyAsync(dst.data, host_src, dst.nbytes(), cudaMemcpyHostToDevice, stream_), "upload",
                {{"bytes", int64_t(dst.nbytes())}});
     check_cuda(cudaStreamSynchronize(stream_), "upload (sync)");
   }
   void download(void* host_dst, const Tensor& src) override {
-    check_device(src, "download", "src");
+    checks.on_device(src, "download", "src");
     if (!src.nbytes()) return;
     check_cuda(cudaMemcpyAsync(host_dst, src.data, src.nbytes(), cudaMemcpyDeviceToHost, stream_),
                "download", {{"bytes", int64_t(src.nbytes())}});
     check_cuda(cudaStreamSynchronize(stream_), "download (sync)");
   }
   void fill_zero(const Tensor& t) override {
-    check_device(t, "fill_zero", "t");
+    checks.on_device(t, "fill_zero", "t");
     if (t.nbytes())
       check_cuda(cudaMemsetAsync(t.data, 0, t.nbytes(), stream_), "fill_zero", {{"bytes", int64_t(t.nbytes())}});
   }
   void copy(const Tensor& dst, const Tensor& src) override {
-    check_device(dst, "copy", "dst");
-    check_device(src, "copy", "src");
-    if (dst.numel() != src.numel()) fail("copy", "cannot copy " + src.describe() + " into " + dst.describe());
+    checks.on_device(dst, "copy", "dst");
+    checks.on_device(src, "copy", "src");
+    if (dst.numel() != src.numel()) checks.fail("copy", "cannot copy " + src.describe() + " into " + dst.describe());
     const int64_t n = src.numel();
     if (dst.dtype == src.dtype) {
       if (dst.nbytes() && dst.data != src.data)
@@ -243,7 +201,7 @@ class CudaBackend final : public Backend {
     } else if (dst.dtype == DType::F32 && src.dtype == DType::BF16) {
       cuda::convert(dst.f32(), bf(src), n, stream_);
     } else {
-      fail("copy", "no conversion from " + src.describe() + " to " + dst.describe());
+      checks.fail("copy", "no conversion from " + src.describe() + " to " + dst.describe());
     }
   }
   void synchronize() override { check_cuda(cudaStreamSynchronize(stream_), "synchronize"); }
@@ -251,20 +209,20 @@ class CudaBackend final : public Backend {
   // ---- embedding -------------------------------------------------------------
   void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte) override {
     const char* op = "embedding_forward";
-    check_tensor(wte, DType::BF16, op, "wte");
-    if (wte.rank() != 2) fail(op, "wte must be [V,C]");
+    checks.tensor(wte, DType::BF16, op, "wte");
+    if (wte.rank() != 2) checks.fail(op, "wte must be [V,C]");
     const int64_t V = wte.dim(0), C = wte.dim(1);
-    const int64_t N = check_rows(out, DType::BF16, C, op, "out");
-    check_flat(tokens, DType::I32, N, op, "tokens");
+    const int64_t N = checks.rows(out, DType::BF16, C, op, "out");
+    checks.flat(tokens, DType::I32, N, op, "tokens");
     cuda::embedding_forward(bf(out), tokens.i32(), bf(wte), N, V, C, stream_);
   }
   void embedding_backward(const Tensor& dwte, const Tensor& dout, const Tensor& tokens) override {
     const char* op = "embedding_backward";
-    check_tensor(dwte, DType::F32, op, "dwte");
-    if (dwte.rank() != 2) fail(op, "dwte must be [V,C]");
+    checks.tensor(dwte, DType::F32, op, "dwte");
+    if (dwte.rank() != 2) checks.fail(op, "dwte must be [V,C]");
     const int64_t V = dwte.dim(0), C = dwte.dim(1);
-    const int64_t N = check_rows(dout, DType::BF16, C, op, "dout");
-    check_flat(tokens, DType::I32, N, op, "tokens");
+    const int64_t N = checks.rows(dout, DType::BF16, C, op, "dout");
+    checks.flat(tokens, DType::I32, N, op, "tokens");
     const size_t bytes = cuda::embedding_backward_workspace_bytes(N, V);
     cuda::embedding_backward(dwte.f32(), bf(dout), tokens.i32(), N, V, C, scratch_.get(bytes, stream_), bytes,
                              stream_);
@@ -300,28 +258,28 @@ class CudaBackend final : public Backend {
   void layernorm_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& inp,
                          const Tensor& weight, const Tensor& bias, float eps) override {
     const char* op = "layernorm_forward";
-    check_tensor(weight, DType::BF16, op, "weight");
+    checks.tensor(weight, DType::BF16, op, "weight");
     const int64_t C = weight.numel();
-    const int64_t N = check_rows(inp, DType::BF16, C, op, "inp");
-    check_rows_equal(check_rows(out, DType::BF16, C, op, "out"), N, op, "out");
-    check(bias, DType::BF16, {C}, op, "bias");
-    check_flat(mean, DType::F32, N, op, "mean");
-    check_flat(rstd, DType::F32, N, op, "rstd");
+    const int64_t N = checks.rows(inp, DType::BF16, C, op, "inp");
+    checks.rows_equal(checks.rows(out, DType::BF16, C, op, "out"), N, op, "out");
+    checks.shape(bias, DType::BF16, {C}, op, "bias");
+    checks.flat(mean, DType::F32, N, op, "mean");
+    checks.flat(rstd, DType::F32, N, op, "rstd");
     cuda::layernorm_forward(bf(out), mean.f32(), rstd.f32(), bf(inp), bf(weight), bf(bias), N, C, eps, stream_);
   }
   void layernorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias, const Tensor& dout,
                           const Tensor& inp, const Tensor& weight, const Tensor& mean,
                           const Tensor& rstd) override {
     const char* op = "layernorm_backward";
-    check_tensor(weight, DType::BF16, op, "weight");
+    checks.tensor(weight, DType::BF16, op, "weight");
     const int64_t C = weight.numel();
-    const int64_t N = check_rows(inp, DType::BF16, C, op, "inp");
-    check_rows_equal(check_rows(dinp, DType::BF16, C, op, "dinp"), N, op, "dinp");
-    check_rows_equal(check_rows(dout, DType::BF16, C, op, "dout"), N, op, "dout");
-    check(dweight, DType::F32, {C}, op, "dweight");
-    check(dbias, DType::F32, {C}, op, "dbias");
-    check_flat(mean, DType::F32, N, op, "mean");
-    check_flat(rstd, DType::F32, N, op, "rstd");
+    const int64_t N = checks.rows(inp, DType::BF16, C, op, "inp");
+    checks.rows_equal(checks.rows(dinp, DType::BF16, C, op, "dinp"), N, op, "dinp");
+    checks.rows_equal(checks.rows(dout, DType::BF16, C, op, "dout"), N, op, "dout");
+    checks.shape(dweight, DType::F32, {C}, op, "dweight");
+    checks.shape(dbias, DType::F32, {C}, op, "dbias");
+    checks.flat(mean, DType::F32, N, op, "mean");
+    checks.flat(rstd, DType::F32, N, op, "rstd");
     const size_t bytes = cuda::layernorm_backward_workspace_bytes(N, C);
     cuda::layernorm_backward(bf(dinp), dweight.f32(), dbias.f32(), bf(dout), bf(inp), bf(weight), mean.f32(),
                              rstd.f32(), N, C, scratch_.get(bytes, stream_), bytes, stream_);
@@ -331,20 +289,20 @@ class CudaBackend final : public Backend {
   void matmul_forward(const Tensor& out, const Tensor& inp, const Tensor& weight, const Tensor& bias) override {
     const char* op = "matmul_forward";
     const auto [OC, C] = check_weight(weight, op);
-    const int64_t N = check_rows(inp, DType::BF16, C, op, "inp");
-    check_rows_equal(check_rows(out, DType::BF16, OC, op, "out"), N, op, "out");
-    if (!bias.empty()) check(bias, DType::BF16, {OC}, op, "bias");
+    const int64_t N = checks.rows(inp, DType::BF16, C, op, "inp");
+    checks.rows_equal(checks.rows(out, DType::BF16, OC, op, "out"), N, op, "out");
+    if (!bias.empty()) checks.shape(bias, DType::BF16, {OC}, op, "bias");
     cuda::matmul_forward(*matmul_, bf(out), bf(inp), bf(weight), bf_or_null(bias), N, C, OC, stream_);
   }
   void matmul_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias, const Tensor& dout,
                        const Tensor& inp, const Tensor& weight) override {
     const char* op = "matmul_backward";
     const auto [OC, C] = check_weight(weight, op);
-    check(dweight, DType::F32, {OC, C}, op, "dweight");
-    const int64_t N = check_rows(inp, DType::BF16, C, op, "inp");
-    check_rows_equal(check_rows(dout, DType::BF16, OC, op, "dout"), N, op, "dout");
-    if (!dinp.empty()) check_rows_equal(check_rows(dinp, DType::BF16, C, op, "dinp"), N, op, "dinp");
-    if (!dbias.empty()) check(dbias, DType::F32, {OC}, op, "dbias");
+    checks.shape(dweight, DType::F32, {OC, C}, op, "dweight");
+    const int64_t N = checks.rows(inp, DType::BF16, C, op, "inp");
+    checks.rows_equal(checks.rows(dout, DType::BF16, OC, op, "dout"), N, op, "dout");
+    if (!dinp.empty()) checks.rows_equal(checks.rows(dinp, DType::BF16, C, op, "dinp"), N, op, "dinp");
+    if (!dbias.empty()) checks.shape(dbias, DType::F32, {OC}, op, "dbias");
     cuda::matmul_backward(*matmul_, bf_or_null(dinp), dweight.f32(), f32_or_null(dbias), bf(dout), bf(inp),
                           bf(weight), N, C, OC, stream_);
   }
@@ -354,18 +312,18 @@ class CudaBackend final : public Backend {
                          AttentionShape s) override {
     const char* op = "attention_forward";
     check_attention(qkv, slopes, s, op);
-    check_flat(out, DType::BF16, s.B * s.T * s.H * s.D, op, "out [B,T,C]");
-    if (!lse.empty()) check_flat(lse, DType::F32, s.B * s.H * s.T, op, "lse [B,H,T]");
+    checks.flat(out, DType::BF16, s.B * s.T * s.H * s.D, op, "out [B,T,C]");
+    if (!lse.empty()) checks.flat(lse, DType::F32, s.B * s.H * s.T, op, "lse [B,H,T]");
     cuda::attention_forward(bf(out), f32_or_null(lse), bf(qkv), slopes.f32(), dims_of(s), stream_);
   }
   void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
                           const Tensor& lse, const Tensor& slopes, AttentionShape s) override {
     const char* op = "attention_backward";
     check_attention(qkv, slopes, s, op);
-    check_like(dqkv, qkv, op, "dqkv");
-    check_flat(out, DType::BF16, s.B * s.T * s.H * s.D, op, "out [B,T,C]");
-    check_like(dout, out, op, "dout");
-    check_flat(lse, DType::F32, s.B * s.H * s.T, op, "lse [B,H,T]");
+    checks.like(dqkv, qkv, op, "dqkv");
+    checks.flat(out, DType::BF16, s.B * s.T * s.H * s.D, op, "out [B,T,C]");
+    checks.like(dout, out, op, "dout");
+    checks.flat(lse, DType::F32, s.B * s.H * s.T, op, "lse [B,H,T]");
     const size_t bytes = cuda::attention_backward_workspace_bytes(dims_of(s));
     cuda::attention_backward(bf(dqkv), bf(dout), bf(qkv), bf(out), lse.f32(), slopes.f32(), dims_of(s),
                              scratch_.get(bytes, stream_), stream_);
@@ -374,15 +332,15 @@ class CudaBackend final : public Backend {
   // ---- elementwise (f32 or bf16) ---------------------------------------------
   void gelu_forward(const Tensor& out, const Tensor& inp) override {
     check_float(inp, "gelu_forward", "inp");
-    check_like(out, inp, "gelu_forward", "out");
+    checks.like(out, inp, "gelu_forward", "out");
     with_float_type(inp, [&](auto* x) {
       cuda::gelu_forward(static_cast<decltype(x)>(out.data), x, inp.numel(), stream_);
     });
   }
   void gelu_backward(const Tensor& dinp, const Tensor& inp, const Tensor& dout) override {
     check_float(inp, "gelu_backward", "inp");
-    check_like(dinp, inp, "gelu_backward", "dinp");
-    check_like(dout, inp, "gelu_backward", "dout");
+    checks.like(dinp, inp, "gelu_backward", "dinp");
+    checks.like(dout, inp, "gelu_backward", "dout");
     with_float_type(inp, [&](auto* x) {
       using T = std::remove_pointer_t<decltype(x)>;
       cuda::gelu_backward(static_cast<T*>(dinp.data), x, static_cast<T*>(dout.data), inp.numel(), stream_);
@@ -390,8 +348,8 @@ class CudaBackend final : public Backend {
   }
   void add(const Tensor& out, const Tensor& a, const Tensor& b) override {
     check_float(a, "add", "a");
-    check_like(b, a, "add", "b");
-    check_like(out, a, "add", "out");
+    checks.like(b, a, "add", "b");
+    checks.like(out, a, "add", "out");
     with_float_type(a, [&](auto* pa) {
       using T = std::remove_pointer_t<decltype(pa)>;
       cuda::add(static_cast<T*>(out.data), pa, static_cast<T*>(b.data), a.numel(), stream_);
@@ -415,11 +373,11 @@ class CudaBackend final : public Backend {
   void cross_entropy(const Tensor& losses, const Tensor& logits, const Tensor& targets, bool compute_grad,
                      float dloss_scale) override {
     const char* op = "cross_entropy";
-    check_tensor(logits, DType::BF16, op, "logits");
-    if (logits.rank() < 1 || logits.dim(-1) <= 0) fail(op, "logits must be [N,V] with V > 0");
+    checks.tensor(logits, DType::BF16, op, "logits");
+    if (logits.rank() < 1 || logits.dim(-1) <= 0) checks.fail(op, "logits must be [N,V] with V > 0");
     const int64_t V = logits.dim(-1), N = logits.numel() / V;
-    check_flat(losses, DType::F32, N, op, "losses");
-    check_flat(targets, DType::I32, N, op, "targets");
+    checks.flat(losses, DType::F32, N, op, "losses");
+    checks.flat(targets, DType::I32, N, op, "targets");
     cuda::cross_entropy(losses.f32(), bf(logits), targets.i32(), N, V, compute_grad, dloss_scale, stream_);
   }
 
@@ -439,16 +397,16 @@ class CudaBackend final : public Backend {
   }
   void adamw_update(const AdamWArgs& a) override {
     const char* op = "adamw_update";
-    check_tensor(a.param, DType::F32, op, "param");
-    check_tensor(a.grad, DType::F32, op, "grad");
-    check_like(a.grad, a.param, op, "grad");
-    check_like(a.m, a.param, op, "m");
-    check_like(a.v, a.param, op, "v");
+    checks.tensor(a.param, DType::F32, op, "param");
+    checks.tensor(a.grad, DType::F32, op, "grad");
+    checks.like(a.grad, a.param, op, "grad");
+    checks.like(a.m, a.param, op, "m");
+    checks.like(a.v, a.param, op, "v");
     if (!a.param_working.empty()) {
-      check_tensor(a.param_working, DType::BF16, op, "param_working");
-      if (a.param_working.numel() != a.param.numel()) fail(op, "param_working does not match param");
+      checks.tensor(a.param_working, DType::BF16, op, "param_working");
+      if (a.param_working.numel() != a.param.numel()) checks.fail(op, "param_working does not match param");
     }
-    if (a.step < 1) fail(op, "step is 1-based, got " + std::to_string(a.step));
+    if (a.step < 1) checks.fail(op, "step is 1-based, got " + std::to_string(a.step));
     // Bias corrections in double, as the CPU computes them.
     const cuda::AdamWHyper hp{a.lr,
                               a.beta1,
@@ -464,23 +422,23 @@ class CudaBackend final : public Backend {
 
  private:
   static std::pair<int64_t, int64_t> check_weight(const Tensor& w, const char* op) {
-    check_tensor(w, DType::BF16, op, "weight");
-    if (w.rank() != 2) fail(op, "weight " + w.describe() + " must be [OC,C]");
+    checks.tensor(w, DType::BF16, op, "weight");
+    if (w.rank() != 2) checks.fail(op, "weight " + w.describe() + " must be [OC,C]");
     return {w.dim(0), w.dim(1)};
   }
   static void check_attention(const Tensor& qkv, const Tensor& slopes, const AttentionShape& s, const char* op) {
-    if (s.B <= 0 || s.T <= 0 || s.H <= 0 || s.D <= 0) fail(op, "attention shape must be positive");
-    check_flat(qkv, DType::BF16, s.B * s.T * 3 * s.H * s.D, op, "qkv [B,T,3,H,D]");
-    check(slopes, DType::F32, {s.H}, op, "slopes");
+    if (s.B <= 0 || s.T <= 0 || s.H <= 0 || s.D <= 0) checks.fail(op, "attention shape must be positive");
+    checks.flat(qkv, DType::BF16, s.B * s.T * 3 * s.H * s.D, op, "qkv [B,T,3,H,D]");
+    checks.shape(slopes, DType::F32, {s.H}, op, "slopes");
   }
   static void check_rotary(const Tensor& qkv, const char* op) {
-    check_tensor(qkv, DType::BF16, op, "qkv");
-    if (qkv.rank() != 5 || qkv.dim(2) != 3) fail(op, "qkv " + qkv.describe() + " must be [B,T,3,H,D]");
-    if (qkv.dim(4) % 2 != 0) fail(op, "head dim must be even, got " + std::to_string(qkv.dim(4)));
+    checks.tensor(qkv, DType::BF16, op, "qkv");
+    if (qkv.rank() != 5 || qkv.dim(2) != 3) checks.fail(op, "qkv " + qkv.describe() + " must be [B,T,3,H,D]");
+    if (qkv.dim(4) % 2 != 0) checks.fail(op, "head dim must be even, got " + std::to_string(qkv.dim(4)));
   }
   static void check_dropout(const Tensor& x, float p, const char* op) {
     check_float(x, op, "x");
-    if (!(p >= 0.f && p <= 1.f)) fail(op, "p must be in [0, 1], got " + std::to_string(p));
+    if (!(p >= 0.f && p <= 1.f)) checks.fail(op, "p must be in [0, 1], got " + std::to_string(p));
   }
 
   int device_;
