@@ -207,17 +207,7 @@ __global__ void __launch_bounds__(Tr::kThreads)
   const bf16* warp_do = s_do + warp * 16 * kS;
   for (int tile = 0; tile < n_tiles; ++tile) {
     const int buf = tile % 2;
-    if (tile + 1 < n_tiles) {
-      copy_rows_async<Tr, kN>(s_k + (buf ^ 1) * Smem::kKV, k_head, stride, int64_t(tile + 1) * kN,
-                              T);
-      copy_rows_async<Tr, kN>(s_v + (buf ^ 1) * Smem::kKV, v_head, stride, int64_t(tile + 1) * kN,
-                              T);
-      mma::cp_async_commit();
-      mma::cp_async_wait<1>();
-    } else {
-      mma::cp_async_wait<0>();
-    }
-    __syncthreads();
+    prefetch_next_kv_and_wait<Tr, kN, Smem::kKV>(s_k, s_v, k_head, v_head, stride, tile, n_tiles, T);
     const int64_t n0 = int64_t(tile) * kN;
     if (n0 <= row0 + 15) {
       float p[kN / 8][4];

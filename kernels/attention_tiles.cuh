@@ -50,6 +50,24 @@ __device__ void copy_rows_async(bf16* tile, const bf16* head, int64_t stride, in
   }
 }
 
+// The K/V pipeline of the kernels that walk key tiles (forward, dQ): K and V
+// tiles are double-buffered in shared memory; this starts copying tile
+// `tile + 1` into the idle buffer, then waits until tile `tile` has landed.
+template <class Tr, int kN, int kBufferElems>
+__device__ void prefetch_next_kv_and_wait(bf16* s_k, bf16* s_v, const bf16* k_head, const bf16* v_head,
+                                          int64_t stride, int tile, int n_tiles, int64_t T) {
+  const int idle = (tile % 2) ^ 1;
+  if (tile + 1 < n_tiles) {
+    copy_rows_async<Tr, kN>(s_k + idle * kBufferElems, k_head, stride, int64_t(tile + 1) * kN, T);
+    copy_rows_async<Tr, kN>(s_v + idle * kBufferElems, v_head, stride, int64_t(tile + 1) * kN, T);
+    mma::cp_async_commit();
+    mma::cp_async_wait<1>();
+  } else {
+    mma::cp_async_wait<0>();
+  }
+  __syncthreads();
+}
+
 // Writes the 16 rows of a warp (staged in a padded shared tile) to global
 // memory with 16-byte stores, skipping rows >= T.
 template <class Tr>
