@@ -6,6 +6,7 @@
 #include <iostream>
 #include <new>
 
+#include "backend/select.h"
 #include "config/config.h"
 #include "train/trainer.h"
 
@@ -39,11 +40,20 @@ int main(int argc, char** argv) {
   app.add_flag("--overwrite", overwrite, "Start over in a run folder that holds an earlier run (deletes its checkpoints and log)");
   app.add_flag("-q,--quiet", quiet, "No progress line (the metrics log is still written)");
   app.add_flag("--print-config", print_config, "Print the fully resolved config and exit");
+  bool print_device = false;
+  app.add_flag("--print-device", print_device,
+               "Print the device that runtime.device: auto picks here (cuda or cpu) and exit");
   app.add_flag("--config-docs", config_docs, "Print docs/config.md (the reference of every key) and exit");
   app.footer("Config keys (section.key  type  default):\n" + alibi::config_reference_text());
   CLI11_PARSE(app, argc, argv);
 
   try {
+    if (print_device) {
+      std::string why_not;
+      std::cout << (alibi::cuda_backend_available(&why_not) ? "cuda" : "cpu") << "\n";
+      if (!why_not.empty()) std::cerr << "no CUDA: " << why_not << "\n";
+      return 0;
+    }
     if (config_docs) {
       std::cout << alibi::config_reference_markdown();
       return 0;
