@@ -1,125 +1,55 @@
 // alibi-bench: timings of alibi-lm's own code paths, for bench/*.sh to set
-// beside the PyTorch baselines.
+// beside the PyTorch baselines (src/bench/ holds the measurements).
 //
 //   alibi-bench train --config configs/gpt2-124m.yaml [--set key=value ...]
-//       full training steps (forward, backward, AdamW, clipping) on random
-//       tokens: ms/step, tokens/s, memory and MFU.
+//   alibi-bench attention --head-dim 128 --heads 8 --len 4096 --batch 4 [--backward]
+//   alibi-bench eval --config configs/gpt2-124m.yaml --len 16384 [--tokens 65536]
 #include <CLI/CLI.hpp>
 
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 
-#include <nlohmann/json.hpp>
-
-#include "backend/select.h"
-#include "config/config.h"
-#include "core/random.h"
-#include "model/model.h"
-#include "train/optimizer.h"
-#include "train/step.h"
-
-namespace alibi {
-namespace {
-
-struct TrainBenchOptions {
-  std::string config_path;
-  std::vector<std::string> overrides;
-  int steps = 20, warmup = 3;
-  std::string json_path;
-};
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0.0 : v[v.size() / 2];
-}
-
-int bench_train(const TrainBenchOptions& o) {
-  // The benchmark feeds random tokens: no dataset is read.
-  std::vector<std::string> overrides = {"data.dir=(unused by alibi-bench)"};
-  overrides.insert(overrides.end(), o.overrides.begin(), o.overrides.end());
-  const Config config = load_config(o.config_path, overrides);
-  if (config.model.vocab_size <= 0) throw ConfigError(o.config_path + ": alibi-bench needs model.vocab_size > 0");
-  const TrainConfig& t = config.train;
-  auto backend = make_backend(config.runtime);
-  const ModelShape shape = resolve_model_shape(config, config.model.vocab_size);
-  Model model(*backend, shape);
-  model.load_parameters(init_parameters(model.layout(), shape, config.model.init_std, t.seed));
-  AdamW optimizer(*backend, model, OptimizerSettings::from(t));
-  model.reserve(t.micro_batch, t.seq_len, /*for_training=*/true);
-
-  Rng rng(t.seed);
-  auto random_batch = [&](int, int32_t* inputs, int32_t* targets) {
-    for (int64_t i = 0; i < int64_t{t.micro_batch} * t.seq_len; ++i) {
-      inputs[i] = static_cast<int32_t>(rng.below(shape.vocab));
-      targets[i] = static_cast<int32_t>(rng.below(shape.vocab));
-    }
-  };
-  const StepShape step_shape{t.micro_batch, t.seq_len, t.grad_accum};
-  std::vector<int32_t> inputs, targets;
-  std::vector<double> seconds;
-  double last_loss = 0;
-  for (int step = 1; step <= o.warmup + o.steps; ++step) {
-    const auto start = std::chrono::steady_clock::now();
-    // optimizer_step ends by reading the gradient norm back: the device has finished.
-    last_loss = optimizer_step(model, optimizer, step_shape, t.lr, step, rng.next_u64(), random_batch, inputs,
-                               targets).loss;
-    backend->synchronize();
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (step > o.warmup) seconds.push_back(s);
-  }
-
-  const double step_s = median(seconds);
-  const double tokens_per_step = double(t.micro_batch) * t.seq_len * t.grad_accum;
-  const double tokens_per_s = tokens_per_step / step_s;
-  const double flops = model.training_flops_per_token(t.seq_len) * tokens_per_s;
-  const char* env_peak = std::getenv("PEAK_TFLOPS");  // the same peak the PyTorch baseline uses
-  const double peak = env_peak ? std::atof(env_peak) * 1e12 : backend->peak_flops();
-  const double model_bytes = double(model.parameter_bytes() + optimizer.state_bytes() + model.activation_bytes());
-  nlohmann::json result = {{"tool", "alibi-bench train"},
-                           {"backend", backend->name()},
-                           {"config", o.config_path},
-                           {"position", position_method_name(shape.position)},
-                           {"params", model.num_parameters()},
-                           {"n_layer", shape.n_layer}, {"d_model", shape.d_model}, {"n_head", shape.n_head},
-                           {"seq_len", t.seq_len}, {"micro_batch", t.micro_batch}, {"grad_accum", t.grad_accum},
-                           {"timed_steps", o.steps}, {"warmup_steps", o.warmup},
-                           {"ms_per_step_median", 1e3 * step_s},
-                           {"ms_per_step_min", 1e3 * *std::min_element(seconds.begin(), seconds.end())},
-                           {"tokens_per_s", tokens_per_s},
-                           {"model_tflops", flops / 1e12},
-                           {"mfu", peak > 0 ? flops / peak : 0.0},
-                           {"peak_tflops_for_mfu", peak / 1e12},
-                           {"allocated_gib", model_bytes / (1024.0 * 1024 * 1024)},
-                           {"last_loss", last_loss}};
-  std::printf("%s | %s | %.1fM params | B %d x L %d | %.2f ms/step | %.0f tok/s | %.1f model TFLOP/s | MFU %.1f%% | "
-              "%.2f GiB\n",
-              backend->name().c_str(), position_method_name(shape.position), model.num_parameters() / 1e6,
-              t.micro_batch, t.seq_len, 1e3 * step_s, tokens_per_s, flops / 1e12,
-              peak > 0 ? 100.0 * flops / peak : 0.0, model_bytes / (1024.0 * 1024 * 1024));
-  if (!o.json_path.empty()) std::ofstream(o.json_path) << result.dump(2) << "\n";
-  return 0;
-}
-
-}  // namespace
-}  // namespace alibi
+#include "bench/bench.h"
 
 int main(int argc, char** argv) {
   ::setenv("OMP_WAIT_POLICY", "PASSIVE", /*overwrite=*/0);
   CLI::App app{"alibi-bench: time alibi-lm's code paths"};
   app.require_subcommand(1);
+
   alibi::TrainBenchOptions train;
-  auto* train_cmd = app.add_subcommand("train", "Time full training steps on random tokens");
+  auto* train_cmd = app.add_subcommand("train", "Full training steps on random tokens: ms/step, tokens/s, MFU");
   train_cmd->add_option("-c,--config", train.config_path, "Config file (model and train sections are used)")->required();
   train_cmd->add_option("--set", train.overrides, "Override a config key (repeatable)")->take_all();
   train_cmd->add_option("--steps", train.steps, "Timed steps")->check(CLI::PositiveNumber);
   train_cmd->add_option("--warmup", train.warmup, "Untimed steps first")->check(CLI::NonNegativeNumber);
   train_cmd->add_option("--json", train.json_path, "Also write the result as JSON here");
+
+  alibi::AttentionBenchOptions attn;
+  auto* attn_cmd = app.add_subcommand("attention", "The causal attention op: TFLOP/s with ALiBi and with slope 0");
+  attn_cmd->add_option("--head-dim", attn.head_dim, "Head dimension D")->check(CLI::PositiveNumber);
+  attn_cmd->add_option("--heads", attn.heads, "Heads H")->check(CLI::PositiveNumber);
+  attn_cmd->add_option("--len", attn.len, "Sequence length L")->check(CLI::PositiveNumber);
+  attn_cmd->add_option("--batch", attn.batch, "Batch B")->check(CLI::PositiveNumber);
+  attn_cmd->add_flag("--backward", attn.backward, "Also time the backward pass");
+  attn_cmd->add_option("--reps", attn.reps, "Timed samples (median)")->check(CLI::PositiveNumber);
+  attn_cmd->add_option("--device", attn.device, "auto, cpu or cuda");
+  attn_cmd->add_option("--json", attn.json_path, "Also write the results as JSON here");
+
+  alibi::EvalBenchOptions eval;
+  auto* eval_cmd = app.add_subcommand("eval", "Forward-only evaluation throughput at one length");
+  eval_cmd->add_option("-c,--config", eval.config_path, "Config file (model section is used)")->required();
+  eval_cmd->add_option("--set", eval.overrides, "Override a config key (repeatable)")->take_all();
+  eval_cmd->add_option("--len", eval.len, "Evaluation length")->check(CLI::PositiveNumber);
+  eval_cmd->add_option("--tokens", eval.tokens, "Tokens per forward call (batch = tokens / len)")
+      ->check(CLI::PositiveNumber);
+  eval_cmd->add_option("--reps", eval.reps, "Timed samples (median)")->check(CLI::PositiveNumber);
+  eval_cmd->add_option("--json", eval.json_path, "Also write the result as JSON here");
+
   CLI11_PARSE(app, argc, argv);
   try {
-    return alibi::bench_train(train);
+    if (train_cmd->parsed()) return alibi::bench_train(train);
+    if (attn_cmd->parsed()) return alibi::bench_attention(attn);
+    return alibi::bench_eval(eval);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "alibi-bench: error: %s\n", e.what());
     return 1;

@@ -1,0 +1,44 @@
+// alibi-bench's measurements (src/tools/alibi_bench.cpp is the CLI). Each
+// prints one line per result and optionally writes JSON for bench/*.sh.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace alibi {
+
+// Full training steps (forward, backward, clipping, AdamW) on random tokens.
+struct TrainBenchOptions {
+  std::string config_path;
+  std::vector<std::string> overrides;
+  int steps = 20, warmup = 3;
+  std::string json_path;
+};
+int bench_train(const TrainBenchOptions& options);
+
+// The attention op alone, forward and forward+backward, with ALiBi slopes
+// and with slope 0, on random bf16 inputs.
+struct AttentionBenchOptions {
+  int head_dim = 128, heads = 8, len = 4096, batch = 4;
+  bool backward = false;
+  int reps = 20, warmup = 3;
+  std::string device = "auto";
+  std::string json_path;
+};
+int bench_attention(const AttentionBenchOptions& options);
+
+// Forward-only evaluation throughput of a model at one length.
+struct EvalBenchOptions {
+  std::string config_path;
+  std::vector<std::string> overrides;
+  int len = 16384;
+  int tokens = 65536;  // per forward call: batch = tokens / len
+  int reps = 10, warmup = 2;
+  std::string json_path;
+};
+int bench_eval(const EvalBenchOptions& options);
+
+// Median of timings in seconds.
+double median_seconds(std::vector<double> seconds);
+
+}  // namespace alibi

@@ -1,0 +1,60 @@
+#include "bench/bench_util.h"
+
+#include <algorithm>
+#include <chrono>
+#include <stdexcept>
+
+#include "backend/select.h"
+#include "bench/bench.h"
+#include "config/config.h"
+#include "core/random.h"
+
+namespace alibi {
+
+DeviceTensor::DeviceTensor(Backend& backend, std::vector<int64_t> shape, DType dtype) {
+  t = Tensor(nullptr, std::move(shape), dtype, backend.device());
+  buffer = backend.allocate(t.nbytes());
+  t.data = buffer->data();
+}
+
+void fill_uniform(Backend& backend, const Tensor& t, uint64_t seed) {
+  std::vector<float> host(t.numel());
+  Rng rng(seed);
+  for (float& x : host) x = static_cast<float>(2.0 * rng.uniform() - 1.0);
+  if (t.dtype == DType::F32) return backend.upload(t, host.data());
+  DeviceTensor staging(backend, t.shape, DType::F32);  // converted on the device
+  backend.upload(staging.t, host.data());
+  backend.copy(t, staging.t);
+}
+
+double median_seconds(std::vector<double> seconds) {
+  std::sort(seconds.begin(), seconds.end());
+  return seconds.empty() ? 0.0 : seconds[seconds.size() / 2];
+}
+
+double median_timed(Backend& backend, int warmup, int reps, const std::function<void()>& fn) {
+  // Each sample times a few back-to-back calls, so the host's wait for the
+  // device is a small part of it even for sub-millisecond kernels.
+  constexpr int kCallsPerSample = 4;
+  for (int i = 0; i < warmup; ++i) fn();
+  backend.synchronize();
+  std::vector<double> seconds;
+  for (int i = 0; i < reps; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    for (int c = 0; c < kCallsPerSample; ++c) fn();
+    backend.synchronize();
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    seconds.push_back(elapsed / kCallsPerSample);
+  }
+  return median_seconds(seconds);
+}
+
+std::unique_ptr<Backend> make_bench_backend(const std::string& device) {
+  const auto choice = parse_device_choice(device);
+  if (!choice) throw std::invalid_argument("--device " + device + ": expected auto, cpu or cuda");
+  RuntimeConfig runtime;
+  runtime.device = *choice;
+  return make_backend(runtime);
+}
+
+}  // namespace alibi

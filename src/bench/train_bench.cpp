@@ -1,0 +1,85 @@
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "backend/select.h"
+#include "bench/bench.h"
+#include "core/random.h"
+#include "model/model.h"
+#include "train/optimizer.h"
+#include "train/step.h"
+
+namespace alibi {
+
+int bench_train(const TrainBenchOptions& o) {
+  // The benchmark feeds random tokens: no dataset is read.
+  std::vector<std::string> overrides = {"data.dir=(unused by alibi-bench)"};
+  overrides.insert(overrides.end(), o.overrides.begin(), o.overrides.end());
+  const Config config = load_config(o.config_path, overrides);
+  if (config.model.vocab_size <= 0) throw ConfigError(o.config_path + ": alibi-bench needs model.vocab_size > 0");
+  const TrainConfig& t = config.train;
+  auto backend = make_backend(config.runtime);
+  const ModelShape shape = resolve_model_shape(config, config.model.vocab_size);
+  Model model(*backend, shape);
+  model.load_parameters(init_parameters(model.layout(), shape, config.model.init_std, t.seed));
+  AdamW optimizer(*backend, model, OptimizerSettings::from(t));
+  model.reserve(t.micro_batch, t.seq_len, /*for_training=*/true);
+
+  Rng rng(t.seed);
+  auto random_batch = [&](int, int32_t* inputs, int32_t* targets) {
+    for (int64_t i = 0; i < int64_t{t.micro_batch} * t.seq_len; ++i) {
+      inputs[i] = static_cast<int32_t>(rng.below(shape.vocab));
+      targets[i] = static_cast<int32_t>(rng.below(shape.vocab));
+    }
+  };
+  const StepShape step_shape{t.micro_batch, t.seq_len, t.grad_accum};
+  std::vector<int32_t> inputs, targets;
+  std::vector<double> seconds;
+  double last_loss = 0;
+  for (int step = 1; step <= o.warmup + o.steps; ++step) {
+    const auto start = std::chrono::steady_clock::now();
+    // optimizer_step ends by reading the gradient norm back: the device has finished.
+    last_loss = optimizer_step(model, optimizer, step_shape, t.lr, step, rng.next_u64(), random_batch, inputs,
+                               targets).loss;
+    backend->synchronize();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (step > o.warmup) seconds.push_back(s);
+  }
+
+  const double step_s = median_seconds(seconds);
+  const double tokens_per_step = double(t.micro_batch) * t.seq_len * t.grad_accum;
+  const double tokens_per_s = tokens_per_step / step_s;
+  const double flops = model.training_flops_per_token(t.seq_len) * tokens_per_s;
+  const char* env_peak = std::getenv("PEAK_TFLOPS");  // the same peak the PyTorch baseline uses
+  const double peak = env_peak ? std::atof(env_peak) * 1e12 : backend->peak_flops();
+  const double model_bytes = double(model.parameter_bytes() + optimizer.state_bytes() + model.activation_bytes());
+  nlohmann::json result = {{"tool", "alibi-bench train"},
+                           {"backend", backend->name()},
+                           {"config", o.config_path},
+                           {"position", position_method_name(shape.position)},
+                           {"params", model.num_parameters()},
+                           {"n_layer", shape.n_layer}, {"d_model", shape.d_model}, {"n_head", shape.n_head},
+                           {"seq_len", t.seq_len}, {"micro_batch", t.micro_batch}, {"grad_accum", t.grad_accum},
+                           {"timed_steps", o.steps}, {"warmup_steps", o.warmup},
+                           {"ms_per_step_median", 1e3 * step_s},
+                           {"ms_per_step_min", 1e3 * *std::min_element(seconds.begin(), seconds.end())},
+                           {"tokens_per_s", tokens_per_s},
+                           {"model_tflops", flops / 1e12},
+                           {"mfu", peak > 0 ? flops / peak : 0.0},
+                           {"peak_tflops_for_mfu", peak / 1e12},
+                           {"allocated_gib", model_bytes / (1024.0 * 1024 * 1024)},
+                           {"last_loss", last_loss}};
+  std::printf("%s | %s | %.1fM params | B %d x L %d | %.2f ms/step | %.0f tok/s | %.1f model TFLOP/s | MFU %.1f%% | "
+              "%.2f GiB\n",
+              backend->name().c_str(), position_method_name(shape.position), model.num_parameters() / 1e6,
+              t.micro_batch, t.seq_len, 1e3 * step_s, tokens_per_s, flops / 1e12,
+              peak > 0 ? 100.0 * flops / peak : 0.0, model_bytes / (1024.0 * 1024 * 1024));
+  if (!o.json_path.empty()) std::ofstream(o.json_path) << result.dump(2) << "\n";
+  return 0;
+}
+
+}  // namespace alibi
