@@ -48,9 +48,9 @@ Hello parse_hello(const std::vector<uint8_t>& in) {
 }
 
 std::vector<uint8_t> reply_message(uint8_t status, const void* data, size_t size) {
-  std::vector<uint8_t> out{status};
   const auto* bytes = static_cast<const uint8_t*>(data);
-  out.insert(out.end(), bytes, bytes + size);
+  std::vector<uint8_t> out(1 + size, status);
+  std::copy(bytes, bytes + size, out.begin() + 1);
   return out;
 }
 
