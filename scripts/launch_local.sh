@@ -56,10 +56,13 @@ for ((r = 0; r < nproc; r++)); do
   rank_of[$!]=$r
 done
 
-# Sends a signal to every rank still running (its whole process group).
+# Sends a signal to every rank still running: to its whole process group,
+# or, when the rank has not reached setsid yet (no group exists), to itself.
 signal_ranks() {
   local pid
-  for pid in "${!rank_of[@]}"; do kill -s "$1" -- "-$pid" 2>/dev/null; done
+  for pid in "${!rank_of[@]}"; do
+    kill -s "$1" -- "-$pid" 2>/dev/null || kill -s "$1" "$pid" 2>/dev/null
+  done
 }
 
 interrupted=""
@@ -79,7 +82,7 @@ stop_others() {
   local pids=("${!rank_of[@]}")
   (
     read -rt 10 <> <(:)
-    for pid in "${pids[@]}"; do kill -s KILL -- "-$pid" 2>/dev/null; done
+    for pid in "${pids[@]}"; do kill -s KILL -- "-$pid" 2>/dev/null || kill -s KILL "$pid" 2>/dev/null; done
   ) </dev/null >/dev/null 2>&1 &
   killer=$!
 }
