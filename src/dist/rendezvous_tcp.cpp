@@ -3,7 +3,9 @@
 // they are, or throws at the time-out naming those that did not.
 //
 // hello:  "ALRV", u32 version, u32 rank, u32 world size, job key bytes
-// reply:  u8 status (0: the blob follows; 1: rejected, a message follows)
+// reply:  u8 status (0: the blob follows; 1: rejected, a message follows;
+//         2: another job's rank 0, a message follows — the client retries,
+//         since its own rank 0 may get the port once that job is done)
 // Both travel as length-prefixed frames (socket.h).
 #include <poll.h>
 
@@ -20,7 +22,8 @@ namespace {
 
 constexpr uint32_t kVersion = 1;
 constexpr char kMagic[4] = {'A', 'L', 'R', 'V'};
-constexpr uint8_t kAccepted = 0, kRejected = 1;
+constexpr uint8_t kAccepted = 0, kRejected = 1, kOtherJob = 2;
+constexpr const char* kOtherJobText = "the rank 0 listening there belongs to another job: ";
 
 struct Hello {
   bool well_formed = false;
@@ -138,7 +141,8 @@ class Rank0Server {
     const Deadline send_by = Clock::now() + std::chrono::seconds(2);  // a small reply; the peer is waiting
     if (!refusal.empty()) {
       rejected_.push_back("from " + p.peer + ": " + refusal);
-      send_frame(p.socket, reply_message(kRejected, refusal.data(), refusal.size()), send_by, error);
+      const uint8_t status = is_other_job(hello) ? kOtherJob : kRejected;
+      send_frame(p.socket, reply_message(status, refusal.data(), refusal.size()), send_by, error);
       return;
     }
     if (send_frame(p.socket, reply_message(kAccepted, blob_.data(), blob_.size()), send_by, error)) {
@@ -146,6 +150,11 @@ class Rank0Server {
     } else {
       rejected_.push_back("rank " + std::to_string(hello.rank) + " from " + p.peer + " (reply failed: " + error + ")");
     }
+  }
+
+  bool is_other_job(const Hello& hello) const {
+    return hello.well_formed &&
+           (hello.world != launch_.world_size || (!hello.job.empty() && !job_.empty() && hello.job != job_));
   }
 
   // Why `hello` is refused, or "".
@@ -216,6 +225,10 @@ bool try_once(const LaunchInfo& launch, const std::string& address, const TcpAdd
     error = "connected, but " + error;
     return false;
   }
+  if (!reply.empty() && reply[0] == kOtherJob) {
+    error = kOtherJobText + std::string(reply.begin() + 1, reply.end());
+    return false;
+  }
   blob = read_reply(reply, launch, address);
   return true;
 }
@@ -226,14 +239,17 @@ std::vector<uint8_t> receive_from_rank0(const LaunchInfo& launch, const std::str
   const Deadline deadline = Clock::now() + timeout;
   const std::vector<uint8_t> hello = hello_message(launch, rendezvous_job_key(launch));
   std::string last_error = "no attempt finished";
+  std::string other_job;  // kept: more telling than whatever the last attempt met
   while (Clock::now() < deadline) {
     std::vector<uint8_t> blob;
     if (try_once(launch, address, where, hello, deadline, blob, last_error)) return blob;
+    if (last_error.rfind(kOtherJobText, 0) == 0) other_job = last_error;
     // Rank 0 may not be listening yet: try again shortly.
     std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100, millis_until(deadline))));
   }
   throw std::runtime_error("rendezvous at " + address + ": " + launch.label() + " could not reach rank 0 within " +
                            seconds_text(timeout) + " (last error: " + last_error +
+                           (other_job.empty() || other_job == last_error ? "" : "; before that: " + other_job) +
                            "); is rank 0 running, and is " + where.host + " its address?");
 }
 

@@ -246,13 +246,16 @@ TEST(RendezvousTcpTest, DuplicateRankIsRefused) {
   EXPECT_HAS(refused, "duplicate");
 }
 
-TEST(RendezvousTcpTest, DifferentWorldSizeIsRefused) {
+TEST(RendezvousTcpTest, AnotherJobsRankZeroIsNotUsed) {
   const std::string address = tcp_address();
   const std::string job = unique_job();
   const auto results = run_in_children(2, [&](int rank) {
     return as_text(share_from_rank0(rank_of(rank, rank == 0 ? 2 : 3, job), address, test_blob(1), 1500ms));
   });
+  // Not this rank's rank 0: it keeps trying (its own may come) and says why at the end.
   EXPECT_EQ(results[1].exit_code, 1);
+  EXPECT_HAS(results[1].output, "could not reach rank 0");
+  EXPECT_HAS(results[1].output, "another job");
   EXPECT_HAS(results[1].output, "world size is 3, rank 0 says 2");
   EXPECT_HAS(results[0].output, "rank 1 of 2 never arrived");
 }
