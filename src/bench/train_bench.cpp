@@ -11,6 +11,7 @@
 #include "core/random.h"
 #include "model/model.h"
 #include "train/optimizer.h"
+#include "train/grad_sync.h"
 #include "train/step.h"
 
 namespace alibi {
@@ -28,9 +29,22 @@ int bench_train(const TrainBenchOptions& o) {
   model.load_parameters(init_parameters(model.layout(), shape, config.model.init_std, t.seed));
   AdamW optimizer(*backend, model, OptimizerSettings::from(t));
   model.reserve(t.micro_batch, t.seq_len, /*for_training=*/true);
+  // --data-parallel: the trainer's data-parallel path as a job of one rank
+  // (NCCL on a GPU): what that path costs over the plain one.
+  std::unique_ptr<Communicator> comm;
+  std::unique_ptr<GradientSync> sync;
+  if (o.data_parallel) {
+    if (config.dist.zero1) throw ConfigError("alibi-bench train --data-parallel: dist.zero1 is not benchmarked");
+    CommunicatorSetup setup;
+    setup.share_from_rank0 = [](const std::vector<uint8_t>& id) { return id; };
+    setup.label = "rank 0/1";
+    comm = make_communicator(*backend, setup);
+    sync = std::make_unique<GradientSync>(*backend, *comm, model, config.dist);
+  }
+  const DataParallel dp{0, 1, comm.get(), sync.get(), false};
 
   Rng rng(t.seed);
-  auto random_batch = [&](int, int32_t* inputs, int32_t* targets) {
+  auto random_batch = [&](int64_t, int32_t* inputs, int32_t* targets) {
     for (int64_t i = 0; i < int64_t{t.micro_batch} * t.seq_len; ++i) {
       inputs[i] = static_cast<int32_t>(rng.below(shape.vocab));
       targets[i] = static_cast<int32_t>(rng.below(shape.vocab));
@@ -44,7 +58,7 @@ int bench_train(const TrainBenchOptions& o) {
     const auto start = std::chrono::steady_clock::now();
     // optimizer_step ends by reading the gradient norm back: the device has finished.
     last_loss = optimizer_step(model, optimizer, step_shape, t.lr, step, rng.next_u64(), random_batch, inputs,
-                               targets).loss;
+                               targets, dp).loss;
     backend->synchronize();
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (step > o.warmup) seconds.push_back(s);
@@ -64,6 +78,7 @@ int bench_train(const TrainBenchOptions& o) {
                            {"params", model.num_parameters()},
                            {"n_layer", shape.n_layer}, {"d_model", shape.d_model}, {"n_head", shape.n_head},
                            {"seq_len", t.seq_len}, {"micro_batch", t.micro_batch}, {"grad_accum", t.grad_accum},
+                           {"data_parallel", o.data_parallel ? comm->name() : std::string("off")},
                            {"timed_steps", o.steps}, {"warmup_steps", o.warmup},
                            {"ms_per_step_median", 1e3 * step_s},
                            {"ms_per_step_min", 1e3 * *std::min_element(seconds.begin(), seconds.end())},
@@ -73,9 +88,10 @@ int bench_train(const TrainBenchOptions& o) {
                            {"peak_tflops_for_mfu", peak / 1e12},
                            {"allocated_gib", model_bytes / (1024.0 * 1024 * 1024)},
                            {"last_loss", last_loss}};
-  std::printf("%s | %s | %.1fM params | B %d x L %d | %.2f ms/step | %.0f tok/s | %.1f model TFLOP/s | MFU %.1f%% | "
+  std::printf("%s%s | %s | %.1fM params | B %d x L %d | %.2f ms/step | %.0f tok/s | %.1f model TFLOP/s | MFU %.1f%% | "
               "%.2f GiB\n",
-              backend->name().c_str(), position_method_name(shape.position), model.num_parameters() / 1e6,
+              backend->name().c_str(), o.data_parallel ? " (data-parallel path, 1 rank)" : "",
+              position_method_name(shape.position), model.num_parameters() / 1e6,
               t.micro_batch, t.seq_len, 1e3 * step_s, tokens_per_s, flops / 1e12,
               peak > 0 ? 100.0 * flops / peak : 0.0, model_bytes / (1024.0 * 1024 * 1024));
   if (!o.json_path.empty()) std::ofstream(o.json_path) << result.dump(2) << "\n";

@@ -39,6 +39,7 @@ struct TrainConfig {
   int seq_len = 128;
   int micro_batch = 8;
   int grad_accum = 1;
+  int global_batch = 0;       // sequences per optimizer step over all ranks; 0: micro_batch * grad_accum * ranks
   int64_t steps = 200;
   float lr = 1e-3f;
   float min_lr_ratio = 0.1f;  // cosine decays to lr * min_lr_ratio
@@ -73,6 +74,17 @@ struct RuntimeConfig {
   int threads = 0;            // CPU threads; 0: all cores
 };
 
+enum class ReduceDType { Fp32, Bf16 };
+
+struct DistConfig {
+  std::string rendezvous = "auto";  // auto | mpi | tcp://HOST:PORT | file:PATH
+  float timeout_s = 300.0f;         // rendezvous and collective watchdog
+  ReduceDType reduce_dtype = ReduceDType::Fp32;
+  float bucket_mb = 25.0f;          // gradient all-reduce bucket size
+  bool overlap = true;              // all-reduce buckets during the backward pass
+  bool zero1 = false;               // shard the optimizer state across ranks
+};
+
 struct Config {
   ModelConfig model;
   DataConfig data;
@@ -80,6 +92,7 @@ struct Config {
   CheckpointConfig checkpoint;
   LogConfig log;
   RuntimeConfig runtime;
+  DistConfig dist;
 
   int d_ff() const { return model.d_ff ? model.d_ff : 4 * model.d_model; }
   std::string checkpoint_dir() const {
@@ -110,5 +123,6 @@ const char* position_method_name(PositionMethod method);
 std::optional<PositionMethod> parse_position_method(std::string_view name);
 const char* device_choice_name(DeviceChoice device);  // "auto", "cpu", "cuda"
 std::optional<DeviceChoice> parse_device_choice(std::string_view name);
+const char* reduce_dtype_name(ReduceDType dtype);     // "fp32", "bf16"
 
 }  // namespace alibi

@@ -21,6 +21,9 @@ static_assert(static_cast<size_t>(PositionMethod::None) + 1 == kPositionNames.si
 constexpr std::array<const char*, 3> kDeviceNames = {"auto", "cpu", "cuda"};
 static_assert(static_cast<size_t>(DeviceChoice::Cuda) + 1 == kDeviceNames.size());
 
+constexpr std::array<const char*, 2> kReduceDTypeNames = {"fp32", "bf16"};
+static_assert(static_cast<size_t>(ReduceDType::Bf16) + 1 == kReduceDTypeNames.size());
+
 template <class Enum, size_t N>
 std::optional<Enum> enum_from_name(const std::array<const char*, N>& names, std::string_view name) {
   for (size_t i = 0; i < N; ++i) {
@@ -42,6 +45,9 @@ const char* device_choice_name(DeviceChoice device) {
 }
 std::optional<DeviceChoice> parse_device_choice(std::string_view name) {
   return enum_from_name<DeviceChoice>(kDeviceNames, name);
+}
+const char* reduce_dtype_name(ReduceDType dtype) {
+  return kReduceDTypeNames.at(static_cast<size_t>(dtype));
 }
 
 // ---------------------------------------------------------------------------
@@ -171,7 +177,11 @@ std::vector<ConfigKey> build_keys() {
           "Sequences per forward/backward pass."),
       key("train.grad_accum", &C::train, &TrainConfig::grad_accum, at_least(1),
           "Micro-batches accumulated per optimizer step; tokens per step = "
-          "seq_len * micro_batch * grad_accum."),
+          "seq_len * micro_batch * grad_accum * ranks."),
+      key("train.global_batch", &C::train, &TrainConfig::global_batch, at_least(0),
+          "Sequences per optimizer step over all ranks; when set, the accumulation is derived "
+          "(global_batch / (micro_batch * ranks)) so one config trains the same on any number "
+          "of GPUs, and train.grad_accum must stay 1. 0 means micro_batch * grad_accum * ranks."),
       key("train.steps", &C::train, &TrainConfig::steps, at_least(1), "Optimizer steps to run."),
       key("train.lr", &C::train, &TrainConfig::lr, above(0),
           "Peak learning rate, reached at the end of warmup."),
@@ -217,6 +227,26 @@ std::vector<ConfigKey> build_keys() {
                "else the CPU."),
       key("runtime.threads", &C::runtime, &RuntimeConfig::threads, at_least(0),
           "CPU threads; 0 means all cores."),
+      // dist
+      non_empty(key("dist.rendezvous", &C::dist, &DistConfig::rendezvous, kAnyValue,
+                    "How ranks find each other: auto (MPI under mpirun when built with MPI, else "
+                    "$ALIBI_RENDEZVOUS, else tcp://$MASTER_ADDR:$MASTER_PORT, else a local TCP "
+                    "port on one node), mpi, tcp://HOST:PORT, or file:DIR on a shared "
+                    "filesystem.")),
+      key("dist.timeout_s", &C::dist, &DistConfig::timeout_s, above(0),
+          "Seconds a rank waits for the others (rendezvous, and any collective, watched by a "
+          "watchdog) before the job is ended with a message."),
+      enum_key("dist.reduce_dtype", &C::dist, &DistConfig::reduce_dtype, kReduceDTypeNames,
+               "Precision of the gradient all-reduce: fp32, or bf16 (half the traffic)."),
+      key("dist.bucket_mb", &C::dist, &DistConfig::bucket_mb, above(0),
+          "Gradient all-reduce bucket size in MiB (of fp32 gradients); buckets are whole "
+          "layers, reduced as soon as the backward pass has finished them."),
+      key("dist.overlap", &C::dist, &DistConfig::overlap, kAnyValue,
+          "Overlap the gradient all-reduce with the backward pass; false reduces everything "
+          "after it."),
+      key("dist.zero1", &C::dist, &DistConfig::zero1, kAnyValue,
+          "ZeRO stage 1: each rank keeps 1/N of the AdamW moments and updates 1/N of the "
+          "weights (reduce-scatter, local update, all-gather)."),
   };
 }
 
@@ -245,6 +275,18 @@ std::vector<CrossKeyRule> build_cross_key_rules() {
          return "model.position = sinusoidal needs an even model.d_model, got " +
                 std::to_string(c.model.d_model);
        }},
+      {"With train.global_batch set, train.grad_accum is 1 (the accumulation is derived) and "
+       "train.global_batch is a multiple of train.micro_batch.",
+       [](const Config& c) -> std::string {
+         const TrainConfig& t = c.train;
+         if (t.global_batch == 0) return "";
+         if (t.grad_accum != 1)
+           return "train.global_batch = " + std::to_string(t.global_batch) + " derives the accumulation, "
+                  "so train.grad_accum must stay 1 (got " + std::to_string(t.grad_accum) + ")";
+         if (t.global_batch % t.micro_batch == 0) return "";
+         return "train.global_batch = " + std::to_string(t.global_batch) + " is not a multiple of "
+                "train.micro_batch = " + std::to_string(t.micro_batch);
+       }},
       {"With model.position = learned and a non-zero model.max_position, model.max_position "
        ">= train.seq_len (every trained position needs a row).",
        [](const Config& c) -> std::string {
@@ -268,6 +310,7 @@ const std::vector<ConfigSection>& config_sections() {
       {"checkpoint", "Saved training state, for resuming."},
       {"log", "Where a run writes its outputs and how often it reports."},
       {"runtime", "Where the computation runs."},
+      {"dist", "Data-parallel training over several processes (docs/distributed.md)."},
   };
   return sections;
 }

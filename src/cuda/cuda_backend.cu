@@ -156,6 +156,7 @@ class CudaBackend final : public Backend {
   DType activation_dtype() const override { return DType::BF16; }
   DType grad_dtype() const override { return DType::F32; }
   double peak_flops() const override { return peak_flops_; }
+  void* native_stream() const override { return stream_; }
   size_t free_memory() const override {
     size_t free = 0, total = 0;
     cuda_memory_info(&free, &total);
@@ -471,6 +472,15 @@ bool cuda_device_available(std::string* why_not) {
     return false;
   }
   return true;
+}
+
+int cuda_device_count() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return count;
 }
 
 void cuda_memory_info(size_t* free_bytes, size_t* total_bytes) {

@@ -20,6 +20,9 @@ std::unique_ptr<Backend> make_cuda_backend(int device = 0);
 // reason; it never crashes.
 bool cuda_device_available(std::string* why_not = nullptr);
 
+// Visible CUDA devices; 0 where none or no driver.
+int cuda_device_count();
+
 // Free and total memory of the current device, in bytes.
 void cuda_memory_info(size_t* free_bytes, size_t* total_bytes);
 

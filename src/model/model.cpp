@@ -14,10 +14,12 @@ enum DropoutSite { kEmbeddingDropout = 0, kAttentionDropout = 1, kMlpDropout = 2
 constexpr size_t kArenaAlignment = 256;
 }  // namespace
 
-Model::Model(Backend& backend, const ModelShape& shape)
+Model::Model(Backend& backend, const ModelShape& shape, int64_t flat_multiple)
     : backend_(backend), shape_(shape), layout_(parameter_layout(shape)) {
   if (shape.d_model % shape.n_head != 0)
     throw std::invalid_argument("d_model must be divisible by n_head");
+  if (flat_multiple < 1) throw std::invalid_argument("flat_multiple must be >= 1");
+  flat_numel_ = (total_numel(layout_) + flat_multiple - 1) / flat_multiple * flat_multiple;
   allocate_parameters();
 }
 
@@ -34,7 +36,7 @@ double Model::training_flops_per_token(int64_t seq_len) const {
 }
 
 void Model::allocate_parameters() {
-  const int64_t n = total_numel(layout_);
+  const int64_t n = flat_numel_;
   const DType grad_dtype = backend_.grad_dtype();
   param_buffer_ = backend_.allocate(n * sizeof(float));
   grad_buffer_ = backend_.allocate(n * dtype_size(grad_dtype));
@@ -49,6 +51,7 @@ void Model::allocate_parameters() {
     weights_ = bind_params(layout_, working_buffer_->data(), compute, backend_.device());
   }
   grads_ = bind_params(layout_, grad_buffer_->data(), grad_dtype, backend_.device());
+  backend_.fill_zero(params_flat_);  // the padding stays zero
   backend_.fill_zero(grads_flat_);
 
   // Only ALiBi biases the scores; the other methods run the same attention
@@ -61,10 +64,13 @@ void Model::allocate_parameters() {
 }
 
 void Model::load_parameters(const std::vector<float>& host_values) {
-  if (static_cast<int64_t>(host_values.size()) != params_flat_.numel())
+  // The layout's values; the flat buffer's padding past them stays zero.
+  if (static_cast<int64_t>(host_values.size()) != total_numel(layout_))
     throw std::invalid_argument("parameter count mismatch: got " + std::to_string(host_values.size()) +
-                                ", model has " + std::to_string(params_flat_.numel()));
-  backend_.upload(params_flat_, host_values.data());
+                                ", model has " + std::to_string(total_numel(layout_)));
+  std::vector<float> padded(host_values);
+  padded.resize(static_cast<size_t>(params_flat_.numel()), 0.f);
+  backend_.upload(params_flat_, padded.data());
   refresh_working_weights();
 }
 
@@ -75,6 +81,7 @@ void Model::refresh_working_weights() {
 std::vector<float> Model::download_parameters() {
   std::vector<float> values(params_flat_.numel());
   backend_.download(values.data(), params_flat_);
+  values.resize(static_cast<size_t>(total_numel(layout_)));
   return values;
 }
 
@@ -332,7 +339,10 @@ void Model::embed_backward(const Tensor& dres, int64_t B, int64_t T) {
   backend_.embedding_backward(grads_.wte, dres.view({B * T, C}), rows(tokens_, {B * T}));
 }
 
-void Model::backward(float loss_scale) {
+void Model::backward(float loss_scale, const GradsReadyHook& grads_ready) {
+  auto ready_from = [&](int64_t first) {
+    if (grads_ready) grads_ready(first);
+  };
   if (!last_training_) throw std::logic_error("backward() needs a preceding forward(training=true)");
   const int64_t B = last_B_, T = last_T_, C = shape_.d_model, N = B * T;
   Tensor logits = rows(logits_, {N, shape_.vocab});
@@ -344,12 +354,21 @@ void Model::backward(float loss_scale) {
   backend_.matmul_backward(dlnf, grads_.wte, Tensor(), logits, rows(lnf_, {N, C}), weights_.wte);
   backend_.layernorm_backward(dres, grads_.lnf_weight, grads_.lnf_bias, dlnf, x_last, weights_.lnf_weight,
                               rows(lnf_mean_, {N}), rows(lnf_rstd_, {N}));
+  ready_from(first_offset_of("lnf."));
 
   for (int64_t l = shape_.n_layer - 1; l >= 0; --l) {
     Tensor x = l == 0 ? rows(embedded_, {N, C}) : rows(blocks_[l - 1].residual_out, {N, C});
     block_backward(l, x, dres, B, T);
+    ready_from(first_offset_of("blocks." + std::to_string(l) + "."));
   }
   embed_backward(dres, B, T);
+  ready_from(0);
+}
+
+int64_t Model::first_offset_of(const std::string& prefix) const {
+  for (const ParamSpec& spec : layout_)
+    if (spec.name.rfind(prefix, 0) == 0) return spec.offset;
+  throw std::logic_error("no parameter named " + prefix + "*");
 }
 
 }  // namespace alibi

@@ -12,7 +12,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "backend/backend.h"
@@ -37,9 +39,18 @@ struct StepResult {
   double mean_loss() const { return scored ? loss_sum / scored : 0.0; }
 };
 
+// Called during backward() each time more parameter gradients are final:
+// those of flat elements [first, end of the flat buffer). `first` only
+// decreases (the final norm, then the blocks from the last, then the
+// embeddings at 0), so a data-parallel trainer can reduce them while the
+// backward pass goes on.
+using GradsReadyHook = std::function<void(int64_t first)>;
+
 class Model {
  public:
-  Model(Backend& backend, const ModelShape& shape);
+  // The flat parameter and gradient buffers hold the layout padded with
+  // zeros to a multiple of `flat_multiple` elements (for even shards).
+  Model(Backend& backend, const ModelShape& shape, int64_t flat_multiple = 64);
 
   const ModelShape& shape() const { return shape_; }
   const std::vector<ParamSpec>& layout() const { return layout_; }
@@ -80,7 +91,7 @@ class Model {
                      bool training, uint64_t dropout_seed = 0);
   // Backward of loss_scale * sum of scored token losses of the last
   // forward(training=true); gradients ACCUMULATE into grads_flat().
-  void backward(float loss_scale);
+  void backward(float loss_scale, const GradsReadyHook& grads_ready = {});
   void zero_grads();
 
   // Per-token losses of the last forward, [batch*seq_len] (host copy).
@@ -88,6 +99,7 @@ class Model {
 
  private:
   void allocate_parameters();
+  int64_t first_offset_of(const std::string& name_prefix) const;
   void carve(int64_t B, int64_t T, bool for_training);
   Tensor act(std::vector<int64_t> shape);                  // from the activation arena
   Tensor stat(std::vector<int64_t> shape, DType dtype);    // f32/i32 from the arena
@@ -102,6 +114,7 @@ class Model {
   Backend& backend_;
   ModelShape shape_;
   std::vector<ParamSpec> layout_;
+  int64_t flat_numel_ = 0;
   std::unique_ptr<Buffer> param_buffer_, working_buffer_, grad_buffer_, slopes_buffer_;
   Tensor params_flat_, working_flat_, grads_flat_, slopes_;
   ModelParams params_;   // f32 master weights

@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--steps", train.steps, "Timed steps")->check(CLI::PositiveNumber);
   train_cmd->add_option("--warmup", train.warmup, "Untimed steps first")->check(CLI::NonNegativeNumber);
   train_cmd->add_option("--json", train.json_path, "Also write the result as JSON here");
+  train_cmd->add_flag("--data-parallel", train.data_parallel,
+                      "Run the data-parallel path as a job of one rank (NCCL on a GPU): its cost over the plain path");
 
   alibi::AttentionBenchOptions attn;
   auto* attn_cmd = app.add_subcommand("attention", "The causal attention op: TFLOP/s with ALiBi and with slope 0");

@@ -8,12 +8,25 @@
 
 #include "backend/select.h"
 #include "config/config.h"
+#include "dist/launch_env.h"
+#include "dist/mpi_runtime.h"
+#include "dist/process_group.h"
 #include "train/trainer.h"
 
 namespace {
 
+// In a job of several ranks the message names the rank, and the whole job
+// ends (MPI_Abort where MPI runs; elsewhere the others' watchdogs end them).
+std::string g_rank_label;
+
 int fail(const std::string& message) {
-  std::fprintf(stderr, "alibi-train: error: %s\n", message.c_str());
+  if (g_rank_label.empty()) {
+    std::fprintf(stderr, "alibi-train: error: %s\n", message.c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "alibi-train [%s]: error: %s\n", g_rank_label.c_str(), message.c_str());
+  std::fflush(stderr);
+  alibi::mpi_abort_job(1);
   return 1;
 }
 
@@ -64,11 +77,15 @@ int main(int argc, char** argv) {
       std::cout << alibi::config_to_yaml(config);
       return 0;
     }
+    const alibi::LaunchInfo launch = alibi::detect_launch();
+    if (launch.distributed()) g_rank_label = launch.label();
+    alibi::MpiScope mpi(alibi::process_group_uses_mpi(launch, config.dist));
     alibi::TrainOptions options;
     options.quiet = quiet;
     options.overwrite = overwrite;
     if (resume_opt->count() > 0) options.resume_from = resume.empty() ? config.checkpoint_dir() : resume;
     const alibi::TrainSummary summary = alibi::train(config, options);
+    if (summary.rank != 0) return summary.interrupted ? 130 : 0;
     std::printf("run directory:  %s\nmetrics log:    %s\ncheckpoint:     %s\n", summary.run_dir.c_str(),
                 summary.metrics_path.c_str(), summary.last_checkpoint.c_str());
     if (summary.final_valid_loss >= 0)

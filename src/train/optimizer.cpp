@@ -1,6 +1,8 @@
 #include "train/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 namespace alibi {
 
@@ -14,9 +16,13 @@ OptimizerSettings OptimizerSettings::from(const TrainConfig& t) {
   return s;
 }
 
-AdamW::AdamW(Backend& backend, Model& model, const OptimizerSettings& settings)
-    : backend_(backend), model_(model), settings_(settings) {
-  const int64_t n = model.params_flat().numel();
+AdamW::AdamW(Backend& backend, Model& model, const OptimizerSettings& settings, OptimizerShard shard)
+    : backend_(backend), model_(model), settings_(settings), shard_(std::move(shard)) {
+  if (shard_.end < 0) shard_.end = model.params_flat().numel();
+  if (shard_.begin < 0 || shard_.begin > shard_.end || shard_.end > model.params_flat().numel())
+    throw std::invalid_argument("optimizer shard out of the parameter buffer");
+  if (!shard_.sum_over_shards) shard_.sum_over_shards = [](double x) { return x; };
+  const int64_t n = shard_.end - shard_.begin;
   m_buffer_ = backend.allocate(n * sizeof(float));
   v_buffer_ = backend.allocate(n * sizeof(float));
   m_ = Tensor(m_buffer_->data(), {n}, DType::F32, backend.device());
@@ -34,24 +40,36 @@ float AdamW::decay_for(const ParamSpec& spec) const {
   return 0.f;
 }
 
+namespace {
+
+// Elements [begin, end) of a flat buffer as a 1-D tensor.
+Tensor flat_range(const Tensor& flat, int64_t begin, int64_t end) {
+  auto* bytes = static_cast<char*>(flat.data) + begin * static_cast<int64_t>(dtype_size(flat.dtype));
+  return Tensor(bytes, {end - begin}, flat.dtype, flat.device);
+}
+
+}  // namespace
+
 OptimizerStepInfo AdamW::step(double lr, int64_t step) {
   OptimizerStepInfo info;
   // Alignment padding between tensors holds zero gradients, so the norm over
   // the flat buffer is the norm over the parameters.
-  info.grad_norm = std::sqrt(backend_.sum_of_squares(model_.grads_flat()));
+  const Tensor grads = model_.grads_flat();
+  info.grad_norm = std::sqrt(shard_.sum_over_shards(backend_.sum_of_squares(flat_range(grads, shard_.begin, shard_.end))));
   if (settings_.grad_clip > 0.f && info.grad_norm > settings_.grad_clip)
     info.clip_scale = settings_.grad_clip / (info.grad_norm + 1e-6);
 
-  const DType grad_dtype = model_.grads_flat().dtype;
-  const Device device = backend_.device();
   for (const ParamSpec& spec : model_.layout()) {
+    // The part of this tensor inside the shard (all of it when unsharded).
+    const int64_t begin = std::max(spec.offset, shard_.begin);
+    const int64_t end = std::min(spec.offset + spec.numel(), shard_.end);
+    if (begin >= end) continue;
     AdamWArgs args;
-    args.param = param_view(spec, model_.params_flat().data, DType::F32, device);
-    if (!model_.working_flat().empty())
-      args.param_working = param_view(spec, model_.working_flat().data, model_.working_flat().dtype, device);
-    args.grad = param_view(spec, model_.grads_flat().data, grad_dtype, device);
-    args.m = param_view(spec, m_.data, DType::F32, device);
-    args.v = param_view(spec, v_.data, DType::F32, device);
+    args.param = flat_range(model_.params_flat(), begin, end);
+    if (!model_.working_flat().empty()) args.param_working = flat_range(model_.working_flat(), begin, end);
+    args.grad = flat_range(grads, begin, end);
+    args.m = flat_range(m_, begin - shard_.begin, end - shard_.begin);
+    args.v = flat_range(v_, begin - shard_.begin, end - shard_.begin);
     args.lr = static_cast<float>(lr);
     args.beta1 = settings_.beta1, args.beta2 = settings_.beta2, args.eps = settings_.eps;
     args.weight_decay = decay_for(spec);

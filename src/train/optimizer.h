@@ -2,6 +2,8 @@
 // weight decay by parameter group, and global-norm gradient clipping.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -26,15 +28,28 @@ struct OptimizerStepInfo {
   double clip_scale = 1.0;
 };
 
+// The part of the flat parameter buffer this optimizer updates: all of it,
+// or under ZeRO-1 one rank's contiguous shard [begin, end). The moments are
+// kept for that part only.
+struct OptimizerShard {
+  int64_t begin = 0, end = -1;  // end -1: the whole buffer
+  // Sums a value over the ranks that hold the other shards (the gradient
+  // norm); identity when unsharded.
+  std::function<double(double)> sum_over_shards;
+};
+
 class AdamW {
  public:
-  AdamW(Backend& backend, Model& model, const OptimizerSettings& settings);
+  AdamW(Backend& backend, Model& model, const OptimizerSettings& settings, OptimizerShard shard = {});
 
   // One update with learning rate `lr`; `step` is 1-based.
   OptimizerStepInfo step(double lr, int64_t step);
 
+  // Moments of the shard: element i belongs to flat parameter shard_begin() + i.
   Tensor m_flat() const { return m_; }
   Tensor v_flat() const { return v_; }
+  int64_t shard_begin() const { return shard_.begin; }
+  int64_t shard_end() const { return shard_.end; }
   float decay_for(const ParamSpec& spec) const;
   size_t state_bytes() const { return m_.nbytes() + v_.nbytes(); }
 
@@ -42,6 +57,7 @@ class AdamW {
   Backend& backend_;
   Model& model_;
   OptimizerSettings settings_;
+  OptimizerShard shard_;
   std::unique_ptr<Buffer> m_buffer_, v_buffer_;
   Tensor m_, v_;
 };

@@ -1,29 +1,43 @@
 // One optimizer step: forward and backward over grad_accum micro-batches,
-// gradients accumulated, then AdamW. Shared by the trainer and the benchmark.
+// gradients accumulated (and, data-parallel, averaged over the ranks), then
+// AdamW. Shared by the trainer and the benchmark.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 
+#include "dist/communicator.h"
 #include "model/model.h"
+#include "train/grad_sync.h"
 #include "train/optimizer.h"
 
 namespace alibi {
 
 struct StepShape {
-  int micro_batch = 1, seq_len = 1, grad_accum = 1;
+  int micro_batch = 1, seq_len = 1, grad_accum = 1;  // grad_accum per rank
+};
+
+// This process's part in a data-parallel step; the default is one process.
+struct DataParallel {
+  int rank = 0, world_size = 1;
+  Communicator* comm = nullptr;  // null: a single process, nothing to reduce
+  GradientSync* sync = nullptr;
+  bool zero1 = false;            // the optimizer updated one shard: all-gather the weights
 };
 
 struct StepOutcome {
-  double loss = 0.0;  // mean token loss over the step's micro-batches
+  double loss = 0.0;  // mean token loss over the step's micro-batches, all ranks
   OptimizerStepInfo optimizer;
 };
 
-// Fills inputs and targets ([micro_batch, seq_len] each) for micro-batch `micro`.
-using BatchSource = std::function<void(int micro, int32_t* inputs, int32_t* targets)>;
+// Fills inputs and targets ([micro_batch, seq_len] each) for the step's
+// micro-batch number `global_micro`, counted over all ranks: rank r's
+// micro-batch k is number k * world_size + r, so that N ranks consume exactly
+// the micro-batches one rank with N times the accumulation would.
+using BatchSource = std::function<void(int64_t global_micro, int32_t* inputs, int32_t* targets)>;
 
 StepOutcome optimizer_step(Model& model, AdamW& optimizer, const StepShape& shape, double lr, int64_t step,
                            uint64_t dropout_seed, const BatchSource& next_batch, std::vector<int32_t>& inputs,
-                           std::vector<int32_t>& targets);
+                           std::vector<int32_t>& targets, const DataParallel& dp = {});
 
 }  // namespace alibi

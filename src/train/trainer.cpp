@@ -7,6 +7,8 @@
 #include <cmath>
 #include <filesystem>
 #include <memory>
+#include <optional>
+#include <thread>
 
 #include "backend/select.h"
 #include "core/atomic_file.h"
@@ -14,8 +16,11 @@
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "data/shard.h"
+#include "dist/launch_env.h"
+#include "dist/process_group.h"
 #include "model/model.h"
 #include "train/checkpoint.h"
+#include "train/grad_sync.h"
 #include "train/metrics.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"
@@ -48,6 +53,24 @@ class StopSignals {
   void (*old_term_)(int);
 };
 
+// ALIBI_FAULT=error:RANK:STEP or hang:RANK:STEP makes that rank fail (throw)
+// or stop answering at that step: how the tests check that a failed rank
+// brings the whole job down with its message (docs/distributed.md).
+void inject_fault_if_asked(int rank, int64_t step) {
+  const char* spec = std::getenv("ALIBI_FAULT");
+  if (!spec || !*spec) return;
+  char kind[16] = {};
+  int fault_rank = -1;
+  long long fault_step = -1;
+  if (std::sscanf(spec, "%15[a-z]:%d:%lld", kind, &fault_rank, &fault_step) != 3)
+    throw std::runtime_error(std::string("ALIBI_FAULT='") + spec + "' is not KIND:RANK:STEP (KIND error or hang)");
+  if (fault_rank != rank || fault_step != step) return;
+  if (std::string(kind) == "hang") {
+    for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+  }
+  throw std::runtime_error("fault injected by ALIBI_FAULT=" + std::string(spec) + " at step " + std::to_string(step));
+}
+
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -69,21 +92,46 @@ std::string shape_mismatch(const ModelShape& ckpt, const ModelShape& cfg) {
   return "";
 }
 
+// Micro-batches each rank accumulates per step: train.grad_accum, or what
+// train.global_batch leaves after the micro-batch and the ranks.
+int accumulation_per_rank(const TrainConfig& t, int world) {
+  if (t.global_batch == 0) return t.grad_accum;
+  const int64_t per_micro_step = int64_t{t.micro_batch} * world;
+  if (t.global_batch % per_micro_step != 0)
+    throw ConfigError("train.global_batch = " + std::to_string(t.global_batch) + " is not a multiple of "
+                      "train.micro_batch x ranks = " + std::to_string(t.micro_batch) + " x " + std::to_string(world) +
+                      " = " + std::to_string(per_micro_step));
+  return static_cast<int>(t.global_batch / per_micro_step);
+}
+
 class Trainer {
  public:
   Trainer(const Config& config, const TrainOptions& options);
   TrainSummary run();
 
  private:
+  void join_job();
+  void build_optimizer();
   void reserve_activations();
   void restore(const std::string& path);
   std::string save();
+  std::vector<float> gather_moments(const Tensor& shard);
   double train_step(int64_t step);
   double validate();
+  bool any_rank_asks_to_stop();
+  bool is_root() const { return rank_ == 0; }
+  bool sharded() const { return comm_ && config_.dist.zero1; }
+  int64_t tokens_per_step() const { return int64_t{config_.train.micro_batch} * config_.train.seq_len * accum_ * world_; }
+  std::string banner() const;
 
   Config config_;
   TrainOptions options_;
+  LaunchInfo launch_;
+  int rank_ = 0, world_ = 1, accum_ = 1;
   std::unique_ptr<Backend> backend_;
+  std::unique_ptr<Communicator> comm_;      // null: one process, the plain path
+  std::unique_ptr<GradientSync> grad_sync_;
+  std::unique_ptr<Buffer> gather_buffer_;   // ZeRO-1: one shard, for checkpoints
   DatasetMeta dataset_;
   std::unique_ptr<ShardReader> train_shard_, valid_shard_;
   std::unique_ptr<WindowLoader> train_loader_, valid_loader_;
@@ -102,7 +150,7 @@ constexpr uint64_t kTrainerRngStream = 0x7a11;
 Trainer::Trainer(const Config& config, const TrainOptions& options)
     : config_(config), options_(options), rng_(derive_seed(config.train.seed, kTrainerRngStream)) {
   const TrainConfig& t = config_.train;
-  backend_ = make_backend(config_.runtime);
+  join_job();
   dataset_ = load_dataset(config_.data.dir);
   train_shard_ = std::make_unique<ShardReader>(dataset_.shard_path(config_.data.train_split));
   train_loader_ = std::make_unique<WindowLoader>(*train_shard_, t.seq_len, t.seed, /*shuffle=*/true);
@@ -111,8 +159,9 @@ Trainer::Trainer(const Config& config, const TrainOptions& options)
     valid_loader_ = std::make_unique<WindowLoader>(*valid_shard_, t.seq_len, t.seed, /*shuffle=*/false);
   }
   const ModelShape shape = resolve_model_shape(config_, dataset_.vocab_size);
-  model_ = std::make_unique<Model>(*backend_, shape);
-  optimizer_ = std::make_unique<AdamW>(*backend_, *model_, OptimizerSettings::from(t));
+  // ZeRO-1 shards are equal, whole multiples of 64 elements.
+  model_ = std::make_unique<Model>(*backend_, shape, sharded() ? int64_t{64} * world_ : int64_t{64});
+  build_optimizer();
   reserve_activations();
   schedule_ = LrSchedule{t.lr, t.warmup_steps, t.steps, t.min_lr_ratio};
   inputs_.resize(static_cast<size_t>(t.micro_batch) * t.seq_len);
@@ -123,6 +172,30 @@ Trainer::Trainer(const Config& config, const TrainOptions& options)
   state_.data_vocab = dataset_.vocab_size;
   model_->load_parameters(init_parameters(model_->layout(), shape, config_.model.init_std, t.seed));
   if (!options_.resume_from.empty()) restore(resolve_resume_path(options_.resume_from));
+}
+
+void Trainer::join_job() {
+  launch_ = detect_launch();
+  backend_ = make_backend(config_.runtime, launch_.local_rank);
+  if (launch_.launcher != "single" || options_.data_parallel) {
+    comm_ = join_process_group(*backend_, launch_, config_.dist);
+    rank_ = comm_->rank();
+    world_ = comm_->world_size();
+  }
+  accum_ = accumulation_per_rank(config_.train, world_);
+}
+
+void Trainer::build_optimizer() {
+  OptimizerShard shard;
+  if (sharded()) {
+    const int64_t size = model_->params_flat().numel() / world_;
+    shard.begin = rank_ * size;
+    shard.end = shard.begin + size;
+    shard.sum_over_shards = [this](double x) { return comm_->sum_host({x}, "sum of the gradient norm")[0]; };
+    gather_buffer_ = backend_->allocate(size * sizeof(float));
+  }
+  optimizer_ = std::make_unique<AdamW>(*backend_, *model_, OptimizerSettings::from(config_.train), shard);
+  if (comm_) grad_sync_ = std::make_unique<GradientSync>(*backend_, *comm_, *model_, config_.dist);
 }
 
 // Everything is allocated here, once, before the first step; a config that
@@ -156,19 +229,21 @@ void Trainer::restore(const std::string& path) {
     throw CheckpointError("cannot resume from '" + path + "': it was trained with tokenizer " +
                           ckpt.state.tokenizer_id + " but data.dir '" + config_.data.dir +
                           "' uses tokenizer " + dataset_.tokenizer_id);
-  auto copy_into = [&](const std::string& prefix, const Tensor& flat) {
-    std::vector<float> host(flat.numel(), 0.f);
+  // `flat` holds flat elements [begin, begin + numel): all of them, or one
+  // rank's ZeRO-1 shard. The saved tensors do not depend on the world size.
+  auto copy_into = [&](const std::string& prefix, const Tensor& flat, int64_t begin) {
+    std::vector<float> host(model_->params_flat().numel(), 0.f);
     for (const ParamSpec& spec : model_->layout()) {
       const LoadedTensor& t = ckpt.tensor(prefix + spec.name);
       if (t.dtype != DType::F32 || t.shape != spec.shape)
         throw CheckpointError("checkpoint '" + path + "': tensor " + prefix + spec.name + " has the wrong shape");
       std::copy(t.f32(), t.f32() + spec.numel(), host.begin() + spec.offset);
     }
-    backend_->upload(flat, host.data());
+    backend_->upload(flat, host.data() + begin);
   };
-  copy_into("param/", model_->params_flat());
-  copy_into("adam_m/", optimizer_->m_flat());
-  copy_into("adam_v/", optimizer_->v_flat());
+  copy_into("param/", model_->params_flat(), 0);
+  copy_into("adam_m/", optimizer_->m_flat(), optimizer_->shard_begin());
+  copy_into("adam_v/", optimizer_->v_flat(), optimizer_->shard_begin());
   model_->refresh_working_weights();
   const std::string config_yaml = state_.config_yaml;
   state_ = ckpt.state;
@@ -176,13 +251,35 @@ void Trainer::restore(const std::string& path) {
   rng_.set_state(state_.rng_state);
 }
 
+// ZeRO-1: the full moments on rank 0, one rank's shard at a time through a
+// shard-sized buffer (no full-size device copy); "" elsewhere. Collective.
+std::vector<float> Trainer::gather_moments(const Tensor& shard) {
+  if (!sharded()) {
+    std::vector<float> host(shard.numel());
+    backend_->download(host.data(), shard);
+    return host;
+  }
+  const int64_t size = shard.numel();
+  Tensor staging(gather_buffer_->data(), {size}, DType::F32, backend_->device());
+  std::vector<float> host(is_root() ? size * world_ : 0);
+  for (int owner = 0; owner < world_; ++owner) {
+    if (owner == rank_) backend_->copy(staging, shard);
+    comm_->broadcast(staging, owner, "gathering the optimizer state for a checkpoint");
+    comm_->join();
+    if (is_root()) backend_->download(host.data() + owner * size, staging);
+  }
+  backend_->synchronize();
+  return host;
+}
+
 std::string Trainer::save() {
   // Tensors are named "<kind>/<parameter>" and saved without the layout's
   // alignment padding, so other tools can read them by name and shape alone.
-  std::vector<float> params(model_->params_flat().numel()), m(params.size()), v(params.size());
+  std::vector<float> m = gather_moments(optimizer_->m_flat());
+  std::vector<float> v = gather_moments(optimizer_->v_flat());
+  if (!is_root()) return "";  // rank 0 alone writes
+  std::vector<float> params(model_->params_flat().numel());
   backend_->download(params.data(), model_->params_flat());
-  backend_->download(m.data(), optimizer_->m_flat());
-  backend_->download(v.data(), optimizer_->v_flat());
   std::vector<HostTensorRef> tensors;
   for (auto [prefix, host] : {std::pair{"param/", &params}, {"adam_m/", &m}, {"adam_v/", &v}})
     for (const ParamSpec& spec : model_->layout())
@@ -193,14 +290,18 @@ std::string Trainer::save() {
 
 double Trainer::train_step(int64_t step) {
   const TrainConfig& t = config_.train;
-  const StepShape shape{t.micro_batch, t.seq_len, t.grad_accum};
-  auto next_batch = [&](int, int32_t* inputs, int32_t* targets) {
-    train_loader_->fill_batch(state_.loader_position, t.micro_batch, inputs, targets);
-    state_.loader_position += t.micro_batch;
+  const StepShape shape{t.micro_batch, t.seq_len, accum_};
+  // The step's windows follow the global position; each rank reads its own
+  // micro-batches of them (step.h), so no two ranks read the same window.
+  const int64_t first_window = state_.loader_position;
+  auto next_batch = [&](int64_t global_micro, int32_t* inputs, int32_t* targets) {
+    train_loader_->fill_batch(first_window + global_micro * t.micro_batch, t.micro_batch, inputs, targets);
   };
+  const DataParallel dp{rank_, world_, comm_.get(), grad_sync_.get(), sharded()};
   const StepOutcome outcome = optimizer_step(*model_, *optimizer_, shape, schedule_.at(step), step,
-                                             rng_.next_u64(), next_batch, inputs_, targets_);
-  state_.tokens_seen += int64_t{t.micro_batch} * t.seq_len * t.grad_accum;
+                                             rng_.next_u64(), next_batch, inputs_, targets_, dp);
+  state_.loader_position += int64_t{t.micro_batch} * accum_ * world_;
+  state_.tokens_seen += tokens_per_step();
   state_.step = step;
   last_info_ = outcome.optimizer;
   return outcome.loss;
@@ -210,16 +311,28 @@ double Trainer::validate() {
   const TrainConfig& t = config_.train;
   const int64_t available = valid_loader_->windows_per_epoch();
   const int64_t wanted = t.eval_batches > 0 ? std::min(available, t.eval_batches * t.micro_batch) : available;
-  double loss_sum = 0.0;
-  int64_t scored = 0;
-  for (int64_t first = 0; first < wanted; first += t.micro_batch) {
+  double loss_sum = 0.0, scored = 0.0;
+  // Rank r validates batches r, r + N, ...; the sums over ranks cover each once.
+  const int64_t batch_stride = int64_t{t.micro_batch} * world_;
+  for (int64_t first = int64_t{t.micro_batch} * rank_; first < wanted; first += batch_stride) {
     const int batch = static_cast<int>(std::min<int64_t>(t.micro_batch, wanted - first));
     valid_loader_->fill_batch(first, batch, inputs_.data(), targets_.data());
     StepResult r = model_->forward(inputs_.data(), targets_.data(), batch, t.seq_len, /*training=*/false);
     loss_sum += r.loss_sum;
-    scored += r.scored;
+    scored += static_cast<double>(r.scored);
   }
-  return scored ? loss_sum / scored : 0.0;
+  if (comm_) {
+    const std::vector<double> sums = comm_->sum_host({loss_sum, scored}, "sum of the validation loss");
+    loss_sum = sums[0], scored = sums[1];
+  }
+  return scored > 0 ? loss_sum / scored : 0.0;
+}
+
+// A signal may reach the ranks at different steps; they stop together.
+bool Trainer::any_rank_asks_to_stop() {
+  const bool mine = g_stop_requested.load();
+  if (!comm_) return mine;
+  return comm_->sum_host({mine ? 1.0 : 0.0}, "agreeing on a stop")[0] > 0;
 }
 
 // A fresh start must not silently mix with an earlier run's log and checkpoints.
@@ -237,44 +350,71 @@ void prepare_fresh_run_dir(const Config& config, bool overwrite) {
   fs::remove(fs::path(config.checkpoint_dir()) / "latest");
 }
 
-TrainSummary Trainer::run() {
-  const TrainConfig& t = config_.train;
-  StopSignals signals;
-  const bool resumed = !options_.resume_from.empty();
-  if (!resumed) prepare_fresh_run_dir(config_, options_.overwrite);
-  make_directories(config_.log.run_dir);
-  write_text_atomically((fs::path(config_.log.run_dir) / "config.yaml").string(), config_to_yaml(config_));
-  TrainSummary summary;
-  summary.run_dir = config_.log.run_dir;
-  summary.metrics_path = (fs::path(config_.log.run_dir) / "metrics.jsonl").string();
-  MetricsLog metrics(summary.metrics_path, resumed ? state_.step : -1);
-  ProgressLine progress(t.steps, options_.quiet ? int64_t{1} << 62 : config_.log.interval);
-  auto say = [&](const std::string& text) {
-    if (!options_.quiet) progress.message(text);
-  };
-
-  char banner[512];
+std::string Trainer::banner() const {
+  char text[512];
   const double MiB = 1048576.0;
-  std::snprintf(banner, sizeof banner,
+  std::snprintf(text, sizeof text,
                 "alibi-train: %s | %lld parameters | %s positions | memory %.1f MiB (weights+grads %.1f, "
                 "optimizer %.1f, activations %.1f)",
                 backend_->name().c_str(), static_cast<long long>(model_->num_parameters()),
                 position_method_name(model_->shape().position),
                 (model_->parameter_bytes() + optimizer_->state_bytes() + model_->activation_bytes()) / MiB,
                 model_->parameter_bytes() / MiB, optimizer_->state_bytes() / MiB, model_->activation_bytes() / MiB);
-  say(banner);
+  std::string result = text;
+  const TrainConfig& t = config_.train;
+  if (comm_) {
+    std::snprintf(text, sizeof text,
+                  "\ndata parallel: %d rank(s) over %s (%s launch) | global batch %lld sequences = %d micro x %d "
+                  "accum x %d ranks (%lld tokens) | all-reduce %s, %s%s",
+                  world_, comm_->name().c_str(), launch_.launcher.c_str(),
+                  static_cast<long long>(int64_t{t.micro_batch} * accum_ * world_), t.micro_batch, accum_, world_,
+                  static_cast<long long>(tokens_per_step()), reduce_dtype_name(config_.dist.reduce_dtype),
+                  config_.dist.overlap ? "overlapped with the backward" : "after the backward",
+                  sharded() ? " | ZeRO-1 optimizer shards" : "");
+    result += text;
+  }
+  return result;
+}
+
+TrainSummary Trainer::run() {
+  const TrainConfig& t = config_.train;
+  StopSignals signals;
+  const bool resumed = !options_.resume_from.empty();
+  TrainSummary summary;
+  summary.run_dir = config_.log.run_dir;
+  summary.metrics_path = (fs::path(config_.log.run_dir) / "metrics.jsonl").string();
+  summary.world_size = world_;
+  summary.rank = rank_;
+  // Rank 0 alone writes the run folder, the log and the progress line.
+  std::optional<MetricsLog> metrics;
+  if (is_root()) {
+    if (!resumed) prepare_fresh_run_dir(config_, options_.overwrite);
+    make_directories(config_.log.run_dir);
+    write_text_atomically((fs::path(config_.log.run_dir) / "config.yaml").string(), config_to_yaml(config_));
+    metrics.emplace(summary.metrics_path, resumed ? state_.step : -1);
+  }
+  const bool show = is_root() && !options_.quiet;
+  ProgressLine progress(t.steps, show ? config_.log.interval : int64_t{1} << 62);
+  auto say = [&](const std::string& text) {
+    if (show) progress.message(text);
+  };
+  auto log = [&](const nlohmann::json& record) {
+    if (metrics) metrics->write(record);
+  };
+
+  say(banner());
   if (resumed) say("resumed at step " + std::to_string(state_.step) + " from " + resolve_resume_path(options_.resume_from));
 
   const double flops_token = model_->training_flops_per_token(t.seq_len);
-  const double peak = backend_->peak_flops();
-  const int64_t tokens_per_step = int64_t{t.micro_batch} * t.seq_len * t.grad_accum;
+  const double peak = backend_->peak_flops() * world_;
   double ema_step_seconds = 0.0;
   for (int64_t step = state_.step + 1; step <= t.steps; ++step) {
     const auto start = Clock::now();
+    inject_fault_if_asked(rank_, step);
     const double loss = train_step(step);
     const double seconds = seconds_since(start);
     ema_step_seconds = ema_step_seconds == 0.0 ? seconds : 0.9 * ema_step_seconds + 0.1 * seconds;
-    const double tokens_per_s = tokens_per_step / seconds;
+    const double tokens_per_s = tokens_per_step() / seconds;
     const double mfu = peak > 0 ? tokens_per_s * flops_token / peak : 0.0;
     summary.train_losses.push_back(loss);
     summary.final_train_loss = loss;
@@ -282,20 +422,20 @@ TrainSummary Trainer::run() {
                              {"grad_norm", last_info_.grad_norm}, {"tokens", state_.tokens_seen},
                              {"tokens_per_s", tokens_per_s}, {"step_seconds", seconds}};
     if (mfu > 0) record["mfu"] = mfu;
-    metrics.write(record);
-    if (!options_.quiet) progress.update(step, loss, schedule_.at(step), tokens_per_s, mfu, ema_step_seconds);
+    log(record);
+    if (show) progress.update(step, loss, schedule_.at(step), tokens_per_s, mfu, ema_step_seconds);
 
     const bool last = step == t.steps;
     if (valid_loader_ && (last || (t.eval_interval > 0 && step % t.eval_interval == 0))) {
       const double val = validate();
       summary.final_valid_loss = val;
-      metrics.write({{"type", "valid"}, {"step", step}, {"loss", val}, {"ppl", std::exp(val)}});
+      log({{"type", "valid"}, {"step", step}, {"loss", val}, {"ppl", std::exp(val)}});
       char text[128];
       std::snprintf(text, sizeof text, "step %lld: validation loss %.4f (ppl %.2f)", static_cast<long long>(step),
                     val, std::exp(val));
       say(text);
     }
-    const bool stop = g_stop_requested.load();
+    const bool stop = any_rank_asks_to_stop();
     if (last || stop || (config_.checkpoint.interval > 0 && step % config_.checkpoint.interval == 0)) {
       summary.last_checkpoint = save();
       say("checkpoint: " + summary.last_checkpoint);
@@ -308,7 +448,7 @@ TrainSummary Trainer::run() {
       break;
     }
   }
-  progress.finish();
+  if (show) progress.finish();
   return summary;
 }
 

@@ -17,6 +17,10 @@ struct TrainOptions {
   // Start fresh in a run folder that holds an earlier run: its checkpoints
   // and metrics log are deleted. Without it, such a start is refused.
   bool overwrite = false;
+  // Take the data-parallel code path (a communicator, gradient buckets) even
+  // as a single process that no launcher started: tests, and measuring what
+  // that path costs.
+  bool data_parallel = false;
 };
 
 struct TrainSummary {
@@ -24,7 +28,8 @@ struct TrainSummary {
   double final_train_loss = 0.0;
   double final_valid_loss = -1.0;  // -1 when no validation split
   std::vector<double> train_losses;  // one per step run in this process
-  std::string run_dir, metrics_path, last_checkpoint;
+  std::string run_dir, metrics_path, last_checkpoint;  // last_checkpoint: rank 0 only
+  int world_size = 1, rank = 0;
   bool interrupted = false;  // stopped early by SIGINT/SIGTERM (after a checkpoint)
 };
 
