@@ -15,6 +15,8 @@ for bin in "$dest"/alibi*; do
   ldd "$bin" | awk '/=> \//{print $3}' | while read -r lib; do
     case "$(basename "$lib")" in
       libsentencepiece*|libyaml-cpp*|libprotobuf*) cp -L "$lib" "$dest/lib/" ;;
+      # Debian's Open MPI, in case the image's differs (only loaded, not started, on one GPU).
+      libmpi*|libopen-rte*|libopen-pal*|libhwloc*|libevent*|libpmix*) cp -L "$lib" "$dest/lib/" ;;
     esac
   done
 done
