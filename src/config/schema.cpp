@@ -275,6 +275,12 @@ std::vector<CrossKeyRule> build_cross_key_rules() {
          return "model.position = sinusoidal needs an even model.d_model, got " +
                 std::to_string(c.model.d_model);
        }},
+      {"dist.rendezvous is auto, mpi, tcp://HOST:PORT or file:PATH.",
+       [](const Config& c) -> std::string {
+         const std::string& r = c.dist.rendezvous;
+         if (r == "auto" || r == "mpi" || r.rfind("tcp://", 0) == 0 || r.rfind("file:", 0) == 0) return "";
+         return "dist.rendezvous = '" + r + "' is none of auto, mpi, tcp://HOST:PORT, file:PATH";
+       }},
       {"With train.global_batch set, train.grad_accum is 1 (the accumulation is derived) and "
        "train.global_batch is a multiple of train.micro_batch.",
        [](const Config& c) -> std::string {

@@ -343,6 +343,14 @@ TEST(ConfigErrors, CrossKeyChecks) {
                                  "train:\n  seq_len: 128\n"),
             "configs/x.yaml: model.max_position = 64 is smaller than train.seq_len = 128; "
             "learned positions need a table row for every position");
+  EXPECT_EQ(config_error_of_yaml(kMinimalYaml + "train:\n  global_batch: 64\n  grad_accum: 2\n"),
+            "configs/x.yaml: train.global_batch = 64 derives the accumulation, so train.grad_accum must "
+            "stay 1 (got 2)");
+  EXPECT_EQ(config_error_of_yaml(kMinimalYaml + "train:\n  global_batch: 12\n  micro_batch: 8\n"),
+            "configs/x.yaml: train.global_batch = 12 is not a multiple of train.micro_batch = 8");
+  EXPECT_EQ(config_error_of_yaml(kMinimalYaml + "dist:\n  rendezvous: tpc://node1:29500\n"),
+            "configs/x.yaml: dist.rendezvous = 'tpc://node1:29500' is none of auto, mpi, tcp://HOST:PORT, "
+            "file:PATH");
 }
 
 TEST(ConfigErrors, CrossKeyChecksPassWhereAllowed) {
@@ -351,6 +359,9 @@ TEST(ConfigErrors, CrossKeyChecksPassWhereAllowed) {
   EXPECT_NO_THROW(parse_yaml(kMinimalYaml + "model:\n  position: learned\n"));
   EXPECT_NO_THROW(parse_yaml(kMinimalYaml + "model:\n  position: learned\n  max_position: 128\n"));
   EXPECT_NO_THROW(parse_yaml(kMinimalYaml + "train:\n  steps: 10\n  warmup_steps: 20\n"));
+  EXPECT_NO_THROW(parse_yaml(kMinimalYaml + "train:\n  global_batch: 64\n  micro_batch: 8\n"));
+  for (const char* r : {"auto", "mpi", "tcp://node1:29500", "file:/shared/rv"})
+    EXPECT_NO_THROW(parse_yaml(kMinimalYaml + "dist:\n  rendezvous: " + r + "\n")) << r;
 }
 
 TEST(ConfigErrors, CrossKeyViolationByOverrideSaysSo) {
