@@ -77,8 +77,8 @@ size_t attention_backward_workspace_bytes(const AttentionDims& dims) {
 
 bool attention_forward_sm90_applies(const AttentionDims& dims) {
   if (dims.D != 64 && dims.D != 128) return false;
-  // TMA coordinates are 32-bit: rows of the {D, 3H, B*T} view must fit.
-  if (dims.B * dims.T >= (int64_t(1) << 31)) return false;
+  // TMA coordinates are 32-bit: rows of the {D, 3H, B*T} view (and a tile past them) must fit.
+  if (dims.B * dims.T + 256 >= (int64_t(1) << 31)) return false;
   int device = 0, major = 0, minor = 0;
   if (cudaGetDevice(&device) != cudaSuccess ||
       cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||

@@ -46,10 +46,23 @@ cudaError_t encode_qkv_map(CUtensorMap* map, const bf16* qkv, const HeadLayout& 
   return r == CUDA_SUCCESS ? cudaSuccess : cudaErrorInvalidValue;
 }
 
-// ALIBI_SM90_PINGPONG=0 turns the consumers' turn-taking off (to measure it).
+// Measurement switches (defaults are the measured best on an H200):
+//   ALIBI_SM90_PINGPONG=0   the consumers do not take turns issuing products;
+//   ALIBI_SM90_STAGES=2|3   shared-memory stages of the K/V ring;
+//   ALIBI_SM90_ORDER=heads  grid (query blocks, B*H): one head's blocks after another.
+const char* env(const char* name) { return std::getenv(name); }
 bool pingpong_enabled() {
-  const char* v = std::getenv("ALIBI_SM90_PINGPONG");
+  const char* v = env("ALIBI_SM90_PINGPONG");
   return v == nullptr || std::strcmp(v, "0") != 0;
+}
+int stages() {
+  const char* v = env("ALIBI_SM90_STAGES");
+  return v != nullptr && std::strcmp(v, "2") == 0 ? 2 : v != nullptr && std::strcmp(v, "3") == 0 ? 3
+                                                                                  : kSm90DefaultStages;
+}
+bool blocks_major() {
+  const char* v = env("ALIBI_SM90_ORDER");
+  return v == nullptr || std::strcmp(v, "heads") != 0;
 }
 
 template <class Tr, bool kPingPong>
@@ -57,8 +70,23 @@ cudaError_t launch(const CUtensorMap& map, const Sm90ForwardArgs& args, const At
   const auto kernel = attention_forward_sm90_kernel<Tr, kPingPong>;
   const size_t smem = Sm90ForwardSmem<Tr>::bytes();
   if (const cudaError_t st = allow_shared_memory(kernel, smem); st != cudaSuccess) return st;
-  kernel<<<attention_grid(l.layout.T, Tr::kBlockM, l), Tr::kThreads, smem, l.stream>>>(map, args);
+  const unsigned blocks = unsigned((l.layout.T + Tr::kBlockM - 1) / Tr::kBlockM);
+  const unsigned heads = unsigned(l.B * l.layout.H);
+  const dim3 grid = args.blocks_major ? dim3(heads, blocks) : dim3(blocks, heads);
+  kernel<<<grid, Tr::kThreads, smem, l.stream>>>(map, args);
   return cudaGetLastError();
+}
+
+template <int D, int kStages>
+cudaError_t launch_with_stages(const bf16* qkv, const Sm90ForwardArgs& args,
+                               const AttentionLaunch& l) {
+  using Tr = ForwardSm90Traits<D, kStages>;
+  static_assert(Tr::kBlockM == Tr::kBlockN, "one box height serves Q and K/V");
+  CUtensorMap map;
+  if (const cudaError_t st = encode_qkv_map(&map, qkv, l.layout, l.B, Tr::kBlockN);
+      st != cudaSuccess)
+    return st;
+  return pingpong_enabled() ? launch<Tr, true>(map, args, l) : launch<Tr, false>(map, args, l);
 }
 
 }  // namespace
@@ -66,14 +94,11 @@ cudaError_t launch(const CUtensorMap& map, const Sm90ForwardArgs& args, const At
 template <int D>
 cudaError_t launch_attention_forward_sm90(bf16* out, float* lse, const bf16* qkv,
                                           const float* slopes, const AttentionLaunch& l) {
-  using Tr = ForwardSm90Traits<D>;
-  static_assert(Tr::kBlockM == Tr::kBlockN, "one box height serves Q and K/V");
-  CUtensorMap map;
-  if (const cudaError_t st = encode_qkv_map(&map, qkv, l.layout, l.B, Tr::kBlockN);
-      st != cudaSuccess)
-    return st;
-  const Sm90ForwardArgs args{out, lse, slopes, l.layout};
-  return pingpong_enabled() ? launch<Tr, true>(map, args, l) : launch<Tr, false>(map, args, l);
+  // gridDim.y is at most 65535 (query blocks when blocks_major).
+  const bool major = blocks_major() && (l.layout.T + 127) / 128 <= 65535;
+  const Sm90ForwardArgs args{out, lse, slopes, l.layout, major};
+  return stages() == 2 ? launch_with_stages<D, 2>(qkv, args, l)
+                       : launch_with_stages<D, 3>(qkv, args, l);
 }
 
 template cudaError_t launch_attention_forward_sm90<64>(bf16*, float*, const bf16*, const float*,

@@ -3,7 +3,9 @@
 //  - Warpgroup 0, the producer: one thread issues TMA copies of the Q block
 //    (once) and of K and V tiles into a ring of shared-memory stages; full
 //    barriers tell the consumers a tile has landed, empty barriers tell the
-//    producer a stage may be overwritten.
+//    producer a stage may be overwritten. K and V have barriers of their own:
+//    a K stage is free as soon as S = Q K^T has completed, well before the
+//    P V product frees the V stage, so the next K load starts earlier.
 //  - Warpgroups 1 and 2, the consumers, own 64 query rows each: S = Q K^T by
 //    wgmma from shared memory, the scale, ALiBi bias and causal mask and the
 //    online softmax on the accumulator registers, then O += P V by wgmma with
@@ -34,8 +36,30 @@ struct Sm90ForwardSmem {
   static constexpr int kK = kQ + kQBytes;
   static constexpr int kV = kK + Tr::kStages * kKVBytes;
   static constexpr int kBarriers = kV + Tr::kStages * kKVBytes;
-  static constexpr int kBarrierCount = 1 + 3 * Tr::kStages;  // q_full, k_full[], v_full[], empty[]
+  static constexpr int kBarrierCount = 1 + 4 * Tr::kStages;
   static constexpr size_t bytes() { return size_t(kBarriers) + 8 * kBarrierCount + 1024; }
+};
+
+// The mbarriers: Q landed; per stage, K / V landed (one arrival, the
+// producer's, plus the bytes) and K / V consumed (one arrival per consumer warp).
+template <class Tr>
+struct Sm90Barriers {
+  uint64_t* base;
+  __device__ uint64_t* q_full() const { return base; }
+  __device__ uint64_t* k_full(int s) const { return base + 1 + s; }
+  __device__ uint64_t* v_full(int s) const { return base + 1 + Tr::kStages + s; }
+  __device__ uint64_t* k_empty(int s) const { return base + 1 + 2 * Tr::kStages + s; }
+  __device__ uint64_t* v_empty(int s) const { return base + 1 + 3 * Tr::kStages + s; }
+  __device__ void init() const {
+    tma::barrier_init(q_full(), 1);
+    for (int s = 0; s < Tr::kStages; ++s) {
+      tma::barrier_init(k_full(s), 1);
+      tma::barrier_init(v_full(s), 1);
+      tma::barrier_init(k_empty(s), 4 * Tr::kConsumers);
+      tma::barrier_init(v_empty(s), 4 * Tr::kConsumers);
+    }
+    tma::barrier_init_fence();
+  }
 };
 
 struct Sm90ForwardArgs {
@@ -43,6 +67,8 @@ struct Sm90ForwardArgs {
   float* lse;  // may be null
   const float* slopes;
   HeadLayout layout;
+  // Grid (B*H, query blocks) when set, else (query blocks, B*H): see the kernel.
+  bool blocks_major;
 };
 
 __device__ __forceinline__ float fast_exp2(float x) {
@@ -128,34 +154,31 @@ __device__ __forceinline__ void rescale(float (&o)[kD / 8][4], const float (&cor
 // The producer's single thread: Q once, then K and V of every key tile.
 // Tensor-map coordinates: (column, part * H + h, b * T + row).
 template <class Tr>
-__device__ void produce(const CUtensorMap* map, unsigned char* smem, uint64_t* bars, int h,
-                        int H, int row_base, int m0, int n_tiles) {
+__device__ void produce(const CUtensorMap* map, unsigned char* smem, const Sm90Barriers<Tr>& bar,
+                        int h, int H, int row_base, int m0, int n_tiles) {
   using Smem = Sm90ForwardSmem<Tr>;
-  uint64_t* q_full = bars;
-  uint64_t* k_full = bars + 1;
-  uint64_t* v_full = bars + 1 + Tr::kStages;
-  uint64_t* empty = bars + 1 + 2 * Tr::kStages;
   tma::prefetch_map(map);
-  tma::arrive_expect_bytes(q_full, Smem::kQBytes);
+  tma::arrive_expect_bytes(bar.q_full(), Smem::kQBytes);
 #pragma unroll
   for (int box = 0; box < Tr::kBoxes; ++box)
-    tma::load_3d(smem + Smem::kQ + box * Smem::kQBox, map, q_full, box * Tr::kBoxCols, h,
+    tma::load_3d(smem + Smem::kQ + box * Smem::kQBox, map, bar.q_full(), box * Tr::kBoxCols, h,
                  row_base + m0);
   for (int tile = 0; tile < n_tiles; ++tile) {
     const int stage = tile % Tr::kStages, round = tile / Tr::kStages;
-    // The stage's previous tile (round - 1) must have been consumed.
-    if (round > 0) tma::wait(&empty[stage], (round - 1) & 1);
     const int row = row_base + tile * Tr::kBlockN;
-    tma::arrive_expect_bytes(&k_full[stage], Smem::kKVBytes);
+    // The stage's previous K (tile - kStages) must have been consumed.
+    if (round > 0) tma::wait(bar.k_empty(stage), (round - 1) & 1);
+    tma::arrive_expect_bytes(bar.k_full(stage), Smem::kKVBytes);
 #pragma unroll
     for (int box = 0; box < Tr::kBoxes; ++box)
       tma::load_3d(smem + Smem::kK + stage * Smem::kKVBytes + box * Smem::kKVBox, map,
-                   &k_full[stage], box * Tr::kBoxCols, H + h, row);
-    tma::arrive_expect_bytes(&v_full[stage], Smem::kKVBytes);
+                   bar.k_full(stage), box * Tr::kBoxCols, H + h, row);
+    if (round > 0) tma::wait(bar.v_empty(stage), (round - 1) & 1);
+    tma::arrive_expect_bytes(bar.v_full(stage), Smem::kKVBytes);
 #pragma unroll
     for (int box = 0; box < Tr::kBoxes; ++box)
       tma::load_3d(smem + Smem::kV + stage * Smem::kKVBytes + box * Smem::kKVBox, map,
-                   &v_full[stage], box * Tr::kBoxCols, 2 * H + h, row);
+                   bar.v_full(stage), box * Tr::kBoxCols, 2 * H + h, row);
   }
 }
 
@@ -173,15 +196,10 @@ __device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
 // on it), so that one's softmax runs while the other's products occupy the
 // tensor cores instead of both contending at the same moments.
 template <class Tr, bool kPingPong>
-__device__ void consume(const Sm90ForwardArgs& a, unsigned char* smem, uint64_t* bars,
+__device__ void consume(const Sm90ForwardArgs& a, unsigned char* smem, const Sm90Barriers<Tr>& bar,
                         int consumer, int64_t b, int64_t h, int m0, int n_tiles) {
   constexpr int kD = Tr::kHeadDim, kN = Tr::kBlockN;
   using Smem = Sm90ForwardSmem<Tr>;
-  uint64_t* q_full = bars;
-  uint64_t* k_full = bars + 1;
-  uint64_t* v_full = bars + 1 + Tr::kStages;
-  uint64_t* empty = bars + 1 + 2 * Tr::kStages;
-
   const Lane L;
   const int warp = (threadIdx.x / 32) % 4;  // within the warpgroup
   const int row0 = m0 + consumer * Tr::kConsumerRows + 16 * warp;  // this warp's first row
@@ -250,39 +268,40 @@ __device__ void consume(const Sm90ForwardArgs& a, unsigned char* smem, uint64_t*
   float correction[2];
   if constexpr (kPingPong)
     if (consumer == 1) named_barrier_arrive(1, 256);
-  tma::wait(q_full, 0);
-  tma::wait(&k_full[0], 0);
+  tma::wait(bar.q_full(), 0);
+  tma::wait(bar.k_full(0), 0);
   take_turn();
   issue_qk(s, 0);
   pass_turn(n_tiles == 1);
   wgmma::wait<0>();
   wgmma::fence_operand(s);
+  if (L.lane == 0) tma::arrive(bar.k_empty(0));
   softmax(s, 0, correction);
   accumulator_to_a<kN>(p, s);
   for (int tile = 1; tile < n_tiles; ++tile) {
     const int stage = tile % Tr::kStages, prev = (tile - 1) % Tr::kStages;
-    tma::wait(&k_full[stage], parity(tile));
-    tma::wait(&v_full[prev], parity(tile - 1));
+    tma::wait(bar.k_full(stage), parity(tile));
+    tma::wait(bar.v_full(prev), parity(tile - 1));
     take_turn();
     issue_qk(s, stage);
     issue_pv(p, prev);
     pass_turn(tile == n_tiles - 1);
     wgmma::wait<1>();  // S of this tile is ready; P V of the previous may still run
     wgmma::fence_operand(s);
+    if (L.lane == 0) tma::arrive(bar.k_empty(stage));  // this warp's part of S is done
     softmax(s, tile, correction);
     wgmma::wait<0>();
     wgmma::fence_operand(o);
-    // This warp is done with the previous stage (both its products completed).
-    if (L.lane == 0) tma::arrive(&empty[prev]);
+    if (L.lane == 0) tma::arrive(bar.v_empty(prev));
     rescale<kD>(o, correction);
     accumulator_to_a<kN>(p, s);
   }
   const int last = (n_tiles - 1) % Tr::kStages;
-  tma::wait(&v_full[last], parity(n_tiles - 1));
+  tma::wait(bar.v_full(last), parity(n_tiles - 1));
   issue_pv(p, last);
   wgmma::wait<0>();
   wgmma::fence_operand(o);
-  if (L.lane == 0) tma::arrive(&empty[last]);
+  if (L.lane == 0) tma::arrive(bar.v_empty(last));
 
   // Normalize, write lse and O (rows < T only).
   const HeadLayout& lay = a.layout;
@@ -310,8 +329,11 @@ __device__ void consume(const Sm90ForwardArgs& a, unsigned char* smem, uint64_t*
   }
 }
 
-// Grid (ceil(T / kBlockM), B * H); blocks are taken longest first (causal:
-// the last query block has the most key tiles).
+// Grid (B * H, ceil(T / kBlockM)) (blocks_major) or (ceil(T / kBlockM), B * H).
+// Query blocks are taken in reverse order: the last block has the most key
+// tiles (causal). With blocks_major and the x-fastest launch order, that is
+// longest first across all heads: the short blocks fill the tail of the
+// grid instead of one head's long blocks starting late.
 template <class Tr, bool kPingPong>
 __global__ void __launch_bounds__(Tr::kThreads, 1)
     attention_forward_sm90_kernel(const __grid_constant__ CUtensorMap qkv_map,
@@ -321,33 +343,26 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   // TMA's 128-byte swizzle and the wgmma descriptors assume 1024-byte aligned atoms.
   const uint32_t raw = tma::smem_addr(smem_raw);
   unsigned char* smem = smem_raw + ((1024 - raw % 1024) % 1024);
-  uint64_t* bars = reinterpret_cast<uint64_t*>(smem + Smem::kBarriers);
+  const Sm90Barriers<Tr> bar{reinterpret_cast<uint64_t*>(smem + Smem::kBarriers)};
 
-  const int block = gridDim.x - 1 - blockIdx.x;
+  const int block = args.blocks_major ? gridDim.y - 1 - blockIdx.y : gridDim.x - 1 - blockIdx.x;
+  const int bh = args.blocks_major ? blockIdx.x : blockIdx.y;
   const int H = int(args.layout.H);
-  const int b = blockIdx.y / H, h = blockIdx.y % H;
+  const int b = bh / H, h = bh % H;
   const int m0 = block * Tr::kBlockM;
   const int n_tiles = (m0 + Tr::kBlockM) / Tr::kBlockN;  // keys [0, m0 + kBlockM), T cut by the mask
 
-  if (threadIdx.x == 0) {
-    tma::barrier_init(&bars[0], 1);
-    for (int s = 0; s < Tr::kStages; ++s) {
-      tma::barrier_init(&bars[1 + s], 1);                                // k_full
-      tma::barrier_init(&bars[1 + Tr::kStages + s], 1);                  // v_full
-      tma::barrier_init(&bars[1 + 2 * Tr::kStages + s], 4 * Tr::kConsumers);  // empty: one per consumer warp
-    }
-    tma::barrier_init_fence();
-  }
+  if (threadIdx.x == 0) bar.init();
   __syncthreads();
 
   const int warpgroup = threadIdx.x / 128;
   if (warpgroup == 0) {
     wgmma::shrink_registers<Tr::kProducerRegs>();
     if (threadIdx.x == 0)
-      produce<Tr>(&qkv_map, smem, bars, h, H, int(b * args.layout.T), m0, n_tiles);
+      produce<Tr>(&qkv_map, smem, bar, h, H, int(b * args.layout.T), m0, n_tiles);
   } else {
     wgmma::grow_registers<Tr::kConsumerRegs>();
-    consume<Tr, kPingPong>(args, smem, bars, warpgroup - 1, b, h, m0, n_tiles);
+    consume<Tr, kPingPong>(args, smem, bar, warpgroup - 1, b, h, m0, n_tiles);
   }
 }
 

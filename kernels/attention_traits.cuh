@@ -67,9 +67,12 @@ struct Sm90ForwardTraits {
   static_assert(kBlockN % 16 == 0 && kBlockN <= 256, "one wgmma covers the key tile");
   static_assert(24 + kConsumers * kConsumerRegs <= 512, "register file");
 };
-// D = 128: S (64 fp32), O (64 fp32) and P (32 bf16x2) per thread fit in 240
-// registers with 128-key tiles; two stages use 160 KiB of shared memory.
-template <int D>
-using ForwardSm90Traits = Sm90ForwardTraits<D, 128, (D == 64 ? 3 : 2)>;
+// 128-key tiles: at D = 128, S (64 fp32), O (64 fp32) and P (32 bf16x2) per
+// thread fit in 240 registers. Stages: 3 by default (D = 128: 224 KiB of
+// shared memory, under the 227 KiB limit), so that a tile's load starts two
+// tiles ahead of its use; 2 selectable (ALIBI_SM90_STAGES, for measuring).
+template <int D, int kStages>
+using ForwardSm90Traits = Sm90ForwardTraits<D, 128, kStages>;
+constexpr int kSm90DefaultStages = 3;
 
 }  // namespace alibi::cuda
