@@ -46,7 +46,7 @@ cudaError_t encode_qkv_map(CUtensorMap* map, const bf16* qkv, const HeadLayout& 
   return r == CUDA_SUCCESS ? cudaSuccess : cudaErrorInvalidValue;
 }
 
-// Measurement switches (defaults are the measured best on an H200):
+// Measurement switches (defaults and their H200 timings: docs/results/attention_sm90.md):
 //   ALIBI_SM90_PINGPONG=0   the consumers do not take turns issuing products;
 //   ALIBI_SM90_STAGES=2|3   shared-memory stages of the K/V ring;
 //   ALIBI_SM90_ORDER=heads  grid (query blocks, B*H): one head's blocks after another.

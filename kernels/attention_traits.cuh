@@ -70,7 +70,8 @@ struct Sm90ForwardTraits {
 // 128-key tiles: at D = 128, S (64 fp32), O (64 fp32) and P (32 bf16x2) per
 // thread fit in 240 registers. Stages: 3 by default (D = 128: 224 KiB of
 // shared memory, under the 227 KiB limit), so that a tile's load starts two
-// tiles ahead of its use; 2 selectable (ALIBI_SM90_STAGES, for measuring).
+// tiles ahead of its use; 2 selectable (ALIBI_SM90_STAGES, for measuring:
+// within noise of 3 on an H200).
 template <int D, int kStages>
 using ForwardSm90Traits = Sm90ForwardTraits<D, 128, kStages>;
 constexpr int kSm90DefaultStages = 3;
