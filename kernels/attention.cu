@@ -2,6 +2,8 @@
 // backward's scratch. The kernels are in attention_forward.cuh and
 // attention_backward.cuh, their tiling in attention_traits.cuh.
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -56,6 +58,13 @@ cudaError_t dispatch_head_dim(int64_t D, F&& f) {
   }
 }
 
+// The environment override, read on every call so that a benchmark can time
+// both kernels in one process.
+bool portable_forced() {
+  const char* v = std::getenv("ALIBI_ATTENTION_KERNEL");
+  return v != nullptr && std::strcmp(v, "portable") == 0;
+}
+
 AttentionLaunch launch_of(const AttentionDims& dims, cudaStream_t stream) {
   return {HeadLayout{dims.T, dims.H, dims.D}, dims.B, stream};
 }
@@ -66,18 +75,54 @@ size_t attention_backward_workspace_bytes(const AttentionDims& dims) {
   return static_cast<size_t>(dims.B * dims.H * dims.T) * sizeof(float);  // delta
 }
 
-void attention_forward(bf16* out, float* lse, const bf16* qkv, const float* slopes,
-                       const AttentionDims& dims, cudaStream_t stream) {
+bool attention_forward_sm90_applies(const AttentionDims& dims) {
+  if (dims.D != 64 && dims.D != 128) return false;
+  // TMA coordinates are 32-bit: rows of the {D, 3H, B*T} view (and a tile past them) must fit.
+  if (dims.B * dims.T + 256 >= (int64_t(1) << 31)) return false;
+  int device = 0, major = 0, minor = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess)
+    return false;
+  return major == 9 && minor == 0;
+}
+
+void attention_forward_using(AttentionForwardKernel kernel, bf16* out, float* lse, const bf16* qkv,
+                             const float* slopes, const AttentionDims& dims, cudaStream_t stream) {
   constexpr const char* op = "attention_forward";
   validate(op, dims);
   validate_alignment(op, dims, {out, qkv});
   const AttentionLaunch l = launch_of(dims, stream);
+  bool sm90 = false;
+  switch (kernel) {
+    case AttentionForwardKernel::automatic:
+      sm90 = !portable_forced() && attention_forward_sm90_applies(dims);
+      break;
+    case AttentionForwardKernel::portable:
+      break;
+    case AttentionForwardKernel::sm90:
+      if (!attention_forward_sm90_applies(dims))
+        fail(op, dims, "the sm90 kernel needs a compute capability 9.0 device and D = 64 or 128");
+      sm90 = true;
+      break;
+  }
+  if (sm90) {
+    check(dims.D == 64 ? launch_attention_forward_sm90<64>(out, lse, qkv, slopes, l)
+                       : launch_attention_forward_sm90<128>(out, lse, qkv, slopes, l),
+          op, dims);
+    return;
+  }
   check(dispatch_head_dim(dims.D,
                           [&](auto d) {
                             return launch_attention_forward<decltype(d)::value>(out, lse, qkv,
                                                                                 slopes, l);
                           }),
         op, dims);
+}
+
+void attention_forward(bf16* out, float* lse, const bf16* qkv, const float* slopes,
+                       const AttentionDims& dims, cudaStream_t stream) {
+  attention_forward_using(AttentionForwardKernel::automatic, out, lse, qkv, slopes, dims, stream);
 }
 
 void attention_backward(bf16* dqkv, const bf16* dout, const bf16* qkv, const bf16* out,

@@ -24,6 +24,20 @@ size_t attention_backward_workspace_bytes(const AttentionDims& dims);
 void attention_forward(__nv_bfloat16* out, float* lse, const __nv_bfloat16* qkv, const float* slopes,
                        const AttentionDims& dims, cudaStream_t stream);
 
+// Which forward kernel runs. automatic: the Hopper kernel where it applies
+// (attention_forward_sm90_applies), unless the environment variable
+// ALIBI_ATTENTION_KERNEL is "portable"; else the portable kernel. The
+// explicit choices are for tests and benchmarks; sm90 throws where it does
+// not apply.
+enum class AttentionForwardKernel { automatic, portable, sm90 };
+
+// True when the current device is compute capability 9.0 and D is 64 or 128.
+bool attention_forward_sm90_applies(const AttentionDims& dims);
+
+void attention_forward_using(AttentionForwardKernel kernel, __nv_bfloat16* out, float* lse,
+                             const __nv_bfloat16* qkv, const float* slopes,
+                             const AttentionDims& dims, cudaStream_t stream);
+
 // dqkv is overwritten. Deterministic: no floating-point atomics.
 void attention_backward(__nv_bfloat16* dqkv, const __nv_bfloat16* dout, const __nv_bfloat16* qkv,
                         const __nv_bfloat16* out, const float* lse, const float* slopes,

@@ -19,6 +19,11 @@ template <int D>
 cudaError_t launch_attention_forward(bf16* out, float* lse, const bf16* qkv, const float* slopes,
                                      const AttentionLaunch& l);
 
+// Hopper (sm_90a) forward, D = 64 or 128 only (attention_forward_sm90.cu).
+template <int D>
+cudaError_t launch_attention_forward_sm90(bf16* out, float* lse, const bf16* qkv,
+                                          const float* slopes, const AttentionLaunch& l);
+
 // delta is fp32 [B, H, T] scratch.
 template <int D>
 cudaError_t launch_attention_backward(bf16* dqkv, const bf16* dout, const bf16* qkv,

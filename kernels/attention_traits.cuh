@@ -39,4 +39,41 @@ using BackwardDqTraits = AttentionTraits<D, 4, 64>;
 template <int D>
 using BackwardDkDvTraits = AttentionTraits<D, 4, (D > 96 ? 32 : 64)>;
 
+// Hopper forward (attention_forward_sm90.cuh). A CTA owns kBlockM query
+// rows: kConsumers warpgroups of 64 rows each (the M of one wgmma), fed by
+// one producer warpgroup that streams K and V tiles of kBlockN keys through
+// a ring of kStages shared-memory buffers. Tiles are stored as boxes of 64
+// columns (128 bytes a row: the widest row the 128-byte swizzle allows), so
+// a D = 128 tile is two boxes side by side.
+template <int kHeadDim_, int kBlockN_, int kStages_>
+struct Sm90ForwardTraits {
+  static constexpr int kHeadDim = kHeadDim_;
+  static constexpr int kConsumers = 2;
+  static constexpr int kConsumerRows = 64;
+  static constexpr int kBlockM = kConsumers * kConsumerRows;
+  static constexpr int kBlockN = kBlockN_;
+  static constexpr int kStages = kStages_;
+  static constexpr int kThreads = 128 * (1 + kConsumers);
+  // setmaxnreg budgets (sum over warpgroups <= 64K registers / 128 threads):
+  // the producer only issues copies; the consumers hold S, P and O.
+  static constexpr int kProducerRegs = 24;
+  static constexpr int kConsumerRegs = 240;
+  static constexpr int kBoxCols = 64;
+  static constexpr int kBoxes = kHeadDim / kBoxCols;
+  static constexpr int kRowBytes = kBoxCols * 2;
+
+  static_assert(kHeadDim % kBoxCols == 0, "head dim must be a multiple of 64");
+  static_assert(kBlockM == kBlockN, "the causal tile count and the diagonal mask assume square blocks");
+  static_assert(kBlockN % 16 == 0 && kBlockN <= 256, "one wgmma covers the key tile");
+  static_assert(24 + kConsumers * kConsumerRegs <= 512, "register file");
+};
+// 128-key tiles: at D = 128, S (64 fp32), O (64 fp32) and P (32 bf16x2) per
+// thread fit in 240 registers. Stages: 3 by default (D = 128: 224 KiB of
+// shared memory, under the 227 KiB limit), so that a tile's load starts two
+// tiles ahead of its use; 2 selectable (ALIBI_SM90_STAGES, for measuring:
+// within noise of 3 on an H200).
+template <int D, int kStages>
+using ForwardSm90Traits = Sm90ForwardTraits<D, 128, kStages>;
+constexpr int kSm90DefaultStages = 3;
+
 }  // namespace alibi::cuda

@@ -9,7 +9,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -83,17 +85,54 @@ struct Problem {
   }
 };
 
-void check_forward(const Problem& p) {
+// The forward kernels to check on this device: always the portable one, and
+// the Hopper one where it applies (compute capability 9.0, D = 64 or 128).
+std::vector<AttentionForwardKernel> forward_kernels(const AttentionDims& dims) {
+  std::vector<AttentionForwardKernel> kernels{AttentionForwardKernel::portable};
+  if (attention_forward_sm90_applies(dims)) kernels.push_back(AttentionForwardKernel::sm90);
+  return kernels;
+}
+
+const char* kernel_name(AttentionForwardKernel k) {
+  return k == AttentionForwardKernel::sm90 ? "sm90" : "portable";
+}
+
+// On a failure, where: the first few elements of out [B,T,H*D] off by more
+// than tol, as (b, t, h, d) got / want.
+void print_first_mismatches(const std::vector<float>& got, const std::vector<float>& want,
+                            const Case& c, double tol) {
+  int shown = 0;
+  for (size_t n = 0; n < want.size() && shown < 6; ++n) {
+    const double d = std::fabs(double(got[n]) - double(want[n]));
+    if (d <= tol) continue;
+    const int64_t col = int64_t(n) % (c.H * c.D), bt = int64_t(n) / (c.H * c.D);
+    std::printf("  mismatch b=%lld t=%lld h=%lld d=%lld: got %g want %g\n",
+                (long long)(bt / c.T), (long long)(bt % c.T), (long long)(col / c.D),
+                (long long)(col % c.D), got[n], want[n]);
+    ++shown;
+  }
+}
+
+void check_forward_with(const Problem& p, AttentionForwardKernel kernel, bool with_lse) {
   const Case& c = p.c;
+  SCOPED_TRACE(std::string(kernel_name(kernel)) + (with_lse ? "" : " lse=null"));
   DeviceArray<uint16_t> d_out(c.out_size());
   DeviceArray<float> d_lse(c.lse_size());
   d_out.poison();
   d_lse.poison();
-  attention_forward(bf16(d_out), d_lse.get(), bf16(p.d_qkv), p.d_slopes.get(), c.dims(), nullptr);
+  attention_forward_using(kernel, bf16(d_out), with_lse ? d_lse.get() : nullptr, bf16(p.d_qkv),
+                          p.d_slopes.get(), c.dims(), nullptr);
   test::cuda_check(cudaDeviceSynchronize(), "attention_forward");
-  expect_close(from_bf16(d_out.download()), p.ref_out, 2e-2, 4e-2, "out");
+  const std::vector<float> out = from_bf16(d_out.download());
+  expect_close(out, p.ref_out, 2e-2, 4e-2, "out");
+  if (::testing::Test::HasFailure()) print_first_mismatches(out, p.ref_out, c, 4e-2);
+  if (!with_lse) return;
   const std::vector<float> lse = d_lse.download();
   EXPECT_LE(test::max_abs_error(lse, p.ref_lse), 2e-2) << "lse";
+}
+
+void check_forward(const Problem& p, bool with_lse = true) {
+  for (AttentionForwardKernel k : forward_kernels(p.c.dims())) check_forward_with(p, k, with_lse);
 }
 
 // Runs the GPU backward on the reference forward's out (rounded to bf16, as
@@ -165,13 +204,88 @@ TEST(CudaAttention, ForwardLongerThanFourThousand) {
 
 TEST(CudaAttention, ForwardWithoutLse) {
   ALIBI_SKIP_WITHOUT_GPU();
-  const Case c{2, 65, 3, 64, true};
-  const Problem p(c, 400);
-  DeviceArray<uint16_t> d_out(c.out_size());
-  d_out.poison();
-  attention_forward(bf16(d_out), nullptr, bf16(p.d_qkv), p.d_slopes.get(), c.dims(), nullptr);
-  test::cuda_check(cudaDeviceSynchronize(), "attention_forward");
-  expect_close(from_bf16(d_out.download()), p.ref_out, 2e-2, 4e-2, "out");
+  uint64_t seed = 400;
+  for (int D : {64, 128})
+    for (const Case& c : {Case{2, 65, 3, D, true}, Case{1, 129, 12, D, true}}) {
+      SCOPED_TRACE(c.name());
+      check_forward(Problem(c, seed++), /*with_lse=*/false);
+    }
+}
+
+// The lengths around the Hopper kernel's 128-row blocks and 128-key tiles,
+// both head counts, both biases (each case runs every applicable kernel).
+TEST(CudaAttention, ForwardTileBoundaries) {
+  ALIBI_SKIP_WITHOUT_GPU();
+  uint64_t seed = 600;
+  for (int D : {64, 128})
+    for (int64_t T : {1, 7, 63, 64, 65, 127, 128, 129, 255, 257})
+      for (int64_t H : {8, 12}) {
+        check_case({1, T, H, D, true}, false, seed++);
+        check_case({2, T, H, D, false}, false, seed++);
+      }
+  for (int D : {64, 128}) {
+    check_case({1, 1000, 12, D, true}, false, seed++);
+    check_case({2, 1000, 8, D, false}, false, seed++);
+    check_case({1, 4097, 2, D, true}, false, seed++);
+  }
+}
+
+// The Hopper and the portable forward compute the same function: on random
+// inputs they agree within bf16 rounding of P and of the output (each rounds
+// P differently), and their fp32 lse agree closely.
+TEST(CudaAttention, Sm90ForwardMatchesPortable) {
+  ALIBI_SKIP_WITHOUT_GPU();
+  uint64_t seed = 700;
+  for (const Case& c : {Case{2, 1000, 12, 64, true}, Case{2, 1000, 12, 128, true},
+                        Case{1, 4097, 8, 128, true}, Case{3, 333, 12, 128, false},
+                        Case{1, 2048, 8, 64, false}}) {
+    SCOPED_TRACE(c.name());
+    if (!attention_forward_sm90_applies(c.dims())) GTEST_SKIP() << "not a compute capability 9.0 device";
+    DeviceArray<uint16_t> qkv(c.qkv_size());
+    DeviceArray<float> slopes(c.H);
+    qkv.upload(to_bf16(random_bf16_values(c.qkv_size(), seed++)));
+    slopes.upload(c.slopes());
+    std::vector<float> outs[2], lses[2];
+    const AttentionForwardKernel kernels[2] = {AttentionForwardKernel::portable,
+                                               AttentionForwardKernel::sm90};
+    for (int k = 0; k < 2; ++k) {
+      DeviceArray<uint16_t> out(c.out_size());
+      DeviceArray<float> lse(c.lse_size());
+      out.poison();
+      lse.poison();
+      attention_forward_using(kernels[k], bf16(out), lse.get(), bf16(qkv), slopes.get(), c.dims(),
+                              nullptr);
+      test::cuda_check(cudaDeviceSynchronize(), "attention_forward");
+      outs[k] = from_bf16(out.download());
+      lses[k] = lse.download();
+    }
+    expect_close(outs[1], outs[0], 1e-2, 4e-2, "out sm90 vs portable");
+    if (::testing::Test::HasFailure()) print_first_mismatches(outs[1], outs[0], c, 4e-2);
+    EXPECT_LE(test::max_abs_error(lses[1], lses[0]), 2e-3) << "lse sm90 vs portable";
+  }
+}
+
+// The automatic choice follows ALIBI_ATTENTION_KERNEL: "portable" forces the
+// portable kernel, bit for bit.
+TEST(CudaAttention, EnvironmentSelectsPortable) {
+  ALIBI_SKIP_WITHOUT_GPU();
+  const Case c{1, 300, 8, 128, true};
+  const Problem p(c, 800);
+  auto run = [&](AttentionForwardKernel k) {
+    DeviceArray<uint16_t> out(c.out_size());
+    out.poison();
+    attention_forward_using(k, bf16(out), nullptr, bf16(p.d_qkv), p.d_slopes.get(), c.dims(),
+                            nullptr);
+    test::cuda_check(cudaDeviceSynchronize(), "attention_forward");
+    return out.download();
+  };
+  const char* saved = std::getenv("ALIBI_ATTENTION_KERNEL");
+  const std::string saved_value = saved ? saved : "";
+  setenv("ALIBI_ATTENTION_KERNEL", "portable", 1);
+  const std::vector<uint16_t> forced = run(AttentionForwardKernel::automatic);
+  if (saved) setenv("ALIBI_ATTENTION_KERNEL", saved_value.c_str(), 1);
+  else unsetenv("ALIBI_ATTENTION_KERNEL");
+  EXPECT_EQ(forced, run(AttentionForwardKernel::portable));
 }
 
 TEST(CudaAttention, BackwardIsDeterministic) {

@@ -1,0 +1,369 @@
+// Forward attention for Hopper (sm_90a), FlashAttention-3 structure: one CTA
+// per (128-row query block, b, h), three warpgroups.
+//  - Warpgroup 0, the producer: one thread issues TMA copies of the Q block
+//    (once) and of K and V tiles into a ring of shared-memory stages; full
+//    barriers tell the consumers a tile has landed, empty barriers tell the
+//    producer a stage may be overwritten. K and V have barriers of their own:
+//    a K stage is free as soon as S = Q K^T has completed, well before the
+//    P V product frees the V stage, so the next K load starts earlier.
+//  - Warpgroups 1 and 2, the consumers, own 64 query rows each: S = Q K^T by
+//    wgmma from shared memory, the scale, ALiBi bias and causal mask and the
+//    online softmax on the accumulator registers, then O += P V by wgmma with
+//    P from registers.
+// Scores live in the log2 domain (log2(e) folded into scale and slope) so the
+// softmax uses exp2. Semantics as attention_forward_kernel (portable).
+#pragma once
+
+#include <cuda.h>
+
+#include "kernels/attention_tiles.cuh"
+#include "kernels/attention_traits.cuh"
+#include "kernels/tma.cuh"
+#include "kernels/wgmma.cuh"
+
+namespace alibi::cuda {
+
+// Shared memory, in bytes from a 1024-byte aligned base (the swizzle atom):
+// the Q block, then K stages, then V stages, each a row of 64-column boxes,
+// then the mbarriers.
+template <class Tr>
+struct Sm90ForwardSmem {
+  static constexpr int kQBox = Tr::kBlockM * Tr::kRowBytes;  // one 64-column box of Q
+  static constexpr int kKVBox = Tr::kBlockN * Tr::kRowBytes;
+  static constexpr int kQBytes = Tr::kBoxes * kQBox;
+  static constexpr int kKVBytes = Tr::kBoxes * kKVBox;  // one K (or V) tile
+  static constexpr int kQ = 0;
+  static constexpr int kK = kQ + kQBytes;
+  static constexpr int kV = kK + Tr::kStages * kKVBytes;
+  static constexpr int kBarriers = kV + Tr::kStages * kKVBytes;
+  static constexpr int kBarrierCount = 1 + 4 * Tr::kStages;
+  static constexpr size_t bytes() { return size_t(kBarriers) + 8 * kBarrierCount + 1024; }
+};
+
+// The mbarriers: Q landed; per stage, K / V landed (one arrival, the
+// producer's, plus the bytes) and K / V consumed (one arrival per consumer warp).
+template <class Tr>
+struct Sm90Barriers {
+  uint64_t* base;
+  __device__ uint64_t* q_full() const { return base; }
+  __device__ uint64_t* k_full(int s) const { return base + 1 + s; }
+  __device__ uint64_t* v_full(int s) const { return base + 1 + Tr::kStages + s; }
+  __device__ uint64_t* k_empty(int s) const { return base + 1 + 2 * Tr::kStages + s; }
+  __device__ uint64_t* v_empty(int s) const { return base + 1 + 3 * Tr::kStages + s; }
+  __device__ void init() const {
+    tma::barrier_init(q_full(), 1);
+    for (int s = 0; s < Tr::kStages; ++s) {
+      tma::barrier_init(k_full(s), 1);
+      tma::barrier_init(v_full(s), 1);
+      tma::barrier_init(k_empty(s), 4 * Tr::kConsumers);
+      tma::barrier_init(v_empty(s), 4 * Tr::kConsumers);
+    }
+    tma::barrier_init_fence();
+  }
+};
+
+struct Sm90ForwardArgs {
+  bf16* out;
+  float* lse;  // may be null
+  const float* slopes;
+  HeadLayout layout;
+  // Grid (B*H, query blocks) when set, else (query blocks, B*H): see the kernel.
+  bool blocks_major;
+};
+
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// Raw dot products -> log2-domain scores of a warp's 16 rows of the tile:
+// s * scale * log2(e) - slope * log2(e) * (i - j); -inf where j > i with
+// kMask (tiles that cross the warp's diagonal, including keys past T: those
+// are after every valid query). For element (c, e) of a thread,
+// j - i = (n0 - row0 + 2t - g) + (8c + e%2 - 8(e/2)), the second term a
+// compile-time constant, so bias and mask cost one FFMA and one compare.
+template <int kN, bool kMask>
+__device__ __forceinline__ void scores_to_log2(float (&s)[kN / 8][4], int row0, int n0,
+                                               float scale_log2, float slope_log2) {
+  const Lane L;
+  const int rel0 = n0 - row0 + 2 * L.t - L.g;  // j - i of element (0, 0)
+  const float bias0 = slope_log2 * float(rel0);
+#pragma unroll
+  for (int c = 0; c < kN / 8; ++c)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int k = 8 * c + (e % 2) - 8 * (e / 2);
+      const float v = fmaf(s[c][e], scale_log2, fmaf(slope_log2, float(k), bias0));
+      s[c][e] = (kMask && rel0 + k > 0) ? -INFINITY : v;
+    }
+}
+
+// Per-row online-softmax state of the two rows (g, g + 8) a thread touches.
+struct Sm90RowState {
+  float max[2] = {-INFINITY, -INFINITY};
+  float sum[2] = {0.f, 0.f};  // this thread's partial sum; the quad is reduced at the end
+};
+
+__device__ __forceinline__ float quad_max_sm90(float v) {
+  v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+  return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+}
+__device__ __forceinline__ float quad_sum_sm90(float v) {
+  v += __shfl_xor_sync(0xffffffffu, v, 1);
+  return v + __shfl_xor_sync(0xffffffffu, v, 2);
+}
+
+// Turns the scores into probabilities in place and updates the row state;
+// O must then be multiplied by correction (rescale), which the caller defers
+// until the P V product still reading O has completed.
+template <int kN>
+__device__ __forceinline__ void softmax_step_sm90(float (&s)[kN / 8][4], Sm90RowState& st,
+                                                  float (&correction)[2]) {
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    float tile_max = -INFINITY;
+#pragma unroll
+    for (int c = 0; c < kN / 8; ++c)
+      tile_max = fmaxf(tile_max, fmaxf(s[c][2 * half], s[c][2 * half + 1]));
+    const float new_max = fmaxf(st.max[half], quad_max_sm90(tile_max));
+    // A row whose keys are all masked so far keeps max -inf; subtract 0 then (no NaN).
+    const float base = new_max == -INFINITY ? 0.f : new_max;
+    correction[half] = fast_exp2(st.max[half] - base);
+    st.max[half] = new_max;
+    float sum = 0.f;
+#pragma unroll
+    for (int c = 0; c < kN / 8; ++c) {
+      s[c][2 * half] = fast_exp2(s[c][2 * half] - base);
+      s[c][2 * half + 1] = fast_exp2(s[c][2 * half + 1] - base);
+      sum += s[c][2 * half] + s[c][2 * half + 1];
+    }
+    st.sum[half] = st.sum[half] * correction[half] + sum;
+  }
+}
+
+template <int kD>
+__device__ __forceinline__ void rescale(float (&o)[kD / 8][4], const float (&correction)[2]) {
+#pragma unroll
+  for (int c = 0; c < kD / 8; ++c) {
+    o[c][0] *= correction[0], o[c][1] *= correction[0];
+    o[c][2] *= correction[1], o[c][3] *= correction[1];
+  }
+}
+
+// The producer's single thread: Q once, then K and V of every key tile.
+// Tensor-map coordinates: (column, part * H + h, b * T + row).
+template <class Tr>
+__device__ void produce(const CUtensorMap* map, unsigned char* smem, const Sm90Barriers<Tr>& bar,
+                        int h, int H, int row_base, int m0, int n_tiles) {
+  using Smem = Sm90ForwardSmem<Tr>;
+  tma::prefetch_map(map);
+  tma::arrive_expect_bytes(bar.q_full(), Smem::kQBytes);
+#pragma unroll
+  for (int box = 0; box < Tr::kBoxes; ++box)
+    tma::load_3d(smem + Smem::kQ + box * Smem::kQBox, map, bar.q_full(), box * Tr::kBoxCols, h,
+                 row_base + m0);
+  for (int tile = 0; tile < n_tiles; ++tile) {
+    const int stage = tile % Tr::kStages, round = tile / Tr::kStages;
+    const int row = row_base + tile * Tr::kBlockN;
+    // The stage's previous K (tile - kStages) must have been consumed.
+    if (round > 0) tma::wait(bar.k_empty(stage), (round - 1) & 1);
+    tma::arrive_expect_bytes(bar.k_full(stage), Smem::kKVBytes);
+#pragma unroll
+    for (int box = 0; box < Tr::kBoxes; ++box)
+      tma::load_3d(smem + Smem::kK + stage * Smem::kKVBytes + box * Smem::kKVBox, map,
+                   bar.k_full(stage), box * Tr::kBoxCols, H + h, row);
+    if (round > 0) tma::wait(bar.v_empty(stage), (round - 1) & 1);
+    tma::arrive_expect_bytes(bar.v_full(stage), Smem::kKVBytes);
+#pragma unroll
+    for (int box = 0; box < Tr::kBoxes; ++box)
+      tma::load_3d(smem + Smem::kV + stage * Smem::kKVBytes + box * Smem::kKVBox, map,
+                   bar.v_full(stage), box * Tr::kBoxCols, 2 * H + h, row);
+  }
+}
+
+// Named barriers of the two consumer warpgroups (id 0 is __syncthreads).
+__device__ __forceinline__ void named_barrier_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
+// One consumer warpgroup: 64 query rows from m0 + 64 * consumer.
+// kPingPong: the two consumers take turns issuing their matrix products
+// (named barrier 1 + c opens consumer c's turn; the other consumer arrives
+// on it), so that one's softmax runs while the other's products occupy the
+// tensor cores instead of both contending at the same moments.
+template <class Tr, bool kPingPong>
+__device__ void consume(const Sm90ForwardArgs& a, unsigned char* smem, const Sm90Barriers<Tr>& bar,
+                        int consumer, int64_t b, int64_t h, int m0, int n_tiles) {
+  constexpr int kD = Tr::kHeadDim, kN = Tr::kBlockN;
+  using Smem = Sm90ForwardSmem<Tr>;
+  const Lane L;
+  const int warp = (threadIdx.x / 32) % 4;  // within the warpgroup
+  const int row0 = m0 + consumer * Tr::kConsumerRows + 16 * warp;  // this warp's first row
+  const float scale_log2 = rsqrtf(float(kD)) * kLog2e;
+  const float slope_log2 = a.slopes[h] * kLog2e;
+  // This warpgroup's 64 rows inside each Q box (64 rows = 8 whole swizzle atoms).
+  const uint32_t q_addr = tma::smem_addr(smem + Smem::kQ) + consumer * Tr::kConsumerRows * Tr::kRowBytes;
+  const uint32_t k_addr = tma::smem_addr(smem + Smem::kK);
+  const uint32_t v_addr = tma::smem_addr(smem + Smem::kV);
+
+  float o[kD / 8][4];
+#pragma unroll
+  for (int c = 0; c < kD / 8; ++c) o[c][0] = o[c][1] = o[c][2] = o[c][3] = 0.f;
+  Sm90RowState st;
+
+  // S = Q K^T of a tile: A = Q (64 x D), B = K tile (kN x D), both K-major.
+  const auto issue_qk = [&](float (&s)[kN / 8][4], int stage) {
+    wgmma::fence();
+#pragma unroll
+    for (int k = 0; k < kD / 16; ++k) {
+      const uint32_t box = k / 4, within = (k % 4) * 32;
+      const uint64_t da = wgmma::desc_sw128(q_addr + box * Smem::kQBox + within, 16, 1024);
+      const uint64_t db = wgmma::desc_sw128(
+          k_addr + stage * Smem::kKVBytes + box * Smem::kKVBox + within, 16, 1024);
+      wgmma::mma_ss<kN, 0>(s, da, db, k > 0);
+    }
+    wgmma::commit();
+  };
+  // O += P V: A = P (registers), B = V tile (kN keys x D), MN-major (D contiguous).
+  const auto issue_pv = [&](const uint32_t (&p)[kN / 16][4], int stage) {
+    wgmma::fence();
+#pragma unroll
+    for (int k = 0; k < kN / 16; ++k) {
+      const uint64_t db = wgmma::desc_sw128(v_addr + stage * Smem::kKVBytes + k * 2048,
+                                            Smem::kKVBox, 1024);
+      wgmma::mma_rs<kD, 1>(o, p[k], db, 1);
+    }
+    wgmma::commit();
+  };
+  // Scores of tile `tile` (raw dot products in s) -> probabilities.
+  const auto softmax = [&](float (&s)[kN / 8][4], int tile, float (&correction)[2]) {
+    const int n0 = tile * kN;
+    if (n0 + kN - 1 > row0)
+      scores_to_log2<kN, true>(s, row0, n0, scale_log2, slope_log2);
+    else
+      scores_to_log2<kN, false>(s, row0, n0, scale_log2, slope_log2);
+    softmax_step_sm90<kN>(s, st, correction);
+  };
+  const auto parity = [](int tile) { return uint32_t(tile / Tr::kStages) & 1; };
+  static_assert(!kPingPong || Tr::kConsumers == 2, "the turn-taking is between two consumers");
+  const auto take_turn = [&] {
+    if constexpr (kPingPong) named_barrier_sync(1 + consumer, 256);
+  };
+  // Every turn taken is opened by exactly one arrival: consumer 1 opens
+  // consumer 0's first turn, so it skips its arrival after its last turn.
+  const auto pass_turn = [&](bool last) {
+    if constexpr (kPingPong)
+      if (!(consumer == 1 && last)) named_barrier_arrive(2 - consumer, 256);
+  };
+
+  // Software pipeline inside the warpgroup: while the tensor cores compute
+  // S of tile j+1 and P V of tile j, the softmax of tile j+1 runs on the
+  // CUDA cores; O is rescaled once P V of tile j has completed.
+  float s[kN / 8][4];
+  uint32_t p[kN / 16][4];
+  float correction[2];
+  if constexpr (kPingPong)
+    if (consumer == 1) named_barrier_arrive(1, 256);
+  tma::wait(bar.q_full(), 0);
+  tma::wait(bar.k_full(0), 0);
+  take_turn();
+  issue_qk(s, 0);
+  pass_turn(n_tiles == 1);
+  wgmma::wait<0>();
+  wgmma::fence_operand(s);
+  if (L.lane == 0) tma::arrive(bar.k_empty(0));
+  softmax(s, 0, correction);
+  accumulator_to_a<kN>(p, s);
+  for (int tile = 1; tile < n_tiles; ++tile) {
+    const int stage = tile % Tr::kStages, prev = (tile - 1) % Tr::kStages;
+    tma::wait(bar.k_full(stage), parity(tile));
+    tma::wait(bar.v_full(prev), parity(tile - 1));
+    take_turn();
+    issue_qk(s, stage);
+    issue_pv(p, prev);
+    pass_turn(tile == n_tiles - 1);
+    wgmma::wait<1>();  // S of this tile is ready; P V of the previous may still run
+    wgmma::fence_operand(s);
+    if (L.lane == 0) tma::arrive(bar.k_empty(stage));  // this warp's part of S is done
+    softmax(s, tile, correction);
+    wgmma::wait<0>();
+    wgmma::fence_operand(o);
+    if (L.lane == 0) tma::arrive(bar.v_empty(prev));
+    rescale<kD>(o, correction);
+    accumulator_to_a<kN>(p, s);
+  }
+  const int last = (n_tiles - 1) % Tr::kStages;
+  tma::wait(bar.v_full(last), parity(n_tiles - 1));
+  issue_pv(p, last);
+  wgmma::wait<0>();
+  wgmma::fence_operand(o);
+  if (L.lane == 0) tma::arrive(bar.v_empty(last));
+
+  // Normalize, write lse and O (rows < T only).
+  const HeadLayout& lay = a.layout;
+  const int64_t T = lay.T;
+  float inv_sum[2];
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const float total = quad_sum_sm90(st.sum[half]);
+    inv_sum[half] = 1.f / total;
+    const int64_t i = row0 + L.g + 8 * half;
+    if (a.lse && L.t == 0 && i < T) a.lse[lay.row(b, h) + i] = st.max[half] * kLn2 + logf(total);
+  }
+  bf16* head = a.out + lay.out(b, h);
+  const int64_t stride = lay.H * lay.D;
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int64_t i = row0 + L.g + 8 * half;
+    if (i < T) {
+      bf16* row = head + i * stride + 2 * L.t;
+#pragma unroll
+      for (int c = 0; c < kD / 8; ++c)
+        *reinterpret_cast<uint32_t*>(row + 8 * c) = mma::pack_bf16x2(
+            o[c][2 * half] * inv_sum[half], o[c][2 * half + 1] * inv_sum[half]);
+    }
+  }
+}
+
+// Grid (B * H, ceil(T / kBlockM)) (blocks_major) or (ceil(T / kBlockM), B * H).
+// Query blocks are taken in reverse order: the last block has the most key
+// tiles (causal). With blocks_major and the x-fastest launch order, that is
+// longest first across all heads: the short blocks fill the tail of the
+// grid instead of one head's long blocks starting late.
+template <class Tr, bool kPingPong>
+__global__ void __launch_bounds__(Tr::kThreads, 1)
+    attention_forward_sm90_kernel(const __grid_constant__ CUtensorMap qkv_map,
+                                  const Sm90ForwardArgs args) {
+  using Smem = Sm90ForwardSmem<Tr>;
+  extern __shared__ unsigned char smem_raw[];
+  // TMA's 128-byte swizzle and the wgmma descriptors assume 1024-byte aligned atoms.
+  const uint32_t raw = tma::smem_addr(smem_raw);
+  unsigned char* smem = smem_raw + ((1024 - raw % 1024) % 1024);
+  const Sm90Barriers<Tr> bar{reinterpret_cast<uint64_t*>(smem + Smem::kBarriers)};
+
+  const int block = args.blocks_major ? gridDim.y - 1 - blockIdx.y : gridDim.x - 1 - blockIdx.x;
+  const int bh = args.blocks_major ? blockIdx.x : blockIdx.y;
+  const int H = int(args.layout.H);
+  const int b = bh / H, h = bh % H;
+  const int m0 = block * Tr::kBlockM;
+  const int n_tiles = (m0 + Tr::kBlockM) / Tr::kBlockN;  // keys [0, m0 + kBlockM), T cut by the mask
+
+  if (threadIdx.x == 0) bar.init();
+  __syncthreads();
+
+  const int warpgroup = threadIdx.x / 128;
+  if (warpgroup == 0) {
+    wgmma::shrink_registers<Tr::kProducerRegs>();
+    if (threadIdx.x == 0)
+      produce<Tr>(&qkv_map, smem, bar, h, H, int(b * args.layout.T), m0, n_tiles);
+  } else {
+    wgmma::grow_registers<Tr::kConsumerRegs>();
+    consume<Tr, kPingPong>(args, smem, bar, warpgroup - 1, b, h, m0, n_tiles);
+  }
+}
+
+}  // namespace alibi::cuda
