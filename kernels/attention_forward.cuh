@@ -17,21 +17,6 @@ struct ForwardSmem {
   static constexpr size_t bytes() { return size_t(kQ + 4 * kKV) * sizeof(bf16); }
 };
 
-// Per-row online-softmax state of the two rows (g, g + 8) a thread touches.
-struct RowState {
-  float max[2] = {-INFINITY, -INFINITY};
-  float sum[2] = {0.f, 0.f};  // this thread's partial sum; the quad is reduced at the end
-};
-
-__device__ __forceinline__ float quad_max(float v) {
-  v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
-  return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
-}
-__device__ __forceinline__ float quad_sum(float v) {
-  v += __shfl_xor_sync(0xffffffffu, v, 1);
-  return v + __shfl_xor_sync(0xffffffffu, v, 2);
-}
-
 // Rescales for a new score tile and turns the scores into probabilities (in place).
 template <int kN, int kD>
 __device__ void online_softmax_step(float (&s)[kN / 8][4], float (&o)[kD / 8][4], RowState& st) {

@@ -99,26 +99,11 @@ __device__ __forceinline__ void scores_to_log2(float (&s)[kN / 8][4], int row0, 
     }
 }
 
-// Per-row online-softmax state of the two rows (g, g + 8) a thread touches.
-struct Sm90RowState {
-  float max[2] = {-INFINITY, -INFINITY};
-  float sum[2] = {0.f, 0.f};  // this thread's partial sum; the quad is reduced at the end
-};
-
-__device__ __forceinline__ float quad_max_sm90(float v) {
-  v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
-  return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
-}
-__device__ __forceinline__ float quad_sum_sm90(float v) {
-  v += __shfl_xor_sync(0xffffffffu, v, 1);
-  return v + __shfl_xor_sync(0xffffffffu, v, 2);
-}
-
 // Turns the scores into probabilities in place and updates the row state;
 // O must then be multiplied by correction (rescale), which the caller defers
 // until the P V product still reading O has completed.
 template <int kN>
-__device__ __forceinline__ void softmax_step_sm90(float (&s)[kN / 8][4], Sm90RowState& st,
+__device__ __forceinline__ void softmax_step_sm90(float (&s)[kN / 8][4], RowState& st,
                                                   float (&correction)[2]) {
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
@@ -126,7 +111,7 @@ __device__ __forceinline__ void softmax_step_sm90(float (&s)[kN / 8][4], Sm90Row
 #pragma unroll
     for (int c = 0; c < kN / 8; ++c)
       tile_max = fmaxf(tile_max, fmaxf(s[c][2 * half], s[c][2 * half + 1]));
-    const float new_max = fmaxf(st.max[half], quad_max_sm90(tile_max));
+    const float new_max = fmaxf(st.max[half], quad_max(tile_max));
     // A row whose keys are all masked so far keeps max -inf; subtract 0 then (no NaN).
     const float base = new_max == -INFINITY ? 0.f : new_max;
     correction[half] = fast_exp2(st.max[half] - base);
@@ -213,7 +198,7 @@ __device__ void consume(const Sm90ForwardArgs& a, unsigned char* smem, const Sm9
   float o[kD / 8][4];
 #pragma unroll
   for (int c = 0; c < kD / 8; ++c) o[c][0] = o[c][1] = o[c][2] = o[c][3] = 0.f;
-  Sm90RowState st;
+  RowState st;
 
   // S = Q K^T of a tile: A = Q (64 x D), B = K tile (kN x D), both K-major.
   const auto issue_qk = [&](float (&s)[kN / 8][4], int stage) {
@@ -309,7 +294,7 @@ __device__ void consume(const Sm90ForwardArgs& a, unsigned char* smem, const Sm9
   float inv_sum[2];
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
-    const float total = quad_sum_sm90(st.sum[half]);
+    const float total = quad_sum(st.sum[half]);
     inv_sum[half] = 1.f / total;
     const int64_t i = row0 + L.g + 8 * half;
     if (a.lse && L.t == 0 && i < T) a.lse[lay.row(b, h) + i] = st.max[half] * kLn2 + logf(total);

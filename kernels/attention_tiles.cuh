@@ -179,4 +179,19 @@ __device__ void apply_alibi_and_mask(float (&s)[kN / 8][4], int64_t row0, int64_
     }
 }
 
+// Per-row online-softmax state of the two rows (g, g + 8) a thread touches.
+struct RowState {
+  float max[2] = {-INFINITY, -INFINITY};
+  float sum[2] = {0.f, 0.f};  // this thread's partial sum; the quad is reduced at the end
+};
+
+__device__ __forceinline__ float quad_max(float v) {
+  v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+  return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+}
+__device__ __forceinline__ float quad_sum(float v) {
+  v += __shfl_xor_sync(0xffffffffu, v, 1);
+  return v + __shfl_xor_sync(0xffffffffu, v, 2);
+}
+
 }  // namespace alibi::cuda
