@@ -255,6 +255,7 @@ void Trainer::restore(const std::string& path) {
 // shard-sized buffer (no full-size device copy); "" elsewhere. Collective.
 std::vector<float> Trainer::gather_moments(const Tensor& shard) {
   if (!sharded()) {
+    if (!is_root()) return {};  // every rank holds the same moments; rank 0 saves them
     std::vector<float> host(shard.numel());
     backend_->download(host.data(), shard);
     return host;
