@@ -1,6 +1,13 @@
 // Host side of the attention kernels: validation, head-dim dispatch and the
 // backward's scratch. The kernels are in attention_forward.cuh and
 // attention_backward.cuh, their tiling in attention_traits.cuh.
+//
+// Kernel choice (docs/results/attention_sm90.md):
+//  - forward: the Hopper kernel (attention_forward_sm90.cuh) on compute
+//    capability 9.0 for D 64/128, unless ALIBI_ATTENTION_KERNEL=portable;
+//  - backward: the portable kernels by default; ALIBI_ATTENTION_BACKWARD=sm90
+//    selects the Hopper backward (attention_backward_sm90.cuh) on compute
+//    capability 9.0 for D 64/128. Opt-in because it has not yet run on a GPU.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -65,6 +72,14 @@ bool portable_forced() {
   return v != nullptr && std::strcmp(v, "portable") == 0;
 }
 
+// The backward's opt-in: ALIBI_ATTENTION_BACKWARD=sm90 selects the Hopper
+// backward (attention_backward_sm90.cuh) where it applies; anything else, or
+// unset, keeps the portable backward. Read on every call, like the above.
+bool sm90_backward_requested() {
+  const char* v = std::getenv("ALIBI_ATTENTION_BACKWARD");
+  return v != nullptr && std::strcmp(v, "sm90") == 0;
+}
+
 AttentionLaunch launch_of(const AttentionDims& dims, cudaStream_t stream) {
   return {HeadLayout{dims.T, dims.H, dims.D}, dims.B, stream};
 }
@@ -125,20 +140,55 @@ void attention_forward(bf16* out, float* lse, const bf16* qkv, const float* slop
   attention_forward_using(AttentionForwardKernel::automatic, out, lse, qkv, slopes, dims, stream);
 }
 
-void attention_backward(bf16* dqkv, const bf16* dout, const bf16* qkv, const bf16* out,
-                        const float* lse, const float* slopes, const AttentionDims& dims,
-                        void* workspace, cudaStream_t stream) {
+bool attention_backward_sm90_applies(const AttentionDims& dims) {
+  // The grid is (B*H, ceil(T/128)): gridDim.y <= 65535. The rest as the forward
+  // (D 64/128, 32-bit TMA row coordinates, compute capability 9.0).
+  if ((dims.T + 127) / 128 > 65535) return false;
+  return attention_forward_sm90_applies(dims);
+}
+
+void attention_backward_using(AttentionBackwardKernel kernel, bf16* dqkv, const bf16* dout,
+                              const bf16* qkv, const bf16* out, const float* lse,
+                              const float* slopes, const AttentionDims& dims, void* workspace,
+                              cudaStream_t stream) {
   constexpr const char* op = "attention_backward";
   validate(op, dims);
   validate_alignment(op, dims, {dqkv, dout, qkv, out});
   const AttentionLaunch l = launch_of(dims, stream);
   float* delta = static_cast<float*>(workspace);
+  bool sm90 = false;
+  switch (kernel) {
+    case AttentionBackwardKernel::automatic:
+      sm90 = sm90_backward_requested() && attention_backward_sm90_applies(dims);
+      break;
+    case AttentionBackwardKernel::portable:
+      break;
+    case AttentionBackwardKernel::sm90:
+      if (!attention_backward_sm90_applies(dims))
+        fail(op, dims, "the sm90 backward needs a compute capability 9.0 device and D = 64 or 128");
+      sm90 = true;
+      break;
+  }
+  if (sm90) {
+    check(dims.D == 64
+              ? launch_attention_backward_sm90<64>(dqkv, dout, qkv, out, lse, slopes, delta, l)
+              : launch_attention_backward_sm90<128>(dqkv, dout, qkv, out, lse, slopes, delta, l),
+          op, dims);
+    return;
+  }
   check(dispatch_head_dim(dims.D,
                           [&](auto d) {
                             return launch_attention_backward<decltype(d)::value>(
                                 dqkv, dout, qkv, out, lse, slopes, delta, l);
                           }),
         op, dims);
+}
+
+void attention_backward(bf16* dqkv, const bf16* dout, const bf16* qkv, const bf16* out,
+                        const float* lse, const float* slopes, const AttentionDims& dims,
+                        void* workspace, cudaStream_t stream) {
+  attention_backward_using(AttentionBackwardKernel::automatic, dqkv, dout, qkv, out, lse, slopes,
+                           dims, workspace, stream);
 }
 
 }  // namespace alibi::cuda

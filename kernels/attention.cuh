@@ -38,9 +38,27 @@ void attention_forward_using(AttentionForwardKernel kernel, __nv_bfloat16* out, 
                              const __nv_bfloat16* qkv, const float* slopes,
                              const AttentionDims& dims, cudaStream_t stream);
 
-// dqkv is overwritten. Deterministic: no floating-point atomics.
+// dqkv is overwritten. Deterministic: no floating-point atomics. Runs
+// attention_backward_using(AttentionBackwardKernel::automatic, ...).
 void attention_backward(__nv_bfloat16* dqkv, const __nv_bfloat16* dout, const __nv_bfloat16* qkv,
                         const __nv_bfloat16* out, const float* lse, const float* slopes,
                         const AttentionDims& dims, void* workspace, cudaStream_t stream);
+
+
+// Which backward kernels run. automatic: the portable backward, unless the
+// environment variable ALIBI_ATTENTION_BACKWARD is "sm90" and the Hopper
+// backward applies (attention_backward_sm90_applies); the Hopper backward
+// has not yet run on a GPU, so it is opt-in. The explicit choices are for
+// tests and benchmarks; sm90 throws where it does not apply. Same workspace
+// (attention_backward_workspace_bytes) and semantics for all.
+enum class AttentionBackwardKernel { automatic, portable, sm90 };
+
+// True when the current device is compute capability 9.0 and D is 64 or 128.
+bool attention_backward_sm90_applies(const AttentionDims& dims);
+
+void attention_backward_using(AttentionBackwardKernel kernel, __nv_bfloat16* dqkv,
+                              const __nv_bfloat16* dout, const __nv_bfloat16* qkv,
+                              const __nv_bfloat16* out, const float* lse, const float* slopes,
+                              const AttentionDims& dims, void* workspace, cudaStream_t stream);
 
 }  // namespace alibi::cuda

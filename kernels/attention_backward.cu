@@ -4,14 +4,20 @@
 
 namespace alibi::cuda {
 
+cudaError_t launch_attention_row_dot(float* delta, const bf16* dout, const bf16* out,
+                                     const AttentionLaunch& l) {
+  const int64_t rows = l.B * l.layout.T * l.layout.H;
+  row_dot_kernel<<<unsigned((rows + 255) / 256), 256, 0, l.stream>>>(delta, dout, out, l.layout,
+                                                                     rows);
+  return cudaGetLastError();
+}
+
 template <int D>
 cudaError_t launch_attention_backward(bf16* dqkv, const bf16* dout, const bf16* qkv,
                                       const bf16* out, const float* lse, const float* slopes,
                                       float* delta, const AttentionLaunch& l) {
-  const int64_t rows = l.B * l.layout.T * l.layout.H;
-  row_dot_kernel<<<unsigned((rows + 255) / 256), 256, 0, l.stream>>>(delta, dout, out, l.layout,
-                                                                     rows);
-  if (const cudaError_t st = cudaGetLastError(); st != cudaSuccess) return st;
+  if (const cudaError_t st = launch_attention_row_dot(delta, dout, out, l); st != cudaSuccess)
+    return st;
 
   using DkDv = BackwardDkDvTraits<D>;
   const auto dkdv = attention_dkdv_kernel<DkDv>;

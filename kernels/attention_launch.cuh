@@ -30,6 +30,17 @@ cudaError_t launch_attention_backward(bf16* dqkv, const bf16* dout, const bf16* 
                                       const bf16* out, const float* lse, const float* slopes,
                                       float* delta, const AttentionLaunch& l);
 
+// delta[b,h,t] = dO . O (the first step of both backwards; attention_backward.cu).
+cudaError_t launch_attention_row_dot(float* delta, const bf16* dout, const bf16* out,
+                                     const AttentionLaunch& l);
+
+// Hopper (sm_90a) backward, D = 64 or 128 only (attention_backward_sm90.cu);
+// same arguments and results as launch_attention_backward. Not yet run on a GPU.
+template <int D>
+cudaError_t launch_attention_backward_sm90(bf16* dqkv, const bf16* dout, const bf16* qkv,
+                                           const bf16* out, const float* lse, const float* slopes,
+                                           float* delta, const AttentionLaunch& l);
+
 // Allows a kernel more than the default 48 KiB of dynamic shared memory.
 template <class Kernel>
 cudaError_t allow_shared_memory(Kernel kernel, size_t bytes) {

@@ -77,3 +77,44 @@ using ForwardSm90Traits = Sm90ForwardTraits<D, 128, kStages>;
 constexpr int kSm90DefaultStages = 3;
 
 }  // namespace alibi::cuda
+
+namespace alibi::cuda {
+
+// Hopper backward (attention_backward_sm90.cuh), the dK/dV and the dQ kernel
+// alike: a CTA owns kBlock rows (keys for dK/dV, queries for dQ), split
+// between kConsumers warpgroups of 64 rows (the M of one wgmma); one producer
+// warpgroup streams tiles of kStream rows of the other side (Q and dO, or K
+// and V) through a ring of kStages shared-memory stages. Tiles are stored as
+// 64-column boxes with the 128-byte swizzle, as in the forward.
+//
+// kStream = 64 at both head dims: at D = 128 a dK/dV consumer thread holds
+// dK and dV (64 + 64 fp32), S^T and dP^T (32 + 32 fp32) and their bf16
+// fragments (16 + 16) under the 240-register cap; a 128-row stream tile
+// would double S^T and dP^T (FlashAttention-3 also streams 64 rows there).
+template <int kHeadDim_, int kStages_>
+struct Sm90BackwardTraits {
+  static constexpr int kHeadDim = kHeadDim_;
+  static constexpr int kConsumers = 2;
+  static constexpr int kConsumerRows = 64;
+  static constexpr int kBlock = kConsumers * kConsumerRows;  // owned rows
+  static constexpr int kStream = 64;                         // streamed rows per tile
+  static constexpr int kStages = kStages_;
+  static constexpr int kThreads = 128 * (1 + kConsumers);
+  // As the forward: 24 + 2 * 240 = 504 registers per thread slot, the pool
+  // that __launch_bounds__(384, 1) gives the CTA (168 per thread).
+  static constexpr int kProducerRegs = 24;
+  static constexpr int kConsumerRegs = 240;
+  static constexpr int kBoxCols = 64;
+  static constexpr int kBoxRows = 64;  // rows of one TMA box (all maps)
+  static constexpr int kBoxes = kHeadDim / kBoxCols;
+  static constexpr int kRowBytes = kBoxCols * 2;
+
+  static_assert(kHeadDim == 64 || kHeadDim == 128, "wgmma shapes instantiated: N = 64, 128");
+  static_assert(kStream == kConsumerRows, "the diagonal/skip tests assume square 64-row tiles");
+  static_assert(kBlock % kStream == 0, "owned blocks start on stream-tile boundaries");
+  static_assert(kProducerRegs + kConsumers * kConsumerRegs <= 504, "register pool");
+};
+template <int D>
+using BackwardSm90Traits = Sm90BackwardTraits<D, 2>;
+
+}  // namespace alibi::cuda

@@ -137,7 +137,10 @@ void check_forward(const Problem& p, bool with_lse = true) {
 
 // Runs the GPU backward on the reference forward's out (rounded to bf16, as
 // the GPU forward would store it) and lse; returns dqkv as floats.
-std::vector<float> gpu_backward(const Problem& p, const std::vector<float>& out_bf16) {
+// kernel: which backward (automatic: the environment's choice, by default
+// the portable one).
+std::vector<float> gpu_backward(const Problem& p, const std::vector<float>& out_bf16,
+                                AttentionBackwardKernel kernel = AttentionBackwardKernel::automatic) {
   const Case& c = p.c;
   DeviceArray<uint16_t> d_out(c.out_size()), d_dqkv(c.qkv_size());
   DeviceArray<float> d_lse(c.lse_size());
@@ -145,8 +148,8 @@ std::vector<float> gpu_backward(const Problem& p, const std::vector<float>& out_
   d_out.upload(to_bf16(out_bf16));
   d_lse.upload(p.ref_lse);
   d_dqkv.poison();
-  attention_backward(bf16(d_dqkv), bf16(p.d_dout), bf16(p.d_qkv), bf16(d_out), d_lse.get(),
-                     p.d_slopes.get(), c.dims(), workspace.get(), nullptr);
+  attention_backward_using(kernel, bf16(d_dqkv), bf16(p.d_dout), bf16(p.d_qkv), bf16(d_out),
+                           d_lse.get(), p.d_slopes.get(), c.dims(), workspace.get(), nullptr);
   test::cuda_check(cudaDeviceSynchronize(), "attention_backward");
   return from_bf16(d_dqkv.download());
 }
@@ -156,16 +159,26 @@ std::vector<float> rounded_to_bf16(std::vector<float> x) {
   return x;
 }
 
-void check_backward(const Problem& p) {
+// The CPU reference backward on the reference forward's out (rounded to bf16) and lse.
+std::vector<float> cpu_backward(const Problem& p, const std::vector<float>& out_bf16) {
   const Case& c = p.c;
-  const std::vector<float> out = rounded_to_bf16(p.ref_out);
-  const std::vector<float> got = gpu_backward(p, out);
   std::vector<float> want(c.qkv_size());
-  cpu::attention_backward(want.data(), p.dout.data(), p.qkv.data(), out.data(), p.ref_lse.data(),
-                          p.slopes.data(), c.B, c.T, c.H, c.D);
+  cpu::attention_backward(want.data(), p.dout.data(), p.qkv.data(), out_bf16.data(),
+                          p.ref_lse.data(), p.slopes.data(), c.B, c.T, c.H, c.D);
+  return want;
+}
+
+void expect_gradients_close(const std::vector<float>& got, const std::vector<float>& want,
+                            const Case& c, double rel_l2, double max_rel) {
   const char* names[] = {"dq", "dk", "dv"};
   for (int which = 0; which < 3; ++which)
-    expect_close(part_of(got, c, which), part_of(want, c, which), 5e-2, 1e-1, names[which]);
+    expect_close(part_of(got, c, which), part_of(want, c, which), rel_l2, max_rel, names[which]);
+}
+
+void check_backward(const Problem& p,
+                    AttentionBackwardKernel kernel = AttentionBackwardKernel::automatic) {
+  const std::vector<float> out = rounded_to_bf16(p.ref_out);
+  expect_gradients_close(gpu_backward(p, out, kernel), cpu_backward(p, out), p.c, 5e-2, 1e-1);
 }
 
 void check_case(const Case& c, bool backward, uint64_t seed) {
@@ -298,6 +311,95 @@ TEST(CudaAttention, BackwardIsDeterministic) {
   EXPECT_EQ(0, std::memcmp(first.data(), second.data(), first.size() * sizeof(float)));
 }
 
+// ---- Hopper backward (attention_backward_sm90.cuh) -----------------------------
+// Written when no GPU was available: these tests are its first verification.
+// They skip unless the device is compute capability 9.0.
+
+bool sm90_backward_available() {
+  return attention_backward_sm90_applies(AttentionDims{1, 64, 8, 128});
+}
+
+// The lengths around the 128-row owned blocks and 64-row streamed tiles of
+// both Hopper backward kernels, both head counts, both biases, B = 1 and 2,
+// against the CPU reference (same tolerances as the portable backward;
+// dqkv poisoned first).
+TEST(CudaAttention, Sm90BackwardTileBoundaries) {
+  ALIBI_SKIP_WITHOUT_GPU();
+  if (!sm90_backward_available()) GTEST_SKIP() << "not a compute capability 9.0 device";
+  uint64_t seed = 900;
+  for (int D : {64, 128}) {
+    for (int64_t T : {1, 7, 63, 64, 65, 127, 128, 129, 257, 1000})
+      for (int64_t H : {8, 12})
+        for (const Case& c : {Case{1, T, H, D, true}, Case{2, T, H, D, false}}) {
+          SCOPED_TRACE(c.name());
+          check_backward(Problem(c, seed++), AttentionBackwardKernel::sm90);
+        }
+    for (const Case& c : {Case{1, 4097, 8, D, true}, Case{1, 4097, 12, D, false}}) {
+      SCOPED_TRACE(c.name());
+      check_backward(Problem(c, seed++), AttentionBackwardKernel::sm90);
+    }
+  }
+}
+
+// The Hopper and the portable backward compute the same function: on random
+// inputs their gradients agree more closely than either agrees with the fp32
+// reference (both round P and dS to bf16; they differ in exp2 rounding and
+// summation order): relative L2 <= 2e-2, max |difference| <= 5e-2 * max|portable|.
+TEST(CudaAttention, Sm90BackwardMatchesPortable) {
+  ALIBI_SKIP_WITHOUT_GPU();
+  if (!sm90_backward_available()) GTEST_SKIP() << "not a compute capability 9.0 device";
+  uint64_t seed = 1000;
+  for (const Case& c : {Case{2, 1000, 12, 64, true}, Case{2, 1000, 12, 128, true},
+                        Case{1, 4097, 8, 128, true}, Case{3, 333, 12, 128, false},
+                        Case{1, 2048, 8, 64, false}}) {
+    SCOPED_TRACE(c.name());
+    const Problem p(c, seed++);
+    const std::vector<float> out = rounded_to_bf16(p.ref_out);
+    const std::vector<float> portable = gpu_backward(p, out, AttentionBackwardKernel::portable);
+    const std::vector<float> sm90 = gpu_backward(p, out, AttentionBackwardKernel::sm90);
+    expect_gradients_close(sm90, portable, c, 2e-2, 5e-2);
+  }
+}
+
+// Bitwise reproducible, like the portable backward (no atomics).
+TEST(CudaAttention, Sm90BackwardIsDeterministic) {
+  ALIBI_SKIP_WITHOUT_GPU();
+  if (!sm90_backward_available()) GTEST_SKIP() << "not a compute capability 9.0 device";
+  for (const Case& c : {Case{2, 1000, 8, 64, true}, Case{2, 1000, 12, 128, true}}) {
+    SCOPED_TRACE(c.name());
+    const Problem p(c, 1100);
+    const std::vector<float> out = rounded_to_bf16(p.ref_out);
+    const std::vector<float> first = gpu_backward(p, out, AttentionBackwardKernel::sm90);
+    const std::vector<float> second = gpu_backward(p, out, AttentionBackwardKernel::sm90);
+    ASSERT_EQ(first.size(), second.size());
+    EXPECT_EQ(0, std::memcmp(first.data(), second.data(), first.size() * sizeof(float)));
+  }
+}
+
+// The automatic choice follows ALIBI_ATTENTION_BACKWARD: "sm90" selects the
+// Hopper backward, bit for bit; unset, the portable one.
+TEST(CudaAttention, EnvironmentSelectsSm90Backward) {
+  ALIBI_SKIP_WITHOUT_GPU();
+  if (!sm90_backward_available()) GTEST_SKIP() << "not a compute capability 9.0 device";
+  const Case c{1, 300, 8, 128, true};
+  const Problem p(c, 1200);
+  const std::vector<float> out = rounded_to_bf16(p.ref_out);
+  auto bits = [](const std::vector<float>& v) {
+    std::vector<uint32_t> b(v.size());
+    std::memcpy(b.data(), v.data(), v.size() * sizeof(float));
+    return b;
+  };
+  const char* saved = std::getenv("ALIBI_ATTENTION_BACKWARD");
+  const std::string saved_value = saved ? saved : "";
+  setenv("ALIBI_ATTENTION_BACKWARD", "sm90", 1);
+  const std::vector<float> chosen_sm90 = gpu_backward(p, out);
+  unsetenv("ALIBI_ATTENTION_BACKWARD");
+  const std::vector<float> chosen_default = gpu_backward(p, out);
+  if (saved) setenv("ALIBI_ATTENTION_BACKWARD", saved_value.c_str(), 1);
+  EXPECT_EQ(bits(chosen_sm90), bits(gpu_backward(p, out, AttentionBackwardKernel::sm90)));
+  EXPECT_EQ(bits(chosen_default), bits(gpu_backward(p, out, AttentionBackwardKernel::portable)));
+}
+
 TEST(CudaAttention, RejectsUnsupportedHeadDim) {
   ALIBI_SKIP_WITHOUT_GPU();
   EXPECT_THROW(attention_forward(nullptr, nullptr, nullptr, nullptr, {1, 8, 2, 48}, nullptr),
@@ -352,6 +454,14 @@ void time_case(const Case& c) {
               "fwd+bwd %.1f TFLOP/s\n",
               c.name().c_str(), fwd, fwd_flops / fwd / 1e9, bwd, bwd_flops / bwd / 1e9,
               (fwd_flops + bwd_flops) / (fwd + bwd) / 1e9);
+  if (!attention_backward_sm90_applies(c.dims())) return;
+  const float sm90 = median_ms([&] {
+    attention_backward_using(AttentionBackwardKernel::sm90, bf16(dqkv), bf16(dout), bf16(qkv),
+                             bf16(out), lse.get(), slopes.get(), c.dims(), workspace.get(), nullptr);
+  });
+  test::cuda_check(cudaDeviceSynchronize(), "timing");
+  std::printf("%s: sm90 backward %.3f ms %.1f TFLOP/s, fwd+bwd %.1f TFLOP/s\n", c.name().c_str(),
+              sm90, bwd_flops / sm90 / 1e9, (fwd_flops + bwd_flops) / (fwd + sm90) / 1e9);
 }
 
 TEST(CudaAttention, DISABLED_Timing) {

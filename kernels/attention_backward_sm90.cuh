@@ -1,0 +1,455 @@
+// Backward attention for Hopper (sm_90a), D = 64 or 128. NOT YET RUN ON A
+// GPU: opt-in only (ALIBI_ATTENTION_BACKWARD=sm90, see attention.cu).
+//
+// Same three steps as the portable backward (attention_backward.cuh), and
+// deterministic the same way (every output element is summed by one thread
+// in a fixed order; no atomics):
+//   1. delta_i = dO_i . O_i (the portable row_dot_kernel);
+//   2. attention_dkdv_sm90_kernel: a CTA per (128-key block, b, h); the two
+//      consumer warpgroups own 64 keys each and accumulate dK and dV in
+//      registers over 64-row tiles of Q and dO (query rows >= the block's
+//      first key), which the producer warpgroup streams by TMA, with the
+//      tile's lse and delta rows, through an mbarrier ring:
+//        S^T  = K Q^T                (wgmma, both operands from shared memory)
+//        P^T  = exp2(S^T * scale*log2e + bias - lse*log2e)   (saved lse)
+//        dP^T = V dO^T               (shared, shared)
+//        dS^T = P^T * (dP^T - delta)
+//        dV  += P^T dO               (P^T registers, dO the MN-major B operand)
+//        dK  += dS^T Q               (dS^T registers, Q MN-major)
+//      dK is scaled by 1/sqrt(D) once at the end;
+//   3. attention_dq_sm90_kernel: a CTA per (128-query block, b, h); the
+//      consumers own 64 queries each and accumulate dQ over 64-key tiles of
+//      K and V: S = Q K^T, P, dP = dO V^T, dS, dQ += dS K (K MN-major).
+// Conventions of the forward (attention_forward_sm90.cuh): log2-domain scores,
+// the ALiBi bias from indices in fp32 registers, the causal mask only on
+// tiles that cross a warpgroup's diagonal, rows past T masked through
+// lse = +inf (probability exactly 0) and never written.
+#pragma once
+
+#include <cuda.h>
+
+#include "kernels/attention_forward_sm90.cuh"  // scores_to_log2, fast_exp2
+#include "kernels/attention_tiles.cuh"
+#include "kernels/attention_traits.cuh"
+#include "kernels/tma.cuh"
+#include "kernels/wgmma.cuh"
+
+namespace alibi::cuda {
+
+// Shared memory, in bytes from a 1024-byte aligned base: the two owned
+// blocks (K and V, or Q and dO), each kBoxes boxes of kBlock rows; the
+// stages of the two streamed tiles (Q and dO, or K and V); per stage the
+// tile's lse (log2 units) and delta; then the mbarriers.
+template <class Tr>
+struct Sm90BackwardSmem {
+  static constexpr int kOwnedBox = Tr::kBlock * Tr::kRowBytes;
+  static constexpr int kOwnedBytes = Tr::kBoxes * kOwnedBox;
+  static constexpr int kStreamBox = Tr::kStream * Tr::kRowBytes;
+  static constexpr int kStreamBytes = Tr::kBoxes * kStreamBox;
+  static constexpr int kOwnedA = 0;
+  static constexpr int kOwnedB = kOwnedA + kOwnedBytes;
+  static constexpr int kStreamA = kOwnedB + kOwnedBytes;
+  static constexpr int kStreamB = kStreamA + Tr::kStages * kStreamBytes;
+  static constexpr int kStats = kStreamB + Tr::kStages * kStreamBytes;  // float [stage][2][kStream]
+  static constexpr int kBarriers = kStats + Tr::kStages * 2 * Tr::kStream * 4;
+  static constexpr int kBarrierCount = 1 + 2 * Tr::kStages;
+  static constexpr size_t bytes() { return size_t(kBarriers) + 8 * kBarrierCount + 1024; }
+  static_assert(kStreamBox % 1024 == 0 && kOwnedBox % 1024 == 0, "swizzle atoms stay aligned");
+};
+
+// The mbarriers: owned blocks landed (one arrival plus the bytes); per
+// stage, tile landed (32 arrivals: the producer warp's lanes, which also
+// write the tile's lse and delta, lane 0 with the bytes) and tile consumed
+// (one arrival per consumer warp).
+template <class Tr>
+struct Sm90BackwardBarriers {
+  uint64_t* base;
+  __device__ uint64_t* owned_full() const { return base; }
+  __device__ uint64_t* full(int s) const { return base + 1 + s; }
+  __device__ uint64_t* empty(int s) const { return base + 1 + Tr::kStages + s; }
+  __device__ void init() const {
+    tma::barrier_init(owned_full(), 1);
+    for (int s = 0; s < Tr::kStages; ++s) {
+      tma::barrier_init(full(s), 32);
+      tma::barrier_init(empty(s), 4 * Tr::kConsumers);
+    }
+    tma::barrier_init_fence();
+  }
+};
+
+// One tensor as the TMA sees it: a 3-D map {D, parts, B*T} (innermost first)
+// with 64 x 1 x 64 boxes; c1 selects the (part, head) column block, row_base
+// is b * T.
+struct Sm90TileSource {
+  const CUtensorMap* map;
+  int c1;
+  int row_base;
+};
+
+// Copies rows [row, row + kRows) of src into kBoxes column boxes at dst
+// (box_bytes apart), 64 rows per copy.
+template <class Tr, int kRows>
+__device__ __forceinline__ void load_rows_sm90(unsigned char* dst, int box_bytes,
+                                               const Sm90TileSource& src, uint64_t* bar, int row) {
+#pragma unroll
+  for (int box = 0; box < Tr::kBoxes; ++box)
+#pragma unroll
+    for (int r = 0; r < kRows / Tr::kBoxRows; ++r)
+      tma::load_3d(dst + box * box_bytes + r * Tr::kBoxRows * Tr::kRowBytes, src.map, bar,
+                   box * Tr::kBoxCols, src.c1, src.row_base + row + r * Tr::kBoxRows);
+}
+
+struct Sm90BackwardArgs {
+  bf16* dqkv;
+  const float* lse;    // natural log, [B, H, T]
+  const float* delta;  // [B, H, T]
+  const float* slopes;
+  HeadLayout layout;
+};
+
+// The producer warp (all 32 lanes; lane 0 issues the copies): the owned
+// blocks once, then the streamed tiles first_row + 64 * tile. kStats: the
+// lanes also write each tile's lse * log2(e) and delta into the stage (rows
+// past T: lse = +inf, delta = 0) before arriving on its full barrier.
+template <class Tr, bool kStats>
+__device__ void produce_backward(unsigned char* smem, const Sm90BackwardBarriers<Tr>& bar,
+                                 const Sm90TileSource& owned_a, const Sm90TileSource& owned_b,
+                                 int owned_row, const Sm90TileSource& stream_a,
+                                 const Sm90TileSource& stream_b, int first_row, int n_tiles,
+                                 const float* lse_row, const float* delta_row, int T) {
+  using Smem = Sm90BackwardSmem<Tr>;
+  const int lane = threadIdx.x % 32;
+  if (lane == 0) {
+    tma::prefetch_map(owned_a.map);
+    tma::prefetch_map(owned_b.map);
+    tma::prefetch_map(stream_b.map);  // dout (dK/dV) or qkv (dQ); a hint only
+    tma::arrive_expect_bytes(bar.owned_full(), 2 * Smem::kOwnedBytes);
+    load_rows_sm90<Tr, Tr::kBlock>(smem + Smem::kOwnedA, Smem::kOwnedBox, owned_a,
+                                   bar.owned_full(), owned_row);
+    load_rows_sm90<Tr, Tr::kBlock>(smem + Smem::kOwnedB, Smem::kOwnedBox, owned_b,
+                                   bar.owned_full(), owned_row);
+  }
+  for (int tile = 0; tile < n_tiles; ++tile) {
+    const int stage = tile % Tr::kStages, round = tile / Tr::kStages;
+    const int row = first_row + tile * Tr::kStream;
+    if (round > 0) tma::wait(bar.empty(stage), (round - 1) & 1);
+    if constexpr (kStats) {
+      float* s_lse = reinterpret_cast<float*>(smem + Smem::kStats) + stage * 2 * Tr::kStream;
+      float* s_delta = s_lse + Tr::kStream;
+      for (int r = lane; r < Tr::kStream; r += 32) {
+        const bool valid = row + r < T;
+        s_lse[r] = valid ? lse_row[row + r] * kLog2e : INFINITY;
+        s_delta[r] = valid ? delta_row[row + r] : 0.f;
+      }
+    }
+    if (lane == 0) {
+      tma::arrive_expect_bytes(bar.full(stage), 2 * Smem::kStreamBytes);
+      load_rows_sm90<Tr, Tr::kStream>(smem + Smem::kStreamA + stage * Smem::kStreamBytes,
+                                      Smem::kStreamBox, stream_a, bar.full(stage), row);
+      load_rows_sm90<Tr, Tr::kStream>(smem + Smem::kStreamB + stage * Smem::kStreamBytes,
+                                      Smem::kStreamBox, stream_b, bar.full(stage), row);
+    } else {
+      tma::arrive(bar.full(stage));
+    }
+  }
+}
+
+// D[64 x N] = A B^T over the head dim, both K-major in shared memory: A is
+// the warpgroup's 64 rows of an owned block (a_addr, boxes a_box bytes
+// apart), B a streamed tile (b_addr, boxes b_box apart). Issues and commits.
+template <class Tr, int N>
+__device__ __forceinline__ void issue_rows_rows(float (&d)[N / 8][4], uint32_t a_addr, int a_box,
+                                                uint32_t b_addr, int b_box) {
+#pragma unroll
+  for (int k = 0; k < Tr::kHeadDim / 16; ++k) {
+    const uint32_t box = k / 4, within = (k % 4) * 32;
+    const uint64_t da = wgmma::desc_sw128(a_addr + box * a_box + within, 16, 1024);
+    const uint64_t db = wgmma::desc_sw128(b_addr + box * b_box + within, 16, 1024);
+    wgmma::mma_ss<N, 0>(d, da, db, k > 0);
+  }
+}
+
+// D[64 x D] += A[64 x kStream] B with A in registers and B a streamed tile
+// (kStream rows of D columns) read as the MN-major operand.
+template <class Tr>
+__device__ __forceinline__ void issue_regs_cols(float (&d)[Tr::kHeadDim / 8][4],
+                                                const uint32_t (&a)[Tr::kStream / 16][4],
+                                                uint32_t b_addr) {
+  using Smem = Sm90BackwardSmem<Tr>;
+#pragma unroll
+  for (int k = 0; k < Tr::kStream / 16; ++k) {
+    const uint64_t db = wgmma::desc_sw128(b_addr + k * 2048, Smem::kStreamBox, 1024);
+    wgmma::mma_rs<Tr::kHeadDim, 1>(d, a[k], db, 1);
+  }
+}
+
+// Writes a warp's 16 rows of a 64 x D accumulator (times factor) as bf16 to
+// rows row0 + g, row0 + g + 8 of a head (stride elements apart), rows < T.
+template <int kD>
+__device__ __forceinline__ void store_accumulator_rows(bf16* head, int64_t stride,
+                                                       const float (&acc)[kD / 8][4],
+                                                       int64_t row0, int64_t T, float factor) {
+  const Lane L;
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int64_t i = row0 + L.g + 8 * half;
+    if (i < T) {
+      bf16* row = head + i * stride + 2 * L.t;
+#pragma unroll
+      for (int c = 0; c < kD / 8; ++c)
+        *reinterpret_cast<uint32_t*>(row + 8 * c) =
+            mma::pack_bf16x2(acc[c][2 * half] * factor, acc[c][2 * half + 1] * factor);
+    }
+  }
+}
+
+// ---- dK / dV ----------------------------------------------------------------
+
+// One consumer warpgroup: keys key_wg .. key_wg + 63 (this warp: 16 of them).
+template <class Tr>
+__device__ void consume_dkdv(const Sm90BackwardArgs& a, unsigned char* smem,
+                             const Sm90BackwardBarriers<Tr>& bar, int consumer, int64_t b,
+                             int64_t h, int n0, int n_tiles) {
+  constexpr int kD = Tr::kHeadDim, kM = Tr::kStream;
+  using Smem = Sm90BackwardSmem<Tr>;
+  const Lane L;
+  const int warp = (threadIdx.x / 32) % 4;
+  const int key_wg = n0 + consumer * Tr::kConsumerRows;
+  const int key0 = key_wg + 16 * warp;  // this warp's first key
+  const float scale_log2 = rsqrtf(float(kD)) * kLog2e;
+  const float slope_log2 = a.slopes[h] * kLog2e;
+  const uint32_t k_addr = tma::smem_addr(smem + Smem::kOwnedA) + consumer * Tr::kConsumerRows * Tr::kRowBytes;
+  const uint32_t v_addr = tma::smem_addr(smem + Smem::kOwnedB) + consumer * Tr::kConsumerRows * Tr::kRowBytes;
+  const uint32_t q_base = tma::smem_addr(smem + Smem::kStreamA);
+  const uint32_t do_base = tma::smem_addr(smem + Smem::kStreamB);
+  const float* stats = reinterpret_cast<const float*>(smem + Smem::kStats);
+
+  float dk[kD / 8][4], dv[kD / 8][4];
+  zero(dk);
+  zero(dv);
+  tma::wait(bar.owned_full(), 0);
+  for (int tile = 0; tile < n_tiles; ++tile) {
+    const int stage = tile % Tr::kStages;
+    const int m0 = n0 + tile * kM;  // the tile's first query
+    tma::wait(bar.full(stage), uint32_t(tile / Tr::kStages) & 1);
+    // Every query of the tile precedes every key of this warpgroup: nothing to add.
+    if (m0 + kM - 1 < key_wg) {
+      if (L.lane == 0) tma::arrive(bar.empty(stage));
+      continue;
+    }
+    const uint32_t q_addr = q_base + stage * Smem::kStreamBytes;
+    const uint32_t do_addr = do_base + stage * Smem::kStreamBytes;
+    float s[kM / 8][4], dp[kM / 8][4];
+    wgmma::fence();
+    issue_rows_rows<Tr, kM>(s, k_addr, Smem::kOwnedBox, q_addr, Smem::kStreamBox);
+    wgmma::commit();
+    issue_rows_rows<Tr, kM>(dp, v_addr, Smem::kOwnedBox, do_addr, Smem::kStreamBox);
+    wgmma::commit();
+
+    // P^T while dP^T is still being computed. Element (c, e) of this thread:
+    // key j = key0 + g + 8(e/2), query i = m0 + 8c + 2t + e%2, so
+    // j - i = (key0 + g - m0 - 2t) + (8(e/2) - 8c - e%2).
+    wgmma::wait<1>();
+    wgmma::fence_operand(s);
+    const float* s_lse = stats + stage * 2 * kM;
+    const float* s_delta = s_lse + kM;
+    const bool mask = m0 < key_wg + Tr::kConsumerRows - 1;  // some j > i in the warpgroup's tile
+    const int rel0 = key0 + L.g - m0 - 2 * L.t;
+    const float bias0 = slope_log2 * float(rel0);
+#pragma unroll
+    for (int c = 0; c < kM / 8; ++c) {
+      const float2 l = *reinterpret_cast<const float2*>(s_lse + 8 * c + 2 * L.t);
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int k = 8 * (e / 2) - 8 * c - (e % 2);
+        const float v = fmaf(s[c][e], scale_log2, fmaf(slope_log2, float(k), bias0)) -
+                        (e % 2 ? l.y : l.x);
+        s[c][e] = (mask && rel0 + k > 0) ? 0.f : fast_exp2(v);
+      }
+    }
+    wgmma::wait<0>();
+    wgmma::fence_operand(dp);
+#pragma unroll
+    for (int c = 0; c < kM / 8; ++c) {
+      const float2 dl = *reinterpret_cast<const float2*>(s_delta + 8 * c + 2 * L.t);
+#pragma unroll
+      for (int e = 0; e < 4; ++e) dp[c][e] = s[c][e] * (dp[c][e] - (e % 2 ? dl.y : dl.x));
+    }
+    uint32_t pa[kM / 16][4], dsa[kM / 16][4];
+    accumulator_to_a<kM>(pa, s);
+    accumulator_to_a<kM>(dsa, dp);
+    wgmma::fence();
+    issue_regs_cols<Tr>(dv, pa, do_addr);
+    issue_regs_cols<Tr>(dk, dsa, q_addr);
+    wgmma::commit();
+    wgmma::wait<0>();
+    wgmma::fence_operand(dv);
+    wgmma::fence_operand(dk);
+    if (L.lane == 0) tma::arrive(bar.empty(stage));  // this warp no longer reads the stage
+  }
+
+  const HeadLayout& lay = a.layout;
+  const int64_t stride = 3 * lay.H * lay.D;
+  store_accumulator_rows<kD>(a.dqkv + lay.qkv(b, 1, h), stride, dk, key0, lay.T, rsqrtf(float(kD)));
+  store_accumulator_rows<kD>(a.dqkv + lay.qkv(b, 2, h), stride, dv, key0, lay.T, 1.f);
+}
+
+// Grid (B * H, ceil(T / kBlock)); key blocks in increasing order, so the
+// blocks with the most query tiles (the first) start first.
+template <class Tr>
+__global__ void __launch_bounds__(Tr::kThreads, 1)
+    attention_dkdv_sm90_kernel(const __grid_constant__ CUtensorMap qkv_map,
+                               const __grid_constant__ CUtensorMap dout_map,
+                               const Sm90BackwardArgs args) {
+  using Smem = Sm90BackwardSmem<Tr>;
+  extern __shared__ unsigned char smem_raw[];
+  const uint32_t raw = tma::smem_addr(smem_raw);
+  unsigned char* smem = smem_raw + ((1024 - raw % 1024) % 1024);
+  const Sm90BackwardBarriers<Tr> bar{reinterpret_cast<uint64_t*>(smem + Smem::kBarriers)};
+
+  const int H = int(args.layout.H), T = int(args.layout.T);
+  const int b = blockIdx.x / H, h = blockIdx.x % H;
+  const int n0 = blockIdx.y * Tr::kBlock;
+  const int n_tiles = (T - n0 + Tr::kStream - 1) / Tr::kStream;  // queries [n0, T)
+
+  if (threadIdx.x == 0) bar.init();
+  __syncthreads();
+
+  const int warpgroup = threadIdx.x / 128;
+  if (warpgroup == 0) {
+    wgmma::shrink_registers<Tr::kProducerRegs>();
+    if (threadIdx.x < 32) {
+      const int row_base = b * T;
+      const Sm90TileSource k{&qkv_map, H + h, row_base}, v{&qkv_map, 2 * H + h, row_base};
+      const Sm90TileSource q{&qkv_map, h, row_base}, dout{&dout_map, h, row_base};
+      const int64_t stats_row = args.layout.row(b, h);
+      produce_backward<Tr, true>(smem, bar, k, v, n0, q, dout, n0, n_tiles,
+                                 args.lse + stats_row, args.delta + stats_row, T);
+    }
+  } else {
+    wgmma::grow_registers<Tr::kConsumerRegs>();
+    consume_dkdv<Tr>(args, smem, bar, warpgroup - 1, b, h, n0, n_tiles);
+  }
+}
+
+// ---- dQ -----------------------------------------------------------------------
+
+// One consumer warpgroup: queries q_wg .. q_wg + 63 (this warp: 16 of them).
+template <class Tr>
+__device__ void consume_dq(const Sm90BackwardArgs& a, unsigned char* smem,
+                           const Sm90BackwardBarriers<Tr>& bar, int consumer, int64_t b, int64_t h,
+                           int m0, int n_tiles) {
+  constexpr int kD = Tr::kHeadDim, kN = Tr::kStream;
+  using Smem = Sm90BackwardSmem<Tr>;
+  const Lane L;
+  const int warp = (threadIdx.x / 32) % 4;
+  const int q_wg = m0 + consumer * Tr::kConsumerRows;
+  const int row0 = q_wg + 16 * warp;  // this warp's first query
+  const HeadLayout& lay = a.layout;
+  const int64_t T = lay.T;
+  const float scale_log2 = rsqrtf(float(kD)) * kLog2e;
+  const float slope_log2 = a.slopes[h] * kLog2e;
+  const uint32_t q_addr = tma::smem_addr(smem + Smem::kOwnedA) + consumer * Tr::kConsumerRows * Tr::kRowBytes;
+  const uint32_t do_addr = tma::smem_addr(smem + Smem::kOwnedB) + consumer * Tr::kConsumerRows * Tr::kRowBytes;
+  const uint32_t k_base = tma::smem_addr(smem + Smem::kStreamA);
+  const uint32_t v_base = tma::smem_addr(smem + Smem::kStreamB);
+
+  // lse (log2 units) and delta of the two rows this thread touches; rows past
+  // T get lse = +inf, so their probabilities are 0.
+  float row_lse[2], row_delta[2];
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int64_t i = row0 + L.g + 8 * half;
+    row_lse[half] = i < T ? a.lse[lay.row(b, h) + i] * kLog2e : INFINITY;
+    row_delta[half] = i < T ? a.delta[lay.row(b, h) + i] : 0.f;
+  }
+
+  float dq[kD / 8][4];
+  zero(dq);
+  tma::wait(bar.owned_full(), 0);
+  for (int tile = 0; tile < n_tiles; ++tile) {
+    const int stage = tile % Tr::kStages;
+    const int n0 = tile * kN;  // the tile's first key
+    tma::wait(bar.full(stage), uint32_t(tile / Tr::kStages) & 1);
+    // Every key of the tile follows every query of this warpgroup.
+    if (n0 > q_wg + Tr::kConsumerRows - 1) {
+      if (L.lane == 0) tma::arrive(bar.empty(stage));
+      continue;
+    }
+    const uint32_t k_addr = k_base + stage * Smem::kStreamBytes;
+    const uint32_t v_addr = v_base + stage * Smem::kStreamBytes;
+    float s[kN / 8][4], dp[kN / 8][4];
+    wgmma::fence();
+    issue_rows_rows<Tr, kN>(s, q_addr, Smem::kOwnedBox, k_addr, Smem::kStreamBox);
+    wgmma::commit();
+    issue_rows_rows<Tr, kN>(dp, do_addr, Smem::kOwnedBox, v_addr, Smem::kStreamBox);
+    wgmma::commit();
+
+    wgmma::wait<1>();
+    wgmma::fence_operand(s);
+    if (n0 + kN - 1 > q_wg)  // the tile crosses the warpgroup's diagonal
+      scores_to_log2<kN, true>(s, row0, n0, scale_log2, slope_log2);
+    else
+      scores_to_log2<kN, false>(s, row0, n0, scale_log2, slope_log2);
+#pragma unroll
+    for (int c = 0; c < kN / 8; ++c)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[c][e] = fast_exp2(s[c][e] - row_lse[e / 2]);  // -inf -> 0
+    wgmma::wait<0>();
+    wgmma::fence_operand(dp);
+#pragma unroll
+    for (int c = 0; c < kN / 8; ++c)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) dp[c][e] = s[c][e] * (dp[c][e] - row_delta[e / 2]);
+    uint32_t dsa[kN / 16][4];
+    accumulator_to_a<kN>(dsa, dp);
+    wgmma::fence();
+    issue_regs_cols<Tr>(dq, dsa, k_addr);
+    wgmma::commit();
+    wgmma::wait<0>();
+    wgmma::fence_operand(dq);
+    if (L.lane == 0) tma::arrive(bar.empty(stage));
+  }
+
+  store_accumulator_rows<kD>(a.dqkv + lay.qkv(b, 0, h), 3 * lay.H * lay.D, dq, row0, T,
+                             rsqrtf(float(kD)));
+}
+
+// Grid (B * H, ceil(T / kBlock)); query blocks in reverse order (the last
+// has the most key tiles).
+template <class Tr>
+__global__ void __launch_bounds__(Tr::kThreads, 1)
+    attention_dq_sm90_kernel(const __grid_constant__ CUtensorMap qkv_map,
+                             const __grid_constant__ CUtensorMap dout_map,
+                             const Sm90BackwardArgs args) {
+  using Smem = Sm90BackwardSmem<Tr>;
+  extern __shared__ unsigned char smem_raw[];
+  const uint32_t raw = tma::smem_addr(smem_raw);
+  unsigned char* smem = smem_raw + ((1024 - raw % 1024) % 1024);
+  const Sm90BackwardBarriers<Tr> bar{reinterpret_cast<uint64_t*>(smem + Smem::kBarriers)};
+
+  const int H = int(args.layout.H), T = int(args.layout.T);
+  const int b = blockIdx.x / H, h = blockIdx.x % H;
+  const int m0 = (gridDim.y - 1 - blockIdx.y) * Tr::kBlock;
+  const int key_end = min(T, m0 + Tr::kBlock);  // keys [0, key_end)
+  const int n_tiles = (key_end + Tr::kStream - 1) / Tr::kStream;
+
+  if (threadIdx.x == 0) bar.init();
+  __syncthreads();
+
+  const int warpgroup = threadIdx.x / 128;
+  if (warpgroup == 0) {
+    wgmma::shrink_registers<Tr::kProducerRegs>();
+    if (threadIdx.x < 32) {
+      const int row_base = b * T;
+      const Sm90TileSource q{&qkv_map, h, row_base}, dout{&dout_map, h, row_base};
+      const Sm90TileSource k{&qkv_map, H + h, row_base}, v{&qkv_map, 2 * H + h, row_base};
+      produce_backward<Tr, false>(smem, bar, q, dout, m0, k, v, 0, n_tiles, nullptr, nullptr, T);
+    }
+  } else {
+    wgmma::grow_registers<Tr::kConsumerRegs>();
+    consume_dq<Tr>(args, smem, bar, warpgroup - 1, b, h, m0, n_tiles);
+  }
+}
+
+}  // namespace alibi::cuda
