@@ -1,4 +1,6 @@
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <memory>
 
@@ -23,6 +25,12 @@ int bench_attention(const AttentionBenchOptions& o) {
   // Causal FLOPs, the convention of ../shared/bench/attn_bench.py.
   const double fwd_flops = 4.0 * B * H * double(T) * T * D / 2, bwd_flops = 2.5 * fwd_flops;
 
+  // The CUDA backend's backward follows ALIBI_ATTENTION_BACKWARD (sm90: the
+  // Hopper kernels where they apply, else the portable ones); recorded as given.
+  const char* bwd_env = std::getenv("ALIBI_ATTENTION_BACKWARD");
+  const std::string bwd_choice = bwd_env != nullptr && std::strcmp(bwd_env, "sm90") == 0 ? "sm90" : "default";
+  if (o.backward) std::printf("backward kernels: %s (ALIBI_ATTENTION_BACKWARD)\n", bwd_choice.c_str());
+
   nlohmann::json rows = nlohmann::json::array();
   double fwd_seconds_by_bias[2] = {0, 0};
   for (bool alibi : {true, false}) {
@@ -44,6 +52,7 @@ int bench_attention(const AttentionBenchOptions& o) {
                 fwd_flops / fwd / 1e12);
     if (o.backward) {
       row["bwd_ms"] = 1e3 * bwd, row["bwd_tflops"] = bwd_flops / bwd / 1e12;
+      row["bwd_kernels"] = bwd_choice;
       row["fwdbwd_tflops"] = (fwd_flops + bwd_flops) / (fwd + bwd) / 1e12;
       std::printf(" | bwd %8.3f ms %6.1f | fwd+bwd %6.1f TFLOP/s", 1e3 * bwd, bwd_flops / bwd / 1e12,
                   (fwd_flops + bwd_flops) / (fwd + bwd) / 1e12);
