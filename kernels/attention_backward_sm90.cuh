@@ -55,6 +55,7 @@ struct Sm90BackwardSmem {
   static constexpr int kBarrierCount = 1 + 2 * Tr::kStages;
   static constexpr size_t bytes() { return size_t(kBarriers) + 8 * kBarrierCount + 1024; }
   static_assert(kStreamBox % 1024 == 0 && kOwnedBox % 1024 == 0, "swizzle atoms stay aligned");
+  static_assert(bytes() <= 227 * 1024, "shared memory of one CTA on sm_90");
 };
 
 // The mbarriers: owned blocks landed (one arrival plus the bytes); per
@@ -156,7 +157,8 @@ __device__ void produce_backward(unsigned char* smem, const Sm90BackwardBarriers
 
 // D[64 x N] = A B^T over the head dim, both K-major in shared memory: A is
 // the warpgroup's 64 rows of an owned block (a_addr, boxes a_box bytes
-// apart), B a streamed tile (b_addr, boxes b_box apart). Issues and commits.
+// apart), B a streamed tile (b_addr, boxes b_box apart). Issues only: the
+// caller fences before and commits after.
 template <class Tr, int N>
 __device__ __forceinline__ void issue_rows_rows(float (&d)[N / 8][4], uint32_t a_addr, int a_box,
                                                 uint32_t b_addr, int b_box) {
@@ -267,7 +269,13 @@ __device__ void consume_dkdv(const Sm90BackwardArgs& a, unsigned char* smem,
         s[c][e] = (mask && rel0 + k > 0) ? 0.f : fast_exp2(v);
       }
     }
-    wgmma::wait<0>();
+    // dV += P^T dO runs while dS^T is formed (P^T in fp32 stays in s for it).
+    uint32_t pa[kM / 16][4];
+    accumulator_to_a<kM>(pa, s);
+    wgmma::fence();
+    issue_regs_cols<Tr>(dv, pa, do_addr);
+    wgmma::commit();
+    wgmma::wait<1>();  // groups S^T, dP^T done; dV may still run
     wgmma::fence_operand(dp);
 #pragma unroll
     for (int c = 0; c < kM / 8; ++c) {
@@ -275,11 +283,9 @@ __device__ void consume_dkdv(const Sm90BackwardArgs& a, unsigned char* smem,
 #pragma unroll
       for (int e = 0; e < 4; ++e) dp[c][e] = s[c][e] * (dp[c][e] - (e % 2 ? dl.y : dl.x));
     }
-    uint32_t pa[kM / 16][4], dsa[kM / 16][4];
-    accumulator_to_a<kM>(pa, s);
+    uint32_t dsa[kM / 16][4];
     accumulator_to_a<kM>(dsa, dp);
     wgmma::fence();
-    issue_regs_cols<Tr>(dv, pa, do_addr);
     issue_regs_cols<Tr>(dk, dsa, q_addr);
     wgmma::commit();
     wgmma::wait<0>();
