@@ -175,10 +175,35 @@ void expect_gradients_close(const std::vector<float>& got, const std::vector<flo
     expect_close(part_of(got, c, which), part_of(want, c, which), rel_l2, max_rel, names[which]);
 }
 
+// On a failure, where: the first few elements of dqkv [B,T,3,H,D] that are
+// NaN (never written) or off by more than 1e-1 * max|want| of their part.
+void print_first_dqkv_mismatches(const std::vector<float>& got, const std::vector<float>& want,
+                                 const Case& c) {
+  const char* names[] = {"dq", "dk", "dv"};
+  const int64_t HD = c.H * c.D;
+  double max_want[3] = {0, 0, 0};
+  for (size_t n = 0; n < want.size(); ++n) {
+    const int which = int((int64_t(n) / HD) % 3);
+    max_want[which] = std::max(max_want[which], std::fabs(double(want[n])));
+  }
+  int shown = 0;
+  for (size_t n = 0; n < want.size() && shown < 8; ++n) {
+    const int64_t col = int64_t(n) % HD, which = (int64_t(n) / HD) % 3, bt = int64_t(n) / (3 * HD);
+    const double d = std::fabs(double(got[n]) - double(want[n]));
+    if (!std::isnan(got[n]) && d <= 1e-1 * max_want[which]) continue;
+    std::printf("  mismatch %s b=%lld t=%lld h=%lld d=%lld: got %g want %g\n", names[which],
+                (long long)(bt / c.T), (long long)(bt % c.T), (long long)(col / c.D),
+                (long long)(col % c.D), got[n], want[n]);
+    ++shown;
+  }
+}
+
 void check_backward(const Problem& p,
                     AttentionBackwardKernel kernel = AttentionBackwardKernel::automatic) {
   const std::vector<float> out = rounded_to_bf16(p.ref_out);
-  expect_gradients_close(gpu_backward(p, out, kernel), cpu_backward(p, out), p.c, 5e-2, 1e-1);
+  const std::vector<float> got = gpu_backward(p, out, kernel), want = cpu_backward(p, out);
+  expect_gradients_close(got, want, p.c, 5e-2, 1e-1);
+  if (::testing::Test::HasFailure()) print_first_dqkv_mismatches(got, want, p.c);
 }
 
 void check_case(const Case& c, bool backward, uint64_t seed) {
@@ -333,6 +358,7 @@ TEST(CudaAttention, Sm90BackwardTileBoundaries) {
         for (const Case& c : {Case{1, T, H, D, true}, Case{2, T, H, D, false}}) {
           SCOPED_TRACE(c.name());
           check_backward(Problem(c, seed++), AttentionBackwardKernel::sm90);
+          if (::testing::Test::HasFailure()) return;  // the first failing shape is the clue
         }
     for (const Case& c : {Case{1, 4097, 8, D, true}, Case{1, 4097, 12, D, false}}) {
       SCOPED_TRACE(c.name());
@@ -358,6 +384,7 @@ TEST(CudaAttention, Sm90BackwardMatchesPortable) {
     const std::vector<float> portable = gpu_backward(p, out, AttentionBackwardKernel::portable);
     const std::vector<float> sm90 = gpu_backward(p, out, AttentionBackwardKernel::sm90);
     expect_gradients_close(sm90, portable, c, 2e-2, 5e-2);
+    if (::testing::Test::HasFailure()) print_first_dqkv_mismatches(sm90, portable, c);
   }
 }
 
