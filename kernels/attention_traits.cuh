@@ -114,7 +114,8 @@ struct Sm90BackwardTraits {
   static_assert(kBlock % kStream == 0, "owned blocks start on stream-tile boundaries");
   static_assert(kProducerRegs + kConsumers * kConsumerRegs <= 504, "register pool");
 };
-template <int D>
-using BackwardSm90Traits = Sm90BackwardTraits<D, 2>;
+// 2 stages by default (D = 128: ~130 KiB of shared memory); 3 selectable for
+// measuring (ALIBI_SM90_BWD_STAGES=3, ~163 KiB).
+constexpr int kSm90BackwardDefaultStages = 2;
 
 }  // namespace alibi::cuda
