@@ -109,8 +109,8 @@ struct Sm90BackwardArgs {
 };
 
 // The producer warp (all 32 lanes; lane 0 issues the copies): the owned
-// blocks once, then the streamed tiles first_row + 64 * tile. kStats: the
-// lanes also write each tile's lse * log2(e) and delta into the stage (rows
+// blocks once, then the streamed tiles first_row + 64 * tile. kStats: lanes
+// 1..31 also write each tile's lse * log2(e) and delta into the stage (rows
 // past T: lse = +inf, delta = 0) before arriving on its full barrier.
 template <class Tr, bool kStats>
 __device__ void produce_backward(unsigned char* smem, const Sm90BackwardBarriers<Tr>& bar,
@@ -130,19 +130,26 @@ __device__ void produce_backward(unsigned char* smem, const Sm90BackwardBarriers
     load_rows_sm90<Tr, Tr::kBlock>(smem + Smem::kOwnedB, Smem::kOwnedBox, owned_b,
                                    bar.owned_full(), owned_row);
   }
+  // Lanes 1..31 carry the statistics (lane 0 arrives as it issues the copies,
+  // before its stores could be ordered by that arrival): row r of a tile is
+  // lane 1 + r % 31's, in its slot r / 31.
+  constexpr int kSlots = (Tr::kStream + 30) / 31;
   for (int tile = 0; tile < n_tiles; ++tile) {
     const int stage = tile % Tr::kStages, round = tile / Tr::kStages;
     const int row = first_row + tile * Tr::kStream;
-    if (round > 0) tma::wait(bar.empty(stage), (round - 1) & 1);
+    // The statistics are read from global memory before waiting for the
+    // stage, so their latency overlaps the wait and the copies.
+    float stat_lse[kSlots], stat_delta[kSlots];
     if constexpr (kStats) {
-      float* s_lse = reinterpret_cast<float*>(smem + Smem::kStats) + stage * 2 * Tr::kStream;
-      float* s_delta = s_lse + Tr::kStream;
-      for (int r = lane; r < Tr::kStream; r += 32) {
-        const bool valid = row + r < T;
-        s_lse[r] = valid ? lse_row[row + r] * kLog2e : INFINITY;
-        s_delta[r] = valid ? delta_row[row + r] : 0.f;
+#pragma unroll
+      for (int k = 0; k < kSlots; ++k) {
+        const int r = lane - 1 + 31 * k;
+        const bool valid = lane > 0 && r < Tr::kStream && row + r < T;
+        stat_lse[k] = valid ? lse_row[row + r] * kLog2e : INFINITY;
+        stat_delta[k] = valid ? delta_row[row + r] : 0.f;
       }
     }
+    if (round > 0) tma::wait(bar.empty(stage), (round - 1) & 1);
     if (lane == 0) {
       tma::arrive_expect_bytes(bar.full(stage), 2 * Smem::kStreamBytes);
       load_rows_sm90<Tr, Tr::kStream>(smem + Smem::kStreamA + stage * Smem::kStreamBytes,
@@ -150,7 +157,16 @@ __device__ void produce_backward(unsigned char* smem, const Sm90BackwardBarriers
       load_rows_sm90<Tr, Tr::kStream>(smem + Smem::kStreamB + stage * Smem::kStreamBytes,
                                       Smem::kStreamBox, stream_b, bar.full(stage), row);
     } else {
-      tma::arrive(bar.full(stage));
+      if constexpr (kStats) {
+        float* s_lse = reinterpret_cast<float*>(smem + Smem::kStats) + stage * 2 * Tr::kStream;
+        float* s_delta = s_lse + Tr::kStream;
+#pragma unroll
+        for (int k = 0; k < kSlots; ++k) {
+          const int r = lane - 1 + 31 * k;
+          if (r < Tr::kStream) s_lse[r] = stat_lse[k], s_delta[r] = stat_delta[k];
+        }
+      }
+      tma::arrive(bar.full(stage));  // releases this lane's statistics stores
     }
   }
 }
