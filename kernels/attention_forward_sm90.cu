@@ -1,50 +1,14 @@
 // Launch of the Hopper forward kernel (attention_forward_sm90.cuh): the TMA
-// tensor map over qkv and the grid. The map is encoded through the driver
-// entry point fetched by the runtime, so no libcuda link is needed.
-#include <cudaTypedefs.h>  // PFN_cuTensorMapEncodeTiled
-
+// tensor map over qkv (tensor_map.cuh) and the grid.
 #include <cstdlib>
 #include <cstring>
 
 #include "kernels/attention_forward_sm90.cuh"
 #include "kernels/attention_launch.cuh"
+#include "kernels/tensor_map.cuh"
 
 namespace alibi::cuda {
 namespace {
-
-PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
-  static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
-    void* p = nullptr;
-    cudaDriverEntryPointQueryResult found{};
-    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault,
-                                         &found) != cudaSuccess ||
-        found != cudaDriverEntryPointSuccess)
-      p = nullptr;
-    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(p);
-  }();
-  return fn;
-}
-
-// qkv [B, T, 3, H, D] seen as a 3-D tensor {D, 3H, B*T} (innermost first):
-// a box {64, 1, rows} is 64 columns of one (part, head) over `rows` tokens.
-// Rows past B*T read as zeros. 128-byte swizzle, matching the wgmma
-// descriptors (wgmma.cuh).
-cudaError_t encode_qkv_map(CUtensorMap* map, const bf16* qkv, const HeadLayout& layout, int64_t B,
-                           int box_rows) {
-  const PFN_cuTensorMapEncodeTiled_v12000 encode = tensor_map_encoder();
-  if (!encode) return cudaErrorNotSupported;
-  const cuuint64_t dims[3] = {cuuint64_t(layout.D), cuuint64_t(3 * layout.H),
-                              cuuint64_t(B * layout.T)};
-  const cuuint64_t strides[2] = {cuuint64_t(layout.D * sizeof(bf16)),
-                                 cuuint64_t(3 * layout.H * layout.D * sizeof(bf16))};
-  const cuuint32_t box[3] = {64, 1, cuuint32_t(box_rows)};
-  const cuuint32_t element_strides[3] = {1, 1, 1};
-  const CUresult r = encode(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<bf16*>(qkv), dims,
-                            strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                            CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                            CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  return r == CUDA_SUCCESS ? cudaSuccess : cudaErrorInvalidValue;
-}
 
 // Measurement switches (defaults and their H200 timings: docs/results/attention_sm90.md):
 //   ALIBI_SM90_PINGPONG=0   the consumers do not take turns issuing products;
@@ -83,7 +47,7 @@ cudaError_t launch_with_stages(const bf16* qkv, const Sm90ForwardArgs& args,
   using Tr = ForwardSm90Traits<D, kStages>;
   static_assert(Tr::kBlockM == Tr::kBlockN, "one box height serves Q and K/V");
   CUtensorMap map;
-  if (const cudaError_t st = encode_qkv_map(&map, qkv, l.layout, l.B, Tr::kBlockN);
+  if (const cudaError_t st = encode_rows_map(&map, qkv, l.layout.D, 3 * l.layout.H, l.B * l.layout.T, Tr::kBlockN);
       st != cudaSuccess)
     return st;
   return pingpong_enabled() ? launch<Tr, true>(map, args, l) : launch<Tr, false>(map, args, l);
