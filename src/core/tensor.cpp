@@ -39,6 +39,13 @@ Tensor Tensor::view(std::vector<int64_t> new_shape) const {
   return t;
 }
 
+Tensor Tensor::range(int64_t begin, int64_t end) const {
+  if (begin < 0 || begin > end || end > numel())
+    throw std::logic_error("range [" + std::to_string(begin) + ", " + std::to_string(end) + ") out of " + describe());
+  auto* bytes = static_cast<char*>(data) + begin * static_cast<int64_t>(dtype_size(dtype));
+  return Tensor(bytes, {end - begin}, dtype, device);
+}
+
 std::string Tensor::describe() const {
   std::ostringstream s;
   s << dtype_name(dtype) << "[";

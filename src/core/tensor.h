@@ -42,6 +42,8 @@ struct Tensor {
 
   // The same memory seen with another shape of equal element count.
   Tensor view(std::vector<int64_t> new_shape) const;
+  // Elements [begin, end) of this tensor's flat order, as a 1-D tensor.
+  Tensor range(int64_t begin, int64_t end) const;
 
   std::string describe() const;  // e.g. "f32[8,128,256]@cpu"
 

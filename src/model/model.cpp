@@ -340,8 +340,9 @@ void Model::embed_backward(const Tensor& dres, int64_t B, int64_t T) {
 }
 
 void Model::backward(float loss_scale, const GradsReadyHook& grads_ready) {
-  auto ready_from = [&](int64_t first) {
-    if (grads_ready) grads_ready(first);
+  // Offsets are looked up only when someone listens.
+  auto ready_through = [&](int64_t layer) {
+    if (grads_ready) grads_ready(first_grad_offset_of_layer(layer));
   };
   if (!last_training_) throw std::logic_error("backward() needs a preceding forward(training=true)");
   const int64_t B = last_B_, T = last_T_, C = shape_.d_model, N = B * T;
@@ -354,18 +355,21 @@ void Model::backward(float loss_scale, const GradsReadyHook& grads_ready) {
   backend_.matmul_backward(dlnf, grads_.wte, Tensor(), logits, rows(lnf_, {N, C}), weights_.wte);
   backend_.layernorm_backward(dres, grads_.lnf_weight, grads_.lnf_bias, dlnf, x_last, weights_.lnf_weight,
                               rows(lnf_mean_, {N}), rows(lnf_rstd_, {N}));
-  ready_from(first_offset_of("lnf."));
+  ready_through(shape_.n_layer);
 
   for (int64_t l = shape_.n_layer - 1; l >= 0; --l) {
     Tensor x = l == 0 ? rows(embedded_, {N, C}) : rows(blocks_[l - 1].residual_out, {N, C});
     block_backward(l, x, dres, B, T);
-    ready_from(first_offset_of("blocks." + std::to_string(l) + "."));
+    ready_through(l);
   }
   embed_backward(dres, B, T);
-  ready_from(0);
+  ready_through(-1);
 }
 
-int64_t Model::first_offset_of(const std::string& prefix) const {
+// Layer n_layer is the final norm, -1 the embeddings (at offset 0).
+int64_t Model::first_grad_offset_of_layer(int64_t layer) const {
+  if (layer < 0) return 0;
+  const std::string prefix = layer == shape_.n_layer ? "lnf." : "blocks." + std::to_string(layer) + ".";
   for (const ParamSpec& spec : layout_)
     if (spec.name.rfind(prefix, 0) == 0) return spec.offset;
   throw std::logic_error("no parameter named " + prefix + "*");

@@ -99,7 +99,7 @@ class Model {
 
  private:
   void allocate_parameters();
-  int64_t first_offset_of(const std::string& name_prefix) const;
+  int64_t first_grad_offset_of_layer(int64_t layer) const;
   void carve(int64_t B, int64_t T, bool for_training);
   Tensor act(std::vector<int64_t> shape);                  // from the activation arena
   Tensor stat(std::vector<int64_t> shape, DType dtype);    // f32/i32 from the arena

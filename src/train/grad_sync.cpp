@@ -23,22 +23,17 @@ GradientSync::GradientSync(Backend& backend, Communicator& comm, Model& model, c
   unreduced_end_ = grads.numel();
 }
 
-Tensor GradientSync::range_of(const Tensor& flat, int64_t begin, int64_t end) const {
-  auto* bytes = static_cast<char*>(flat.data) + begin * static_cast<int64_t>(dtype_size(flat.dtype));
-  return Tensor(bytes, {end - begin}, flat.dtype, flat.device);
-}
-
 void GradientSync::reduce_range(int64_t begin, int64_t end) {
   if (begin >= end) return;
   const std::string what = "all-reduce of gradient bucket " + std::to_string(buckets_) + " (elements " +
                            std::to_string(begin) + ".." + std::to_string(end) + ")";
   ++buckets_;
-  Tensor grads = range_of(model_.grads_flat(), begin, end);
+  Tensor grads = model_.grads_flat().range(begin, end);
   if (!staging_) {
     comm_.all_reduce_sum(grads, what);
     return;
   }
-  Tensor staged = range_of(staging_flat_, begin, end);
+  Tensor staged = staging_flat_.range(begin, end);
   backend_.copy(staged, grads);
   comm_.all_reduce_sum(staged, what);
 }

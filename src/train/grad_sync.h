@@ -40,7 +40,6 @@ class GradientSync {
 
  private:
   void reduce_range(int64_t begin, int64_t end);
-  Tensor range_of(const Tensor& flat, int64_t begin, int64_t end) const;
 
   Backend& backend_;
   Communicator& comm_;

@@ -40,22 +40,12 @@ float AdamW::decay_for(const ParamSpec& spec) const {
   return 0.f;
 }
 
-namespace {
-
-// Elements [begin, end) of a flat buffer as a 1-D tensor.
-Tensor flat_range(const Tensor& flat, int64_t begin, int64_t end) {
-  auto* bytes = static_cast<char*>(flat.data) + begin * static_cast<int64_t>(dtype_size(flat.dtype));
-  return Tensor(bytes, {end - begin}, flat.dtype, flat.device);
-}
-
-}  // namespace
-
 OptimizerStepInfo AdamW::step(double lr, int64_t step) {
   OptimizerStepInfo info;
   // Alignment padding between tensors holds zero gradients, so the norm over
   // the flat buffer is the norm over the parameters.
   const Tensor grads = model_.grads_flat();
-  info.grad_norm = std::sqrt(shard_.sum_over_shards(backend_.sum_of_squares(flat_range(grads, shard_.begin, shard_.end))));
+  info.grad_norm = std::sqrt(shard_.sum_over_shards(backend_.sum_of_squares(grads.range(shard_.begin, shard_.end))));
   if (settings_.grad_clip > 0.f && info.grad_norm > settings_.grad_clip)
     info.clip_scale = settings_.grad_clip / (info.grad_norm + 1e-6);
 
@@ -65,11 +55,11 @@ OptimizerStepInfo AdamW::step(double lr, int64_t step) {
     const int64_t end = std::min(spec.offset + spec.numel(), shard_.end);
     if (begin >= end) continue;
     AdamWArgs args;
-    args.param = flat_range(model_.params_flat(), begin, end);
-    if (!model_.working_flat().empty()) args.param_working = flat_range(model_.working_flat(), begin, end);
-    args.grad = flat_range(grads, begin, end);
-    args.m = flat_range(m_, begin - shard_.begin, end - shard_.begin);
-    args.v = flat_range(v_, begin - shard_.begin, end - shard_.begin);
+    args.param = model_.params_flat().range(begin, end);
+    if (!model_.working_flat().empty()) args.param_working = model_.working_flat().range(begin, end);
+    args.grad = grads.range(begin, end);
+    args.m = m_.range(begin - shard_.begin, end - shard_.begin);
+    args.v = v_.range(begin - shard_.begin, end - shard_.begin);
     args.lr = static_cast<float>(lr);
     args.beta1 = settings_.beta1, args.beta2 = settings_.beta2, args.eps = settings_.eps;
     args.weight_decay = decay_for(spec);

@@ -34,4 +34,16 @@ TEST(Tensor, CheckShapeNamesTheTensor) {
   }
 }
 
+TEST(Tensor, RangeIsAOneDimensionalWindowOfTheFlatElements) {
+  uint16_t data[12] = {};
+  Tensor t(data, {3, 4}, DType::BF16, Device::CPU);
+  const Tensor r = t.range(5, 9);
+  EXPECT_EQ(r.data, static_cast<void*>(data + 5));
+  EXPECT_EQ(r.shape, (std::vector<int64_t>{4}));
+  EXPECT_EQ(r.dtype, DType::BF16);
+  EXPECT_EQ(t.range(12, 12).numel(), 0);
+  EXPECT_THROW(t.range(8, 13), std::logic_error);
+  EXPECT_THROW(t.range(6, 5), std::logic_error);
+}
+
 }  // namespace alibi
