@@ -5,9 +5,9 @@
 // Kernel choice (docs/results/attention_sm90.md):
 //  - forward: the Hopper kernel (attention_forward_sm90.cuh) on compute
 //    capability 9.0 for D 64/128, unless ALIBI_ATTENTION_KERNEL=portable;
-//  - backward: the portable kernels by default; ALIBI_ATTENTION_BACKWARD=sm90
-//    selects the Hopper backward (attention_backward_sm90.cuh) on compute
-//    capability 9.0 for D 64/128. Opt-in because it has not yet run on a GPU.
+//  - backward: likewise the Hopper backward (attention_backward_sm90.cuh),
+//    fused with atomic dQ or, when determinism is asked for, as two kernels;
+//    ALIBI_ATTENTION_BACKWARD=portable forces the portable backward.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -72,12 +72,10 @@ bool portable_forced() {
   return v != nullptr && std::strcmp(v, "portable") == 0;
 }
 
-// The backward's opt-in: ALIBI_ATTENTION_BACKWARD=sm90 selects the Hopper
-// backward (attention_backward_sm90.cuh) where it applies; anything else, or
-// unset, keeps the portable backward. Read on every call, like the above.
-bool sm90_backward_requested() {
+// The backward's override, read on every call like the above.
+bool portable_backward_forced() {
   const char* v = std::getenv("ALIBI_ATTENTION_BACKWARD");
-  return v != nullptr && std::strcmp(v, "sm90") == 0;
+  return v != nullptr && std::strcmp(v, "portable") == 0;
 }
 
 AttentionLaunch launch_of(const AttentionDims& dims, cudaStream_t stream) {
@@ -86,8 +84,15 @@ AttentionLaunch launch_of(const AttentionDims& dims, cudaStream_t stream) {
 
 }  // namespace
 
+// The workspace: delta [B, H, T], then (256-byte aligned) the dQ accumulator [B, H, T, D].
+size_t dq_accumulator_offset(const AttentionDims& dims) {
+  const size_t delta = static_cast<size_t>(dims.B * dims.H * dims.T) * sizeof(float);
+  return (delta + 255) / 256 * 256;
+}
+
 size_t attention_backward_workspace_bytes(const AttentionDims& dims) {
-  return static_cast<size_t>(dims.B * dims.H * dims.T) * sizeof(float);  // delta
+  return dq_accumulator_offset(dims) +
+         static_cast<size_t>(dims.B * dims.H * dims.T * dims.D) * sizeof(float);
 }
 
 bool attention_forward_sm90_applies(const AttentionDims& dims) {
@@ -147,6 +152,14 @@ bool attention_backward_sm90_applies(const AttentionDims& dims) {
   return attention_forward_sm90_applies(dims);
 }
 
+// The automatic backward: the given Hopper variant where it applies, unless
+// the environment forces the portable one.
+AttentionBackwardKernel hopper_or_portable(AttentionBackwardKernel hopper, const AttentionDims& dims) {
+  return !portable_backward_forced() && attention_backward_sm90_applies(dims)
+             ? hopper
+             : AttentionBackwardKernel::portable;
+}
+
 void attention_backward_using(AttentionBackwardKernel kernel, bf16* dqkv, const bf16* dout,
                               const bf16* qkv, const bf16* out, const float* lse,
                               const float* slopes, const AttentionDims& dims, void* workspace,
@@ -154,41 +167,39 @@ void attention_backward_using(AttentionBackwardKernel kernel, bf16* dqkv, const 
   constexpr const char* op = "attention_backward";
   validate(op, dims);
   validate_alignment(op, dims, {dqkv, dout, qkv, out});
+  if (kernel == AttentionBackwardKernel::automatic)
+    kernel = hopper_or_portable(AttentionBackwardKernel::sm90, dims);
   const AttentionLaunch l = launch_of(dims, stream);
   float* delta = static_cast<float*>(workspace);
-  bool sm90 = false;
-  switch (kernel) {
-    case AttentionBackwardKernel::automatic:
-      sm90 = sm90_backward_requested() && attention_backward_sm90_applies(dims);
-      break;
-    case AttentionBackwardKernel::portable:
-      break;
-    case AttentionBackwardKernel::sm90:
-      if (!attention_backward_sm90_applies(dims))
-        fail(op, dims, "the sm90 backward needs a compute capability 9.0 device and D = 64 or 128");
-      sm90 = true;
-      break;
-  }
-  if (sm90) {
-    check(dims.D == 64
-              ? launch_attention_backward_sm90<64>(dqkv, dout, qkv, out, lse, slopes, delta, l)
-              : launch_attention_backward_sm90<128>(dqkv, dout, qkv, out, lse, slopes, delta, l),
+  if (kernel == AttentionBackwardKernel::portable) {
+    check(dispatch_head_dim(dims.D,
+                            [&](auto d) {
+                              return launch_attention_backward<decltype(d)::value>(
+                                  dqkv, dout, qkv, out, lse, slopes, delta, l);
+                            }),
           op, dims);
     return;
   }
-  check(dispatch_head_dim(dims.D,
-                          [&](auto d) {
-                            return launch_attention_backward<decltype(d)::value>(
-                                dqkv, dout, qkv, out, lse, slopes, delta, l);
-                          }),
+  if (!attention_backward_sm90_applies(dims))
+    fail(op, dims, "the sm90 backward needs a compute capability 9.0 device and D = 64 or 128");
+  float* dq_accum = kernel == AttentionBackwardKernel::sm90
+                        ? reinterpret_cast<float*>(static_cast<char*>(workspace) +
+                                                   dq_accumulator_offset(dims))
+                        : nullptr;  // sm90_deterministic
+  check(dims.D == 64 ? launch_attention_backward_sm90<64>(dqkv, dout, qkv, out, lse, slopes, delta,
+                                                          dq_accum, l)
+                     : launch_attention_backward_sm90<128>(dqkv, dout, qkv, out, lse, slopes,
+                                                           delta, dq_accum, l),
         op, dims);
 }
 
 void attention_backward(bf16* dqkv, const bf16* dout, const bf16* qkv, const bf16* out,
                         const float* lse, const float* slopes, const AttentionDims& dims,
-                        void* workspace, cudaStream_t stream) {
-  attention_backward_using(AttentionBackwardKernel::automatic, dqkv, dout, qkv, out, lse, slopes,
-                           dims, workspace, stream);
+                        bool deterministic, void* workspace, cudaStream_t stream) {
+  const AttentionBackwardKernel kernel =
+      deterministic ? hopper_or_portable(AttentionBackwardKernel::sm90_deterministic, dims)
+                    : AttentionBackwardKernel::automatic;
+  attention_backward_using(kernel, dqkv, dout, qkv, out, lse, slopes, dims, workspace, stream);
 }
 
 }  // namespace alibi::cuda

@@ -16,8 +16,9 @@ struct AttentionDims {
   int64_t B = 0, T = 0, H = 0, D = 0;
 };
 
-// Scratch the backward needs (fp32 D_i = dO_i . O_i and dQ accumulators),
-// in bytes; the caller provides it, allocated once for the largest shape.
+// Scratch the backward needs (fp32 D_i = dO_i . O_i, and the fp32 dQ
+// accumulator of the fused Hopper backward), in bytes; the caller provides
+// it, allocated once for the largest shape.
 size_t attention_backward_workspace_bytes(const AttentionDims& dims);
 
 // lse may be null (forward only, nothing saved).
@@ -38,24 +39,30 @@ void attention_forward_using(AttentionForwardKernel kernel, __nv_bfloat16* out, 
                              const __nv_bfloat16* qkv, const float* slopes,
                              const AttentionDims& dims, cudaStream_t stream);
 
-// dqkv is overwritten. Deterministic: no floating-point atomics. Runs
-// attention_backward_using(AttentionBackwardKernel::automatic, ...).
-void attention_backward(__nv_bfloat16* dqkv, const __nv_bfloat16* dout, const __nv_bfloat16* qkv,
-                        const __nv_bfloat16* out, const float* lse, const float* slopes,
-                        const AttentionDims& dims, void* workspace, cudaStream_t stream);
-
-
-// Which backward kernels run. automatic: the portable backward, unless the
-// environment variable ALIBI_ATTENTION_BACKWARD is "sm90" and the Hopper
-// backward applies (attention_backward_sm90_applies); the Hopper backward
-// has not yet run on a GPU, so it is opt-in. The explicit choices are for
-// tests and benchmarks; sm90 throws where it does not apply. Same workspace
-// (attention_backward_workspace_bytes) and semantics for all.
-enum class AttentionBackwardKernel { automatic, portable, sm90 };
+// Which backward kernels run:
+//  - sm90: the Hopper backward with dQ summed by fp32 atomic adds in the
+//    dK/dV kernel (the fastest; the last bits of dQ vary from run to run);
+//  - sm90_deterministic: the Hopper dK/dV kernel and a separate dQ kernel
+//    (bitwise reproducible; recomputes S and dP: docs/results/attention.md
+//    gives the cost);
+//  - portable: mma.sync kernels for sm_80+ and every head dim (deterministic);
+//  - automatic: sm90 or sm90_deterministic (as asked) where the Hopper
+//    backward applies, unless the environment variable
+//    ALIBI_ATTENTION_BACKWARD is "portable"; else portable.
+// The explicit choices are for tests and benchmarks; the sm90 ones throw where
+// they do not apply. Same workspace and semantics for all.
+enum class AttentionBackwardKernel { automatic, portable, sm90, sm90_deterministic };
 
 // True when the current device is compute capability 9.0 and D is 64 or 128.
 bool attention_backward_sm90_applies(const AttentionDims& dims);
 
+// dqkv is overwritten. deterministic: bitwise reproducible (no atomics).
+void attention_backward(__nv_bfloat16* dqkv, const __nv_bfloat16* dout, const __nv_bfloat16* qkv,
+                        const __nv_bfloat16* out, const float* lse, const float* slopes,
+                        const AttentionDims& dims, bool deterministic, void* workspace,
+                        cudaStream_t stream);
+
+// kernel automatic: as attention_backward with deterministic = false.
 void attention_backward_using(AttentionBackwardKernel kernel, __nv_bfloat16* dqkv,
                               const __nv_bfloat16* dout, const __nv_bfloat16* qkv,
                               const __nv_bfloat16* out, const float* lse, const float* slopes,

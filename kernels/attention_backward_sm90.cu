@@ -1,7 +1,9 @@
 // Launch of the Hopper backward kernels (attention_backward_sm90.cuh): the
-// delta kernel of the portable backward, then the dK/dV and the dQ kernel,
-// each with TMA tensor maps over qkv and dout. NOT YET RUN ON A GPU; opt-in
-// through ALIBI_ATTENTION_BACKWARD=sm90 (attention.cu).
+// delta kernel of the portable backward, then either
+//  - fused: the dK/dV kernel that also adds dQ into an fp32 accumulator
+//    (atomics), and the conversion of that accumulator into dqkv; or
+//  - deterministic: the dK/dV kernel and the dQ kernel,
+// each with TMA tensor maps over qkv and dout.
 #include <cstdlib>
 #include <cstring>
 
@@ -30,9 +32,32 @@ int backward_stages() {
   return kSm90BackwardDefaultStages;
 }
 
+// dQ = accum * 1/sqrt(D) into the q part of dqkv; accum is [B, H, T, D],
+// 8 elements per thread.
+template <int D>
+__global__ void dq_from_accumulator_kernel(bf16* dqkv, const float* accum, HeadLayout lay,
+                                           int64_t n_chunks) {
+  const int64_t n = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (n >= n_chunks) return;
+  constexpr int kChunks = D / 8;
+  const int64_t d = (n % kChunks) * 8, row = n / kChunks;  // row = (b * H + h) * T + t
+  const int64_t t = row % lay.T, bh = row / lay.T;
+  const float scale = rsqrtf(float(D));
+  const float4 lo = reinterpret_cast<const float4*>(accum + row * D + d)[0];
+  const float4 hi = reinterpret_cast<const float4*>(accum + row * D + d)[1];
+  uint4 packed;
+  packed.x = mma::pack_bf16x2(lo.x * scale, lo.y * scale);
+  packed.y = mma::pack_bf16x2(lo.z * scale, lo.w * scale);
+  packed.z = mma::pack_bf16x2(hi.x * scale, hi.y * scale);
+  packed.w = mma::pack_bf16x2(hi.z * scale, hi.w * scale);
+  bf16* dq = dqkv + lay.qkv(bh / lay.H, 0, bh % lay.H) + t * 3 * lay.H * D + d;
+  *reinterpret_cast<uint4*>(dq) = packed;
+}
+
 template <int D, int kStages>
 cudaError_t launch_with_stages(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse,
-                               const float* slopes, const float* delta, const AttentionLaunch& l) {
+                               const float* slopes, const float* delta, float* dq_accum,
+                               const AttentionLaunch& l) {
   using Tr = Sm90BackwardTraits<D, kStages>;
   using Smem = Sm90BackwardSmem<Tr>;
   const HeadLayout& lay = l.layout;
@@ -43,14 +68,29 @@ cudaError_t launch_with_stages(bf16* dqkv, const bf16* dout, const bf16* qkv, co
   if (const cudaError_t st = encode_rows_map(&dout_map, dout, D, lay.H, l.B * lay.T, Tr::kBoxRows);
       st != cudaSuccess)
     return st;
-  const Sm90BackwardArgs args{dqkv, lse, delta, slopes, lay};
+  const Sm90BackwardArgs args{dqkv, dq_accum, lse, delta, slopes, lay};
   const dim3 grid(unsigned(l.B * lay.H), unsigned((lay.T + Tr::kBlock - 1) / Tr::kBlock));
-  if (const cudaError_t st = launch_one(attention_dkdv_sm90_kernel<Tr>, Smem::bytes(), grid,
+  if (dq_accum == nullptr) {  // deterministic: dK/dV, then dQ by its own kernel
+    if (const cudaError_t st = launch_one(attention_dkdv_sm90_kernel<Tr, false>, Smem::bytes(),
+                                          grid, Tr::kThreads, qkv_map, dout_map, args, l.stream);
+        st != cudaSuccess)
+      return st;
+    return launch_one(attention_dq_sm90_kernel<Tr>, Smem::bytes(), grid, Tr::kThreads, qkv_map,
+                      dout_map, args, l.stream);
+  }
+  const int64_t accum_elements = l.B * lay.H * lay.T * D;
+  if (const cudaError_t st =
+          cudaMemsetAsync(dq_accum, 0, size_t(accum_elements) * sizeof(float), l.stream);
+      st != cudaSuccess)
+    return st;
+  if (const cudaError_t st = launch_one(attention_dkdv_sm90_kernel<Tr, true>, Smem::bytes(), grid,
                                         Tr::kThreads, qkv_map, dout_map, args, l.stream);
       st != cudaSuccess)
     return st;
-  return launch_one(attention_dq_sm90_kernel<Tr>, Smem::bytes(), grid, Tr::kThreads, qkv_map,
-                    dout_map, args, l.stream);
+  const int64_t chunks = accum_elements / 8;
+  dq_from_accumulator_kernel<D><<<unsigned((chunks + 255) / 256), 256, 0, l.stream>>>(
+      dqkv, dq_accum, lay, chunks);
+  return cudaGetLastError();
 }
 
 }  // namespace
@@ -58,18 +98,19 @@ cudaError_t launch_with_stages(bf16* dqkv, const bf16* dout, const bf16* qkv, co
 template <int D>
 cudaError_t launch_attention_backward_sm90(bf16* dqkv, const bf16* dout, const bf16* qkv,
                                            const bf16* out, const float* lse, const float* slopes,
-                                           float* delta, const AttentionLaunch& l) {
+                                           float* delta, float* dq_accum, const AttentionLaunch& l) {
   if (const cudaError_t st = launch_attention_row_dot(delta, dout, out, l); st != cudaSuccess)
     return st;
-  return backward_stages() == 3 ? launch_with_stages<D, 3>(dqkv, dout, qkv, lse, slopes, delta, l)
-                                : launch_with_stages<D, 2>(dqkv, dout, qkv, lse, slopes, delta, l);
+  return backward_stages() == 3
+             ? launch_with_stages<D, 3>(dqkv, dout, qkv, lse, slopes, delta, dq_accum, l)
+             : launch_with_stages<D, 2>(dqkv, dout, qkv, lse, slopes, delta, dq_accum, l);
 }
 
 template cudaError_t launch_attention_backward_sm90<64>(bf16*, const bf16*, const bf16*,
                                                         const bf16*, const float*, const float*,
-                                                        float*, const AttentionLaunch&);
+                                                        float*, float*, const AttentionLaunch&);
 template cudaError_t launch_attention_backward_sm90<128>(bf16*, const bf16*, const bf16*,
                                                          const bf16*, const float*, const float*,
-                                                         float*, const AttentionLaunch&);
+                                                         float*, float*, const AttentionLaunch&);
 
 }  // namespace alibi::cuda

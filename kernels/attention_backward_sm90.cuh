@@ -50,7 +50,11 @@ struct Sm90BackwardSmem {
   static constexpr int kOwnedB = kOwnedA + kOwnedBytes;
   static constexpr int kStreamA = kOwnedB + kOwnedBytes;
   static constexpr int kStreamB = kStreamA + Tr::kStages * kStreamBytes;
-  static constexpr int kStats = kStreamB + Tr::kStages * kStreamBytes;  // float [stage][2][kStream]
+  // dS of the fused kernel (dK/dV with dQ): two buffers of kBlock key rows
+  // by kStream queries, bf16, 128-byte swizzled (the transposed A of dQ).
+  static constexpr int kDsBytes = Tr::kBlock * Tr::kStream * 2;
+  static constexpr int kDs = kStreamB + Tr::kStages * kStreamBytes;
+  static constexpr int kStats = kDs + 2 * kDsBytes;  // float [stage][2][kStream]
   static constexpr int kBarriers = kStats + Tr::kStages * 2 * Tr::kStream * 4;
   static constexpr int kBarrierCount = 1 + 2 * Tr::kStages;
   static constexpr size_t bytes() { return size_t(kBarriers) + 8 * kBarrierCount + 1024; }
@@ -102,6 +106,7 @@ __device__ __forceinline__ void load_rows_sm90(unsigned char* dst, int box_bytes
 
 struct Sm90BackwardArgs {
   bf16* dqkv;
+  float* dq_accum;     // fp32 [B, H, T, D], zeroed: the fused kernel adds dS K into it
   const float* lse;    // natural log, [B, H, T]
   const float* delta;  // [B, H, T]
   const float* slopes;
@@ -221,14 +226,78 @@ __device__ __forceinline__ void store_accumulator_rows(bf16* head, int64_t strid
   }
 }
 
-// ---- dK / dV ----------------------------------------------------------------
+// ---- dK / dV (and, fused, dQ) --------------------------------------------------
+
+// Stores a warp's 16 key rows of dS^T (bf16 A fragments over the tile's
+// kStream queries) into a dS buffer: row = key within the block, 128 bytes
+// of queries per row, 16-byte chunk c of row r at chunk c ^ (r % 8) (the
+// 128-byte swizzle, as TMA would write it), so that wgmma reads the buffer
+// as the M-major A operand of dQ = dS K. Conflict-free: the 8 rows g of a
+// store hit 8 distinct chunks.
+template <class Tr>
+__device__ __forceinline__ void store_ds_rows(unsigned char* ds, int key_row0,
+                                              const uint32_t (&dsa)[Tr::kStream / 16][4]) {
+  const Lane L;
+#pragma unroll
+  for (int k = 0; k < Tr::kStream / 16; ++k)
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      const int row = key_row0 + L.g + 8 * (r % 2), chunk = 2 * k + r / 2;
+      *reinterpret_cast<uint32_t*>(ds + row * 128 + ((chunk ^ L.g) * 16) + 4 * L.t) = dsa[k][r];
+    }
+}
+
+// Orders this thread's generic shared-memory stores before later reads by
+// the async proxy (wgmma operands from shared memory).
+__device__ __forceinline__ void fence_proxy_async_shared() {
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+
+// dQ[64 queries x kCols] = dS (the block's kBlock keys, M-major from a dS
+// buffer) times K (the owned block, N-major), columns col0.. of the head.
+template <class Tr, int kCols>
+__device__ __forceinline__ void issue_dq_part(float (&dq)[kCols / 8][4], uint32_t ds_addr,
+                                              uint32_t k_owned_addr, int col0) {
+  using Smem = Sm90BackwardSmem<Tr>;
+  const uint32_t k_cols = k_owned_addr + (col0 / Tr::kBoxCols) * Smem::kOwnedBox +
+                          (col0 % Tr::kBoxCols) * 2;
+#pragma unroll
+  for (int k = 0; k < Tr::kBlock / 16; ++k) {
+    const uint64_t da = wgmma::desc_sw128(ds_addr + k * 2048, Smem::kDsBytes, 1024);
+    const uint64_t db = wgmma::desc_sw128(k_cols + k * 2048, Smem::kOwnedBox, 1024);
+    wgmma::mma_ss<kCols, 1, 1>(dq, da, db, k > 0);
+  }
+}
+
+// Adds a 64 x kCols dQ part (rows q0.., columns col0..) into the fp32
+// accumulator of the head (rows of D floats), rows < T, two floats at a time.
+template <class Tr, int kCols>
+__device__ __forceinline__ void add_dq_part(float* head_accum, const float (&dq)[kCols / 8][4],
+                                            int q0, int T, int col0) {
+  const Lane L;
+  const int warp = (threadIdx.x / 32) % 4;
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int i = q0 + 16 * warp + L.g + 8 * half;
+    if (i >= T) continue;
+    float* row = head_accum + int64_t(i) * Tr::kHeadDim + col0 + 2 * L.t;
+#pragma unroll
+    for (int c = 0; c < kCols / 8; ++c)
+      atomicAdd(reinterpret_cast<float2*>(row + 8 * c),
+                make_float2(dq[c][2 * half], dq[c][2 * half + 1]));
+  }
+}
 
 // One consumer warpgroup: keys key_wg .. key_wg + 63 (this warp: 16 of them).
-template <class Tr>
+// kFusedDq: also dQ, without the dQ kernel: both warpgroups put their dS^T
+// into a shared buffer; each then multiplies all 128 keys' dS by K for half
+// of the head's columns and adds the product into dq_accum (atomic, so the
+// order of the additions, and the last bits of dQ, vary from run to run).
+template <class Tr, bool kFusedDq>
 __device__ void consume_dkdv(const Sm90BackwardArgs& a, unsigned char* smem,
                              const Sm90BackwardBarriers<Tr>& bar, int consumer, int64_t b,
                              int64_t h, int n0, int n_tiles) {
-  constexpr int kD = Tr::kHeadDim, kM = Tr::kStream;
+  constexpr int kD = Tr::kHeadDim, kM = Tr::kStream, kDqCols = kD / Tr::kConsumers;
   using Smem = Sm90BackwardSmem<Tr>;
   const Lane L;
   const int warp = (threadIdx.x / 32) % 4;
@@ -236,11 +305,14 @@ __device__ void consume_dkdv(const Sm90BackwardArgs& a, unsigned char* smem,
   const int key0 = key_wg + 16 * warp;  // this warp's first key
   const float scale_log2 = rsqrtf(float(kD)) * kLog2e;
   const float slope_log2 = a.slopes[h] * kLog2e;
-  const uint32_t k_addr = tma::smem_addr(smem + Smem::kOwnedA) + consumer * Tr::kConsumerRows * Tr::kRowBytes;
+  const uint32_t k_block = tma::smem_addr(smem + Smem::kOwnedA);
+  const uint32_t k_addr = k_block + consumer * Tr::kConsumerRows * Tr::kRowBytes;
   const uint32_t v_addr = tma::smem_addr(smem + Smem::kOwnedB) + consumer * Tr::kConsumerRows * Tr::kRowBytes;
   const uint32_t q_base = tma::smem_addr(smem + Smem::kStreamA);
   const uint32_t do_base = tma::smem_addr(smem + Smem::kStreamB);
   const float* stats = reinterpret_cast<const float*>(smem + Smem::kStats);
+  const HeadLayout& lay = a.layout;
+  float* dq_head = kFusedDq ? a.dq_accum + lay.row(b, h) * kD : nullptr;
 
   float dk[kD / 8][4], dv[kD / 8][4];
   zero(dk);
@@ -250,67 +322,85 @@ __device__ void consume_dkdv(const Sm90BackwardArgs& a, unsigned char* smem,
     const int stage = tile % Tr::kStages;
     const int m0 = n0 + tile * kM;  // the tile's first query
     tma::wait(bar.full(stage), uint32_t(tile / Tr::kStages) & 1);
-    // Every query of the tile precedes every key of this warpgroup: nothing to add.
-    if (m0 + kM - 1 < key_wg) {
-      if (L.lane == 0) tma::arrive(bar.empty(stage));
-      continue;
-    }
     const uint32_t q_addr = q_base + stage * Smem::kStreamBytes;
     const uint32_t do_addr = do_base + stage * Smem::kStreamBytes;
-    float s[kM / 8][4], dp[kM / 8][4];
-    wgmma::fence();
-    issue_rows_rows<Tr, kM>(s, k_addr, Smem::kOwnedBox, q_addr, Smem::kStreamBox);
-    wgmma::commit();
-    issue_rows_rows<Tr, kM>(dp, v_addr, Smem::kOwnedBox, do_addr, Smem::kStreamBox);
-    wgmma::commit();
-
-    // P^T while dP^T is still being computed. Element (c, e) of this thread:
-    // key j = key0 + g + 8(e/2), query i = m0 + 8c + 2t + e%2, so
-    // j - i = (key0 + g - m0 - 2t) + (8(e/2) - 8c - e%2).
-    wgmma::wait<1>();
-    wgmma::fence_operand(s);
-    const float* s_lse = stats + stage * 2 * kM;
-    const float* s_delta = s_lse + kM;
-    const bool mask = m0 < key_wg + Tr::kConsumerRows - 1;  // some j > i in the warpgroup's tile
-    const int rel0 = key0 + L.g - m0 - 2 * L.t;
-    const float bias0 = slope_log2 * float(rel0);
-#pragma unroll
-    for (int c = 0; c < kM / 8; ++c) {
-      const float2 l = *reinterpret_cast<const float2*>(s_lse + 8 * c + 2 * L.t);
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int k = 8 * (e / 2) - 8 * c - (e % 2);
-        const float v = fmaf(s[c][e], scale_log2, fmaf(slope_log2, float(k), bias0)) -
-                        (e % 2 ? l.y : l.x);
-        s[c][e] = (mask && rel0 + k > 0) ? 0.f : fast_exp2(v);
-      }
-    }
-    // dV += P^T dO runs while dS^T is formed (P^T in fp32 stays in s for it).
-    uint32_t pa[kM / 16][4];
-    accumulator_to_a<kM>(pa, s);
-    wgmma::fence();
-    issue_regs_cols<Tr>(dv, pa, do_addr);
-    wgmma::commit();
-    wgmma::wait<1>();  // groups S^T, dP^T done; dV may still run
-    wgmma::fence_operand(dp);
-#pragma unroll
-    for (int c = 0; c < kM / 8; ++c) {
-      const float2 dl = *reinterpret_cast<const float2*>(s_delta + 8 * c + 2 * L.t);
-#pragma unroll
-      for (int e = 0; e < 4; ++e) dp[c][e] = s[c][e] * (dp[c][e] - (e % 2 ? dl.y : dl.x));
-    }
     uint32_t dsa[kM / 16][4];
-    accumulator_to_a<kM>(dsa, dp);
-    wgmma::fence();
-    issue_regs_cols<Tr>(dk, dsa, q_addr);
-    wgmma::commit();
-    wgmma::wait<0>();
+    // Unless every query of the tile precedes every key of this warpgroup
+    // (then its dS^T is 0 and dK, dV gain nothing):
+    if (m0 + kM - 1 >= key_wg) {
+      float s[kM / 8][4], dp[kM / 8][4];
+      wgmma::fence();
+      issue_rows_rows<Tr, kM>(s, k_addr, Smem::kOwnedBox, q_addr, Smem::kStreamBox);
+      wgmma::commit();
+      issue_rows_rows<Tr, kM>(dp, v_addr, Smem::kOwnedBox, do_addr, Smem::kStreamBox);
+      wgmma::commit();
+
+      // P^T while dP^T is still being computed. Element (c, e) of this thread:
+      // key j = key0 + g + 8(e/2), query i = m0 + 8c + 2t + e%2, so
+      // j - i = (key0 + g - m0 - 2t) + (8(e/2) - 8c - e%2).
+      wgmma::wait<1>();
+      wgmma::fence_operand(s);
+      const float* s_lse = stats + stage * 2 * kM;
+      const float* s_delta = s_lse + kM;
+      const bool mask = m0 < key_wg + Tr::kConsumerRows - 1;  // some j > i in the warpgroup's tile
+      const int rel0 = key0 + L.g - m0 - 2 * L.t;
+      const float bias0 = slope_log2 * float(rel0);
+#pragma unroll
+      for (int c = 0; c < kM / 8; ++c) {
+        const float2 l = *reinterpret_cast<const float2*>(s_lse + 8 * c + 2 * L.t);
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int k = 8 * (e / 2) - 8 * c - (e % 2);
+          const float v = fmaf(s[c][e], scale_log2, fmaf(slope_log2, float(k), bias0)) -
+                          (e % 2 ? l.y : l.x);
+          s[c][e] = (mask && rel0 + k > 0) ? 0.f : fast_exp2(v);
+        }
+      }
+      // dV += P^T dO runs while dS^T is formed (P^T in fp32 stays in s for it).
+      uint32_t pa[kM / 16][4];
+      accumulator_to_a<kM>(pa, s);
+      wgmma::fence();
+      issue_regs_cols<Tr>(dv, pa, do_addr);
+      wgmma::commit();
+      wgmma::wait<1>();  // groups S^T, dP^T done; dV may still run
+      wgmma::fence_operand(dp);
+#pragma unroll
+      for (int c = 0; c < kM / 8; ++c) {
+        const float2 dl = *reinterpret_cast<const float2*>(s_delta + 8 * c + 2 * L.t);
+#pragma unroll
+        for (int e = 0; e < 4; ++e) dp[c][e] = s[c][e] * (dp[c][e] - (e % 2 ? dl.y : dl.x));
+      }
+      accumulator_to_a<kM>(dsa, dp);
+      wgmma::fence();
+      issue_regs_cols<Tr>(dk, dsa, q_addr);
+      wgmma::commit();
+    } else if constexpr (kFusedDq) {
+#pragma unroll
+      for (int k = 0; k < kM / 16; ++k) dsa[k][0] = dsa[k][1] = dsa[k][2] = dsa[k][3] = 0u;
+    }
+    if constexpr (kFusedDq) {
+      // Both warpgroups' dS^T into buffer tile % 2. Its previous readers (the
+      // dQ products of tile - 2) finished before their warpgroup reached the
+      // barrier of tile - 1, which this one has passed.
+      unsigned char* ds = smem + Smem::kDs + (tile % 2) * Smem::kDsBytes;
+      store_ds_rows<Tr>(ds, consumer * Tr::kConsumerRows + 16 * warp, dsa);
+      fence_proxy_async_shared();
+      named_barrier_sync(1, 128 * Tr::kConsumers);
+      float dq[kDqCols / 8][4];
+      wgmma::fence();
+      issue_dq_part<Tr, kDqCols>(dq, tma::smem_addr(ds), k_block, consumer * kDqCols);
+      wgmma::commit();
+      wgmma::wait<0>();
+      wgmma::fence_operand(dq);
+      add_dq_part<Tr, kDqCols>(dq_head, dq, m0, int(lay.T), consumer * kDqCols);
+    } else {
+      wgmma::wait<0>();
+    }
     wgmma::fence_operand(dv);
     wgmma::fence_operand(dk);
     if (L.lane == 0) tma::arrive(bar.empty(stage));  // this warp no longer reads the stage
   }
 
-  const HeadLayout& lay = a.layout;
   const int64_t stride = 3 * lay.H * lay.D;
   store_accumulator_rows<kD>(a.dqkv + lay.qkv(b, 1, h), stride, dk, key0, lay.T, rsqrtf(float(kD)));
   store_accumulator_rows<kD>(a.dqkv + lay.qkv(b, 2, h), stride, dv, key0, lay.T, 1.f);
@@ -318,7 +408,7 @@ __device__ void consume_dkdv(const Sm90BackwardArgs& a, unsigned char* smem,
 
 // Grid (B * H, ceil(T / kBlock)); key blocks in increasing order, so the
 // blocks with the most query tiles (the first) start first.
-template <class Tr>
+template <class Tr, bool kFusedDq>
 __global__ void __launch_bounds__(Tr::kThreads, 1)
     attention_dkdv_sm90_kernel(const __grid_constant__ CUtensorMap qkv_map,
                                const __grid_constant__ CUtensorMap dout_map,
@@ -350,7 +440,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     }
   } else {
     wgmma::grow_registers<Tr::kConsumerRegs>();
-    consume_dkdv<Tr>(args, smem, bar, warpgroup - 1, b, h, n0, n_tiles);
+    consume_dkdv<Tr, kFusedDq>(args, smem, bar, warpgroup - 1, b, h, n0, n_tiles);
   }
 }
 

@@ -35,11 +35,13 @@ cudaError_t launch_attention_row_dot(float* delta, const bf16* dout, const bf16*
                                      const AttentionLaunch& l);
 
 // Hopper (sm_90a) backward, D = 64 or 128 only (attention_backward_sm90.cu);
-// same arguments and results as launch_attention_backward. Not yet run on a GPU.
+// same arguments and results as launch_attention_backward, plus dq_accum:
+// fp32 [B, H, T, D] scratch for the fused kernel that adds dQ with atomics,
+// or null for the deterministic pair of kernels.
 template <int D>
 cudaError_t launch_attention_backward_sm90(bf16* dqkv, const bf16* dout, const bf16* qkv,
                                            const bf16* out, const float* lse, const float* slopes,
-                                           float* delta, const AttentionLaunch& l);
+                                           float* delta, float* dq_accum, const AttentionLaunch& l);
 
 // Allows a kernel more than the default 48 KiB of dynamic shared memory.
 template <class Kernel>

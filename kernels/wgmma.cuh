@@ -81,16 +81,32 @@ __device__ __forceinline__ void shrink_registers() {
 
 // ---- m64nNk16, bf16 inputs, f32 accumulators (operand lists written out) ----
 
+// D[64 x 32] (+)= A[64 x 16] * B[16 x 32], A and B in shared memory (descriptors).
+template <int kTransB, int kTransA = 0>
+__device__ __forceinline__ void mma_ss_m64n32k16(float (&d)[4][4], uint64_t desc_a, uint64_t desc_b,
+                                                int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %18, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}, "
+      "%16, %17, p, 1, 1, %20, %19;\n}\n"
+      : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
+        "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
+        "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
+        "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3])
+      : "l"(desc_a), "l"(desc_b), "r"(scale_d), "n"(kTransB), "n"(kTransA));
+}
+
 // D[64 x 64] (+)= A[64 x 16] * B[16 x 64], A and B in shared memory (descriptors).
 // scale_d = 0 overwrites D, 1 accumulates; trans_b: B is MN-major.
-template <int kTransB>
+template <int kTransB, int kTransA = 0>
 __device__ __forceinline__ void mma_ss_m64n64k16(float (&d)[8][4], uint64_t desc_a, uint64_t desc_b,
                                                 int scale_d) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
       "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
-      "%32, %33, p, 1, 1, 0, %35;\n}\n"
+      "%32, %33, p, 1, 1, %36, %35;\n}\n"
       : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
         "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
         "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
@@ -99,7 +115,7 @@ __device__ __forceinline__ void mma_ss_m64n64k16(float (&d)[8][4], uint64_t desc
         "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
         "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
         "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
-      : "l"(desc_a), "l"(desc_b), "r"(scale_d), "n"(kTransB));
+      : "l"(desc_a), "l"(desc_b), "r"(scale_d), "n"(kTransB), "n"(kTransA));
 }
 
 // D[64 x 64] (+)= A[64 x 16] * B[16 x 64], A in registers (per warp, the
@@ -125,14 +141,14 @@ __device__ __forceinline__ void mma_rs_m64n64k16(float (&d)[8][4], const uint32_
 
 // D[64 x 128] (+)= A[64 x 16] * B[16 x 128], A and B in shared memory (descriptors).
 // scale_d = 0 overwrites D, 1 accumulates; trans_b: B is MN-major.
-template <int kTransB>
+template <int kTransB, int kTransA = 0>
 __device__ __forceinline__ void mma_ss_m64n128k16(float (&d)[16][4], uint64_t desc_a, uint64_t desc_b,
                                                 int scale_d) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
       "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
-      "%64, %65, p, 1, 1, 0, %67;\n}\n"
+      "%64, %65, p, 1, 1, %68, %67;\n}\n"
       : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
         "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
         "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
@@ -149,7 +165,7 @@ __device__ __forceinline__ void mma_ss_m64n128k16(float (&d)[16][4], uint64_t de
         "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]),
         "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]),
         "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
-      : "l"(desc_a), "l"(desc_b), "r"(scale_d), "n"(kTransB));
+      : "l"(desc_a), "l"(desc_b), "r"(scale_d), "n"(kTransB), "n"(kTransA));
 }
 
 // D[64 x 128] (+)= A[64 x 16] * B[16 x 128], A in registers (per warp, the
@@ -181,15 +197,18 @@ __device__ __forceinline__ void mma_rs_m64n128k16(float (&d)[16][4], const uint3
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d), "n"(kTransB));
 }
 
-// D[64 x N] (+)= A * B with A and B in shared memory.
-template <int N, int kTransB>
+// D[64 x N] (+)= A * B with A and B in shared memory; kTransA: A is
+// M-major (its rows are K), kTransB: B is N-major (its rows are K).
+template <int N, int kTransB, int kTransA = 0>
 __device__ __forceinline__ void mma_ss(float (&d)[N / 8][4], uint64_t desc_a, uint64_t desc_b,
                                        int scale_d) {
-  static_assert(N == 64 || N == 128, "instantiated shapes: N = 64, 128");
-  if constexpr (N == 64)
-    mma_ss_m64n64k16<kTransB>(d, desc_a, desc_b, scale_d);
+  static_assert(N == 32 || N == 64 || N == 128, "instantiated shapes: N = 32, 64, 128");
+  if constexpr (N == 32)
+    mma_ss_m64n32k16<kTransB, kTransA>(d, desc_a, desc_b, scale_d);
+  else if constexpr (N == 64)
+    mma_ss_m64n64k16<kTransB, kTransA>(d, desc_a, desc_b, scale_d);
   else
-    mma_ss_m64n128k16<kTransB>(d, desc_a, desc_b, scale_d);
+    mma_ss_m64n128k16<kTransB, kTransA>(d, desc_a, desc_b, scale_d);
 }
 
 // D[64 x N] (+)= A * B with A in registers, B in shared memory.

@@ -14,7 +14,7 @@
 namespace alibi {
 
 int bench_attention(const AttentionBenchOptions& o) {
-  auto backend = make_bench_backend(o.device);
+  auto backend = make_bench_backend(o.device, o.deterministic);
   Backend& be = *backend;
   const int64_t B = o.batch, T = o.len, H = o.heads, D = o.head_dim, C = H * D;
   const DType act = be.activation_dtype();
@@ -25,11 +25,12 @@ int bench_attention(const AttentionBenchOptions& o) {
   // Causal FLOPs, the convention of ../shared/bench/attn_bench.py.
   const double fwd_flops = 4.0 * B * H * double(T) * T * D / 2, bwd_flops = 2.5 * fwd_flops;
 
-  // The CUDA backend's backward follows ALIBI_ATTENTION_BACKWARD (sm90: the
-  // Hopper kernels where they apply, else the portable ones); recorded as given.
+  // The CUDA backend's backward: deterministic or not as asked, and portable
+  // where ALIBI_ATTENTION_BACKWARD=portable forces it; recorded as given.
   const char* bwd_env = std::getenv("ALIBI_ATTENTION_BACKWARD");
-  const std::string bwd_choice = bwd_env != nullptr && std::strcmp(bwd_env, "sm90") == 0 ? "sm90" : "default";
-  if (o.backward) std::printf("backward kernels: %s (ALIBI_ATTENTION_BACKWARD)\n", bwd_choice.c_str());
+  const std::string bwd_choice = std::string(o.deterministic ? "deterministic" : "fast") +
+                                 (bwd_env != nullptr && std::strcmp(bwd_env, "portable") == 0 ? ", portable forced" : "");
+  if (o.backward) std::printf("backward: %s\n", bwd_choice.c_str());
 
   nlohmann::json rows = nlohmann::json::array();
   double fwd_seconds_by_bias[2] = {0, 0};

@@ -22,6 +22,7 @@ int bench_train(const TrainBenchOptions& options);
 struct AttentionBenchOptions {
   int head_dim = 128, heads = 8, len = 4096, batch = 4;
   bool backward = false;
+  bool deterministic = false;  // runtime.deterministic: the reproducible backward
   int reps = 20, warmup = 3;
   std::string device = "auto";
   std::string json_path;

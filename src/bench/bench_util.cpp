@@ -49,11 +49,12 @@ double median_timed(Backend& backend, int warmup, int reps, const std::function<
   return median_seconds(seconds);
 }
 
-std::unique_ptr<Backend> make_bench_backend(const std::string& device) {
+std::unique_ptr<Backend> make_bench_backend(const std::string& device, bool deterministic) {
   const auto choice = parse_device_choice(device);
   if (!choice) throw std::invalid_argument("--device " + device + ": expected auto, cpu or cuda");
   RuntimeConfig runtime;
   runtime.device = *choice;
+  runtime.deterministic = deterministic;
   return make_backend(runtime);
 }
 

@@ -25,6 +25,6 @@ void fill_uniform(Backend& backend, const Tensor& t, uint64_t seed);
 double median_timed(Backend& backend, int warmup, int reps, const std::function<void()>& fn);
 
 // "auto", "cpu" or "cuda"; throws naming the value otherwise.
-std::unique_ptr<Backend> make_bench_backend(const std::string& device);
+std::unique_ptr<Backend> make_bench_backend(const std::string& device, bool deterministic = false);
 
 }  // namespace alibi

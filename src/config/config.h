@@ -72,6 +72,7 @@ enum class DeviceChoice { Auto, Cpu, Cuda };
 struct RuntimeConfig {
   DeviceChoice device = DeviceChoice::Auto;
   int threads = 0;            // CPU threads; 0: all cores
+  bool deterministic = false;  // bitwise reproducible GPU kernels (slower attention backward)
 };
 
 enum class ReduceDType { Fp32, Bf16 };

@@ -227,6 +227,11 @@ std::vector<ConfigKey> build_keys() {
                "else the CPU."),
       key("runtime.threads", &C::runtime, &RuntimeConfig::threads, at_least(0),
           "CPU threads; 0 means all cores."),
+      key("runtime.deterministic", &C::runtime, &RuntimeConfig::deterministic, kAnyValue,
+          "Bitwise reproducible runs on the GPU: the attention backward sums dQ in a fixed "
+          "order (a second kernel, which recomputes the attention scores) instead of with "
+          "atomic adds; docs/results/attention.md gives the cost. The CPU is always "
+          "deterministic."),
       // dist
       non_empty(key("dist.rendezvous", &C::dist, &DistConfig::rendezvous, kAnyValue,
                     "How ranks find each other: auto (MPI under mpirun when built with MPI, else "

@@ -130,7 +130,7 @@ void with_float_type(const Tensor& t, Fn&& fn) {
 
 class CudaBackend final : public Backend {
  public:
-  explicit CudaBackend(int device) : device_(device) {
+  CudaBackend(int device, bool deterministic) : device_(device), deterministic_(deterministic) {
     check_cuda(cudaSetDevice(device), "set device", {{"device", device}});
     cudaDeviceProp props{};
     check_cuda(cudaGetDeviceProperties(&props, device), "device properties", {{"device", device}});
@@ -327,7 +327,7 @@ class CudaBackend final : public Backend {
     checks.flat(lse, DType::F32, s.B * s.H * s.T, op, "lse [B,H,T]");
     const size_t bytes = cuda::attention_backward_workspace_bytes(dims_of(s));
     cuda::attention_backward(bf(dqkv), bf(dout), bf(qkv), bf(out), lse.f32(), slopes.f32(), dims_of(s),
-                             scratch_.get(bytes, stream_), stream_);
+                             deterministic_, scratch_.get(bytes, stream_), stream_);
   }
 
   // ---- elementwise (f32 or bf16) ---------------------------------------------
@@ -443,6 +443,7 @@ class CudaBackend final : public Backend {
   }
 
   int device_;
+  bool deterministic_;  // bitwise reproducible kernels (runtime.deterministic)
   cuda::GpuSpec gpu_;
   double peak_flops_ = 0;
   cudaStream_t stream_ = nullptr;
@@ -453,10 +454,10 @@ class CudaBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cuda_backend(int device) {
+std::unique_ptr<Backend> make_cuda_backend(int device, bool deterministic) {
   std::string why;
   if (!cuda_device_available(&why)) throw std::runtime_error("cuda backend: " + why);
-  return std::make_unique<CudaBackend>(device);
+  return std::make_unique<CudaBackend>(device, deterministic);
 }
 
 bool cuda_device_available(std::string* why_not) {

@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
   attn_cmd->add_option("--len", attn.len, "Sequence length L")->check(CLI::PositiveNumber);
   attn_cmd->add_option("--batch", attn.batch, "Batch B")->check(CLI::PositiveNumber);
   attn_cmd->add_flag("--backward", attn.backward, "Also time the backward pass");
+  attn_cmd->add_flag("--deterministic", attn.deterministic,
+                     "The bitwise reproducible backward (runtime.deterministic)");
   attn_cmd->add_option("--reps", attn.reps, "Timed samples (median)")->check(CLI::PositiveNumber);
   attn_cmd->add_option("--device", attn.device, "auto, cpu or cuda");
   attn_cmd->add_option("--json", attn.json_path, "Also write the results as JSON here");

@@ -138,7 +138,7 @@ void check_forward(const Problem& p, bool with_lse = true) {
 // Runs the GPU backward on the reference forward's out (rounded to bf16, as
 // the GPU forward would store it) and lse; returns dqkv as floats.
 // kernel: which backward (automatic: the environment's choice, by default
-// the portable one).
+// the fused Hopper backward where it applies, else the portable one).
 std::vector<float> gpu_backward(const Problem& p, const std::vector<float>& out_bf16,
                                 AttentionBackwardKernel kernel = AttentionBackwardKernel::automatic) {
   const Case& c = p.c;
@@ -326,19 +326,27 @@ TEST(CudaAttention, EnvironmentSelectsPortable) {
   EXPECT_EQ(forced, run(AttentionForwardKernel::portable));
 }
 
-TEST(CudaAttention, BackwardIsDeterministic) {
+TEST(CudaAttention, PortableBackwardIsDeterministic) {
   ALIBI_SKIP_WITHOUT_GPU();
   const Case c{2, 1000, 8, 64, true};
   const Problem p(c, 500);
   const std::vector<float> out = rounded_to_bf16(p.ref_out);
-  const std::vector<float> first = gpu_backward(p, out), second = gpu_backward(p, out);
+  const std::vector<float> first = gpu_backward(p, out, AttentionBackwardKernel::portable);
+  const std::vector<float> second = gpu_backward(p, out, AttentionBackwardKernel::portable);
   ASSERT_EQ(first.size(), second.size());
   EXPECT_EQ(0, std::memcmp(first.data(), second.data(), first.size() * sizeof(float)));
 }
 
 // ---- Hopper backward (attention_backward_sm90.cuh) -----------------------------
-// Written when no GPU was available: these tests are its first verification.
-// They skip unless the device is compute capability 9.0.
+// Both variants: fused (dQ by atomic adds) and deterministic (a dQ kernel).
+// These tests skip unless the device is compute capability 9.0.
+
+const AttentionBackwardKernel kSm90Backwards[] = {AttentionBackwardKernel::sm90,
+                                                  AttentionBackwardKernel::sm90_deterministic};
+
+const char* backward_name(AttentionBackwardKernel k) {
+  return k == AttentionBackwardKernel::sm90 ? "sm90 fused" : "sm90 deterministic";
+}
 
 bool sm90_backward_available() {
   return attention_backward_sm90_applies(AttentionDims{1, 64, 8, 128});
@@ -357,12 +365,20 @@ TEST(CudaAttention, Sm90BackwardTileBoundaries) {
       for (int64_t H : {8, 12})
         for (const Case& c : {Case{1, T, H, D, true}, Case{2, T, H, D, false}}) {
           SCOPED_TRACE(c.name());
-          check_backward(Problem(c, seed++), AttentionBackwardKernel::sm90);
-          if (::testing::Test::HasFailure()) return;  // the first failing shape is the clue
+          const Problem p(c, seed++);
+          for (AttentionBackwardKernel k : kSm90Backwards) {
+            SCOPED_TRACE(backward_name(k));
+            check_backward(p, k);
+            if (::testing::Test::HasFailure()) return;  // the first failing shape is the clue
+          }
         }
     for (const Case& c : {Case{1, 4097, 8, D, true}, Case{1, 4097, 12, D, false}}) {
       SCOPED_TRACE(c.name());
-      check_backward(Problem(c, seed++), AttentionBackwardKernel::sm90);
+      const Problem p(c, seed++);
+      for (AttentionBackwardKernel k : kSm90Backwards) {
+        SCOPED_TRACE(backward_name(k));
+        check_backward(p, k);
+      }
     }
   }
 }
@@ -382,30 +398,36 @@ TEST(CudaAttention, Sm90BackwardMatchesPortable) {
     const Problem p(c, seed++);
     const std::vector<float> out = rounded_to_bf16(p.ref_out);
     const std::vector<float> portable = gpu_backward(p, out, AttentionBackwardKernel::portable);
-    const std::vector<float> sm90 = gpu_backward(p, out, AttentionBackwardKernel::sm90);
-    expect_gradients_close(sm90, portable, c, 2e-2, 5e-2);
-    if (::testing::Test::HasFailure()) print_first_dqkv_mismatches(sm90, portable, c);
+    for (AttentionBackwardKernel k : kSm90Backwards) {
+      SCOPED_TRACE(backward_name(k));
+      const std::vector<float> sm90 = gpu_backward(p, out, k);
+      expect_gradients_close(sm90, portable, c, 2e-2, 5e-2);
+      if (::testing::Test::HasFailure()) print_first_dqkv_mismatches(sm90, portable, c);
+    }
   }
 }
 
-// Bitwise reproducible, like the portable backward (no atomics).
-TEST(CudaAttention, Sm90BackwardIsDeterministic) {
+// The deterministic variant is bitwise reproducible, like the portable
+// backward (no atomics).
+TEST(CudaAttention, Sm90DeterministicBackwardIsDeterministic) {
   ALIBI_SKIP_WITHOUT_GPU();
   if (!sm90_backward_available()) GTEST_SKIP() << "not a compute capability 9.0 device";
   for (const Case& c : {Case{2, 1000, 8, 64, true}, Case{2, 1000, 12, 128, true}}) {
     SCOPED_TRACE(c.name());
     const Problem p(c, 1100);
     const std::vector<float> out = rounded_to_bf16(p.ref_out);
-    const std::vector<float> first = gpu_backward(p, out, AttentionBackwardKernel::sm90);
-    const std::vector<float> second = gpu_backward(p, out, AttentionBackwardKernel::sm90);
+    const std::vector<float> first = gpu_backward(p, out, AttentionBackwardKernel::sm90_deterministic);
+    const std::vector<float> second = gpu_backward(p, out, AttentionBackwardKernel::sm90_deterministic);
     ASSERT_EQ(first.size(), second.size());
     EXPECT_EQ(0, std::memcmp(first.data(), second.data(), first.size() * sizeof(float)));
   }
 }
 
-// The automatic choice follows ALIBI_ATTENTION_BACKWARD: "sm90" selects the
-// Hopper backward, bit for bit; unset, the portable one.
-TEST(CudaAttention, EnvironmentSelectsSm90Backward) {
+// The automatic choice: the fused Hopper backward, or the deterministic one
+// when asked (attention_backward's flag); ALIBI_ATTENTION_BACKWARD=portable
+// forces the portable backward, bit for bit. The fused one is compared by
+// value (its dQ sums vary in their last bits), the others by bits.
+TEST(CudaAttention, AutomaticBackwardChoice) {
   ALIBI_SKIP_WITHOUT_GPU();
   if (!sm90_backward_available()) GTEST_SKIP() << "not a compute capability 9.0 device";
   const Case c{1, 300, 8, 128, true};
@@ -416,15 +438,33 @@ TEST(CudaAttention, EnvironmentSelectsSm90Backward) {
     std::memcpy(b.data(), v.data(), v.size() * sizeof(float));
     return b;
   };
+  auto run = [&](bool deterministic) {
+    DeviceArray<uint16_t> d_out(c.out_size()), d_dqkv(c.qkv_size());
+    DeviceArray<float> d_lse(c.lse_size());
+    DeviceArray<char> workspace(attention_backward_workspace_bytes(c.dims()));
+    d_out.upload(to_bf16(out));
+    d_lse.upload(p.ref_lse);
+    d_dqkv.poison();
+    attention_backward(bf16(d_dqkv), bf16(p.d_dout), bf16(p.d_qkv), bf16(d_out), d_lse.get(),
+                       p.d_slopes.get(), c.dims(), deterministic, workspace.get(), nullptr);
+    test::cuda_check(cudaDeviceSynchronize(), "attention_backward");
+    return from_bf16(d_dqkv.download());
+  };
   const char* saved = std::getenv("ALIBI_ATTENTION_BACKWARD");
   const std::string saved_value = saved ? saved : "";
-  setenv("ALIBI_ATTENTION_BACKWARD", "sm90", 1);
-  const std::vector<float> chosen_sm90 = gpu_backward(p, out);
   unsetenv("ALIBI_ATTENTION_BACKWARD");
-  const std::vector<float> chosen_default = gpu_backward(p, out);
+  const std::vector<float> chosen_fast = run(false), chosen_deterministic = run(true);
+  setenv("ALIBI_ATTENTION_BACKWARD", "portable", 1);
+  const std::vector<float> forced = run(false), forced_deterministic = run(true);
   if (saved) setenv("ALIBI_ATTENTION_BACKWARD", saved_value.c_str(), 1);
-  EXPECT_EQ(bits(chosen_sm90), bits(gpu_backward(p, out, AttentionBackwardKernel::sm90)));
-  EXPECT_EQ(bits(chosen_default), bits(gpu_backward(p, out, AttentionBackwardKernel::portable)));
+  else unsetenv("ALIBI_ATTENTION_BACKWARD");
+  const std::vector<float> portable = gpu_backward(p, out, AttentionBackwardKernel::portable);
+  EXPECT_EQ(bits(chosen_deterministic),
+            bits(gpu_backward(p, out, AttentionBackwardKernel::sm90_deterministic)));
+  EXPECT_NE(bits(chosen_deterministic), bits(portable)) << "the Hopper kernels were not chosen";
+  expect_gradients_close(chosen_fast, gpu_backward(p, out, AttentionBackwardKernel::sm90), c, 1e-3, 1e-2);
+  EXPECT_EQ(bits(forced), bits(portable));
+  EXPECT_EQ(bits(forced_deterministic), bits(portable));
 }
 
 TEST(CudaAttention, RejectsUnsupportedHeadDim) {
@@ -472,7 +512,7 @@ void time_case(const Case& c) {
   });
   const float bwd = median_ms([&] {
     attention_backward(bf16(dqkv), bf16(dout), bf16(qkv), bf16(out), lse.get(), slopes.get(),
-                       c.dims(), workspace.get(), nullptr);
+                       c.dims(), /*deterministic=*/false, workspace.get(), nullptr);
   });
   test::cuda_check(cudaDeviceSynchronize(), "timing");
   const double fwd_flops = 4.0 * c.B * c.H * double(c.T) * c.T * c.D / 2;
@@ -482,13 +522,16 @@ void time_case(const Case& c) {
               c.name().c_str(), fwd, fwd_flops / fwd / 1e9, bwd, bwd_flops / bwd / 1e9,
               (fwd_flops + bwd_flops) / (fwd + bwd) / 1e9);
   if (!attention_backward_sm90_applies(c.dims())) return;
-  const float sm90 = median_ms([&] {
-    attention_backward_using(AttentionBackwardKernel::sm90, bf16(dqkv), bf16(dout), bf16(qkv),
-                             bf16(out), lse.get(), slopes.get(), c.dims(), workspace.get(), nullptr);
-  });
-  test::cuda_check(cudaDeviceSynchronize(), "timing");
-  std::printf("%s: sm90 backward %.3f ms %.1f TFLOP/s, fwd+bwd %.1f TFLOP/s\n", c.name().c_str(),
-              sm90, bwd_flops / sm90 / 1e9, (fwd_flops + bwd_flops) / (fwd + sm90) / 1e9);
+  for (AttentionBackwardKernel k : {AttentionBackwardKernel::sm90_deterministic, AttentionBackwardKernel::portable}) {
+    const float ms = median_ms([&] {
+      attention_backward_using(k, bf16(dqkv), bf16(dout), bf16(qkv), bf16(out), lse.get(),
+                               slopes.get(), c.dims(), workspace.get(), nullptr);
+    });
+    test::cuda_check(cudaDeviceSynchronize(), "timing");
+    std::printf("%s: %s backward %.3f ms %.1f TFLOP/s, fwd+bwd %.1f TFLOP/s\n", c.name().c_str(),
+                k == AttentionBackwardKernel::portable ? "portable" : "sm90 deterministic", ms,
+                bwd_flops / ms / 1e9, (fwd_flops + bwd_flops) / (fwd + ms) / 1e9);
+  }
 }
 
 TEST(CudaAttention, DISABLED_Timing) {

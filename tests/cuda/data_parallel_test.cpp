@@ -60,7 +60,8 @@ TrainSummary train_on_gpu(const std::string& name, bool data_parallel, std::vect
                                         "model.n_layer=3", "model.d_model=96", "model.n_head=3",
                                         "train.seq_len=64", "train.micro_batch=8", "train.grad_accum=2",
                                         "train.steps=12", "train.lr=3e-3", "train.eval_interval=6",
-                                        "train.eval_batches=4", "checkpoint.interval=0", "dist.bucket_mb=0.05"};
+                                        "train.eval_batches=4", "checkpoint.interval=0", "dist.bucket_mb=0.05",
+                                        "runtime.deterministic=true"};
   overrides.insert(overrides.end(), extra.begin(), extra.end());
   TrainOptions options;
   options.quiet = true;
