@@ -6,7 +6,8 @@
 //  - forward: the Hopper kernel (attention_forward_sm90.cuh) on compute
 //    capability 9.0 for D 64/128, unless ALIBI_ATTENTION_KERNEL=portable;
 //  - backward: likewise the Hopper backward (attention_backward_sm90.cuh),
-//    fused with atomic dQ or, when determinism is asked for, as two kernels;
+//    fused (dQ added into an fp32 accumulator by bulk reductions in the L2)
+//    or, when determinism is asked for, as two kernels;
 //    ALIBI_ATTENTION_BACKWARD=portable forces the portable backward.
 #include <cstdint>
 #include <cstdlib>
@@ -84,15 +85,18 @@ AttentionLaunch launch_of(const AttentionDims& dims, cudaStream_t stream) {
 
 }  // namespace
 
-// The workspace: delta [B, H, T], then (256-byte aligned) the dQ accumulator [B, H, T, D].
+// The workspace: delta [B, H, T], then (256-byte aligned) the fused Hopper
+// backward's dQ accumulator (a little over B*H*T*D floats).
 size_t dq_accumulator_offset(const AttentionDims& dims) {
   const size_t delta = static_cast<size_t>(dims.B * dims.H * dims.T) * sizeof(float);
   return (delta + 255) / 256 * 256;
 }
 
 size_t attention_backward_workspace_bytes(const AttentionDims& dims) {
-  return dq_accumulator_offset(dims) +
-         static_cast<size_t>(dims.B * dims.H * dims.T * dims.D) * sizeof(float);
+  const int64_t accum = dims.D == 64 || dims.D == 128
+                            ? attention_dq_accumulator_floats(dims.B, dims.H, dims.T, dims.D)
+                            : 0;
+  return dq_accumulator_offset(dims) + static_cast<size_t>(accum) * sizeof(float);
 }
 
 bool attention_forward_sm90_applies(const AttentionDims& dims) {

@@ -40,7 +40,7 @@ void attention_forward_using(AttentionForwardKernel kernel, __nv_bfloat16* out, 
                              const AttentionDims& dims, cudaStream_t stream);
 
 // Which backward kernels run:
-//  - sm90: the Hopper backward with dQ summed by fp32 atomic adds in the
+//  - sm90: the Hopper backward with dQ summed by fp32 reductions in the L2, from the
 //    dK/dV kernel (the fastest; the last bits of dQ vary from run to run);
 //  - sm90_deterministic: the Hopper dK/dV kernel and a separate dQ kernel
 //    (bitwise reproducible; recomputes S and dP: docs/results/attention.md

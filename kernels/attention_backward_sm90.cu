@@ -1,7 +1,8 @@
 // Launch of the Hopper backward kernels (attention_backward_sm90.cuh): the
 // delta kernel of the portable backward, then either
 //  - fused: the dK/dV kernel that also adds dQ into an fp32 accumulator
-//    (atomics), and the conversion of that accumulator into dqkv; or
+//    (bulk reductions, whose order varies), and the conversion of that
+//    accumulator into dqkv; or
 //  - deterministic: the dK/dV kernel and the dQ kernel,
 // each with TMA tensor maps over qkv and dout.
 #include <cstdlib>
@@ -32,19 +33,23 @@ int backward_stages() {
   return kSm90BackwardDefaultStages;
 }
 
-// dQ = accum * 1/sqrt(D) into the q part of dqkv; accum is [B, H, T, D],
-// 8 elements per thread.
+// dQ = accum * 1/sqrt(D) into the q part of dqkv; accum in DqAccumLayout,
+// 8 elements (4 column pairs, contiguous there too) per thread.
 template <int D>
 __global__ void dq_from_accumulator_kernel(bf16* dqkv, const float* accum, HeadLayout lay,
                                            int64_t n_chunks) {
+  using Layout = DqAccumLayout<D>;
   const int64_t n = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (n >= n_chunks) return;
-  constexpr int kChunks = D / 8;
-  const int64_t d = (n % kChunks) * 8, row = n / kChunks;  // row = (b * H + h) * T + t
+  const int d = int(n % (D / 8)) * 8;
+  const int64_t row = n / (D / 8);  // (b * H + h) * T + t
   const int64_t t = row % lay.T, bh = row / lay.T;
+  const int r = int(t % Layout::kRows), col = d % Layout::kCols;
+  const float* src = accum + Layout::block(bh, lay.T, t / Layout::kRows, d / Layout::kCols) +
+                     r * Layout::kCols + 2 * Layout::pair_in_row(r, col / 2);
   const float scale = rsqrtf(float(D));
-  const float4 lo = reinterpret_cast<const float4*>(accum + row * D + d)[0];
-  const float4 hi = reinterpret_cast<const float4*>(accum + row * D + d)[1];
+  const float4 lo = reinterpret_cast<const float4*>(src)[0];
+  const float4 hi = reinterpret_cast<const float4*>(src)[1];
   uint4 packed;
   packed.x = mma::pack_bf16x2(lo.x * scale, lo.y * scale);
   packed.y = mma::pack_bf16x2(lo.z * scale, lo.w * scale);
@@ -78,22 +83,24 @@ cudaError_t launch_with_stages(bf16* dqkv, const bf16* dout, const bf16* qkv, co
     return launch_one(attention_dq_sm90_kernel<Tr>, Smem::bytes(), grid, Tr::kThreads, qkv_map,
                       dout_map, args, l.stream);
   }
-  const int64_t accum_elements = l.B * lay.H * lay.T * D;
-  if (const cudaError_t st =
-          cudaMemsetAsync(dq_accum, 0, size_t(accum_elements) * sizeof(float), l.stream);
-      st != cudaSuccess)
+  const size_t accum_bytes = size_t(DqAccumLayout<D>::floats(l.B * lay.H, lay.T)) * sizeof(float);
+  if (const cudaError_t st = cudaMemsetAsync(dq_accum, 0, accum_bytes, l.stream); st != cudaSuccess)
     return st;
   if (const cudaError_t st = launch_one(attention_dkdv_sm90_kernel<Tr, true>, Smem::bytes(), grid,
                                         Tr::kThreads, qkv_map, dout_map, args, l.stream);
       st != cudaSuccess)
     return st;
-  const int64_t chunks = accum_elements / 8;
+  const int64_t chunks = l.B * lay.H * lay.T * D / 8;
   dq_from_accumulator_kernel<D><<<unsigned((chunks + 255) / 256), 256, 0, l.stream>>>(
       dqkv, dq_accum, lay, chunks);
   return cudaGetLastError();
 }
 
 }  // namespace
+
+int64_t attention_dq_accumulator_floats(int64_t B, int64_t H, int64_t T, int64_t D) {
+  return D == 64 ? DqAccumLayout<64>::floats(B * H, T) : DqAccumLayout<128>::floats(B * H, T);
+}
 
 template <int D>
 cudaError_t launch_attention_backward_sm90(bf16* dqkv, const bf16* dout, const bf16* qkv,

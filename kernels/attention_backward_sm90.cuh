@@ -54,7 +54,10 @@ struct Sm90BackwardSmem {
   // by kStream queries, bf16, 128-byte swizzled (the transposed A of dQ).
   static constexpr int kDsBytes = Tr::kBlock * Tr::kStream * 2;
   static constexpr int kDs = kStreamB + Tr::kStages * kStreamBytes;
-  static constexpr int kStats = kDs + 2 * kDsBytes;  // float [stage][2][kStream]
+  // Each consumer's dQ part of a tile, fp32, staged for the bulk reduction.
+  static constexpr int kDqPartBytes = Tr::kStream * (Tr::kHeadDim / Tr::kConsumers) * 4;
+  static constexpr int kDqParts = kDs + 2 * kDsBytes;
+  static constexpr int kStats = kDqParts + Tr::kConsumers * kDqPartBytes;  // float [stage][2][kStream]
   static constexpr int kBarriers = kStats + Tr::kStages * 2 * Tr::kStream * 4;
   static constexpr int kBarrierCount = 1 + 2 * Tr::kStages;
   static constexpr size_t bytes() { return size_t(kBarriers) + 8 * kBarrierCount + 1024; }
@@ -106,7 +109,7 @@ __device__ __forceinline__ void load_rows_sm90(unsigned char* dst, int box_bytes
 
 struct Sm90BackwardArgs {
   bf16* dqkv;
-  float* dq_accum;     // fp32 [B, H, T, D], zeroed: the fused kernel adds dS K into it
+  float* dq_accum;     // fp32, zeroed: the fused kernel adds dS K into it (DqAccumLayout)
   const float* lse;    // natural log, [B, H, T]
   const float* delta;  // [B, H, T]
   const float* slopes;
@@ -269,30 +272,48 @@ __device__ __forceinline__ void issue_dq_part(float (&dq)[kCols / 8][4], uint32_
   }
 }
 
-// Adds a 64 x kCols dQ part (rows q0.., columns col0..) into the fp32
-// accumulator of the head (rows of D floats), rows < T, two floats at a time.
+// The fused kernel's fp32 dQ accumulator: per (b, h, 64-query tile, consumer)
+// a block of 64 rows by kCols = D / kConsumers columns, so that a consumer's
+// part of a tile is one contiguous bulk reduction. Within a block, the
+// column pair p of row r sits at pair p ^ swizzle(r), which spreads a warp's
+// 8 rows over the shared-memory banks when the part is staged; groups of
+// 4 pairs (8 floats) stay contiguous and in order.
+template <int kD, int kConsumers = 2>
+struct DqAccumLayout {
+  static constexpr int kCols = kD / kConsumers, kPairs = kCols / 2, kRows = 64;
+  static constexpr int kBlockFloats = kRows * kCols;
+  __host__ __device__ static int64_t tiles(int64_t T) { return (T + kRows - 1) / kRows; }
+  __host__ __device__ static int64_t floats(int64_t BH, int64_t T) { return BH * tiles(T) * kRows * kD; }
+  __host__ __device__ static int pair_in_row(int r, int pair) { return pair ^ ((4 * (r % 8)) & (kPairs - 1)); }
+  // The block of consumer c (columns c * kCols ..) for rows tile * 64 .. of head bh.
+  __host__ __device__ static int64_t block(int64_t bh, int64_t T, int64_t tile, int c) {
+    return ((bh * tiles(T) + tile) * kConsumers + c) * int64_t(kBlockFloats);
+  }
+};
+
+// Stages this warpgroup's 64 x kCols dQ part (its rows 16w + g + 8 half)
+// in the DqAccumLayout block order.
 template <class Tr, int kCols>
-__device__ __forceinline__ void add_dq_part(float* head_accum, const float (&dq)[kCols / 8][4],
-                                            int q0, int T, int col0) {
+__device__ __forceinline__ void stage_dq_part(float* part, const float (&dq)[kCols / 8][4]) {
+  using Layout = DqAccumLayout<Tr::kHeadDim, Tr::kConsumers>;
   const Lane L;
   const int warp = (threadIdx.x / 32) % 4;
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
-    const int i = q0 + 16 * warp + L.g + 8 * half;
-    if (i >= T) continue;
-    float* row = head_accum + int64_t(i) * Tr::kHeadDim + col0 + 2 * L.t;
+    const int r = 16 * warp + L.g + 8 * half;
 #pragma unroll
     for (int c = 0; c < kCols / 8; ++c)
-      atomicAdd(reinterpret_cast<float2*>(row + 8 * c),
-                make_float2(dq[c][2 * half], dq[c][2 * half + 1]));
+      *reinterpret_cast<float2*>(part + r * kCols + 2 * Layout::pair_in_row(r, 4 * c + L.t)) =
+          make_float2(dq[c][2 * half], dq[c][2 * half + 1]);
   }
 }
 
 // One consumer warpgroup: keys key_wg .. key_wg + 63 (this warp: 16 of them).
 // kFusedDq: also dQ, without the dQ kernel: both warpgroups put their dS^T
 // into a shared buffer; each then multiplies all 128 keys' dS by K for half
-// of the head's columns and adds the product into dq_accum (atomic, so the
-// order of the additions, and the last bits of dQ, vary from run to run).
+// of the head's columns and adds the product into dq_accum by a bulk
+// reduction in the L2 (whose order across CTAs, and so the last bits of dQ,
+// vary from run to run).
 template <class Tr, bool kFusedDq>
 __device__ void consume_dkdv(const Sm90BackwardArgs& a, unsigned char* smem,
                              const Sm90BackwardBarriers<Tr>& bar, int consumer, int64_t b,
@@ -312,7 +333,9 @@ __device__ void consume_dkdv(const Sm90BackwardArgs& a, unsigned char* smem,
   const uint32_t do_base = tma::smem_addr(smem + Smem::kStreamB);
   const float* stats = reinterpret_cast<const float*>(smem + Smem::kStats);
   const HeadLayout& lay = a.layout;
-  float* dq_head = kFusedDq ? a.dq_accum + lay.row(b, h) * kD : nullptr;
+  using DqLayout = DqAccumLayout<kD, Tr::kConsumers>;
+  const int64_t bh = b * lay.H + h;
+  float* dq_accum = a.dq_accum;
 
   float dk[kD / 8][4], dv[kD / 8][4];
   zero(dk);
@@ -392,14 +415,28 @@ __device__ void consume_dkdv(const Sm90BackwardArgs& a, unsigned char* smem,
       wgmma::commit();
       wgmma::wait<0>();
       wgmma::fence_operand(dq);
-      add_dq_part<Tr, kDqCols>(dq_head, dq, m0, int(lay.T), consumer * kDqCols);
+      // The part goes through shared memory into dq_accum by one bulk
+      // reduction. The previous one has read the staging buffer: its issuer
+      // waited for that before the dS barrier above.
+      float* part = reinterpret_cast<float*>(smem + Smem::kDqParts + consumer * Smem::kDqPartBytes);
+      stage_dq_part<Tr, kDqCols>(part, dq);
+      fence_proxy_async_shared();
+      named_barrier_sync(2 + consumer, 128);
+      if (threadIdx.x % 128 == 0) {
+        tma::bulk_reduce_add_f32(dq_accum + DqLayout::block(bh, lay.T, m0 / kM, consumer), part,
+                                 Smem::kDqPartBytes);
+        tma::bulk_commit();
+        tma::bulk_wait_read();
+      }
     } else {
       wgmma::wait<0>();
     }
     wgmma::fence_operand(dv);
     wgmma::fence_operand(dk);
+    __syncwarp();  // the warp's reads of the stage's statistics are done
     if (L.lane == 0) tma::arrive(bar.empty(stage));  // this warp no longer reads the stage
   }
+  if (kFusedDq && threadIdx.x % 128 == 0) tma::bulk_wait();
 
   const int64_t stride = 3 * lay.H * lay.D;
   store_accumulator_rows<kD>(a.dqkv + lay.qkv(b, 1, h), stride, dk, key0, lay.T, rsqrtf(float(kD)));

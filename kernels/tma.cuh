@@ -68,4 +68,24 @@ __device__ __forceinline__ void load_3d(void* dst, const CUtensorMap* map, uint6
       : "memory");
 }
 
+// Adds `bytes` (a multiple of 16) of fp32 from shared memory into global
+// memory, element by element, as one asynchronous bulk operation of the
+// issuing thread's bulk group (the L2 performs the additions).
+__device__ __forceinline__ void bulk_reduce_add_f32(float* dst, const void* src, uint32_t bytes) {
+  asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;\n" ::"l"(
+                   reinterpret_cast<uint64_t>(dst)),
+               "r"(smem_addr(src)), "r"(bytes)
+               : "memory");
+}
+__device__ __forceinline__ void bulk_commit() {
+  asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
+}
+// Waits until the issuing thread's committed bulk operations have read their
+// shared-memory sources (which may then be overwritten).
+__device__ __forceinline__ void bulk_wait_read() {
+  asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");
+}
+// Waits until they have completed.
+__device__ __forceinline__ void bulk_wait() { asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); }
+
 }  // namespace alibi::cuda::tma

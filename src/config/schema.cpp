@@ -230,7 +230,7 @@ std::vector<ConfigKey> build_keys() {
       key("runtime.deterministic", &C::runtime, &RuntimeConfig::deterministic, kAnyValue,
           "Bitwise reproducible runs on the GPU: the attention backward sums dQ in a fixed "
           "order (a second kernel, which recomputes the attention scores) instead of with "
-          "atomic adds; docs/results/attention.md gives the cost. The CPU is always "
+          "unordered additions; docs/results/attention.md gives the cost. The CPU is always "
           "deterministic."),
       // dist
       non_empty(key("dist.rendezvous", &C::dist, &DistConfig::rendezvous, kAnyValue,

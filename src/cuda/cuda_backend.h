@@ -13,7 +13,7 @@
 namespace alibi {
 
 // Builds the backend on `device`. deterministic: kernels that sum in a fixed
-// order where the fast ones use atomics (the attention backward's dQ).
+// order where the fast ones do not (the attention backward's dQ).
 // Throws std::runtime_error when the device cannot be used.
 std::unique_ptr<Backend> make_cuda_backend(int device = 0, bool deterministic = false);
 

@@ -338,7 +338,7 @@ TEST(CudaAttention, PortableBackwardIsDeterministic) {
 }
 
 // ---- Hopper backward (attention_backward_sm90.cuh) -----------------------------
-// Both variants: fused (dQ by atomic adds) and deterministic (a dQ kernel).
+// Both variants: fused (dQ by unordered reductions) and deterministic (a dQ kernel).
 // These tests skip unless the device is compute capability 9.0.
 
 const AttentionBackwardKernel kSm90Backwards[] = {AttentionBackwardKernel::sm90,

@@ -56,7 +56,7 @@ TEST(CudaTrainer, TrainsAndValidatesTheGrammar) {
 
 // runtime.deterministic: two runs of a model whose head dim (64) takes the
 // Hopper attention backward give the same losses, bit for bit; without it
-// they agree to rounding (the fused backward adds dQ with atomics).
+// they agree to rounding (the fused backward adds dQ in no fixed order).
 TEST(CudaTrainer, DeterministicRunsRepeatBitForBit) {
   ALIBI_REQUIRE_GPU();
   const std::string data = alibi::testing::grammar_dataset();
