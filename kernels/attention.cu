@@ -9,6 +9,7 @@
 //    fused (dQ added into an fp32 accumulator by bulk reductions in the L2)
 //    or, when determinism is asked for, as two kernels;
 //    ALIBI_ATTENTION_BACKWARD=portable forces the portable backward.
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -85,11 +86,13 @@ AttentionLaunch launch_of(const AttentionDims& dims, cudaStream_t stream) {
 
 }  // namespace
 
-// The workspace: delta [B, H, T], then (256-byte aligned) the fused Hopper
-// backward's dQ accumulator (a little over B*H*T*D floats).
+// The workspace: the row statistics (the portable backward's delta [B, H, T],
+// or the Hopper backward's padded rows), then (256-byte aligned) the fused
+// Hopper backward's dQ accumulator (a little over B*H*T*D floats).
 size_t dq_accumulator_offset(const AttentionDims& dims) {
-  const size_t delta = static_cast<size_t>(dims.B * dims.H * dims.T) * sizeof(float);
-  return (delta + 255) / 256 * 256;
+  const int64_t stats = std::max(dims.B * dims.H * dims.T,
+                                 attention_sm90_stats_floats(dims.B, dims.H, dims.T));
+  return (static_cast<size_t>(stats) * sizeof(float) + 255) / 256 * 256;
 }
 
 size_t attention_backward_workspace_bytes(const AttentionDims& dims) {
@@ -174,12 +177,12 @@ void attention_backward_using(AttentionBackwardKernel kernel, bf16* dqkv, const 
   if (kernel == AttentionBackwardKernel::automatic)
     kernel = hopper_or_portable(AttentionBackwardKernel::sm90, dims);
   const AttentionLaunch l = launch_of(dims, stream);
-  float* delta = static_cast<float*>(workspace);
+  float* row_stats = static_cast<float*>(workspace);  // delta, or the Hopper backward's rows
   if (kernel == AttentionBackwardKernel::portable) {
     check(dispatch_head_dim(dims.D,
                             [&](auto d) {
                               return launch_attention_backward<decltype(d)::value>(
-                                  dqkv, dout, qkv, out, lse, slopes, delta, l);
+                                  dqkv, dout, qkv, out, lse, slopes, row_stats, l);
                             }),
           op, dims);
     return;
@@ -190,10 +193,10 @@ void attention_backward_using(AttentionBackwardKernel kernel, bf16* dqkv, const 
                         ? reinterpret_cast<float*>(static_cast<char*>(workspace) +
                                                    dq_accumulator_offset(dims))
                         : nullptr;  // sm90_deterministic
-  check(dims.D == 64 ? launch_attention_backward_sm90<64>(dqkv, dout, qkv, out, lse, slopes, delta,
-                                                          dq_accum, l)
+  check(dims.D == 64 ? launch_attention_backward_sm90<64>(dqkv, dout, qkv, out, lse, slopes,
+                                                          row_stats, dq_accum, l)
                      : launch_attention_backward_sm90<128>(dqkv, dout, qkv, out, lse, slopes,
-                                                           delta, dq_accum, l),
+                                                           row_stats, dq_accum, l),
         op, dims);
 }
 

@@ -21,20 +21,7 @@ __global__ void row_dot_kernel(float* delta, const bf16* dout, const bf16* out, 
   if (r >= rows) return;
   const int64_t h = r % layout.H, bt = r / layout.H;
   const int64_t b = bt / layout.T, t = bt % layout.T;
-  const uint4* x = reinterpret_cast<const uint4*>(dout + r * layout.D);
-  const uint4* y = reinterpret_cast<const uint4*>(out + r * layout.D);
-  float sum = 0.f;
-  for (int64_t c = 0; c < layout.D / 8; ++c) {
-    const uint4 xv = x[c], yv = y[c];
-    const __nv_bfloat162* xp = reinterpret_cast<const __nv_bfloat162*>(&xv);
-    const __nv_bfloat162* yp = reinterpret_cast<const __nv_bfloat162*>(&yv);
-#pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      const float2 xf = __bfloat1622float2(xp[k]), yf = __bfloat1622float2(yp[k]);
-      sum += xf.x * yf.x + xf.y * yf.y;
-    }
-  }
-  delta[layout.row(b, h) + t] = sum;
+  delta[layout.row(b, h) + t] = bf16_row_dot(dout + r * layout.D, out + r * layout.D, layout.D);
 }
 
 template <class Tr>

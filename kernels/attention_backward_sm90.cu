@@ -1,5 +1,5 @@
 // Launch of the Hopper backward kernels (attention_backward_sm90.cuh): the
-// delta kernel of the portable backward, then either
+// row statistics (lse in log2 units and delta, padded rows), then either
 //  - fused: the dK/dV kernel that also adds dQ into an fp32 accumulator
 //    (bulk reductions, whose order varies), and the conversion of that
 //    accumulator into dqkv; or
@@ -33,6 +33,23 @@ int backward_stages() {
   return kSm90BackwardDefaultStages;
 }
 
+// The Sm90RowStats rows, one thread per (b, h, t < t_pad).
+__global__ void row_stats_sm90_kernel(float* lse_log2, float* delta, const bf16* dout,
+                                      const bf16* out, const float* lse, HeadLayout lay,
+                                      int64_t t_pad, int64_t n) {
+  const int64_t k = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (k >= n) return;
+  const int64_t bh = k / t_pad, t = k % t_pad;
+  if (t >= lay.T) {
+    lse_log2[k] = INFINITY;
+    delta[k] = 0.f;
+    return;
+  }
+  const int64_t r = ((bh / lay.H) * lay.T + t) * lay.H + bh % lay.H;  // row of [B, T, H] out
+  lse_log2[k] = lse[bh * lay.T + t] * kLog2e;
+  delta[k] = bf16_row_dot(dout + r * lay.D, out + r * lay.D, lay.D);
+}
+
 // dQ = accum * 1/sqrt(D) into the q part of dqkv; accum in DqAccumLayout,
 // 8 elements (4 column pairs, contiguous there too) per thread.
 template <int D>
@@ -60,8 +77,8 @@ __global__ void dq_from_accumulator_kernel(bf16* dqkv, const float* accum, HeadL
 }
 
 template <int D, int kStages>
-cudaError_t launch_with_stages(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse,
-                               const float* slopes, const float* delta, float* dq_accum,
+cudaError_t launch_with_stages(bf16* dqkv, const bf16* dout, const bf16* qkv,
+                               const Sm90RowStats& stats, const float* slopes, float* dq_accum,
                                const AttentionLaunch& l) {
   using Tr = Sm90BackwardTraits<D, kStages>;
   using Smem = Sm90BackwardSmem<Tr>;
@@ -73,7 +90,7 @@ cudaError_t launch_with_stages(bf16* dqkv, const bf16* dout, const bf16* qkv, co
   if (const cudaError_t st = encode_rows_map(&dout_map, dout, D, lay.H, l.B * lay.T, Tr::kBoxRows);
       st != cudaSuccess)
     return st;
-  const Sm90BackwardArgs args{dqkv, dq_accum, lse, delta, slopes, lay};
+  const Sm90BackwardArgs args{dqkv, dq_accum, stats, slopes, lay};
   const dim3 grid(unsigned(l.B * lay.H), unsigned((lay.T + Tr::kBlock - 1) / Tr::kBlock));
   if (dq_accum == nullptr) {  // deterministic: dK/dV, then dQ by its own kernel
     if (const cudaError_t st = launch_one(attention_dkdv_sm90_kernel<Tr, false>, Smem::bytes(),
@@ -102,15 +119,26 @@ int64_t attention_dq_accumulator_floats(int64_t B, int64_t H, int64_t T, int64_t
   return D == 64 ? DqAccumLayout<64>::floats(B * H, T) : DqAccumLayout<128>::floats(B * H, T);
 }
 
+int64_t attention_sm90_stats_floats(int64_t B, int64_t H, int64_t T) {
+  return 2 * B * H * Sm90RowStats::padded(T);
+}
+
 template <int D>
 cudaError_t launch_attention_backward_sm90(bf16* dqkv, const bf16* dout, const bf16* qkv,
                                            const bf16* out, const float* lse, const float* slopes,
-                                           float* delta, float* dq_accum, const AttentionLaunch& l) {
-  if (const cudaError_t st = launch_attention_row_dot(delta, dout, out, l); st != cudaSuccess)
-    return st;
+                                           float* stats_scratch, float* dq_accum,
+                                           const AttentionLaunch& l) {
+  const HeadLayout& lay = l.layout;
+  const int64_t t_pad = Sm90RowStats::padded(lay.T), n = l.B * lay.H * t_pad;
+  float* lse_log2 = stats_scratch;
+  float* delta = stats_scratch + n;
+  row_stats_sm90_kernel<<<unsigned((n + 255) / 256), 256, 0, l.stream>>>(lse_log2, delta, dout, out,
+                                                                        lse, lay, t_pad, n);
+  if (const cudaError_t st = cudaGetLastError(); st != cudaSuccess) return st;
+  const Sm90RowStats stats{lse_log2, delta, t_pad};
   return backward_stages() == 3
-             ? launch_with_stages<D, 3>(dqkv, dout, qkv, lse, slopes, delta, dq_accum, l)
-             : launch_with_stages<D, 2>(dqkv, dout, qkv, lse, slopes, delta, dq_accum, l);
+             ? launch_with_stages<D, 3>(dqkv, dout, qkv, stats, slopes, dq_accum, l)
+             : launch_with_stages<D, 2>(dqkv, dout, qkv, stats, slopes, dq_accum, l);
 }
 
 template cudaError_t launch_attention_backward_sm90<64>(bf16*, const bf16*, const bf16*,

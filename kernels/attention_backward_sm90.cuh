@@ -4,7 +4,8 @@
 // Same three steps as the portable backward (attention_backward.cuh), and
 // deterministic the same way (every output element is summed by one thread
 // in a fixed order; no atomics):
-//   1. delta_i = dO_i . O_i (the portable row_dot_kernel);
+//   1. delta_i = dO_i . O_i and lse_i in log2 units, in padded rows
+//      (Sm90RowStats; row_stats_sm90_kernel);
 //   2. attention_dkdv_sm90_kernel: a CTA per (128-key block, b, h); the two
 //      consumer warpgroups own 64 keys each and accumulate dK and dV in
 //      registers over 64-row tiles of Q and dO (query rows >= the block's
@@ -66,9 +67,8 @@ struct Sm90BackwardSmem {
 };
 
 // The mbarriers: owned blocks landed (one arrival plus the bytes); per
-// stage, tile landed (32 arrivals: the producer warp's lanes, which also
-// write the tile's lse and delta, lane 0 with the bytes) and tile consumed
-// (one arrival per consumer warp).
+// stage, tile landed (one arrival plus the bytes of the tile and its
+// statistics) and tile consumed (one arrival per consumer warp).
 template <class Tr>
 struct Sm90BackwardBarriers {
   uint64_t* base;
@@ -78,7 +78,7 @@ struct Sm90BackwardBarriers {
   __device__ void init() const {
     tma::barrier_init(owned_full(), 1);
     for (int s = 0; s < Tr::kStages; ++s) {
-      tma::barrier_init(full(s), 32);
+      tma::barrier_init(full(s), 1);
       tma::barrier_init(empty(s), 4 * Tr::kConsumers);
     }
     tma::barrier_init_fence();
@@ -107,74 +107,58 @@ __device__ __forceinline__ void load_rows_sm90(unsigned char* dst, int box_bytes
                    box * Tr::kBoxCols, src.c1, src.row_base + row + r * Tr::kBoxRows);
 }
 
+// The per-row statistics as the Hopper backward reads them: for each (b, h)
+// a row of t_pad = T rounded up to 64 floats, lse in log2 units and delta,
+// with lse = +inf and delta = 0 past T (probability exactly 0); a 64-row
+// tile of either is one aligned 256-byte bulk copy.
+struct Sm90RowStats {
+  const float* lse_log2;  // [B * H, t_pad]
+  const float* delta;     // [B * H, t_pad]
+  int64_t t_pad;
+  __host__ __device__ static int64_t padded(int64_t T) { return (T + 63) / 64 * 64; }
+};
+
 struct Sm90BackwardArgs {
   bf16* dqkv;
-  float* dq_accum;     // fp32, zeroed: the fused kernel adds dS K into it (DqAccumLayout)
-  const float* lse;    // natural log, [B, H, T]
-  const float* delta;  // [B, H, T]
+  float* dq_accum;  // fp32, zeroed: the fused kernel adds dS K into it (DqAccumLayout)
+  Sm90RowStats stats;
   const float* slopes;
   HeadLayout layout;
 };
 
-// The producer warp (all 32 lanes; lane 0 issues the copies): the owned
-// blocks once, then the streamed tiles first_row + 64 * tile. kStats: lanes
-// 1..31 also write each tile's lse * log2(e) and delta into the stage (rows
-// past T: lse = +inf, delta = 0) before arriving on its full barrier.
+// The producer warp (lane 0 issues the copies): the owned blocks once, then
+// the streamed tiles first_row + 64 * tile, and with kStats each tile's lse
+// and delta rows (stats_lse, stats_delta: this head's padded rows).
 template <class Tr, bool kStats>
 __device__ void produce_backward(unsigned char* smem, const Sm90BackwardBarriers<Tr>& bar,
                                  const Sm90TileSource& owned_a, const Sm90TileSource& owned_b,
                                  int owned_row, const Sm90TileSource& stream_a,
                                  const Sm90TileSource& stream_b, int first_row, int n_tiles,
-                                 const float* lse_row, const float* delta_row, int T) {
+                                 const float* stats_lse, const float* stats_delta) {
   using Smem = Sm90BackwardSmem<Tr>;
-  const int lane = threadIdx.x % 32;
-  if (lane == 0) {
-    tma::prefetch_map(owned_a.map);
-    tma::prefetch_map(owned_b.map);
-    tma::prefetch_map(stream_b.map);  // dout (dK/dV) or qkv (dQ); a hint only
-    tma::arrive_expect_bytes(bar.owned_full(), 2 * Smem::kOwnedBytes);
-    load_rows_sm90<Tr, Tr::kBlock>(smem + Smem::kOwnedA, Smem::kOwnedBox, owned_a,
-                                   bar.owned_full(), owned_row);
-    load_rows_sm90<Tr, Tr::kBlock>(smem + Smem::kOwnedB, Smem::kOwnedBox, owned_b,
-                                   bar.owned_full(), owned_row);
-  }
-  // Lanes 1..31 carry the statistics (lane 0 arrives as it issues the copies,
-  // before its stores could be ordered by that arrival): row r of a tile is
-  // lane 1 + r % 31's, in its slot r / 31.
-  constexpr int kSlots = (Tr::kStream + 30) / 31;
+  if (threadIdx.x % 32 != 0) return;
+  tma::prefetch_map(owned_a.map);
+  tma::prefetch_map(owned_b.map);
+  tma::prefetch_map(stream_b.map);  // dout (dK/dV) or qkv (dQ); a hint only
+  tma::arrive_expect_bytes(bar.owned_full(), 2 * Smem::kOwnedBytes);
+  load_rows_sm90<Tr, Tr::kBlock>(smem + Smem::kOwnedA, Smem::kOwnedBox, owned_a, bar.owned_full(),
+                                 owned_row);
+  load_rows_sm90<Tr, Tr::kBlock>(smem + Smem::kOwnedB, Smem::kOwnedBox, owned_b, bar.owned_full(),
+                                 owned_row);
+  constexpr uint32_t kStatBytes = Tr::kStream * sizeof(float);
   for (int tile = 0; tile < n_tiles; ++tile) {
     const int stage = tile % Tr::kStages, round = tile / Tr::kStages;
     const int row = first_row + tile * Tr::kStream;
-    // The statistics are read from global memory before waiting for the
-    // stage, so their latency overlaps the wait and the copies.
-    float stat_lse[kSlots], stat_delta[kSlots];
-    if constexpr (kStats) {
-#pragma unroll
-      for (int k = 0; k < kSlots; ++k) {
-        const int r = lane - 1 + 31 * k;
-        const bool valid = lane > 0 && r < Tr::kStream && row + r < T;
-        stat_lse[k] = valid ? lse_row[row + r] * kLog2e : INFINITY;
-        stat_delta[k] = valid ? delta_row[row + r] : 0.f;
-      }
-    }
     if (round > 0) tma::wait(bar.empty(stage), (round - 1) & 1);
-    if (lane == 0) {
-      tma::arrive_expect_bytes(bar.full(stage), 2 * Smem::kStreamBytes);
-      load_rows_sm90<Tr, Tr::kStream>(smem + Smem::kStreamA + stage * Smem::kStreamBytes,
-                                      Smem::kStreamBox, stream_a, bar.full(stage), row);
-      load_rows_sm90<Tr, Tr::kStream>(smem + Smem::kStreamB + stage * Smem::kStreamBytes,
-                                      Smem::kStreamBox, stream_b, bar.full(stage), row);
-    } else {
-      if constexpr (kStats) {
-        float* s_lse = reinterpret_cast<float*>(smem + Smem::kStats) + stage * 2 * Tr::kStream;
-        float* s_delta = s_lse + Tr::kStream;
-#pragma unroll
-        for (int k = 0; k < kSlots; ++k) {
-          const int r = lane - 1 + 31 * k;
-          if (r < Tr::kStream) s_lse[r] = stat_lse[k], s_delta[r] = stat_delta[k];
-        }
-      }
-      tma::arrive(bar.full(stage));  // releases this lane's statistics stores
+    tma::arrive_expect_bytes(bar.full(stage), 2 * Smem::kStreamBytes + (kStats ? 2 * kStatBytes : 0));
+    load_rows_sm90<Tr, Tr::kStream>(smem + Smem::kStreamA + stage * Smem::kStreamBytes,
+                                    Smem::kStreamBox, stream_a, bar.full(stage), row);
+    load_rows_sm90<Tr, Tr::kStream>(smem + Smem::kStreamB + stage * Smem::kStreamBytes,
+                                    Smem::kStreamBox, stream_b, bar.full(stage), row);
+    if constexpr (kStats) {
+      float* s_lse = reinterpret_cast<float*>(smem + Smem::kStats) + stage * 2 * Tr::kStream;
+      tma::load_bulk(s_lse, stats_lse + row, kStatBytes, bar.full(stage));
+      tma::load_bulk(s_lse + Tr::kStream, stats_delta + row, kStatBytes, bar.full(stage));
     }
   }
 }
@@ -471,9 +455,9 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
       const int row_base = b * T;
       const Sm90TileSource k{&qkv_map, H + h, row_base}, v{&qkv_map, 2 * H + h, row_base};
       const Sm90TileSource q{&qkv_map, h, row_base}, dout{&dout_map, h, row_base};
-      const int64_t stats_row = args.layout.row(b, h);
+      const int64_t stats_row = (int64_t(b) * H + h) * args.stats.t_pad;
       produce_backward<Tr, true>(smem, bar, k, v, n0, q, dout, n0, n_tiles,
-                                 args.lse + stats_row, args.delta + stats_row, T);
+                                 args.stats.lse_log2 + stats_row, args.stats.delta + stats_row);
     }
   } else {
     wgmma::grow_registers<Tr::kConsumerRegs>();
@@ -506,11 +490,12 @@ __device__ void consume_dq(const Sm90BackwardArgs& a, unsigned char* smem,
   // lse (log2 units) and delta of the two rows this thread touches; rows past
   // T get lse = +inf, so their probabilities are 0.
   float row_lse[2], row_delta[2];
+  const int64_t stats_row = (b * lay.H + h) * a.stats.t_pad;
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     const int64_t i = row0 + L.g + 8 * half;
-    row_lse[half] = i < T ? a.lse[lay.row(b, h) + i] * kLog2e : INFINITY;
-    row_delta[half] = i < T ? a.delta[lay.row(b, h) + i] : 0.f;
+    row_lse[half] = i < T ? a.stats.lse_log2[stats_row + i] : INFINITY;
+    row_delta[half] = i < T ? a.stats.delta[stats_row + i] : 0.f;
   }
 
   float dq[kD / 8][4];
@@ -593,7 +578,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
       const int row_base = b * T;
       const Sm90TileSource q{&qkv_map, h, row_base}, dout{&dout_map, h, row_base};
       const Sm90TileSource k{&qkv_map, H + h, row_base}, v{&qkv_map, 2 * H + h, row_base};
-      produce_backward<Tr, false>(smem, bar, q, dout, m0, k, v, 0, n_tiles, nullptr, nullptr, T);
+      produce_backward<Tr, false>(smem, bar, q, dout, m0, k, v, 0, n_tiles, nullptr, nullptr);
     }
   } else {
     wgmma::grow_registers<Tr::kConsumerRegs>();

@@ -35,13 +35,16 @@ cudaError_t launch_attention_row_dot(float* delta, const bf16* dout, const bf16*
                                      const AttentionLaunch& l);
 
 // Hopper (sm_90a) backward, D = 64 or 128 only (attention_backward_sm90.cu);
-// same arguments and results as launch_attention_backward, plus dq_accum:
-// fp32 scratch (attention_dq_accumulator_floats) for the fused kernel that adds dQ into it,
-// or null for the deterministic pair of kernels.
+// same arguments and results as launch_attention_backward, with scratch of
+// attention_sm90_stats_floats for the row statistics (16-byte aligned) and
+// dq_accum: fp32 scratch (attention_dq_accumulator_floats) for the fused
+// kernel that adds dQ into it, or null for the deterministic pair of kernels.
 template <int D>
 cudaError_t launch_attention_backward_sm90(bf16* dqkv, const bf16* dout, const bf16* qkv,
                                            const bf16* out, const float* lse, const float* slopes,
-                                           float* delta, float* dq_accum, const AttentionLaunch& l);
+                                           float* stats_scratch, float* dq_accum,
+                                           const AttentionLaunch& l);
+int64_t attention_sm90_stats_floats(int64_t B, int64_t H, int64_t T);
 
 // Size of dq_accum in floats (D = 64 or 128; attention_backward_sm90.cu).
 int64_t attention_dq_accumulator_floats(int64_t B, int64_t H, int64_t T, int64_t D);

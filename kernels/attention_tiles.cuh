@@ -30,6 +30,24 @@ struct HeadLayout {
   __device__ int64_t row(int64_t b, int64_t h) const { return (b * H + h) * T; }
 };
 
+// x . y over D bf16 elements (16-byte aligned rows, D a multiple of 8), in fp32.
+__device__ inline float bf16_row_dot(const bf16* x_row, const bf16* y_row, int64_t D) {
+  const uint4* x = reinterpret_cast<const uint4*>(x_row);
+  const uint4* y = reinterpret_cast<const uint4*>(y_row);
+  float sum = 0.f;
+  for (int64_t c = 0; c < D / 8; ++c) {
+    const uint4 xv = x[c], yv = y[c];
+    const __nv_bfloat162* xp = reinterpret_cast<const __nv_bfloat162*>(&xv);
+    const __nv_bfloat162* yp = reinterpret_cast<const __nv_bfloat162*>(&yv);
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      const float2 xf = __bfloat1622float2(xp[k]), yf = __bfloat1622float2(yp[k]);
+      sum += xf.x * yf.x + xf.y * yf.y;
+    }
+  }
+  return sum;
+}
+
 // Thread coordinates inside the mma fragments.
 struct Lane {
   int lane, g, t;  // g = row within an 8-row group, t = column pair
