@@ -193,26 +193,6 @@ __device__ __forceinline__ void issue_regs_cols(float (&d)[Tr::kHeadDim / 8][4],
   }
 }
 
-// Writes a warp's 16 rows of a 64 x D accumulator (times factor) as bf16 to
-// rows row0 + g, row0 + g + 8 of a head (stride elements apart), rows < T.
-template <int kD>
-__device__ __forceinline__ void store_accumulator_rows(bf16* head, int64_t stride,
-                                                       const float (&acc)[kD / 8][4],
-                                                       int64_t row0, int64_t T, float factor) {
-  const Lane L;
-#pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    const int64_t i = row0 + L.g + 8 * half;
-    if (i < T) {
-      bf16* row = head + i * stride + 2 * L.t;
-#pragma unroll
-      for (int c = 0; c < kD / 8; ++c)
-        *reinterpret_cast<uint32_t*>(row + 8 * c) =
-            mma::pack_bf16x2(acc[c][2 * half] * factor, acc[c][2 * half + 1] * factor);
-    }
-  }
-}
-
 // ---- dK / dV (and, fused, dQ) --------------------------------------------------
 
 // Stores a warp's 16 key rows of dS^T (bf16 A fragments over the tile's
@@ -423,8 +403,9 @@ __device__ void consume_dkdv(const Sm90BackwardArgs& a, unsigned char* smem,
   if (kFusedDq && threadIdx.x % 128 == 0) tma::bulk_wait();
 
   const int64_t stride = 3 * lay.H * lay.D;
-  store_accumulator_rows<kD>(a.dqkv + lay.qkv(b, 1, h), stride, dk, key0, lay.T, rsqrtf(float(kD)));
-  store_accumulator_rows<kD>(a.dqkv + lay.qkv(b, 2, h), stride, dv, key0, lay.T, 1.f);
+  const float dk_scale[2] = {rsqrtf(float(kD)), rsqrtf(float(kD))}, dv_scale[2] = {1.f, 1.f};
+  store_accumulator_rows<kD>(a.dqkv + lay.qkv(b, 1, h), stride, dk, key0, lay.T, dk_scale);
+  store_accumulator_rows<kD>(a.dqkv + lay.qkv(b, 2, h), stride, dv, key0, lay.T, dv_scale);
 }
 
 // Grid (B * H, ceil(T / kBlock)); key blocks in increasing order, so the
@@ -545,8 +526,8 @@ __device__ void consume_dq(const Sm90BackwardArgs& a, unsigned char* smem,
     if (L.lane == 0) tma::arrive(bar.empty(stage));
   }
 
-  store_accumulator_rows<kD>(a.dqkv + lay.qkv(b, 0, h), 3 * lay.H * lay.D, dq, row0, T,
-                             rsqrtf(float(kD)));
+  const float dq_scale[2] = {rsqrtf(float(kD)), rsqrtf(float(kD))};
+  store_accumulator_rows<kD>(a.dqkv + lay.qkv(b, 0, h), 3 * lay.H * lay.D, dq, row0, T, dq_scale);
 }
 
 // Grid (B * H, ceil(T / kBlock)); query blocks in reverse order (the last

@@ -299,19 +299,7 @@ __device__ void consume(const Sm90ForwardArgs& a, unsigned char* smem, const Sm9
     const int64_t i = row0 + L.g + 8 * half;
     if (a.lse && L.t == 0 && i < T) a.lse[lay.row(b, h) + i] = st.max[half] * kLn2 + logf(total);
   }
-  bf16* head = a.out + lay.out(b, h);
-  const int64_t stride = lay.H * lay.D;
-#pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    const int64_t i = row0 + L.g + 8 * half;
-    if (i < T) {
-      bf16* row = head + i * stride + 2 * L.t;
-#pragma unroll
-      for (int c = 0; c < kD / 8; ++c)
-        *reinterpret_cast<uint32_t*>(row + 8 * c) = mma::pack_bf16x2(
-            o[c][2 * half] * inv_sum[half], o[c][2 * half + 1] * inv_sum[half]);
-    }
-  }
+  store_accumulator_rows<kD>(a.out + lay.out(b, h), lay.H * lay.D, o, row0, T, inv_sum);
 }
 
 // Grid (B * H, ceil(T / kBlockM)) (blocks_major) or (ceil(T / kBlockM), B * H).

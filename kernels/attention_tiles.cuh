@@ -54,6 +54,27 @@ struct Lane {
   __device__ Lane() : lane(threadIdx.x % 32), g((threadIdx.x % 32) / 4), t(threadIdx.x % 4) {}
 };
 
+// Writes a warp's 16 rows of a 64 x kD wgmma accumulator (wgmma.cuh layout)
+// as bf16 to rows row0 + g (times row_factor[0]) and row0 + g + 8 (times
+// row_factor[1]) of a head whose rows are stride elements apart; rows < T.
+template <int kD>
+__device__ __forceinline__ void store_accumulator_rows(bf16* head, int64_t stride,
+                                                       const float (&acc)[kD / 8][4], int64_t row0,
+                                                       int64_t T, const float (&row_factor)[2]) {
+  const Lane L;
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int64_t i = row0 + L.g + 8 * half;
+    if (i < T) {
+      bf16* row = head + i * stride + 2 * L.t;
+#pragma unroll
+      for (int c = 0; c < kD / 8; ++c)
+        *reinterpret_cast<uint32_t*>(row + 8 * c) = mma::pack_bf16x2(
+            acc[c][2 * half] * row_factor[half], acc[c][2 * half + 1] * row_factor[half]);
+    }
+  }
+}
+
 // Starts copying rows [row0, row0 + kRows) of one head (stride elements
 // apart in global memory) into a padded shared tile; rows >= T become zero.
 template <class Tr, int kRows>
