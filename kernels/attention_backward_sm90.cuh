@@ -1,16 +1,14 @@
-// Backward attention for Hopper (sm_90a), D = 64 or 128. NOT YET RUN ON A
-// GPU: opt-in only (ALIBI_ATTENTION_BACKWARD=sm90, see attention.cu).
+// Backward attention for Hopper (sm_90a), D = 64 or 128 (the default
+// backward there; attention.cu chooses).
 //
-// Same three steps as the portable backward (attention_backward.cuh), and
-// deterministic the same way (every output element is summed by one thread
-// in a fixed order; no atomics):
+// The steps of the portable backward (attention_backward.cuh):
 //   1. delta_i = dO_i . O_i and lse_i in log2 units, in padded rows
 //      (Sm90RowStats; row_stats_sm90_kernel);
 //   2. attention_dkdv_sm90_kernel: a CTA per (128-key block, b, h); the two
 //      consumer warpgroups own 64 keys each and accumulate dK and dV in
 //      registers over 64-row tiles of Q and dO (query rows >= the block's
-//      first key), which the producer warpgroup streams by TMA, with the
-//      tile's lse and delta rows, through an mbarrier ring:
+//      first key), which the producer warp streams by TMA, with the tile's
+//      lse and delta rows, through an mbarrier ring:
 //        S^T  = K Q^T                (wgmma, both operands from shared memory)
 //        P^T  = exp2(S^T * scale*log2e + bias - lse*log2e)   (saved lse)
 //        dP^T = V dO^T               (shared, shared)
@@ -18,9 +16,16 @@
 //        dV  += P^T dO               (P^T registers, dO the MN-major B operand)
 //        dK  += dS^T Q               (dS^T registers, Q MN-major)
 //      dK is scaled by 1/sqrt(D) once at the end;
-//   3. attention_dq_sm90_kernel: a CTA per (128-query block, b, h); the
-//      consumers own 64 queries each and accumulate dQ over 64-key tiles of
-//      K and V: S = Q K^T, P, dP = dO V^T, dS, dQ += dS K (K MN-major).
+//   3. dQ = dS K, either
+//      - fused into step 2 (the default): the warpgroups exchange dS^T through
+//        shared memory, each multiplies the block's 128 keys of dS by K for
+//        half of the columns and adds that part into an fp32 accumulator by
+//        a bulk reduction in the L2, converted to bf16 afterwards; the order
+//        of the additions varies from run to run; or
+//      - deterministic: attention_dq_sm90_kernel, a CTA per (128-query block,
+//        b, h) whose consumers own 64 queries each and accumulate dQ over
+//        64-key tiles of K and V (S = Q K^T, P, dP = dO V^T, dS, dQ += dS K),
+//        every element summed by one thread in a fixed order.
 // Conventions of the forward (attention_forward_sm90.cuh): log2-domain scores,
 // the ALiBi bias from indices in fp32 registers, the causal mask only on
 // tiles that cross a warpgroup's diagonal, rows past T masked through
