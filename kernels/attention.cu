@@ -159,12 +159,15 @@ bool attention_backward_sm90_applies(const AttentionDims& dims) {
   return attention_forward_sm90_applies(dims);
 }
 
-// The automatic backward: the given Hopper variant where it applies, unless
-// the environment forces the portable one.
-AttentionBackwardKernel hopper_or_portable(AttentionBackwardKernel hopper, const AttentionDims& dims) {
-  return !portable_backward_forced() && attention_backward_sm90_applies(dims)
-             ? hopper
-             : AttentionBackwardKernel::portable;
+AttentionBackwardKernel attention_backward_choice(const AttentionDims& dims, bool deterministic) {
+  if (portable_backward_forced() || !attention_backward_sm90_applies(dims))
+    return AttentionBackwardKernel::portable;
+  // At D = 128 up to 1024 tokens the pair of kernels is the faster one: the
+  // fused kernel's dQ accumulator (zeroed, then converted) costs per token,
+  // the pair's recomputation per token pair (docs/results/attention_sm90.md).
+  if (deterministic || (dims.D == 128 && dims.T <= 1024))
+    return AttentionBackwardKernel::sm90_deterministic;
+  return AttentionBackwardKernel::sm90;
 }
 
 void attention_backward_using(AttentionBackwardKernel kernel, bf16* dqkv, const bf16* dout,
@@ -174,8 +177,7 @@ void attention_backward_using(AttentionBackwardKernel kernel, bf16* dqkv, const 
   constexpr const char* op = "attention_backward";
   validate(op, dims);
   validate_alignment(op, dims, {dqkv, dout, qkv, out});
-  if (kernel == AttentionBackwardKernel::automatic)
-    kernel = hopper_or_portable(AttentionBackwardKernel::sm90, dims);
+  if (kernel == AttentionBackwardKernel::automatic) kernel = attention_backward_choice(dims, false);
   const AttentionLaunch l = launch_of(dims, stream);
   float* row_stats = static_cast<float*>(workspace);  // delta, or the Hopper backward's rows
   if (kernel == AttentionBackwardKernel::portable) {
@@ -203,10 +205,7 @@ void attention_backward_using(AttentionBackwardKernel kernel, bf16* dqkv, const 
 void attention_backward(bf16* dqkv, const bf16* dout, const bf16* qkv, const bf16* out,
                         const float* lse, const float* slopes, const AttentionDims& dims,
                         bool deterministic, void* workspace, cudaStream_t stream) {
-  const AttentionBackwardKernel kernel =
-      deterministic ? hopper_or_portable(AttentionBackwardKernel::sm90_deterministic, dims)
-                    : AttentionBackwardKernel::automatic;
-  attention_backward_using(kernel, dqkv, dout, qkv, out, lse, slopes, dims, workspace, stream);
+  attention_backward_using(attention_backward_choice(dims, deterministic), dqkv, dout, qkv, out, lse, slopes, dims, workspace, stream);
 }
 
 }  // namespace alibi::cuda

@@ -40,15 +40,13 @@ void attention_forward_using(AttentionForwardKernel kernel, __nv_bfloat16* out, 
                              const AttentionDims& dims, cudaStream_t stream);
 
 // Which backward kernels run:
-//  - sm90: the Hopper backward with dQ summed by fp32 reductions in the L2, from the
-//    dK/dV kernel (the fastest; the last bits of dQ vary from run to run);
+//  - sm90: the Hopper backward with dQ summed by fp32 reductions in the L2,
+//    from the dK/dV kernel (the last bits of dQ vary from run to run);
 //  - sm90_deterministic: the Hopper dK/dV kernel and a separate dQ kernel
 //    (bitwise reproducible; recomputes S and dP: docs/results/attention.md
 //    gives the cost);
 //  - portable: mma.sync kernels for sm_80+ and every head dim (deterministic);
-//  - automatic: sm90 or sm90_deterministic (as asked) where the Hopper
-//    backward applies, unless the environment variable
-//    ALIBI_ATTENTION_BACKWARD is "portable"; else portable.
+//  - automatic: attention_backward_choice(dims, deterministic = false).
 // The explicit choices are for tests and benchmarks; the sm90 ones throw where
 // they do not apply. Same workspace and semantics for all.
 enum class AttentionBackwardKernel { automatic, portable, sm90, sm90_deterministic };
@@ -56,7 +54,13 @@ enum class AttentionBackwardKernel { automatic, portable, sm90, sm90_determinist
 // True when the current device is compute capability 9.0 and D is 64 or 128.
 bool attention_backward_sm90_applies(const AttentionDims& dims);
 
-// dqkv is overwritten. deterministic: bitwise reproducible (no atomics).
+// The backward attention_backward runs: portable where the Hopper backward
+// does not apply or the environment variable ALIBI_ATTENTION_BACKWARD is
+// "portable"; else sm90_deterministic when asked for, or where it is the
+// faster of the two (D = 128, T <= 1024); else sm90.
+AttentionBackwardKernel attention_backward_choice(const AttentionDims& dims, bool deterministic);
+
+// dqkv is overwritten. deterministic: bitwise reproducible.
 void attention_backward(__nv_bfloat16* dqkv, const __nv_bfloat16* dout, const __nv_bfloat16* qkv,
                         const __nv_bfloat16* out, const float* lse, const float* slopes,
                         const AttentionDims& dims, bool deterministic, void* workspace,
