@@ -129,6 +129,11 @@ class Backend {
   virtual void attention_backward(const Tensor& dqkv /*[B,T,3,H,D]*/, const Tensor& dout,
                                   const Tensor& qkv, const Tensor& out, const Tensor& lse,
                                   const Tensor& slopes, AttentionShape shape) = 0;
+  // Device scratch the backend's ops need for attention_backward of `shape`
+  // (the largest of its scratch users), and its allocation ahead of time, so
+  // that a model reserving its memory fails before the first step, not in it.
+  virtual size_t attention_workspace_bytes(AttentionShape /*shape*/) const { return 0; }
+  virtual void reserve_workspace(size_t /*bytes*/) {}
 
   // ---- elementwise ----------------------------------------------------------
   // GELU, tanh approximation (GPT-2).

@@ -317,6 +317,10 @@ class CudaBackend final : public Backend {
     if (!lse.empty()) checks.flat(lse, DType::F32, s.B * s.H * s.T, op, "lse [B,H,T]");
     cuda::attention_forward(bf(out), f32_or_null(lse), bf(qkv), slopes.f32(), dims_of(s), stream_);
   }
+  size_t attention_workspace_bytes(AttentionShape s) const override {
+    return cuda::attention_backward_workspace_bytes(dims_of(s));
+  }
+  void reserve_workspace(size_t bytes) override { scratch_.get(bytes, stream_); }
   void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
                           const Tensor& lse, const Tensor& slopes, AttentionShape s) override {
     const char* op = "attention_backward";

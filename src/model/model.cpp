@@ -101,7 +101,10 @@ Tensor Model::stat(std::vector<int64_t> shape, DType dtype) {
 
 Tensor Model::act(std::vector<int64_t> shape) { return stat(std::move(shape), backend_.activation_dtype()); }
 
-size_t Model::activation_bytes() const { return arena_ ? arena_->size() : 0; }
+size_t Model::activation_bytes() const {
+  if (!arena_) return 0;
+  return arena_->size() + workspace_bytes_for(capacity_batch_, capacity_len_, capacity_training_);
+}
 
 size_t Model::parameter_bytes() const {
   return params_flat_.nbytes() + working_flat_.nbytes() + grads_flat_.nbytes();
@@ -152,11 +155,19 @@ void Model::carve(int64_t B, int64_t T, bool for_training) {
   }
 }
 
-size_t Model::activation_bytes_for(int64_t batch, int64_t seq_len, bool for_training) {
+size_t Model::arena_bytes_for(int64_t batch, int64_t seq_len, bool for_training) {
   arena_.reset();  // measuring invalidates the views: the next forward re-carves
   capacity_batch_ = capacity_len_ = 0;
   carve(batch, seq_len, for_training);
   return arena_used_;
+}
+
+size_t Model::workspace_bytes_for(int64_t batch, int64_t seq_len, bool for_training) const {
+  return for_training ? backend_.attention_workspace_bytes(attention_shape(batch, seq_len)) : 0;
+}
+
+size_t Model::activation_bytes_for(int64_t batch, int64_t seq_len, bool for_training) {
+  return arena_bytes_for(batch, seq_len, for_training) + workspace_bytes_for(batch, seq_len, for_training);
 }
 
 void Model::reserve(int64_t batch, int64_t seq_len, bool for_training) {
@@ -164,8 +175,9 @@ void Model::reserve(int64_t batch, int64_t seq_len, bool for_training) {
                     (capacity_training_ || !for_training);
   if (arena_ && fits) return;
   // Measure, allocate exactly that, then bind the views into it.
-  arena_ = backend_.allocate(activation_bytes_for(batch, seq_len, for_training));
+  arena_ = backend_.allocate(arena_bytes_for(batch, seq_len, for_training));
   carve(batch, seq_len, for_training);
+  backend_.reserve_workspace(workspace_bytes_for(batch, seq_len, for_training));
   capacity_batch_ = batch, capacity_len_ = seq_len, capacity_training_ = for_training;
 }
 

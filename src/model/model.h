@@ -77,9 +77,10 @@ class Model {
   // Allocates activations for batches up to (batch, seq_len); reallocates
   // only when a larger batch or length is asked for.
   void reserve(int64_t batch, int64_t seq_len, bool for_training);
-  size_t activation_bytes() const;  // of the current reservation
-  // What reserve() would allocate, measured without allocating (releases
-  // the current reservation).
+  size_t activation_bytes() const;  // of the current reservation (with the workspace)
+  // What reserve() would allocate (the activations and the backend's
+  // workspace for them), measured without allocating (releases the current
+  // reservation).
   size_t activation_bytes_for(int64_t batch, int64_t seq_len, bool for_training);
   // Bytes of parameters, their working copy and gradients.
   size_t parameter_bytes() const;
@@ -101,6 +102,8 @@ class Model {
   void allocate_parameters();
   int64_t first_grad_offset_of_layer(int64_t layer) const;
   void carve(int64_t B, int64_t T, bool for_training);
+  size_t arena_bytes_for(int64_t batch, int64_t seq_len, bool for_training);
+  size_t workspace_bytes_for(int64_t batch, int64_t seq_len, bool for_training) const;
   Tensor act(std::vector<int64_t> shape);                  // from the activation arena
   Tensor stat(std::vector<int64_t> shape, DType dtype);    // f32/i32 from the arena
   void embed(int64_t B, int64_t T, bool training);
