@@ -31,8 +31,7 @@ print("TFLOP/s, causal, bf16 (forward / forward+backward); ratios are ours over 
 print("'det.': forward+backward with the deterministic backward (runtime.deterministic)")
 print(f"{'D':>3} {'H':>2} {'L':>6} | {'ours ALiBi':>15} | {'det.':>6} | {'Flex ALiBi':>15} | {'cuDNN no bias':>15} | "
       f"{'vs Flex':>7} {'vs cuDNN':>8} | bias cost")
-paths = [p for p in glob.glob(os.path.join(out, "ours-attn-D*.json"))]
-for path in sorted(paths, key=lambda p: (len(p), p)):
+for path in sorted(glob.glob(os.path.join(out, "ours-attn-D*.json")), key=lambda p: (len(p), p)):
     rows = json.load(open(path))["rows"]
     ours = next(r for r in rows if r["bias"] == "alibi")
     zero = next(r for r in rows if r["bias"] == "slope0")

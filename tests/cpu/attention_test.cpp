@@ -2,10 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <ostream>
 
 #include "cpu/grad_check.h"
+#include "support/attention_reference.h"
 
 namespace alibi::cpu {
 namespace {
@@ -20,39 +22,20 @@ struct Shape {
   int64_t out_size() const { return B * T * H * D; }
 };
 
-// Independent reference: the full T x T score matrix per (b, h), with the
-// ALiBi bias added, the causal mask applied by -inf, a softmax and a product with V.
+// Independent reference: the fp64 definition, row by row.
 void direct_attention(std::vector<double>& out, std::vector<double>& lse,
                       const std::vector<double>& qkv, const std::vector<double>& slopes,
                       const Shape& s) {
-  const int64_t C = s.H * s.D;
-  auto at = [&](int64_t b, int64_t t, int64_t which, int64_t h, int64_t d) {
-    return qkv[(((b * s.T + t) * 3 + which) * s.H + h) * s.D + d];
-  };
   out.assign(s.out_size(), 0.0);
   lse.assign(s.B * s.H * s.T, 0.0);
+  std::vector<double> row;
   for (int64_t b = 0; b < s.B; ++b)
-    for (int64_t h = 0; h < s.H; ++h) {
-      std::vector<std::vector<double>> scores(s.T, std::vector<double>(s.T));
-      for (int64_t i = 0; i < s.T; ++i)
-        for (int64_t j = 0; j < s.T; ++j) {
-          double qk = 0;
-          for (int64_t d = 0; d < s.D; ++d) qk += at(b, i, 0, h, d) * at(b, j, 1, h, d);
-          const double bias = -slopes[h] * static_cast<double>(i - j);
-          scores[i][j] = j <= i ? qk / std::sqrt(static_cast<double>(s.D)) + bias : -INFINITY;
-        }
+    for (int64_t h = 0; h < s.H; ++h)
       for (int64_t i = 0; i < s.T; ++i) {
-        double m = -INFINITY, z = 0;
-        for (double v : scores[i]) m = std::max(m, v);
-        for (double v : scores[i]) z += std::exp(v - m);
-        lse[(b * s.H + h) * s.T + i] = m + std::log(z);
-        for (int64_t j = 0; j < s.T; ++j) {
-          const double p = std::exp(scores[i][j] - m) / z;
-          for (int64_t d = 0; d < s.D; ++d)
-            out[(b * s.T + i) * C + h * s.D + d] += p * at(b, j, 2, h, d);
-        }
+        alibi::testing::direct_attention_row(qkv.data(), s.T, s.H, s.D, b, h, i, slopes[h], row,
+                                             lse[(b * s.H + h) * s.T + i]);
+        std::copy(row.begin(), row.end(), out.begin() + ((b * s.T + i) * s.H + h) * s.D);
       }
-    }
 }
 
 void expect_all_near(const std::vector<double>& a, const std::vector<double>& b, double tol,

@@ -19,6 +19,7 @@
 #include "core/random.h"
 #include "cpu/attention.h"
 #include "model/alibi_slopes.h"
+#include "support/attention_reference.h"
 #include "tests/cuda/kernel_test_util.h"
 
 namespace alibi::cuda {
@@ -253,38 +254,10 @@ TEST(CudaAttention, ForwardWithoutLse) {
 
 // ---- long sequences: the forward on sampled rows against a direct fp64 sum ------
 
-// out and lse of query row i of head h (batch 0), in fp64, straight from the
-// definition: s_j = q_i . k_j / sqrt(D) - slope (i - j) for j <= i.
-void direct_row(const std::vector<float>& qkv, const Case& c, float slope, int64_t h, int64_t i,
-                std::vector<double>& out, double& lse) {
-  const int64_t HD = c.H * c.D;
-  auto part = [&](int64_t t, int which) { return qkv.data() + (t * 3 + which) * HD + h * c.D; };
-  const float* q = part(i, 0);
-  std::vector<double> score(i + 1);
-  double max_score = -INFINITY;
-  for (int64_t j = 0; j <= i; ++j) {
-    const float* k = part(j, 1);
-    double dot = 0;
-    for (int64_t d = 0; d < c.D; ++d) dot += double(q[d]) * double(k[d]);
-    score[j] = dot / std::sqrt(double(c.D)) - double(slope) * double(i - j);
-    max_score = std::max(max_score, score[j]);
-  }
-  out.assign(c.D, 0.0);
-  double sum = 0;
-  for (int64_t j = 0; j <= i; ++j) {
-    const double p = std::exp(score[j] - max_score);
-    sum += p;
-    const float* v = part(j, 2);
-    for (int64_t d = 0; d < c.D; ++d) out[d] += p * double(v[d]);
-  }
-  for (double& x : out) x /= sum;
-  lse = max_score + std::log(sum);
-}
-
 // At 16k and 64k tokens the forward (automatic choice: the Hopper kernel on
-// compute capability 9.0) against the fp64 definition on sampled rows: the
-// first and last rows, the tile edges near them, and random rows, every
-// head. Bounds for bf16 inputs and output: relative L2 error of the sampled
+// compute capability 9.0) against the fp64 definition (attention_reference.h)
+// on sampled rows: the first and last rows, the tile edges near them, and
+// random rows, every head. Bounds for bf16 inputs and output: relative L2 error of the sampled
 // rows' outputs <= 1e-2, max |error| <= 4e-2 * max |ref|; lse within 1e-2.
 // The output is poisoned first and must be finite everywhere.
 TEST(CudaAttention, ForwardAtLongLengthsOnSampledRows) {
@@ -317,7 +290,8 @@ TEST(CudaAttention, ForwardAtLongLengthsOnSampledRows) {
     for (int64_t h = 0; h < c.H; ++h)
       for (int64_t i : rows) {
         double ref_lse = 0;
-        direct_row(qkv, c, slopes[h], h, i, ref, ref_lse);
+        alibi::testing::direct_attention_row(qkv.data(), c.T, c.H, c.D, 0, h, i, slopes[h], ref,
+                                             ref_lse);
         for (int64_t d = 0; d < c.D; ++d) {
           got.push_back(out[i * c.H * c.D + h * c.D + d]);
           want.push_back(float(ref[d]));
