@@ -5,9 +5,6 @@
 //    accumulator into dqkv; or
 //  - deterministic: the dK/dV kernel and the dQ kernel,
 // each with TMA tensor maps over qkv and dout.
-#include <cstdlib>
-#include <cstring>
-
 #include "kernels/attention_backward_sm90.cuh"
 #include "kernels/attention_launch.cuh"
 #include "kernels/tensor_map.cuh"
@@ -22,15 +19,6 @@ cudaError_t launch_one(Kernel kernel, size_t smem, dim3 grid, unsigned threads,
   if (const cudaError_t st = allow_shared_memory(kernel, smem); st != cudaSuccess) return st;
   kernel<<<grid, threads, smem, stream>>>(qkv_map, dout_map, args);
   return cudaGetLastError();
-}
-
-// Measurement switch: ALIBI_SM90_BWD_STAGES=3 gives both kernels a 3-stage
-// ring of streamed tiles instead of the default 2 (kSm90BackwardDefaultStages).
-int backward_stages() {
-  const char* v = std::getenv("ALIBI_SM90_BWD_STAGES");
-  if (v != nullptr && std::strcmp(v, "2") == 0) return 2;
-  if (v != nullptr && std::strcmp(v, "3") == 0) return 3;
-  return kSm90BackwardDefaultStages;
 }
 
 // The Sm90RowStats rows, one thread per (b, h, t < t_pad).
@@ -76,11 +64,11 @@ __global__ void dq_from_accumulator_kernel(bf16* dqkv, const float* accum, HeadL
   *reinterpret_cast<uint4*>(dq) = packed;
 }
 
-template <int D, int kStages>
-cudaError_t launch_with_stages(bf16* dqkv, const bf16* dout, const bf16* qkv,
+template <int D>
+cudaError_t launch_backward_kernels(bf16* dqkv, const bf16* dout, const bf16* qkv,
                                const Sm90RowStats& stats, const float* slopes, float* dq_accum,
                                const AttentionLaunch& l) {
-  using Tr = Sm90BackwardTraits<D, kStages>;
+  using Tr = Sm90BackwardTraits<D, kSm90BackwardStages>;
   using Smem = Sm90BackwardSmem<Tr>;
   const HeadLayout& lay = l.layout;
   CUtensorMap qkv_map, dout_map;
@@ -136,9 +124,7 @@ cudaError_t launch_attention_backward_sm90(bf16* dqkv, const bf16* dout, const b
                                                                         lse, lay, t_pad, n);
   if (const cudaError_t st = cudaGetLastError(); st != cudaSuccess) return st;
   const Sm90RowStats stats{lse_log2, delta, t_pad};
-  return backward_stages() == 3
-             ? launch_with_stages<D, 3>(dqkv, dout, qkv, stats, slopes, dq_accum, l)
-             : launch_with_stages<D, 2>(dqkv, dout, qkv, stats, slopes, dq_accum, l);
+  return launch_backward_kernels<D>(dqkv, dout, qkv, stats, slopes, dq_accum, l);
 }
 
 template cudaError_t launch_attention_backward_sm90<64>(bf16*, const bf16*, const bf16*,
