@@ -280,18 +280,11 @@ __device__ __forceinline__ void stage_dq_part(float* part, const float (&dq)[kCo
 }
 
 // One consumer warpgroup: keys key_wg .. key_wg + 63 (this warp: 16 of them).
-// Per tile of 64 queries: S^T issued (after, fused, the previous tile's dQ
-// part, which is then staged while S^T runs); dP^T issued; P^T from S^T
-// while dP^T runs; dV += P^T dO issued; dS^T from dP^T while dV runs;
-// dK += dS^T Q issued.
 // kFusedDq: also dQ, without the dQ kernel: both warpgroups put their dS^T
-// into a shared buffer; each multiplies all 128 keys' dS by K for half of the
-// head's columns and adds the product into dq_accum by a bulk reduction in
-// the L2 (whose order across CTAs, and so the last bits of dQ, vary from run
-// to run). A tile's dQ product is issued one tile late, ahead of the next
-// tile's S^T, so that the tensor cores run it while the warpgroups cross the
-// dS barrier and wait for the next tile, and neither warpgroup waits for a
-// reduction to read its part: parts are double-buffered.
+// into a shared buffer; each then multiplies all 128 keys' dS by K for half
+// of the head's columns and adds the product into dq_accum by a bulk
+// reduction in the L2 (whose order across CTAs, and so the last bits of dQ,
+// vary from run to run).
 template <class Tr, bool kFusedDq>
 __device__ void consume_dkdv(const Sm90BackwardArgs& a, unsigned char* smem,
                              const Sm90BackwardBarriers<Tr>& bar, int consumer, int64_t b,
@@ -313,18 +306,8 @@ __device__ void consume_dkdv(const Sm90BackwardArgs& a, unsigned char* smem,
   const HeadLayout& lay = a.layout;
   using DqLayout = DqAccumLayout<kD, Tr::kConsumers>;
   const int64_t bh = b * lay.H + h;
+  float* dq_accum = a.dq_accum;
   const bool reducer = threadIdx.x % 128 == 0;  // issues this warpgroup's bulk reductions
-  auto ds_buffer = [&](int tile) { return smem + Smem::kDs + (tile % 2) * Smem::kDsBytes; };
-  auto dq_part = [&](int tile) {
-    return reinterpret_cast<float*>(smem + Smem::kDqParts) +
-           ((tile % 2) * Tr::kConsumers + consumer) * (Smem::kDqPartBytes / 4);
-  };
-  auto reduce_dq_part = [&](int tile) {  // after a barrier over the part's stores
-    const int64_t q_tile = n0 / kM + tile;
-    tma::bulk_reduce_add_f32(a.dq_accum + DqLayout::block(bh, lay.T, q_tile, consumer),
-                             dq_part(tile), Smem::kDqPartBytes);
-    tma::bulk_commit();
-  };
 
   float dk[kD / 8][4], dv[kD / 8][4];
   zero(dk);
@@ -336,42 +319,24 @@ __device__ void consume_dkdv(const Sm90BackwardArgs& a, unsigned char* smem,
     tma::wait(bar.full(stage), uint32_t(tile / Tr::kStages) & 1);
     const uint32_t q_addr = q_base + stage * Smem::kStreamBytes;
     const uint32_t do_addr = do_base + stage * Smem::kStreamBytes;
+    uint32_t dsa[kM / 16][4];
     // Unless every query of the tile precedes every key of this warpgroup
-    // (then its dS^T is 0 and dK, dV gain nothing).
-    const bool active = m0 + kM - 1 >= key_wg;
-    // The previous tile's dQ part (from tile 1 on, every warpgroup is active).
-    const bool dq_pending = kFusedDq && tile > 0;
-    float s[kM / 8][4], dp[kM / 8][4];
-    const float* s_lse = stats + stage * 2 * kM;
-    const float* s_delta = s_lse + kM;
-    if (active) {
+    // (then its dS^T is 0 and dK, dV gain nothing):
+    if (m0 + kM - 1 >= key_wg) {
+      float s[kM / 8][4], dp[kM / 8][4];
       wgmma::fence();
-      // The dQ part borrows dP^T's registers (its first kDqCols / 8 rows):
-      // dP^T is issued only after the part is staged. (With registers of its
-      // own, the D = 128 kernel spills.)
-      static_assert(kDqCols <= kM, "the dQ part fits in dP^T's registers");
-      auto& dq = *reinterpret_cast<float(*)[kDqCols / 8][4]>(&dp);
-      if (dq_pending) {
-        issue_dq_part<Tr, kDqCols>(dq, tma::smem_addr(ds_buffer(tile - 1)), k_block, consumer * kDqCols);
-        wgmma::commit();
-      }
       issue_rows_rows<Tr, kM>(s, k_addr, Smem::kOwnedBox, q_addr, Smem::kStreamBox);
       wgmma::commit();
-      if (dq_pending) {
-        // Staged while S^T runs, into the buffer whose reduction (two tiles
-        // ago) was waited for before the last dS barrier.
-        wgmma::wait<1>();
-        wgmma::fence_operand(dq);
-        stage_dq_part<Tr, kDqCols>(dq_part(tile - 1), dq);
-      }
-      wgmma::fence();
       issue_rows_rows<Tr, kM>(dp, v_addr, Smem::kOwnedBox, do_addr, Smem::kStreamBox);
       wgmma::commit();
-      // P^T while dP^T is still being computed. Element (c, e) of this
-      // thread: key j = key0 + g + 8(e/2), query i = m0 + 8c + 2t + e%2, so
+
+      // P^T while dP^T is still being computed. Element (c, e) of this thread:
+      // key j = key0 + g + 8(e/2), query i = m0 + 8c + 2t + e%2, so
       // j - i = (key0 + g - m0 - 2t) + (8(e/2) - 8c - e%2).
       wgmma::wait<1>();
       wgmma::fence_operand(s);
+      const float* s_lse = stats + stage * 2 * kM;
+      const float* s_delta = s_lse + kM;
       const bool mask = m0 < key_wg + Tr::kConsumerRows - 1;  // some j > i in the warpgroup's tile
       const int rel0 = key0 + L.g - m0 - 2 * L.t;
       const float bias0 = slope_log2 * float(rel0);
@@ -386,17 +351,14 @@ __device__ void consume_dkdv(const Sm90BackwardArgs& a, unsigned char* smem,
           s[c][e] = (mask && rel0 + k > 0) ? 0.f : fast_exp2(v);
         }
       }
-      wgmma::wait<0>();
-    }
-    uint32_t dsa[kM / 16][4];
-    if (active) {
       // dV += P^T dO runs while dS^T is formed (P^T in fp32 stays in s for it).
-      wgmma::fence_operand(dp);
       uint32_t pa[kM / 16][4];
       accumulator_to_a<kM>(pa, s);
       wgmma::fence();
       issue_regs_cols<Tr>(dv, pa, do_addr);
       wgmma::commit();
+      wgmma::wait<1>();  // groups S^T, dP^T done; dV may still run
+      wgmma::fence_operand(dp);
 #pragma unroll
       for (int c = 0; c < kM / 8; ++c) {
         const float2 dl = *reinterpret_cast<const float2*>(s_delta + 8 * c + 2 * L.t);
@@ -412,37 +374,44 @@ __device__ void consume_dkdv(const Sm90BackwardArgs& a, unsigned char* smem,
       for (int k = 0; k < kM / 16; ++k) dsa[k][0] = dsa[k][1] = dsa[k][2] = dsa[k][3] = 0u;
     }
     if constexpr (kFusedDq) {
-      // Both warpgroups' dS^T into buffer tile % 2, whose previous readers
-      // (the dQ products of tile - 2) were waited for before the barrier of
-      // tile - 1, which this warpgroup has passed.
-      store_ds_rows<Tr>(ds_buffer(tile), consumer * Tr::kConsumerRows + 16 * warp, dsa);
-      fence_proxy_async_shared();  // also orders the dQ part's stores before its reduction
-      if (reducer) tma::bulk_wait_read();  // the reduction of tile - 2's part, issued a tile ago
+      // Both warpgroups' dS^T into buffer tile % 2. Its previous readers (the
+      // dQ products of tile - 2) finished before their warpgroup reached the
+      // barrier of tile - 1, which this one has passed.
+      unsigned char* ds = smem + Smem::kDs + (tile % 2) * Smem::kDsBytes;
+      store_ds_rows<Tr>(ds, consumer * Tr::kConsumerRows + 16 * warp, dsa);
+      fence_proxy_async_shared();
+      // The part buffer staged below (tile % 2) was last read by the
+      // reduction of tile - 2, issued a tile ago: its issuer checks that
+      // before the barrier instead of waiting for each reduction it issues.
+      if (reducer) tma::bulk_wait_read<1>();
       named_barrier_sync(1, 128 * Tr::kConsumers);
-      if (dq_pending && reducer) reduce_dq_part(tile - 1);
+      float dq[kDqCols / 8][4];
+      wgmma::fence();
+      issue_dq_part<Tr, kDqCols>(dq, tma::smem_addr(ds), k_block, consumer * kDqCols);
+      wgmma::commit();
+      wgmma::wait<0>();
+      wgmma::fence_operand(dq);
+      // The part goes through shared memory into dq_accum by one bulk
+      // reduction, which this warpgroup does not wait for.
+      float* part = reinterpret_cast<float*>(smem + Smem::kDqParts) +
+                    ((tile % 2) * Tr::kConsumers + consumer) * (Smem::kDqPartBytes / 4);
+      stage_dq_part<Tr, kDqCols>(part, dq);
+      fence_proxy_async_shared();
+      named_barrier_sync(2 + consumer, 128);
+      if (reducer) {
+        tma::bulk_reduce_add_f32(dq_accum + DqLayout::block(bh, lay.T, m0 / kM, consumer), part,
+                                 Smem::kDqPartBytes);
+        tma::bulk_commit();
+      }
+    } else {
+      wgmma::wait<0>();
     }
-    wgmma::wait<0>();
     wgmma::fence_operand(dv);
     wgmma::fence_operand(dk);
     __syncwarp();  // the warp's reads of the stage's statistics are done
     if (L.lane == 0) tma::arrive(bar.empty(stage));  // this warp no longer reads the stage
   }
-  if constexpr (kFusedDq) {  // the last tile's dQ part
-    const int last = n_tiles - 1;
-    float dq[kDqCols / 8][4];
-    wgmma::fence();
-    issue_dq_part<Tr, kDqCols>(dq, tma::smem_addr(ds_buffer(last)), k_block, consumer * kDqCols);
-    wgmma::commit();
-    wgmma::wait<0>();
-    wgmma::fence_operand(dq);
-    stage_dq_part<Tr, kDqCols>(dq_part(last), dq);
-    fence_proxy_async_shared();
-    named_barrier_sync(2 + consumer, 128);
-    if (reducer) {
-      reduce_dq_part(last);
-      tma::bulk_wait();
-    }
-  }
+  if (kFusedDq && reducer) tma::bulk_wait();
 
   const int64_t stride = 3 * lay.H * lay.D;
   const float dk_scale[2] = {rsqrtf(float(kD)), rsqrtf(float(kD))}, dv_scale[2] = {1.f, 1.f};
