@@ -19,6 +19,7 @@
 #include <type_traits>
 
 #include "kernels/attention.cuh"
+#include "kernels/attention_key_skip.cuh"
 #include "kernels/attention_launch.cuh"
 
 namespace alibi::cuda {
@@ -114,8 +115,13 @@ bool attention_forward_sm90_applies(const AttentionDims& dims) {
   return major == 9 && minor == 0;
 }
 
+size_t attention_key_skip_workspace_bytes(const AttentionDims& dims) {
+  return size_t(KeySkipBounds::floats(dims.B * dims.H, dims.T)) * sizeof(float);
+}
+
 void attention_forward_using(AttentionForwardKernel kernel, bf16* out, float* lse, const bf16* qkv,
-                             const float* slopes, const AttentionDims& dims, cudaStream_t stream) {
+                             const float* slopes, const AttentionDims& dims, cudaStream_t stream,
+                             void* key_skip_workspace) {
   constexpr const char* op = "attention_forward";
   validate(op, dims);
   validate_alignment(op, dims, {out, qkv});
@@ -134,8 +140,10 @@ void attention_forward_using(AttentionForwardKernel kernel, bf16* out, float* ls
       break;
   }
   if (sm90) {
-    check(dims.D == 64 ? launch_attention_forward_sm90<64>(out, lse, qkv, slopes, l)
-                       : launch_attention_forward_sm90<128>(out, lse, qkv, slopes, l),
+    float* key_bounds = static_cast<float*>(key_skip_workspace);
+    if (key_bounds != nullptr) check(launch_attention_key_bounds(key_bounds, qkv, l.layout, l.B, stream), op, dims);
+    check(dims.D == 64 ? launch_attention_forward_sm90<64>(out, lse, qkv, slopes, key_bounds, l)
+                       : launch_attention_forward_sm90<128>(out, lse, qkv, slopes, key_bounds, l),
           op, dims);
     return;
   }
@@ -148,8 +156,9 @@ void attention_forward_using(AttentionForwardKernel kernel, bf16* out, float* ls
 }
 
 void attention_forward(bf16* out, float* lse, const bf16* qkv, const float* slopes,
-                       const AttentionDims& dims, cudaStream_t stream) {
-  attention_forward_using(AttentionForwardKernel::automatic, out, lse, qkv, slopes, dims, stream);
+                       const AttentionDims& dims, cudaStream_t stream, void* key_skip_workspace) {
+  attention_forward_using(AttentionForwardKernel::automatic, out, lse, qkv, slopes, dims, stream,
+                          key_skip_workspace);
 }
 
 bool attention_backward_sm90_applies(const AttentionDims& dims) {

@@ -22,8 +22,14 @@ struct AttentionDims {
 size_t attention_backward_workspace_bytes(const AttentionDims& dims);
 
 // lse may be null (forward only, nothing saved).
+// key_skip_workspace (attention_key_skip_workspace_bytes): the Hopper kernel
+// then leaves out the key tiles whose ALiBi bias provably makes every key's
+// weight below 2^-40 of its row's total, from bounds on the norms of q and k
+// (attention_key_skip.cuh); null, or another kernel, computes every key.
+size_t attention_key_skip_workspace_bytes(const AttentionDims& dims);
 void attention_forward(__nv_bfloat16* out, float* lse, const __nv_bfloat16* qkv, const float* slopes,
-                       const AttentionDims& dims, cudaStream_t stream);
+                       const AttentionDims& dims, cudaStream_t stream,
+                       void* key_skip_workspace = nullptr);
 
 // Which forward kernel runs. automatic: the Hopper kernel where it applies
 // (attention_forward_sm90_applies), unless the environment variable
@@ -37,7 +43,8 @@ bool attention_forward_sm90_applies(const AttentionDims& dims);
 
 void attention_forward_using(AttentionForwardKernel kernel, __nv_bfloat16* out, float* lse,
                              const __nv_bfloat16* qkv, const float* slopes,
-                             const AttentionDims& dims, cudaStream_t stream);
+                             const AttentionDims& dims, cudaStream_t stream,
+                             void* key_skip_workspace = nullptr);
 
 // Which backward kernels run:
 //  - sm90: the Hopper backward with dQ summed by fp32 reductions in the L2,

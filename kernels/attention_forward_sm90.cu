@@ -57,17 +57,19 @@ cudaError_t launch_with_stages(const bf16* qkv, const Sm90ForwardArgs& args,
 
 template <int D>
 cudaError_t launch_attention_forward_sm90(bf16* out, float* lse, const bf16* qkv,
-                                          const float* slopes, const AttentionLaunch& l) {
+                                          const float* slopes, const float* key_bounds,
+                                          const AttentionLaunch& l) {
   // gridDim.y is at most 65535 (query blocks when blocks_major).
   const bool major = blocks_major() && (l.layout.T + 127) / 128 <= 65535;
-  const Sm90ForwardArgs args{out, lse, slopes, l.layout, major};
+  const KeySkipBounds key_skip{key_bounds, KeySkipBounds::blocks_of(l.layout.T)};
+  const Sm90ForwardArgs args{out, lse, slopes, l.layout, major, key_skip};
   return stages() == 2 ? launch_with_stages<D, 2>(qkv, args, l)
                        : launch_with_stages<D, 3>(qkv, args, l);
 }
 
 template cudaError_t launch_attention_forward_sm90<64>(bf16*, float*, const bf16*, const float*,
-                                                       const AttentionLaunch&);
+                                                       const float*, const AttentionLaunch&);
 template cudaError_t launch_attention_forward_sm90<128>(bf16*, float*, const bf16*, const float*,
-                                                        const AttentionLaunch&);
+                                                        const float*, const AttentionLaunch&);
 
 }  // namespace alibi::cuda

@@ -16,6 +16,7 @@
 
 #include <cuda.h>
 
+#include "kernels/attention_key_skip.cuh"
 #include "kernels/attention_tiles.cuh"
 #include "kernels/attention_traits.cuh"
 #include "kernels/tma.cuh"
@@ -69,6 +70,7 @@ struct Sm90ForwardArgs {
   HeadLayout layout;
   // Grid (B*H, query blocks) when set, else (query blocks, B*H): see the kernel.
   bool blocks_major;
+  KeySkipBounds key_skip;  // bounds null: every key tile is computed
 };
 
 __device__ __forceinline__ float fast_exp2(float x) {
@@ -136,11 +138,12 @@ __device__ __forceinline__ void rescale(float (&o)[kD / 8][4], const float (&cor
   }
 }
 
-// The producer's single thread: Q once, then K and V of every key tile.
-// Tensor-map coordinates: (column, part * H + h, b * T + row).
+// The producer's single thread: Q once, then K and V of key tiles
+// first_tile .. n_tiles - 1. Tensor-map coordinates: (column, part * H + h,
+// b * T + row).
 template <class Tr>
 __device__ void produce(const CUtensorMap* map, unsigned char* smem, const Sm90Barriers<Tr>& bar,
-                        int h, int H, int row_base, int m0, int n_tiles) {
+                        int h, int H, int row_base, int m0, int first_tile, int n_tiles) {
   using Smem = Sm90ForwardSmem<Tr>;
   tma::prefetch_map(map);
   tma::arrive_expect_bytes(bar.q_full(), Smem::kQBytes);
@@ -148,10 +151,10 @@ __device__ void produce(const CUtensorMap* map, unsigned char* smem, const Sm90B
   for (int box = 0; box < Tr::kBoxes; ++box)
     tma::load_3d(smem + Smem::kQ + box * Smem::kQBox, map, bar.q_full(), box * Tr::kBoxCols, h,
                  row_base + m0);
-  for (int tile = 0; tile < n_tiles; ++tile) {
-    const int stage = tile % Tr::kStages, round = tile / Tr::kStages;
-    const int row = row_base + tile * Tr::kBlockN;
-    // The stage's previous K (tile - kStages) must have been consumed.
+  for (int j = 0; j < n_tiles - first_tile; ++j) {  // j: the tile's place in the ring's order
+    const int stage = j % Tr::kStages, round = j / Tr::kStages;
+    const int row = row_base + (first_tile + j) * Tr::kBlockN;
+    // The stage's previous K (j - kStages) must have been consumed.
     if (round > 0) tma::wait(bar.k_empty(stage), (round - 1) & 1);
     tma::arrive_expect_bytes(bar.k_full(stage), Smem::kKVBytes);
 #pragma unroll
@@ -175,15 +178,17 @@ __device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
   asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 
-// One consumer warpgroup: 64 query rows from m0 + 64 * consumer.
+// One consumer warpgroup: 64 query rows from m0 + 64 * consumer, over key
+// tiles first_tile .. n_tiles - 1.
 // kPingPong: the two consumers take turns issuing their matrix products
 // (named barrier 1 + c opens consumer c's turn; the other consumer arrives
 // on it), so that one's softmax runs while the other's products occupy the
 // tensor cores instead of both contending at the same moments.
 template <class Tr, bool kPingPong>
 __device__ void consume(const Sm90ForwardArgs& a, unsigned char* smem, const Sm90Barriers<Tr>& bar,
-                        int consumer, int64_t b, int64_t h, int m0, int n_tiles) {
+                        int consumer, int64_t b, int64_t h, int m0, int first_tile, int n_tiles) {
   constexpr int kD = Tr::kHeadDim, kN = Tr::kBlockN;
+  const int count = n_tiles - first_tile;  // tiles j = 0 .. count - 1 in ring order
   using Smem = Sm90ForwardSmem<Tr>;
   const Lane L;
   const int warp = (threadIdx.x / 32) % 4;  // within the warpgroup
@@ -233,7 +238,7 @@ __device__ void consume(const Sm90ForwardArgs& a, unsigned char* smem, const Sm9
       scores_to_log2<kN, false>(s, row0, n0, scale_log2, slope_log2);
     softmax_step_sm90<kN>(s, st, correction);
   };
-  const auto parity = [](int tile) { return uint32_t(tile / Tr::kStages) & 1; };
+  const auto parity = [](int j) { return uint32_t(j / Tr::kStages) & 1; };
   static_assert(!kPingPong || Tr::kConsumers == 2, "the turn-taking is between two consumers");
   const auto take_turn = [&] {
     if constexpr (kPingPong) named_barrier_sync(1 + consumer, 256);
@@ -257,32 +262,32 @@ __device__ void consume(const Sm90ForwardArgs& a, unsigned char* smem, const Sm9
   tma::wait(bar.k_full(0), 0);
   take_turn();
   issue_qk(s, 0);
-  pass_turn(n_tiles == 1);
+  pass_turn(count == 1);
   wgmma::wait<0>();
   wgmma::fence_operand(s);
   if (L.lane == 0) tma::arrive(bar.k_empty(0));
-  softmax(s, 0, correction);
+  softmax(s, first_tile, correction);
   accumulator_to_a<kN>(p, s);
-  for (int tile = 1; tile < n_tiles; ++tile) {
-    const int stage = tile % Tr::kStages, prev = (tile - 1) % Tr::kStages;
-    tma::wait(bar.k_full(stage), parity(tile));
-    tma::wait(bar.v_full(prev), parity(tile - 1));
+  for (int j = 1; j < count; ++j) {
+    const int stage = j % Tr::kStages, prev = (j - 1) % Tr::kStages;
+    tma::wait(bar.k_full(stage), parity(j));
+    tma::wait(bar.v_full(prev), parity(j - 1));
     take_turn();
     issue_qk(s, stage);
     issue_pv(p, prev);
-    pass_turn(tile == n_tiles - 1);
+    pass_turn(j == count - 1);
     wgmma::wait<1>();  // S of this tile is ready; P V of the previous may still run
     wgmma::fence_operand(s);
     if (L.lane == 0) tma::arrive(bar.k_empty(stage));  // this warp's part of S is done
-    softmax(s, tile, correction);
+    softmax(s, first_tile + j, correction);
     wgmma::wait<0>();
     wgmma::fence_operand(o);
     if (L.lane == 0) tma::arrive(bar.v_empty(prev));
     rescale<kD>(o, correction);
     accumulator_to_a<kN>(p, s);
   }
-  const int last = (n_tiles - 1) % Tr::kStages;
-  tma::wait(bar.v_full(last), parity(n_tiles - 1));
+  const int last = (count - 1) % Tr::kStages;
+  tma::wait(bar.v_full(last), parity(count - 1));
   issue_pv(p, last);
   wgmma::wait<0>();
   wgmma::fence_operand(o);
@@ -324,6 +329,9 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   const int b = bh / H, h = bh % H;
   const int m0 = block * Tr::kBlockM;
   const int n_tiles = (m0 + Tr::kBlockM) / Tr::kBlockN;  // keys [0, m0 + kBlockM), T cut by the mask
+  static_assert(Tr::kBlockM == kKeySkipRows, "the key-skip bounds are per query block");
+  const int first_tile = negligible_key_tiles<Tr::kBlockN>(args.key_skip, bh, block,
+                                                           args.slopes[h], Tr::kHeadDim);
 
   if (threadIdx.x == 0) bar.init();
   __syncthreads();
@@ -332,10 +340,10 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   if (warpgroup == 0) {
     wgmma::shrink_registers<Tr::kProducerRegs>();
     if (threadIdx.x == 0)
-      produce<Tr>(&qkv_map, smem, bar, h, H, int(b * args.layout.T), m0, n_tiles);
+      produce<Tr>(&qkv_map, smem, bar, h, H, int(b * args.layout.T), m0, first_tile, n_tiles);
   } else {
     wgmma::grow_registers<Tr::kConsumerRegs>();
-    consume<Tr, kPingPong>(args, smem, bar, warpgroup - 1, b, h, m0, n_tiles);
+    consume<Tr, kPingPong>(args, smem, bar, warpgroup - 1, b, h, m0, first_tile, n_tiles);
   }
 }
 

@@ -20,9 +20,12 @@ cudaError_t launch_attention_forward(bf16* out, float* lse, const bf16* qkv, con
                                      const AttentionLaunch& l);
 
 // Hopper (sm_90a) forward, D = 64 or 128 only (attention_forward_sm90.cu).
+// key_bounds: filled by launch_attention_key_bounds to skip the key tiles
+// that ALiBi makes negligible (attention_key_skip.cuh), or null.
 template <int D>
 cudaError_t launch_attention_forward_sm90(bf16* out, float* lse, const bf16* qkv,
-                                          const float* slopes, const AttentionLaunch& l);
+                                          const float* slopes, const float* key_bounds,
+                                          const AttentionLaunch& l);
 
 // delta is fp32 [B, H, T] scratch.
 template <int D>

@@ -24,13 +24,14 @@ bool cuda_backend_available(std::string* why_not) {
 
 namespace {
 
-std::unique_ptr<Backend> make_gpu_backend(int local_rank, bool deterministic) {
+std::unique_ptr<Backend> make_gpu_backend(int local_rank, const RuntimeConfig& runtime) {
 #ifdef ALIBI_HAVE_CUDA
   // Under a launcher that hides all but one GPU per rank, that one is 0.
-  return make_cuda_backend(local_rank % std::max(1, cuda_device_count()), deterministic);
+  return make_cuda_backend(local_rank % std::max(1, cuda_device_count()),
+                           {runtime.deterministic, runtime.skip_negligible_keys});
 #else
   (void)local_rank;
-  (void)deterministic;
+  (void)runtime;
   throw std::logic_error("make_gpu_backend called in a build without CUDA");
 #endif
 }
@@ -43,12 +44,12 @@ std::unique_ptr<Backend> make_backend(const RuntimeConfig& runtime, int local_ra
     case DeviceChoice::Cpu:
       return make_cpu_backend(runtime.threads);
     case DeviceChoice::Auto:
-      if (cuda_backend_available()) return make_gpu_backend(local_rank, runtime.deterministic);
+      if (cuda_backend_available()) return make_gpu_backend(local_rank, runtime);
       return make_cpu_backend(runtime.threads);
     case DeviceChoice::Cuda:
       if (!cuda_backend_available(&why_not))
         throw std::runtime_error("runtime.device = cuda, but " + why_not + " (use runtime.device: cpu)");
-      return make_gpu_backend(local_rank, runtime.deterministic);
+      return make_gpu_backend(local_rank, runtime);
   }
   throw std::logic_error("unknown runtime.device");
 }

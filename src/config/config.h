@@ -73,6 +73,7 @@ struct RuntimeConfig {
   DeviceChoice device = DeviceChoice::Auto;
   int threads = 0;            // CPU threads; 0: all cores
   bool deterministic = false;  // bitwise reproducible GPU kernels (slower attention backward)
+  bool skip_negligible_keys = true;  // forward-only attention skips keys ALiBi makes negligible
 };
 
 enum class ReduceDType { Fp32, Bf16 };

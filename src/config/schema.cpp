@@ -232,6 +232,12 @@ std::vector<ConfigKey> build_keys() {
           "order (a second kernel, which recomputes the attention scores) instead of with "
           "unordered additions; docs/results/attention.md gives the cost. The CPU is always "
           "deterministic."),
+      key("runtime.skip_negligible_keys", &C::runtime, &RuntimeConfig::skip_negligible_keys,
+          kAnyValue,
+          "Forward-only attention on the GPU (evaluation, validation) leaves out the key tiles "
+          "whose ALiBi bias provably makes every key's weight below 2^-40 of its row's total "
+          "(a bound from the norms of q and k; a row loses under T * 2^-40 of its mass); false "
+          "computes every key. Training's forward and backward always do."),
       // dist
       non_empty(key("dist.rendezvous", &C::dist, &DistConfig::rendezvous, kAnyValue,
                     "How ranks find each other: auto (MPI under mpirun when built with MPI, else "

@@ -130,7 +130,7 @@ void with_float_type(const Tensor& t, Fn&& fn) {
 
 class CudaBackend final : public Backend {
  public:
-  CudaBackend(int device, bool deterministic) : device_(device), deterministic_(deterministic) {
+  CudaBackend(int device, CudaBackendOptions options) : device_(device), options_(options) {
     check_cuda(cudaSetDevice(device), "set device", {{"device", device}});
     cudaDeviceProp props{};
     check_cuda(cudaGetDeviceProperties(&props, device), "device properties", {{"device", device}});
@@ -315,7 +315,11 @@ class CudaBackend final : public Backend {
     check_attention(qkv, slopes, s, op);
     checks.flat(out, DType::BF16, s.B * s.T * s.H * s.D, op, "out [B,T,C]");
     if (!lse.empty()) checks.flat(lse, DType::F32, s.B * s.H * s.T, op, "lse [B,H,T]");
-    cuda::attention_forward(bf(out), f32_or_null(lse), bf(qkv), slopes.f32(), dims_of(s), stream_);
+    // Only without a backward to follow: that one recomputes every key.
+    void* key_skip = nullptr;
+    if (lse.empty() && options_.skip_negligible_keys)
+      key_skip = scratch_.get(cuda::attention_key_skip_workspace_bytes(dims_of(s)), stream_);
+    cuda::attention_forward(bf(out), f32_or_null(lse), bf(qkv), slopes.f32(), dims_of(s), stream_, key_skip);
   }
   size_t attention_workspace_bytes(AttentionShape s) const override {
     return cuda::attention_backward_workspace_bytes(dims_of(s));
@@ -331,7 +335,7 @@ class CudaBackend final : public Backend {
     checks.flat(lse, DType::F32, s.B * s.H * s.T, op, "lse [B,H,T]");
     const size_t bytes = cuda::attention_backward_workspace_bytes(dims_of(s));
     cuda::attention_backward(bf(dqkv), bf(dout), bf(qkv), bf(out), lse.f32(), slopes.f32(), dims_of(s),
-                             deterministic_, scratch_.get(bytes, stream_), stream_);
+                             options_.deterministic, scratch_.get(bytes, stream_), stream_);
   }
 
   // ---- elementwise (f32 or bf16) ---------------------------------------------
@@ -447,7 +451,7 @@ class CudaBackend final : public Backend {
   }
 
   int device_;
-  bool deterministic_;  // bitwise reproducible kernels (runtime.deterministic)
+  CudaBackendOptions options_;
   cuda::GpuSpec gpu_;
   double peak_flops_ = 0;
   cudaStream_t stream_ = nullptr;
@@ -458,10 +462,10 @@ class CudaBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cuda_backend(int device, bool deterministic) {
+std::unique_ptr<Backend> make_cuda_backend(int device, CudaBackendOptions options) {
   std::string why;
   if (!cuda_device_available(&why)) throw std::runtime_error("cuda backend: " + why);
-  return std::make_unique<CudaBackend>(device, deterministic);
+  return std::make_unique<CudaBackend>(device, options);
 }
 
 bool cuda_device_available(std::string* why_not) {

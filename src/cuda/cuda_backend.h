@@ -12,10 +12,18 @@
 
 namespace alibi {
 
-// Builds the backend on `device`. deterministic: kernels that sum in a fixed
-// order where the fast ones do not (the attention backward's dQ).
-// Throws std::runtime_error when the device cannot be used.
-std::unique_ptr<Backend> make_cuda_backend(int device = 0, bool deterministic = false);
+struct CudaBackendOptions {
+  // Kernels that sum in a fixed order where the fast ones do not (the
+  // attention backward's dQ): runtime.deterministic.
+  bool deterministic = false;
+  // Forward-only attention leaves out the key tiles that ALiBi makes
+  // negligible (kernels/attention_key_skip.cuh): runtime.skip_negligible_keys.
+  bool skip_negligible_keys = true;
+};
+
+// Builds the backend on `device`. Throws std::runtime_error when the device
+// cannot be used.
+std::unique_ptr<Backend> make_cuda_backend(int device = 0, CudaBackendOptions options = {});
 
 // Whether a CUDA device is visible. No GPU or no driver gives false and the
 // reason; it never crashes.

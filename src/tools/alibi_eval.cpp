@@ -84,6 +84,10 @@ int main(int argc, char** argv) {
   app.add_option("--plot-metric", out.plot_metric, "Perplexity the plot shows: word or token")
       ->check(CLI::IsMember({"word", "token"}))
       ->capture_default_str();
+  bool exact_attention = false;
+  app.add_flag("--exact-attention", exact_attention,
+               "Compute every key on the GPU, also those ALiBi provably makes negligible "
+               "(runtime.skip_negligible_keys = false)");
   app.add_flag("-q,--quiet", quiet, "No progress messages");
   CLI11_PARSE(app, argc, argv);
 
@@ -97,6 +101,7 @@ int main(int argc, char** argv) {
     request.stride = stride;
     request.runtime.device = *device_choice;
     request.runtime.threads = threads;
+    request.runtime.skip_negligible_keys = !exact_attention;
     auto log = [&](const std::string& message) {
       if (!quiet) std::fprintf(stderr, "%s\n", message.c_str());
     };

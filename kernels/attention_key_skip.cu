@@ -1,0 +1,60 @@
+// The bounds of attention_key_skip.cuh: one CTA per (block of kKeySkipRows
+// queries, b, h), one thread per token.
+#include "kernels/attention_key_skip.cuh"
+
+#include <cmath>
+
+namespace alibi::cuda {
+namespace {
+
+// The largest norm of a CTA's tokens (non-negative, or +inf).
+__device__ float block_max(float v, float* scratch) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  if (threadIdx.x % 32 == 0) scratch[threadIdx.x / 32] = v;
+  __syncthreads();
+  float m = 0.f;
+  for (int w = 0; w < kKeySkipRows / 32; ++w) m = fmaxf(m, scratch[w]);
+  return m;
+}
+
+// A norm that bounds nothing (NaN or inf) becomes +inf: then nothing is skipped.
+__device__ float bounding_norm(const bf16* row, int64_t D) {
+  const float n = sqrtf(bf16_row_dot(row, row, D));
+  return isfinite(n) ? n : INFINITY;
+}
+
+__global__ void attention_key_bounds_kernel(float* bounds, const bf16* qkv, HeadLayout lay,
+                                            int64_t blocks) {
+  __shared__ float scratch[2][kKeySkipRows / 32];
+  const int64_t bh = blockIdx.y, b = bh / lay.H, h = bh % lay.H;
+  const int64_t t = int64_t(blockIdx.x) * kKeySkipRows + threadIdx.x;
+  float q_norm = 0.f, k_norm = 0.f;
+  if (t < lay.T) {
+    const bf16* token = qkv + lay.qkv(b, 0, h) + t * lay.qkv_stride();
+    q_norm = bounding_norm(token, lay.D);
+    k_norm = bounding_norm(token + lay.H * lay.D, lay.D);
+  }
+  const float qmax = block_max(q_norm, scratch[0]);
+  const float kmax = block_max(k_norm, scratch[1]);
+  if (threadIdx.x == 0) {
+    float* row = bounds + bh * (1 + blocks);
+    row[1 + blockIdx.x] = qmax;
+    // Non-negative floats order as their bit patterns (the row starts at 0).
+    atomicMax(reinterpret_cast<int*>(row), __float_as_int(kmax));
+  }
+}
+
+}  // namespace
+
+cudaError_t launch_attention_key_bounds(float* bounds, const bf16* qkv, const HeadLayout& layout,
+                                        int64_t B, cudaStream_t stream) {
+  const int64_t blocks = KeySkipBounds::blocks_of(layout.T);
+  const size_t bytes = size_t(KeySkipBounds::floats(B * layout.H, layout.T)) * sizeof(float);
+  if (const cudaError_t st = cudaMemsetAsync(bounds, 0, bytes, stream); st != cudaSuccess) return st;
+  const dim3 grid(unsigned(blocks), unsigned(B * layout.H));
+  attention_key_bounds_kernel<<<grid, kKeySkipRows, 0, stream>>>(bounds, qkv, layout, blocks);
+  return cudaGetLastError();
+}
+
+}  // namespace alibi::cuda

@@ -1,0 +1,54 @@
+// Skipping the keys that ALiBi makes negligible, in forward-only attention.
+//
+// Key j's weight in row i is exp(s_ij - m (i - j)) over the row's total, and
+// |s_ij| <= |q_i| |k_j| / sqrt(D). The total is at least the diagonal term
+// exp(s_ii) >= exp(-|q_i| |k_i| / sqrt(D)). With qmax the largest |q_i| of a
+// block of kKeySkipRows queries and kmax the largest |k_j| of the head, every
+// key more than
+//   r = (2 qmax kmax / sqrt(D) + kNegligibleLog2 ln 2) / m
+// positions before the block's first query weighs less than
+// 2^-kNegligibleLog2 of its row's total, so a whole tile of such keys can be
+// left out: a row loses less than T * 2^-40 of its mass (2^-24 at 64k
+// tokens), far below bf16's resolution (2^-8). A slope of 0 skips nothing,
+// and a non-finite norm gives r = inf (nothing skipped either).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kernels/attention_tiles.cuh"
+
+namespace alibi::cuda {
+
+constexpr int kKeySkipRows = 128;           // queries per block of the bounds (the forward's kBlockM)
+constexpr float kNegligibleLog2 = 40.f;     // a skipped key weighs < 2^-40 of its row
+
+// Per (b, h): kmax, then qmax of each block of kKeySkipRows queries.
+struct KeySkipBounds {
+  const float* bounds;  // [B * H][1 + blocks]
+  int64_t blocks;
+  __host__ __device__ static int64_t blocks_of(int64_t T) { return (T + kKeySkipRows - 1) / kKeySkipRows; }
+  __host__ __device__ static int64_t floats(int64_t BH, int64_t T) { return BH * (1 + blocks_of(T)); }
+};
+
+// Key tiles [0, result) of kTileRows keys that query block `block` (rows
+// block * kKeySkipRows ..) may skip; never the block's diagonal tile.
+template <int kTileRows>
+__device__ __forceinline__ int negligible_key_tiles(const KeySkipBounds& k, int64_t bh, int block,
+                                                    float slope, int head_dim) {
+  if (k.bounds == nullptr || !(slope > 0.f)) return 0;
+  const float* row = k.bounds + bh * (1 + k.blocks);
+  const float kmax = row[0], qmax = row[1 + block];
+  const float r = (2.f * qmax * kmax * rsqrtf(float(head_dim)) + kNegligibleLog2 * kLn2) / slope;
+  // Tile n is negligible when its last key n*kTileRows + kTileRows-1 is more
+  // than r before the first query: n * kTileRows < first - (kTileRows - 1) - r.
+  const float room = float(block) * kKeySkipRows - (kTileRows - 1) - r;
+  return room > 0.f ? int(ceilf(room / kTileRows)) : 0;
+}
+
+// Fills the bounds (bounds: KeySkipBounds::floats(B * H, T) floats) from qkv.
+cudaError_t launch_attention_key_bounds(float* bounds, const bf16* qkv, const HeadLayout& layout,
+                                        int64_t B, cudaStream_t stream);
+
+}  // namespace alibi::cuda
