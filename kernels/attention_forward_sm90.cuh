@@ -101,28 +101,59 @@ __device__ __forceinline__ void scores_to_log2(float (&s)[kN / 8][4], int row0, 
     }
 }
 
-// Turns the scores into probabilities in place and updates the row state;
-// O must then be multiplied by correction (rescale), which the caller defers
-// until the P V product still reading O has completed.
+// The forward's split of the bias of element (c, e) of a thread, in log2
+// units: slope * (j - i) = row_offset[e / 2] + column_bias[c][e % 2], where
+// column_bias = slope * (8c + e%2) is the same in every tile (computed once,
+// kept in registers) and row_offset = slope * (n0 - row0 + 2t - g - 8 (e/2))
+// changes per tile and row. The scores then cost one FFMA each, and the row
+// offset enters the softmax once per row (softmax_step_sm90).
 template <int kN>
-__device__ __forceinline__ void softmax_step_sm90(float (&s)[kN / 8][4], RowState& st,
-                                                  float (&correction)[2]) {
+struct ColumnBias {
+  float v[kN / 8][2];
+  __device__ explicit ColumnBias(float slope_log2) {
+#pragma unroll
+    for (int c = 0; c < kN / 8; ++c) v[c][0] = slope_log2 * float(8 * c), v[c][1] = slope_log2 * float(8 * c + 1);
+  }
+};
+
+// Raw dot products -> log2-domain scores less the row offset; -inf where
+// j > i with kMask (as scores_to_log2).
+template <int kN, bool kMask>
+__device__ __forceinline__ void scores_less_row_offset(float (&s)[kN / 8][4], const ColumnBias<kN>& bias,
+                                                       int rel0, float scale_log2) {
+#pragma unroll
+  for (int c = 0; c < kN / 8; ++c)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int k = 8 * c + (e % 2) - 8 * (e / 2);
+      const float v = fmaf(s[c][e], scale_log2, bias.v[c][e % 2]);
+      s[c][e] = (kMask && rel0 + k > 0) ? -INFINITY : v;
+    }
+}
+
+// Turns the scores (less row_offset[e / 2]) into probabilities in place and
+// updates the row state; O must then be multiplied by correction (rescale),
+// which the caller defers until the P V product still reading O has completed.
+template <int kN>
+__device__ __forceinline__ void softmax_step_sm90(float (&s)[kN / 8][4], const float (&row_offset)[2],
+                                                  RowState& st, float (&correction)[2]) {
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     float tile_max = -INFINITY;
 #pragma unroll
     for (int c = 0; c < kN / 8; ++c)
       tile_max = fmaxf(tile_max, fmaxf(s[c][2 * half], s[c][2 * half + 1]));
-    const float new_max = fmaxf(st.max[half], quad_max(tile_max));
+    const float new_max = fmaxf(st.max[half], quad_max(tile_max) + row_offset[half]);
     // A row whose keys are all masked so far keeps max -inf; subtract 0 then (no NaN).
     const float base = new_max == -INFINITY ? 0.f : new_max;
     correction[half] = fast_exp2(st.max[half] - base);
     st.max[half] = new_max;
+    const float shifted_base = base - row_offset[half];
     float sum = 0.f;
 #pragma unroll
     for (int c = 0; c < kN / 8; ++c) {
-      s[c][2 * half] = fast_exp2(s[c][2 * half] - base);
-      s[c][2 * half + 1] = fast_exp2(s[c][2 * half + 1] - base);
+      s[c][2 * half] = fast_exp2(s[c][2 * half] - shifted_base);
+      s[c][2 * half + 1] = fast_exp2(s[c][2 * half + 1] - shifted_base);
       sum += s[c][2 * half] + s[c][2 * half + 1];
     }
     st.sum[half] = st.sum[half] * correction[half] + sum;
@@ -230,13 +261,16 @@ __device__ void consume(const Sm90ForwardArgs& a, unsigned char* smem, const Sm9
     wgmma::commit();
   };
   // Scores of tile `tile` (raw dot products in s) -> probabilities.
+  const ColumnBias<kN> column_bias(slope_log2);
   const auto softmax = [&](float (&s)[kN / 8][4], int tile, float (&correction)[2]) {
     const int n0 = tile * kN;
+    const int rel0 = n0 - row0 + 2 * L.t - L.g;  // j - i of element (0, 0)
+    const float row_offset[2] = {slope_log2 * float(rel0), slope_log2 * float(rel0 - 8)};
     if (n0 + kN - 1 > row0)
-      scores_to_log2<kN, true>(s, row0, n0, scale_log2, slope_log2);
+      scores_less_row_offset<kN, true>(s, column_bias, rel0, scale_log2);
     else
-      scores_to_log2<kN, false>(s, row0, n0, scale_log2, slope_log2);
-    softmax_step_sm90<kN>(s, st, correction);
+      scores_less_row_offset<kN, false>(s, column_bias, rel0, scale_log2);
+    softmax_step_sm90<kN>(s, row_offset, st, correction);
   };
   const auto parity = [](int j) { return uint32_t(j / Tr::kStages) & 1; };
   static_assert(!kPingPong || Tr::kConsumers == 2, "the turn-taking is between two consumers");
