@@ -103,16 +103,19 @@ __device__ __forceinline__ void scores_to_log2(float (&s)[kN / 8][4], int row0, 
 
 // The forward's split of the bias of element (c, e) of a thread, in log2
 // units: slope * (j - i) = row_offset[e / 2] + column_bias[c][e % 2], where
-// column_bias = slope * (8c + e%2) is the same in every tile (computed once,
-// kept in registers) and row_offset = slope * (n0 - row0 + 2t - g - 8 (e/2))
-// changes per tile and row. The scores then cost one FFMA each, and the row
-// offset enters the softmax once per row (softmax_step_sm90).
+// column_bias = slope * (8c + 2t + e%2) is the same in every tile (computed
+// once, kept in registers) and row_offset = slope * (n0 - row0 - g - 8 (e/2)),
+// the same for the 4 threads that share a row, changes per tile. The scores
+// then cost one FFMA each, and the row offset enters the softmax once per
+// row (softmax_step_sm90).
 template <int kN>
 struct ColumnBias {
   float v[kN / 8][2];
-  __device__ explicit ColumnBias(float slope_log2) {
+  __device__ ColumnBias(float slope_log2, int t) {
 #pragma unroll
-    for (int c = 0; c < kN / 8; ++c) v[c][0] = slope_log2 * float(8 * c), v[c][1] = slope_log2 * float(8 * c + 1);
+    for (int c = 0; c < kN / 8; ++c)
+#pragma unroll
+      for (int odd = 0; odd < 2; ++odd) v[c][odd] = slope_log2 * float(8 * c + 2 * t + odd);
   }
 };
 
@@ -261,11 +264,12 @@ __device__ void consume(const Sm90ForwardArgs& a, unsigned char* smem, const Sm9
     wgmma::commit();
   };
   // Scores of tile `tile` (raw dot products in s) -> probabilities.
-  const ColumnBias<kN> column_bias(slope_log2);
+  const ColumnBias<kN> column_bias(slope_log2, L.t);
   const auto softmax = [&](float (&s)[kN / 8][4], int tile, float (&correction)[2]) {
     const int n0 = tile * kN;
     const int rel0 = n0 - row0 + 2 * L.t - L.g;  // j - i of element (0, 0)
-    const float row_offset[2] = {slope_log2 * float(rel0), slope_log2 * float(rel0 - 8)};
+    const int row_rel = n0 - row0 - L.g;  // j - i of the row's first key in the tile
+    const float row_offset[2] = {slope_log2 * float(row_rel), slope_log2 * float(row_rel - 8)};
     if (n0 + kN - 1 > row0)
       scores_less_row_offset<kN, true>(s, column_bias, rel0, scale_log2);
     else
