@@ -140,7 +140,10 @@ void attention_forward_using(AttentionForwardKernel kernel, bf16* out, float* ls
       break;
   }
   if (sm90) {
-    float* key_bounds = static_cast<float*>(key_skip_workspace);
+    // The bounds kernel's grid is (B*H, query blocks): past 65535 blocks
+    // (8M tokens) every key is computed.
+    float* key_bounds = KeySkipBounds::blocks_of(dims.T) <= 65535 ? static_cast<float*>(key_skip_workspace)
+                                                                   : nullptr;
     if (key_bounds != nullptr) check(launch_attention_key_bounds(key_bounds, qkv, l.layout, l.B, stream), op, dims);
     check(dims.D == 64 ? launch_attention_forward_sm90<64>(out, lse, qkv, slopes, key_bounds, l)
                        : launch_attention_forward_sm90<128>(out, lse, qkv, slopes, key_bounds, l),

@@ -1,5 +1,6 @@
-// The bounds of attention_key_skip.cuh: one CTA per (block of kKeySkipRows
-// queries, b, h), one thread per token.
+// The bounds of attention_key_skip.cuh: one CTA per (b, h, block of
+// kKeySkipRows queries), one thread per token; grid (B * H, blocks), so that
+// B * H is not bound by gridDim.y's 65535.
 #include "kernels/attention_key_skip.cuh"
 
 #include <cmath>
@@ -27,8 +28,8 @@ __device__ float bounding_norm(const bf16* row, int64_t D) {
 __global__ void attention_key_bounds_kernel(float* bounds, const bf16* qkv, HeadLayout lay,
                                             int64_t blocks) {
   __shared__ float scratch[2][kKeySkipRows / 32];
-  const int64_t bh = blockIdx.y, b = bh / lay.H, h = bh % lay.H;
-  const int64_t t = int64_t(blockIdx.x) * kKeySkipRows + threadIdx.x;
+  const int64_t bh = blockIdx.x, b = bh / lay.H, h = bh % lay.H;
+  const int64_t t = int64_t(blockIdx.y) * kKeySkipRows + threadIdx.x;
   float q_norm = 0.f, k_norm = 0.f;
   if (t < lay.T) {
     const bf16* token = qkv + lay.qkv(b, 0, h) + t * lay.qkv_stride();
@@ -39,7 +40,7 @@ __global__ void attention_key_bounds_kernel(float* bounds, const bf16* qkv, Head
   const float kmax = block_max(k_norm, scratch[1]);
   if (threadIdx.x == 0) {
     float* row = bounds + bh * (1 + blocks);
-    row[1 + blockIdx.x] = qmax;
+    row[1 + blockIdx.y] = qmax;
     // Non-negative floats order as their bit patterns (the row starts at 0).
     atomicMax(reinterpret_cast<int*>(row), __float_as_int(kmax));
   }
@@ -52,7 +53,7 @@ cudaError_t launch_attention_key_bounds(float* bounds, const bf16* qkv, const He
   const int64_t blocks = KeySkipBounds::blocks_of(layout.T);
   const size_t bytes = size_t(KeySkipBounds::floats(B * layout.H, layout.T)) * sizeof(float);
   if (const cudaError_t st = cudaMemsetAsync(bounds, 0, bytes, stream); st != cudaSuccess) return st;
-  const dim3 grid(unsigned(blocks), unsigned(B * layout.H));
+  const dim3 grid(unsigned(B * layout.H), unsigned(blocks));
   attention_key_bounds_kernel<<<grid, kKeySkipRows, 0, stream>>>(bounds, qkv, layout, blocks);
   return cudaGetLastError();
 }
