@@ -9,7 +9,6 @@
 //    fused (dQ added into an fp32 accumulator by bulk reductions in the L2)
 //    or, when determinism is asked for, as two kernels;
 //    ALIBI_ATTENTION_BACKWARD=portable forces the portable backward.
-#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -87,12 +86,12 @@ AttentionLaunch launch_of(const AttentionDims& dims, cudaStream_t stream) {
 
 }  // namespace
 
-// The workspace: the row statistics (the portable backward's delta [B, H, T],
-// or the Hopper backward's padded rows), then (256-byte aligned) the fused
-// Hopper backward's dQ accumulator (a little over B*H*T*D floats).
+// The workspace: the row statistics (the Hopper backward's two padded rows
+// per head, 2*B*H*ceil64(T) floats, which also hold the portable backward's
+// delta [B, H, T]), then (256-byte aligned) the fused Hopper backward's dQ
+// accumulator (a little over B*H*T*D floats).
 size_t dq_accumulator_offset(const AttentionDims& dims) {
-  const int64_t stats = std::max(dims.B * dims.H * dims.T,
-                                 attention_sm90_stats_floats(dims.B, dims.H, dims.T));
+  const int64_t stats = attention_sm90_stats_floats(dims.B, dims.H, dims.T);
   return (static_cast<size_t>(stats) * sizeof(float) + 255) / 256 * 256;
 }
 
@@ -217,7 +216,8 @@ void attention_backward_using(AttentionBackwardKernel kernel, bf16* dqkv, const 
 void attention_backward(bf16* dqkv, const bf16* dout, const bf16* qkv, const bf16* out,
                         const float* lse, const float* slopes, const AttentionDims& dims,
                         bool deterministic, void* workspace, cudaStream_t stream) {
-  attention_backward_using(attention_backward_choice(dims, deterministic), dqkv, dout, qkv, out, lse, slopes, dims, workspace, stream);
+  attention_backward_using(attention_backward_choice(dims, deterministic), dqkv, dout, qkv, out,
+                           lse, slopes, dims, workspace, stream);
 }
 
 }  // namespace alibi::cuda
