@@ -5,6 +5,9 @@
 //    accumulator into dqkv; or
 //  - deterministic: the dK/dV kernel and the dQ kernel,
 // each with TMA tensor maps over qkv and dout.
+#include <cstdlib>
+#include <cstring>
+
 #include "kernels/attention_backward_sm90.cuh"
 #include "kernels/attention_launch.cuh"
 #include "kernels/tensor_map.cuh"
@@ -40,10 +43,9 @@ __global__ void row_stats_sm90_kernel(float* lse_log2, float* delta, const bf16*
 
 // dQ = accum * 1/sqrt(D) into the q part of dqkv; accum in DqAccumLayout,
 // 8 elements (4 column pairs, contiguous there too) per thread.
-template <int D>
+template <int D, class Layout>
 __global__ void dq_from_accumulator_kernel(bf16* dqkv, const float* accum, HeadLayout lay,
                                            int64_t n_chunks) {
-  using Layout = DqAccumLayout<D>;
   const int64_t n = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (n >= n_chunks) return;
   const int d = int(n % (D / 8)) * 8;
@@ -64,11 +66,11 @@ __global__ void dq_from_accumulator_kernel(bf16* dqkv, const float* accum, HeadL
   *reinterpret_cast<uint4*>(dq) = packed;
 }
 
-template <int D>
+template <class Tr>
 cudaError_t launch_backward_kernels(bf16* dqkv, const bf16* dout, const bf16* qkv,
                                const Sm90RowStats& stats, const float* slopes, float* dq_accum,
                                const AttentionLaunch& l) {
-  using Tr = Sm90BackwardTraits<D, kSm90BackwardStages>;
+  constexpr int D = Tr::kHeadDim;
   using Smem = Sm90BackwardSmem<Tr>;
   const HeadLayout& lay = l.layout;
   CUtensorMap qkv_map, dout_map;
@@ -88,7 +90,8 @@ cudaError_t launch_backward_kernels(bf16* dqkv, const bf16* dout, const bf16* qk
     return launch_one(attention_dq_sm90_kernel<Tr>, Smem::bytes(), grid, Tr::kThreads, qkv_map,
                       dout_map, args, l.stream);
   }
-  const size_t accum_bytes = size_t(DqAccumLayout<D>::floats(l.B * lay.H, lay.T)) * sizeof(float);
+  using Layout = DqAccumLayout<D, Tr::kDqColumnParts>;
+  const size_t accum_bytes = size_t(Layout::floats(l.B * lay.H, lay.T)) * sizeof(float);
   if (const cudaError_t st = cudaMemsetAsync(dq_accum, 0, accum_bytes, l.stream); st != cudaSuccess)
     return st;
   if (const cudaError_t st = launch_one(attention_dkdv_sm90_kernel<Tr, true>, Smem::bytes(), grid,
@@ -96,7 +99,7 @@ cudaError_t launch_backward_kernels(bf16* dqkv, const bf16* dout, const bf16* qk
       st != cudaSuccess)
     return st;
   const int64_t chunks = l.B * lay.H * lay.T * D / 8;
-  dq_from_accumulator_kernel<D><<<unsigned((chunks + 255) / 256), 256, 0, l.stream>>>(
+  dq_from_accumulator_kernel<D, Layout><<<unsigned((chunks + 255) / 256), 256, 0, l.stream>>>(
       dqkv, dq_accum, lay, chunks);
   return cudaGetLastError();
 }
@@ -104,7 +107,7 @@ cudaError_t launch_backward_kernels(bf16* dqkv, const bf16* dout, const bf16* qk
 }  // namespace
 
 int64_t attention_dq_accumulator_floats(int64_t B, int64_t H, int64_t T, int64_t D) {
-  return D == 64 ? DqAccumLayout<64>::floats(B * H, T) : DqAccumLayout<128>::floats(B * H, T);
+  return B * H * DqAccumLayout<64, 1>::tiles(T) * DqAccumLayout<64, 1>::kRows * D;  // any layout's size
 }
 
 int64_t attention_sm90_stats_floats(int64_t B, int64_t H, int64_t T) {
@@ -124,7 +127,21 @@ cudaError_t launch_attention_backward_sm90(bf16* dqkv, const bf16* dout, const b
                                                                         lse, lay, t_pad, n);
   if (const cudaError_t st = cudaGetLastError(); st != cudaSuccess) return st;
   const Sm90RowStats stats{lse_log2, delta, t_pad};
-  return launch_backward_kernels<D>(dqkv, dout, qkv, stats, slopes, dq_accum, l);
+  // Measurement switches at D = 64 (Sm90BackwardTraits): ALIBI_SM90_BWD_OWNED=smem
+  // reads the owned rows from shared memory; ALIBI_SM90_BWD_DQ=columns splits
+  // the fused dQ by columns.
+  const auto is = [](const char* name, const char* value) {
+    const char* v = std::getenv(name);
+    return v != nullptr && std::strcmp(v, value) == 0;
+  };
+  constexpr int S = kSm90BackwardStages;
+  if constexpr (D == 64) {
+    if (is("ALIBI_SM90_BWD_OWNED", "smem"))
+      return launch_backward_kernels<Sm90BackwardTraits<D, S, false>>(dqkv, dout, qkv, stats, slopes, dq_accum, l);
+    if (is("ALIBI_SM90_BWD_DQ", "columns"))
+      return launch_backward_kernels<Sm90BackwardTraits<D, S, true, 2>>(dqkv, dout, qkv, stats, slopes, dq_accum, l);
+  }
+  return launch_backward_kernels<Sm90BackwardTraits<D, S>>(dqkv, dout, qkv, stats, slopes, dq_accum, l);
 }
 
 template cudaError_t launch_attention_backward_sm90<64>(bf16*, const bf16*, const bf16*,

@@ -9,9 +9,10 @@
 //      registers over 64-row tiles of Q and dO (query rows >= the block's
 //      first key), which the producer warp streams by TMA, with the tile's
 //      lse and delta rows, through an mbarrier ring:
-//        S^T  = K Q^T                (wgmma, both operands from shared memory)
+//        S^T  = K Q^T                (wgmma; Q from shared memory, K from
+//                                     registers at D = 64, else shared memory)
 //        P^T  = exp2(S^T * scale*log2e + bias - lse*log2e)   (saved lse)
-//        dP^T = V dO^T               (shared, shared)
+//        dP^T = V dO^T               (as S^T)
 //        dS^T = P^T * (dP^T - delta)
 //        dV  += P^T dO               (P^T registers, dO the MN-major B operand)
 //        dK  += dS^T Q               (dS^T registers, Q MN-major)
@@ -60,12 +61,15 @@ struct Sm90BackwardSmem {
   // by kStream queries, bf16, 128-byte swizzled (the transposed A of dQ).
   static constexpr int kDsBytes = Tr::kBlock * Tr::kStream * 2;
   static constexpr int kDs = kStreamB + Tr::kStages * kStreamBytes;
-  // Each consumer's dQ part of a tile, fp32, staged for the bulk reduction;
-  // two buffers [tile % 2][consumer], so that staging one tile's part need
-  // not wait for the reduction of the previous one.
-  static constexpr int kDqPartBytes = Tr::kStream * (Tr::kHeadDim / Tr::kConsumers) * 4;
+  // Each consumer's dQ part of a tile (kStream rows by D / kDqColumnParts
+  // columns), fp32, staged for the bulk reduction. By columns: two buffers
+  // [tile % 2][consumer], so that staging one tile's part need not wait for
+  // the reduction of the previous one; by turns: one per consumer (its
+  // previous reduction was issued two tiles before).
+  static constexpr int kDqPartBytes = Tr::kStream * (Tr::kHeadDim / Tr::kDqColumnParts) * 4;
+  static constexpr int kDqPartBuffers = (Tr::kDqColumnParts == 1 ? 1 : 2) * Tr::kConsumers;
   static constexpr int kDqParts = kDs + 2 * kDsBytes;
-  static constexpr int kStats = kDqParts + 2 * Tr::kConsumers * kDqPartBytes;  // float [stage][2][kStream]
+  static constexpr int kStats = kDqParts + kDqPartBuffers * kDqPartBytes;  // float [stage][2][kStream]
   static constexpr int kBarriers = kStats + Tr::kStages * 2 * Tr::kStream * 4;
   static constexpr int kBarrierCount = 1 + 2 * Tr::kStages;
   static constexpr size_t bytes() { return size_t(kBarriers) + 8 * kBarrierCount + 1024; }
@@ -75,7 +79,9 @@ struct Sm90BackwardSmem {
 
 // The mbarriers: owned blocks landed (one arrival plus the bytes); per
 // stage, tile landed (one arrival plus the bytes of the tile and its
-// statistics) and tile consumed (one arrival per consumer warp).
+// statistics) and tile consumed (one arrival per consumer thread: an
+// arrival releases only its own thread's reads of the stage, such as the
+// statistics read with plain loads, before the producer overwrites it).
 template <class Tr>
 struct Sm90BackwardBarriers {
   uint64_t* base;
@@ -86,7 +92,7 @@ struct Sm90BackwardBarriers {
     tma::barrier_init(owned_full(), 1);
     for (int s = 0; s < Tr::kStages; ++s) {
       tma::barrier_init(full(s), 1);
-      tma::barrier_init(empty(s), 4 * Tr::kConsumers);
+      tma::barrier_init(empty(s), 128 * Tr::kConsumers);
     }
     tma::barrier_init_fence();
   }
@@ -170,21 +176,54 @@ __device__ void produce_backward(unsigned char* smem, const Sm90BackwardBarriers
   }
 }
 
-// D[64 x N] = A B^T over the head dim, both K-major in shared memory: A is
-// the warpgroup's 64 rows of an owned block (a_addr, boxes a_box bytes
-// apart), B a streamed tile (b_addr, boxes b_box apart). Issues only: the
-// caller fences before and commits after.
-template <class Tr, int N>
-__device__ __forceinline__ void issue_rows_rows(float (&d)[N / 8][4], uint32_t a_addr, int a_box,
-                                                uint32_t b_addr, int b_box) {
+// A warpgroup's 64 rows of an owned block (K or V, Q or dO) as the A operand
+// of a product over the head dim with a streamed tile: read by every wgmma
+// from shared memory, or (Tr::kOwnedInRegisters) loaded once into
+// registers as A fragments (ldmatrix from the 128-byte swizzled boxes).
+template <class Tr, bool kInRegisters = Tr::kOwnedInRegisters>
+struct OwnedRows {
+  static constexpr int kSlices = kInRegisters ? Tr::kHeadDim / 16 : 1;
+  uint32_t addr;  // the warpgroup's first row in the block's first box
+  uint32_t frag[kSlices][4];
+
+  __device__ explicit OwnedRows(uint32_t wg_rows_addr) : addr(wg_rows_addr) {}
+
+  // After the owned blocks have landed.
+  __device__ __forceinline__ void load() {
+    if constexpr (kInRegisters) {
+      using Smem = Sm90BackwardSmem<Tr>;
+      const int lane = threadIdx.x % 32, warp = (threadIdx.x / 32) % 4;
+      // ldmatrix matrices 0..3: rows 0-7 / 8-15 of the warp's 16, low / high 8 columns.
+      const int row = 16 * warp + lane % 8 + 8 * ((lane / 8) % 2);  // from addr, a multiple of 8 rows
 #pragma unroll
-  for (int k = 0; k < Tr::kHeadDim / 16; ++k) {
-    const uint32_t box = k / 4, within = (k % 4) * 32;
-    const uint64_t da = wgmma::desc_sw128(a_addr + box * a_box + within, 16, 1024);
-    const uint64_t db = wgmma::desc_sw128(b_addr + box * b_box + within, 16, 1024);
-    wgmma::mma_ss<N, 0>(d, da, db, k > 0);
+      for (int k = 0; k < kSlices; ++k) {
+        const int chunk = 2 * (k % 4) + lane / 16;
+        const uint32_t a = addr + (k / 4) * Smem::kOwnedBox + row * Tr::kRowBytes + ((chunk ^ (row % 8)) * 16);
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(frag[k][0]), "=r"(frag[k][1]), "=r"(frag[k][2]), "=r"(frag[k][3])
+                     : "r"(a));
+      }
+    }
   }
-}
+
+  // D[64 x N] = these rows times the streamed tile's rows (b_addr, boxes
+  // b_box apart), both K-major. Issues only: the caller fences and commits.
+  template <int N>
+  __device__ __forceinline__ void issue_times_rows(float (&d)[N / 8][4], uint32_t b_addr, int b_box) const {
+    using Smem = Sm90BackwardSmem<Tr>;
+#pragma unroll
+    for (int k = 0; k < Tr::kHeadDim / 16; ++k) {
+      const uint32_t box = k / 4, within = (k % 4) * 32;
+      const uint64_t db = wgmma::desc_sw128(b_addr + box * b_box + within, 16, 1024);
+      if constexpr (kInRegisters) {
+        wgmma::mma_rs<N, 0>(d, frag[k], db, k > 0);
+      } else {
+        const uint64_t da = wgmma::desc_sw128(addr + box * Smem::kOwnedBox + within, 16, 1024);
+        wgmma::mma_ss<N, 0>(d, da, db, k > 0);
+      }
+    }
+  }
+};
 
 // D[64 x D] += A[64 x kStream] B with A in registers and B a streamed tile
 // (kStream rows of D columns) read as the MN-major operand.
@@ -243,22 +282,22 @@ __device__ __forceinline__ void issue_dq_part(float (&dq)[kCols / 8][4], uint32_
   }
 }
 
-// The fused kernel's fp32 dQ accumulator: per (b, h, 64-query tile, consumer)
-// a block of 64 rows by kCols = D / kConsumers columns, so that a consumer's
-// part of a tile is one contiguous bulk reduction. Within a block, the
+// The fused kernel's fp32 dQ accumulator: per (b, h, 64-query tile, column
+// part) a block of 64 rows by kCols = D / kParts columns, so that a
+// consumer's part of a tile is one contiguous bulk reduction. Within a block, the
 // column pair p of row r sits at pair p ^ swizzle(r), which spreads a warp's
 // 8 rows over the shared-memory banks when the part is staged; groups of
 // 4 pairs (8 floats) stay contiguous and in order.
-template <int kD, int kConsumers = 2>
+template <int kD, int kParts>
 struct DqAccumLayout {
-  static constexpr int kCols = kD / kConsumers, kPairs = kCols / 2, kRows = 64;
+  static constexpr int kCols = kD / kParts, kPairs = kCols / 2, kRows = 64;
   static constexpr int kBlockFloats = kRows * kCols;
   __host__ __device__ static int64_t tiles(int64_t T) { return (T + kRows - 1) / kRows; }
   __host__ __device__ static int64_t floats(int64_t BH, int64_t T) { return BH * tiles(T) * kRows * kD; }
   __host__ __device__ static int pair_in_row(int r, int pair) { return pair ^ ((4 * (r % 8)) & (kPairs - 1)); }
-  // The block of consumer c (columns c * kCols ..) for rows tile * 64 .. of head bh.
+  // The block of part c (columns c * kCols ..) for rows tile * 64 .. of head bh.
   __host__ __device__ static int64_t block(int64_t bh, int64_t T, int64_t tile, int c) {
-    return ((bh * tiles(T) + tile) * kConsumers + c) * int64_t(kBlockFloats);
+    return ((bh * tiles(T) + tile) * kParts + c) * int64_t(kBlockFloats);
   }
 };
 
@@ -266,7 +305,7 @@ struct DqAccumLayout {
 // in the DqAccumLayout block order.
 template <class Tr, int kCols>
 __device__ __forceinline__ void stage_dq_part(float* part, const float (&dq)[kCols / 8][4]) {
-  using Layout = DqAccumLayout<Tr::kHeadDim, Tr::kConsumers>;
+  using Layout = DqAccumLayout<Tr::kHeadDim, Tr::kDqColumnParts>;
   const Lane L;
   const int warp = (threadIdx.x / 32) % 4;
 #pragma unroll
@@ -279,17 +318,104 @@ __device__ __forceinline__ void stage_dq_part(float* part, const float (&dq)[kCo
   }
 }
 
+// Named barriers of the fused backward's consumers (id 0 is __syncthreads).
+struct DqBarrier {
+  static constexpr int kExchange = 1;                                  // by columns: both dS^T stored
+  __device__ static int staged(int consumer) { return 2 + consumer; }  // a part staged
+  __device__ static int ready(int buffer) { return 4 + buffer; }       // by turns: dS^T stored
+  __device__ static int free(int buffer) { return 6 + buffer; }        // by turns: dS buffer read
+};
+
+// The fused kernel's dQ of one streamed tile: dQ[tile's queries] += dS K
+// over the CTA's keys, with dS^T from both consumers through a shared
+// buffer (tile % 2) and the product added into the fp32 accumulator block
+// `accum` (DqAccumLayout, part 0) by a bulk reduction in the L2 that no one
+// waits for until the reduction after next needs its staging buffer.
+template <class Tr>
+struct FusedDqStep {
+  using Smem = Sm90BackwardSmem<Tr>;
+  static constexpr int kThreads = 128 * Tr::kConsumers;
+  unsigned char* smem;
+  int tile, n_tiles, consumer;
+  uint32_t k_block;  // the owned K block
+  float* accum;
+
+  __device__ unsigned char* ds_buffer() const { return smem + Smem::kDs + (tile % 2) * Smem::kDsBytes; }
+  __device__ float* part_buffer(int index) const {
+    return reinterpret_cast<float*>(smem + Smem::kDqParts) + index * (Smem::kDqPartBytes / 4);
+  }
+  __device__ void store_ds(const uint32_t (&dsa)[Tr::kStream / 16][4]) const {
+    const int warp = (threadIdx.x / 32) % 4;
+    store_ds_rows<Tr>(ds_buffer(), consumer * Tr::kConsumerRows + 16 * warp, dsa);
+    fence_proxy_async_shared();
+  }
+  // Multiplies for columns col0 .. col0 + kCols, stages the product in
+  // `part` and has the warpgroup's first thread issue its reduction into
+  // accum block `block`.
+  template <int kCols>
+  __device__ void multiply_and_reduce(int col0, float* part, int block) const {
+    float dq[kCols / 8][4];
+    wgmma::fence();
+    issue_dq_part<Tr, kCols>(dq, tma::smem_addr(ds_buffer()), k_block, col0);
+    wgmma::commit();
+    wgmma::wait<0>();
+    wgmma::fence_operand(dq);
+    if (Tr::kDqColumnParts == 1 && tile + 2 < n_tiles)  // the other consumer may refill the buffer
+      named_barrier_arrive(DqBarrier::free(tile % 2), kThreads);
+    stage_dq_part<Tr, kCols>(part, dq);
+    fence_proxy_async_shared();
+    named_barrier_sync(DqBarrier::staged(consumer), 128);
+    if (threadIdx.x % 128 == 0) {
+      constexpr int kBlockFloats = DqAccumLayout<Tr::kHeadDim, Tr::kDqColumnParts>::kBlockFloats;
+      tma::bulk_reduce_add_f32(accum + block * kBlockFloats, part, Smem::kDqPartBytes);
+      tma::bulk_commit();
+    }
+  }
+
+  // Every tile, each consumer multiplies for its half of the columns. The
+  // dS buffer's previous readers (the products of tile - 2) finished before
+  // their warpgroup reached the exchange of tile - 1, which this one has
+  // passed; the part buffer [tile % 2][consumer] was last read by the
+  // reduction of tile - 2, issued a tile ago, which its issuer checks before
+  // the exchange instead of waiting for each reduction it issues.
+  __device__ void by_columns(const uint32_t (&dsa)[Tr::kStream / 16][4]) const {
+    constexpr int kCols = Tr::kHeadDim / Tr::kConsumers;
+    store_ds(dsa);
+    if (threadIdx.x % 128 == 0) tma::bulk_wait_read<1>();
+    named_barrier_sync(DqBarrier::kExchange, kThreads);
+    multiply_and_reduce<kCols>(consumer * kCols, part_buffer((tile % 2) * Tr::kConsumers + consumer), consumer);
+  }
+
+  // Consumer tile % 2 multiplies for all columns; the other stores its dS^T
+  // and goes on. Before refilling the dS buffer of tile - 2 it waits for
+  // that tile's multiplier to have read it (DqBarrier::free); the
+  // multiplier's part buffer was last read by its reduction of tile - 2.
+  __device__ void by_turns(const uint32_t (&dsa)[Tr::kStream / 16][4]) const {
+    static_assert(Tr::kConsumers == 2, "two consumers take turns");
+    const int buffer = tile % 2;
+    const bool multiplier = consumer == buffer;
+    if (!multiplier && tile >= 2) named_barrier_sync(DqBarrier::free(buffer), kThreads);
+    store_ds(dsa);
+    if (!multiplier) {
+      named_barrier_arrive(DqBarrier::ready(buffer), kThreads);
+      return;
+    }
+    if (threadIdx.x % 128 == 0) tma::bulk_wait_read<0>();
+    named_barrier_sync(DqBarrier::ready(buffer), kThreads);
+    multiply_and_reduce<Tr::kHeadDim>(0, part_buffer(consumer), 0);
+  }
+};
+
 // One consumer warpgroup: keys key_wg .. key_wg + 63 (this warp: 16 of them).
-// kFusedDq: also dQ, without the dQ kernel: both warpgroups put their dS^T
-// into a shared buffer; each then multiplies all 128 keys' dS by K for half
-// of the head's columns and adds the product into dq_accum by a bulk
-// reduction in the L2 (whose order across CTAs, and so the last bits of dQ,
-// vary from run to run).
+// kFusedDq: also dQ, without the dQ kernel (FusedDqStep): the warpgroups'
+// dS^T go through a shared buffer, and all 128 keys' dS times K is added
+// into dq_accum by bulk reductions in the L2 (whose order across CTAs, and
+// so the last bits of dQ, vary from run to run).
 template <class Tr, bool kFusedDq>
 __device__ void consume_dkdv(const Sm90BackwardArgs& a, unsigned char* smem,
                              const Sm90BackwardBarriers<Tr>& bar, int consumer, int64_t b,
                              int64_t h, int n0, int n_tiles) {
-  constexpr int kD = Tr::kHeadDim, kM = Tr::kStream, kDqCols = kD / Tr::kConsumers;
+  constexpr int kD = Tr::kHeadDim, kM = Tr::kStream;
   using Smem = Sm90BackwardSmem<Tr>;
   const Lane L;
   const int warp = (threadIdx.x / 32) % 4;
@@ -298,21 +424,21 @@ __device__ void consume_dkdv(const Sm90BackwardArgs& a, unsigned char* smem,
   const float scale_log2 = rsqrtf(float(kD)) * kLog2e;
   const float slope_log2 = a.slopes[h] * kLog2e;
   const uint32_t k_block = tma::smem_addr(smem + Smem::kOwnedA);
-  const uint32_t k_addr = k_block + consumer * Tr::kConsumerRows * Tr::kRowBytes;
-  const uint32_t v_addr = tma::smem_addr(smem + Smem::kOwnedB) + consumer * Tr::kConsumerRows * Tr::kRowBytes;
+  OwnedRows<Tr> k_rows(k_block + consumer * Tr::kConsumerRows * Tr::kRowBytes);
+  OwnedRows<Tr> v_rows(tma::smem_addr(smem + Smem::kOwnedB) + consumer * Tr::kConsumerRows * Tr::kRowBytes);
   const uint32_t q_base = tma::smem_addr(smem + Smem::kStreamA);
   const uint32_t do_base = tma::smem_addr(smem + Smem::kStreamB);
   const float* stats = reinterpret_cast<const float*>(smem + Smem::kStats);
   const HeadLayout& lay = a.layout;
-  using DqLayout = DqAccumLayout<kD, Tr::kConsumers>;
+  using DqLayout = DqAccumLayout<kD, Tr::kDqColumnParts>;
   const int64_t bh = b * lay.H + h;
-  float* dq_accum = a.dq_accum;
-  const bool reducer = threadIdx.x % 128 == 0;  // issues this warpgroup's bulk reductions
 
   float dk[kD / 8][4], dv[kD / 8][4];
   zero(dk);
   zero(dv);
   tma::wait(bar.owned_full(), 0);
+  k_rows.load();
+  v_rows.load();
   for (int tile = 0; tile < n_tiles; ++tile) {
     const int stage = tile % Tr::kStages;
     const int m0 = n0 + tile * kM;  // the tile's first query
@@ -325,9 +451,9 @@ __device__ void consume_dkdv(const Sm90BackwardArgs& a, unsigned char* smem,
     if (m0 + kM - 1 >= key_wg) {
       float s[kM / 8][4], dp[kM / 8][4];
       wgmma::fence();
-      issue_rows_rows<Tr, kM>(s, k_addr, Smem::kOwnedBox, q_addr, Smem::kStreamBox);
+      k_rows.issue_times_rows<kM>(s, q_addr, Smem::kStreamBox);
       wgmma::commit();
-      issue_rows_rows<Tr, kM>(dp, v_addr, Smem::kOwnedBox, do_addr, Smem::kStreamBox);
+      v_rows.issue_times_rows<kM>(dp, do_addr, Smem::kStreamBox);
       wgmma::commit();
 
       // P^T while dP^T is still being computed. Element (c, e) of this thread:
@@ -374,44 +500,21 @@ __device__ void consume_dkdv(const Sm90BackwardArgs& a, unsigned char* smem,
       for (int k = 0; k < kM / 16; ++k) dsa[k][0] = dsa[k][1] = dsa[k][2] = dsa[k][3] = 0u;
     }
     if constexpr (kFusedDq) {
-      // Both warpgroups' dS^T into buffer tile % 2. Its previous readers (the
-      // dQ products of tile - 2) finished before their warpgroup reached the
-      // barrier of tile - 1, which this one has passed.
-      unsigned char* ds = smem + Smem::kDs + (tile % 2) * Smem::kDsBytes;
-      store_ds_rows<Tr>(ds, consumer * Tr::kConsumerRows + 16 * warp, dsa);
-      fence_proxy_async_shared();
-      // The part buffer staged below (tile % 2) was last read by the
-      // reduction of tile - 2, issued a tile ago: its issuer checks that
-      // before the barrier instead of waiting for each reduction it issues.
-      if (reducer) tma::bulk_wait_read<1>();
-      named_barrier_sync(1, 128 * Tr::kConsumers);
-      float dq[kDqCols / 8][4];
-      wgmma::fence();
-      issue_dq_part<Tr, kDqCols>(dq, tma::smem_addr(ds), k_block, consumer * kDqCols);
-      wgmma::commit();
+      float* accum = a.dq_accum + DqLayout::block(bh, lay.T, m0 / kM, 0);
+      const FusedDqStep<Tr> step{smem, tile, n_tiles, consumer, k_block, accum};
+      if constexpr (Tr::kDqColumnParts == 1)
+        step.by_turns(dsa);
+      else
+        step.by_columns(dsa);
       wgmma::wait<0>();
-      wgmma::fence_operand(dq);
-      // The part goes through shared memory into dq_accum by one bulk
-      // reduction, which this warpgroup does not wait for.
-      float* part = reinterpret_cast<float*>(smem + Smem::kDqParts) +
-                    ((tile % 2) * Tr::kConsumers + consumer) * (Smem::kDqPartBytes / 4);
-      stage_dq_part<Tr, kDqCols>(part, dq);
-      fence_proxy_async_shared();
-      named_barrier_sync(2 + consumer, 128);
-      if (reducer) {
-        tma::bulk_reduce_add_f32(dq_accum + DqLayout::block(bh, lay.T, m0 / kM, consumer), part,
-                                 Smem::kDqPartBytes);
-        tma::bulk_commit();
-      }
     } else {
       wgmma::wait<0>();
     }
     wgmma::fence_operand(dv);
     wgmma::fence_operand(dk);
-    __syncwarp();  // the warp's reads of the stage's statistics are done
-    if (L.lane == 0) tma::arrive(bar.empty(stage));  // this warp no longer reads the stage
+    tma::arrive(bar.empty(stage));  // this thread no longer reads the stage
   }
-  if (kFusedDq && reducer) tma::bulk_wait();
+  if (kFusedDq && threadIdx.x % 128 == 0) tma::bulk_wait();  // its reductions have read their parts
 
   const int64_t stride = 3 * lay.H * lay.D;
   const float dk_scale[2] = {rsqrtf(float(kD)), rsqrtf(float(kD))}, dv_scale[2] = {1.f, 1.f};
@@ -474,8 +577,11 @@ __device__ void consume_dq(const Sm90BackwardArgs& a, unsigned char* smem,
   const int64_t T = lay.T;
   const float scale_log2 = rsqrtf(float(kD)) * kLog2e;
   const float slope_log2 = a.slopes[h] * kLog2e;
-  const uint32_t q_addr = tma::smem_addr(smem + Smem::kOwnedA) + consumer * Tr::kConsumerRows * Tr::kRowBytes;
-  const uint32_t do_addr = tma::smem_addr(smem + Smem::kOwnedB) + consumer * Tr::kConsumerRows * Tr::kRowBytes;
+  // Q and dO from shared memory: with them in registers (Tr::kOwnedInRegisters)
+  // this kernel computed wrong dQ for the second consumer's rows on an H200,
+  // for a reason not yet found (the dK/dV kernel's K and V in registers are right).
+  OwnedRows<Tr, false> q_rows(tma::smem_addr(smem + Smem::kOwnedA) + consumer * Tr::kConsumerRows * Tr::kRowBytes);
+  OwnedRows<Tr, false> do_rows(tma::smem_addr(smem + Smem::kOwnedB) + consumer * Tr::kConsumerRows * Tr::kRowBytes);
   const uint32_t k_base = tma::smem_addr(smem + Smem::kStreamA);
   const uint32_t v_base = tma::smem_addr(smem + Smem::kStreamB);
 
@@ -493,22 +599,24 @@ __device__ void consume_dq(const Sm90BackwardArgs& a, unsigned char* smem,
   float dq[kD / 8][4];
   zero(dq);
   tma::wait(bar.owned_full(), 0);
+  q_rows.load();
+  do_rows.load();
   for (int tile = 0; tile < n_tiles; ++tile) {
     const int stage = tile % Tr::kStages;
     const int n0 = tile * kN;  // the tile's first key
     tma::wait(bar.full(stage), uint32_t(tile / Tr::kStages) & 1);
     // Every key of the tile follows every query of this warpgroup.
     if (n0 > q_wg + Tr::kConsumerRows - 1) {
-      if (L.lane == 0) tma::arrive(bar.empty(stage));
+      tma::arrive(bar.empty(stage));
       continue;
     }
     const uint32_t k_addr = k_base + stage * Smem::kStreamBytes;
     const uint32_t v_addr = v_base + stage * Smem::kStreamBytes;
     float s[kN / 8][4], dp[kN / 8][4];
     wgmma::fence();
-    issue_rows_rows<Tr, kN>(s, q_addr, Smem::kOwnedBox, k_addr, Smem::kStreamBox);
+    q_rows.issue_times_rows<kN>(s, k_addr, Smem::kStreamBox);
     wgmma::commit();
-    issue_rows_rows<Tr, kN>(dp, do_addr, Smem::kOwnedBox, v_addr, Smem::kStreamBox);
+    do_rows.issue_times_rows<kN>(dp, v_addr, Smem::kStreamBox);
     wgmma::commit();
 
     wgmma::wait<1>();
@@ -534,7 +642,7 @@ __device__ void consume_dq(const Sm90BackwardArgs& a, unsigned char* smem,
     wgmma::commit();
     wgmma::wait<0>();
     wgmma::fence_operand(dq);
-    if (L.lane == 0) tma::arrive(bar.empty(stage));
+    tma::arrive(bar.empty(stage));
   }
 
   const float dq_scale[2] = {rsqrtf(float(kD)), rsqrtf(float(kD))};

@@ -91,9 +91,25 @@ namespace alibi::cuda {
 // dK and dV (64 + 64 fp32), S^T and dP^T (32 + 32 fp32) and their bf16
 // fragments (16 + 16) under the 240-register cap; a 128-row stream tile
 // would double S^T and dP^T (FlashAttention-3 also streams 64 rows there).
-template <int kHeadDim_, int kStages_>
+template <int kHeadDim_, int kStages_, bool kOwnedInRegisters_ = (kHeadDim_ == 64),
+          int kDqColumnParts_ = (kHeadDim_ == 64 ? 1 : 2)>
 struct Sm90BackwardTraits {
   static constexpr int kHeadDim = kHeadDim_;
+  // The fused kernel's dQ = dS K of a tile, by columns: 2 parts, each
+  // consumer multiplying for half of the head's columns every tile (D =
+  // 128: a whole 64 x 128 dQ would not fit in registers beside dK and dV),
+  // or 1, the consumers taking turns (tile % 2) to multiply for all columns
+  // (D = 64: one N = 64 product reads its dS operand from shared memory
+  // once instead of two N = 32 products reading it twice, and the other
+  // consumer goes on without waiting).
+  static constexpr int kDqColumnParts = kDqColumnParts_;
+  // The warpgroup's 64 rows of the owned blocks (K and V, or Q and dO) as
+  // wgmma A fragments in registers, loaded once, instead of re-read from
+  // shared memory by every product with the streamed tiles: at D = 64,
+  // where those products are 64 x 64 and shared-memory bandwidth, not the
+  // tensor cores, bounds them; it costs 2 * D / 4 registers per thread
+  // (32 at D = 64, which fit; 64 at D = 128, which do not).
+  static constexpr bool kOwnedInRegisters = kOwnedInRegisters_;
   static constexpr int kConsumers = 2;
   static constexpr int kConsumerRows = 64;
   static constexpr int kBlock = kConsumers * kConsumerRows;  // owned rows
@@ -113,6 +129,7 @@ struct Sm90BackwardTraits {
   static_assert(kStream == kConsumerRows, "the diagonal/skip tests assume square 64-row tiles");
   static_assert(kBlock % kStream == 0, "owned blocks start on stream-tile boundaries");
   static_assert(kProducerRegs + kConsumers * kConsumerRegs <= 504, "register pool");
+  static_assert(kDqColumnParts == kConsumers || kDqColumnParts == 1, "dQ by columns or by turns");
 };
 // 2 stages: at D = 128 the fused dK/dV/dQ kernel then uses ~226 KiB of
 // shared memory (the owned blocks, two stages, two dS buffers and two dQ
