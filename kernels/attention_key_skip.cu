@@ -1,6 +1,7 @@
 // The bounds of attention_key_skip.cuh: one CTA per (b, h, block of
 // kKeySkipRows queries), one thread per token; grid (B * H, blocks), so that
-// B * H is not bound by gridDim.y's 65535.
+// B * H is not bound by gridDim.y's 65535 (the blocks are: the caller
+// checks).
 #include "kernels/attention_key_skip.cuh"
 
 #include <cmath>
