@@ -1,5 +1,6 @@
-// Launch of the Hopper forward kernel (attention_forward_sm90.cuh): the TMA
-// tensor map over qkv (tensor_map.cuh) and the grid.
+// Launch of the Hopper forward kernel (attention_forward_sm90.cuh): the
+// choice of its tiling (measurement switches below), the TMA tensor map over
+// qkv (tensor_map.cuh) and the grid.
 #include <cstdlib>
 #include <cstring>
 
