@@ -139,8 +139,8 @@ void attention_forward_using(AttentionForwardKernel kernel, bf16* out, float* ls
       break;
   }
   if (sm90) {
-    // The bounds kernel's grid is (B*H, query blocks): past 65535 blocks
-    // (8M tokens) every key is computed.
+    // The bounds kernel's grid is (B*H, blocks of kKeySkipRows = 64 queries):
+    // past 65535 blocks (4M tokens) every key is computed.
     float* key_bounds = KeySkipBounds::blocks_of(dims.T) <= 65535 ? static_cast<float*>(key_skip_workspace)
                                                                    : nullptr;
     if (key_bounds != nullptr) check(launch_attention_key_bounds(key_bounds, qkv, l.layout, l.B, stream), op, dims);

@@ -1,5 +1,6 @@
-// Launch of the Hopper forward kernel (attention_forward_sm90.cuh): the TMA
-// tensor map over qkv (tensor_map.cuh) and the grid.
+// Launch of the Hopper forward kernel (attention_forward_sm90.cuh): the
+// choice of its tiling (measurement switches below), the TMA tensor map over
+// qkv (tensor_map.cuh) and the grid.
 #include <cstdlib>
 #include <cstring>
 
@@ -13,7 +14,12 @@ namespace {
 // Measurement switches (defaults and their H200 timings: docs/results/attention_sm90.md):
 //   ALIBI_SM90_PINGPONG=0   the consumers do not take turns issuing products;
 //   ALIBI_SM90_STAGES=2|3   shared-memory stages of the K/V ring;
-//   ALIBI_SM90_ORDER=heads  grid (query blocks, B*H): one head's blocks after another.
+//   ALIBI_SM90_ORDER=heads  grid (query blocks, B*H): one head's blocks after another;
+//   ALIBI_SM90_FWD_CONSUMERS=3  three consumer warpgroups, 192-row query blocks
+//                           (FlashAttention-3's tiles at D = 64; not measured yet),
+//                           at D = 64 only: at D = 128 a consumer's S, P and O alone
+//                           would fill the 160 registers three consumers get.
+// Each is read at every launch (nothing cached), so one process can time both sides.
 const char* env(const char* name) { return std::getenv(name); }
 bool pingpong_enabled() {
   const char* v = env("ALIBI_SM90_PINGPONG");
@@ -28,29 +34,44 @@ bool blocks_major() {
   const char* v = env("ALIBI_SM90_ORDER");
   return v == nullptr || std::strcmp(v, "heads") != 0;
 }
+int consumers() {
+  const char* v = env("ALIBI_SM90_FWD_CONSUMERS");
+  return v != nullptr && std::strcmp(v, "3") == 0 ? 3 : 2;
+}
 
 template <class Tr, bool kPingPong>
-cudaError_t launch(const CUtensorMap& map, const Sm90ForwardArgs& args, const AttentionLaunch& l) {
+cudaError_t launch(const CUtensorMap& map, Sm90ForwardArgs args, const AttentionLaunch& l) {
   const auto kernel = attention_forward_sm90_kernel<Tr, kPingPong>;
   const size_t smem = Sm90ForwardSmem<Tr>::bytes();
   if (const cudaError_t st = allow_shared_memory(kernel, smem); st != cudaSuccess) return st;
-  const unsigned blocks = unsigned((l.layout.T + Tr::kBlockM - 1) / Tr::kBlockM);
+  const int64_t blocks = (l.layout.T + Tr::kBlockM - 1) / Tr::kBlockM;
   const unsigned heads = unsigned(l.B * l.layout.H);
-  const dim3 grid = args.blocks_major ? dim3(heads, blocks) : dim3(blocks, heads);
+  // gridDim.y is at most 65535 (query blocks when blocks_major).
+  args.blocks_major = blocks_major() && blocks <= 65535;
+  const dim3 grid =
+      args.blocks_major ? dim3(heads, unsigned(blocks)) : dim3(unsigned(blocks), heads);
   kernel<<<grid, Tr::kThreads, smem, l.stream>>>(map, args);
   return cudaGetLastError();
 }
 
-template <int D, int kStages>
-cudaError_t launch_with_stages(const bf16* qkv, const Sm90ForwardArgs& args,
+// One tensor map serves Q and K/V: its box height divides both the query
+// block and the key tile (Tr::kBoxRows).
+template <class Tr>
+cudaError_t launch_with_traits(const bf16* qkv, const Sm90ForwardArgs& args,
                                const AttentionLaunch& l) {
-  using Tr = ForwardSm90Traits<D, kStages>;
-  static_assert(Tr::kBlockM == Tr::kBlockN, "one box height serves Q and K/V");
   CUtensorMap map;
-  if (const cudaError_t st = encode_rows_map(&map, qkv, l.layout.D, 3 * l.layout.H, l.B * l.layout.T, Tr::kBlockN);
+  if (const cudaError_t st = encode_rows_map(&map, qkv, l.layout.D, 3 * l.layout.H,
+                                             l.B * l.layout.T, Tr::kBoxRows);
       st != cudaSuccess)
     return st;
   return pingpong_enabled() ? launch<Tr, true>(map, args, l) : launch<Tr, false>(map, args, l);
+}
+
+template <int D, int kConsumers>
+cudaError_t launch_with_consumers(const bf16* qkv, const Sm90ForwardArgs& args,
+                                  const AttentionLaunch& l) {
+  return stages() == 2 ? launch_with_traits<ForwardSm90Traits<D, 2, kConsumers>>(qkv, args, l)
+                       : launch_with_traits<ForwardSm90Traits<D, 3, kConsumers>>(qkv, args, l);
 }
 
 }  // namespace
@@ -59,12 +80,12 @@ template <int D>
 cudaError_t launch_attention_forward_sm90(bf16* out, float* lse, const bf16* qkv,
                                           const float* slopes, const float* key_bounds,
                                           const AttentionLaunch& l) {
-  // gridDim.y is at most 65535 (query blocks when blocks_major).
-  const bool major = blocks_major() && (l.layout.T + 127) / 128 <= 65535;
   const KeySkipBounds key_skip{key_bounds, KeySkipBounds::blocks_of(l.layout.T)};
-  const Sm90ForwardArgs args{out, lse, slopes, l.layout, major, key_skip};
-  return stages() == 2 ? launch_with_stages<D, 2>(qkv, args, l)
-                       : launch_with_stages<D, 3>(qkv, args, l);
+  const Sm90ForwardArgs args{out, lse, slopes, l.layout, /*blocks_major, set by launch:*/ false,
+                             key_skip};
+  if constexpr (D == 64)
+    if (consumers() == 3) return launch_with_consumers<D, 3>(qkv, args, l);
+  return launch_with_consumers<D, 2>(qkv, args, l);
 }
 
 template cudaError_t launch_attention_forward_sm90<64>(bf16*, float*, const bf16*, const float*,

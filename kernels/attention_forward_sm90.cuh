@@ -1,20 +1,28 @@
 // Forward attention for Hopper (sm_90a), FlashAttention-3 structure: one CTA
-// per (128-row query block, b, h), three warpgroups.
+// per (query block of kBlockM rows, b, h), 1 + kConsumers warpgroups (tiling
+// in attention_traits.cuh: 2 consumers and 128-row blocks by default, 3 and
+// 192-row blocks selectable at D = 64).
 //  - Warpgroup 0, the producer: one thread issues TMA copies of the Q block
 //    (once) and of K and V tiles into a ring of shared-memory stages; full
 //    barriers tell the consumers a tile has landed, empty barriers tell the
 //    producer a stage may be overwritten. K and V have barriers of their own:
 //    a K stage is free as soon as S = Q K^T has completed, well before the
 //    P V product frees the V stage, so the next K load starts earlier.
-//  - Warpgroups 1 and 2, the consumers, own 64 query rows each: S = Q K^T by
-//    wgmma from shared memory, the scale, ALiBi bias and causal mask and the
-//    online softmax on the accumulator registers, then O += P V by wgmma with
-//    P from registers.
+//  - Warpgroups 1 .. kConsumers, the consumers, own 64 query rows each:
+//    S = Q K^T by wgmma from shared memory, the scale, ALiBi bias and causal
+//    mask and the online softmax on the accumulator registers, then
+//    O += P V by wgmma with P from registers.
+// Query blocks and key tiles need not be square (kBlockM != kBlockN): a
+// block computes the key tiles up to its last query (or T), and each warp
+// masks the tiles that reach past its first row, so a warp may see tiles
+// whose keys all lie after its rows (all masked: they add nothing).
 // Scores live in the log2 domain (log2(e) folded into scale and slope) so the
 // softmax uses exp2. Semantics as attention_forward_kernel (portable).
 #pragma once
 
 #include <cuda.h>
+
+#include <type_traits>
 
 #include "kernels/attention_key_skip.cuh"
 #include "kernels/attention_tiles.cuh"
@@ -25,11 +33,13 @@
 namespace alibi::cuda {
 
 // Shared memory, in bytes from a 1024-byte aligned base (the swizzle atom):
-// the Q block, then K stages, then V stages, each a row of 64-column boxes,
-// then the mbarriers.
+// the Q block, then K stages, then V stages, each a row of 64-column boxes
+// (each box one or more TMA copies of kBoxRows rows stacked), then the
+// mbarriers.
 template <class Tr>
 struct Sm90ForwardSmem {
-  static constexpr int kQBox = Tr::kBlockM * Tr::kRowBytes;  // one 64-column box of Q
+  static constexpr int kCopy = Tr::kBoxRows * Tr::kRowBytes;  // one TMA copy
+  static constexpr int kQBox = Tr::kBlockM * Tr::kRowBytes;   // one 64-column box of Q
   static constexpr int kKVBox = Tr::kBlockN * Tr::kRowBytes;
   static constexpr int kQBytes = Tr::kBoxes * kQBox;
   static constexpr int kKVBytes = Tr::kBoxes * kKVBox;  // one K (or V) tile
@@ -117,19 +127,33 @@ struct ColumnBias {
 #pragma unroll
       for (int odd = 0; odd < 2; ++odd) v[c][odd] = slope_log2 * float(8 * c + 2 * t + odd);
   }
+  __device__ float operator()(int c, int odd) const { return v[c][odd]; }
+};
+
+// The same column bias recomputed at each use, for consumers whose register
+// budget cannot keep kN / 4 floats across tiles: slope * (8c + odd) + slope
+// * 2t, one FFMA with a compile-time 8c + odd (the loops over c are unrolled).
+template <int kN>
+struct ColumnBiasRecomputed {
+  float slope_log2, t_bias;
+  __device__ ColumnBiasRecomputed(float slope_log2, int t)
+      : slope_log2(slope_log2), t_bias(slope_log2 * float(2 * t)) {}
+  __device__ float operator()(int c, int odd) const {
+    return fmaf(slope_log2, float(8 * c + odd), t_bias);
+  }
 };
 
 // Raw dot products -> log2-domain scores less the row offset; -inf where
-// j > i with kMask (as scores_to_log2).
-template <int kN, bool kMask>
-__device__ __forceinline__ void scores_less_row_offset(float (&s)[kN / 8][4], const ColumnBias<kN>& bias,
+// j > i with kMask (as scores_to_log2). Bias: ColumnBias or ColumnBiasRecomputed.
+template <int kN, bool kMask, class Bias>
+__device__ __forceinline__ void scores_less_row_offset(float (&s)[kN / 8][4], const Bias& bias,
                                                        int rel0, float scale_log2) {
 #pragma unroll
   for (int c = 0; c < kN / 8; ++c)
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const int k = 8 * c + (e % 2) - 8 * (e / 2);
-      const float v = fmaf(s[c][e], scale_log2, bias.v[c][e % 2]);
+      const float v = fmaf(s[c][e], scale_log2, bias(c, e % 2));
       s[c][e] = (kMask && rel0 + k > 0) ? -INFINITY : v;
     }
 }
@@ -172,6 +196,22 @@ __device__ __forceinline__ void rescale(float (&o)[kD / 8][4], const float (&cor
   }
 }
 
+// Copies rows [row, row + kRows) of head column `column` (part * H + h) of
+// the tensor map into kBoxes 64-column boxes of kRows rows at dst, each as
+// kRows / kBoxRows TMA copies stacked; the bytes complete on bar.
+template <class Tr, int kRows>
+__device__ __forceinline__ void load_rows(unsigned char* dst, const CUtensorMap* map, uint64_t* bar,
+                                          int column, int row) {
+  using Smem = Sm90ForwardSmem<Tr>;
+  static_assert(kRows % Tr::kBoxRows == 0, "whole TMA copies");
+#pragma unroll
+  for (int box = 0; box < Tr::kBoxes; ++box)
+#pragma unroll
+    for (int copy = 0; copy < kRows / Tr::kBoxRows; ++copy)
+      tma::load_3d(dst + box * kRows * Tr::kRowBytes + copy * Smem::kCopy, map, bar,
+                   box * Tr::kBoxCols, column, row + copy * Tr::kBoxRows);
+}
+
 // The producer's single thread: Q once, then K and V of key tiles
 // first_tile .. n_tiles - 1. Tensor-map coordinates: (column, part * H + h,
 // b * T + row).
@@ -181,30 +221,23 @@ __device__ void produce(const CUtensorMap* map, unsigned char* smem, const Sm90B
   using Smem = Sm90ForwardSmem<Tr>;
   tma::prefetch_map(map);
   tma::arrive_expect_bytes(bar.q_full(), Smem::kQBytes);
-#pragma unroll
-  for (int box = 0; box < Tr::kBoxes; ++box)
-    tma::load_3d(smem + Smem::kQ + box * Smem::kQBox, map, bar.q_full(), box * Tr::kBoxCols, h,
-                 row_base + m0);
+  load_rows<Tr, Tr::kBlockM>(smem + Smem::kQ, map, bar.q_full(), h, row_base + m0);
   for (int j = 0; j < n_tiles - first_tile; ++j) {  // j: the tile's place in the ring's order
     const int stage = j % Tr::kStages, round = j / Tr::kStages;
     const int row = row_base + (first_tile + j) * Tr::kBlockN;
     // The stage's previous K (j - kStages) must have been consumed.
     if (round > 0) tma::wait(bar.k_empty(stage), (round - 1) & 1);
     tma::arrive_expect_bytes(bar.k_full(stage), Smem::kKVBytes);
-#pragma unroll
-    for (int box = 0; box < Tr::kBoxes; ++box)
-      tma::load_3d(smem + Smem::kK + stage * Smem::kKVBytes + box * Smem::kKVBox, map,
-                   bar.k_full(stage), box * Tr::kBoxCols, H + h, row);
+    load_rows<Tr, Tr::kBlockN>(smem + Smem::kK + stage * Smem::kKVBytes, map, bar.k_full(stage),
+                               H + h, row);
     if (round > 0) tma::wait(bar.v_empty(stage), (round - 1) & 1);
     tma::arrive_expect_bytes(bar.v_full(stage), Smem::kKVBytes);
-#pragma unroll
-    for (int box = 0; box < Tr::kBoxes; ++box)
-      tma::load_3d(smem + Smem::kV + stage * Smem::kKVBytes + box * Smem::kKVBox, map,
-                   bar.v_full(stage), box * Tr::kBoxCols, 2 * H + h, row);
+    load_rows<Tr, Tr::kBlockN>(smem + Smem::kV + stage * Smem::kKVBytes, map, bar.v_full(stage),
+                               2 * H + h, row);
   }
 }
 
-// Named barriers of the two consumer warpgroups (id 0 is __syncthreads).
+// Named barriers of the consumer warpgroups (id 0 is __syncthreads).
 __device__ __forceinline__ void named_barrier_sync(int id, int threads) {
   asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
@@ -214,10 +247,11 @@ __device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
 
 // One consumer warpgroup: 64 query rows from m0 + 64 * consumer, over key
 // tiles first_tile .. n_tiles - 1.
-// kPingPong: the two consumers take turns issuing their matrix products
-// (named barrier 1 + c opens consumer c's turn; the other consumer arrives
-// on it), so that one's softmax runs while the other's products occupy the
-// tensor cores instead of both contending at the same moments.
+// kPingPong: the consumers take turns issuing their matrix products, in
+// round-robin order (named barrier 1 + c opens consumer c's turn; consumer
+// c - 1 arrives on it after its own turn), so that one's softmax runs while
+// another's products occupy the tensor cores instead of all contending at
+// the same moments.
 template <class Tr, bool kPingPong>
 __device__ void consume(const Sm90ForwardArgs& a, unsigned char* smem, const Sm90Barriers<Tr>& bar,
                         int consumer, int64_t b, int64_t h, int m0, int first_tile, int n_tiles) {
@@ -263,8 +297,12 @@ __device__ void consume(const Sm90ForwardArgs& a, unsigned char* smem, const Sm9
     }
     wgmma::commit();
   };
-  // Scores of tile `tile` (raw dot products in s) -> probabilities.
-  const ColumnBias<kN> column_bias(slope_log2, L.t);
+  // Scores of tile `tile` (raw dot products in s) -> probabilities. The
+  // mask test is per warp: a tile needs it when its last key is after the
+  // warp's first row (keys past T are after every row < T).
+  using Bias =
+      std::conditional_t<Tr::kColumnBiasInRegisters, ColumnBias<kN>, ColumnBiasRecomputed<kN>>;
+  const Bias column_bias(slope_log2, L.t);
   const auto softmax = [&](float (&s)[kN / 8][4], int tile, float (&correction)[2]) {
     const int n0 = tile * kN;
     const int rel0 = n0 - row0 + 2 * L.t - L.g;  // j - i of element (0, 0)
@@ -277,15 +315,20 @@ __device__ void consume(const Sm90ForwardArgs& a, unsigned char* smem, const Sm9
     softmax_step_sm90<kN>(s, row_offset, st, correction);
   };
   const auto parity = [](int j) { return uint32_t(j / Tr::kStages) & 1; };
-  static_assert(!kPingPong || Tr::kConsumers == 2, "the turn-taking is between two consumers");
+  // Barrier 1 + c: consumer c's 128 threads wait, the previous consumer's
+  // (c - 1, or the last for c = 0) arrive.
+  static_assert(1 + Tr::kConsumers <= 16, "named barrier ids 1 .. kConsumers (0 is __syncthreads)");
+  constexpr int kLast = Tr::kConsumers - 1;
+  const int next_turn = 1 + (consumer + 1) % Tr::kConsumers;  // the next consumer's barrier
   const auto take_turn = [&] {
     if constexpr (kPingPong) named_barrier_sync(1 + consumer, 256);
   };
-  // Every turn taken is opened by exactly one arrival: consumer 1 opens
-  // consumer 0's first turn, so it skips its arrival after its last turn.
+  // Every turn taken is opened by exactly one arrival (every consumer takes
+  // `count` turns): the last consumer opens consumer 0's first turn, so it
+  // skips its arrival after its last turn.
   const auto pass_turn = [&](bool last) {
     if constexpr (kPingPong)
-      if (!(consumer == 1 && last)) named_barrier_arrive(2 - consumer, 256);
+      if (!(consumer == kLast && last)) named_barrier_arrive(next_turn, 256);
   };
 
   // Software pipeline inside the warpgroup: while the tensor cores compute
@@ -295,7 +338,7 @@ __device__ void consume(const Sm90ForwardArgs& a, unsigned char* smem, const Sm9
   uint32_t p[kN / 16][4];
   float correction[2];
   if constexpr (kPingPong)
-    if (consumer == 1) named_barrier_arrive(1, 256);
+    if (consumer == kLast) named_barrier_arrive(1, 256);
   tma::wait(bar.q_full(), 0);
   tma::wait(bar.k_full(0), 0);
   take_turn();
@@ -366,9 +409,11 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   const int H = int(args.layout.H);
   const int b = bh / H, h = bh % H;
   const int m0 = block * Tr::kBlockM;
-  const int n_tiles = (m0 + Tr::kBlockM) / Tr::kBlockN;  // keys [0, m0 + kBlockM), T cut by the mask
-  static_assert(Tr::kBlockM == kKeySkipRows, "the key-skip bounds are per query block");
-  const int first_tile = negligible_key_tiles<Tr::kBlockN>(args.key_skip, bh, block,
+  // Keys [0, min(T, m0 + kBlockM)): none after the block's last query.
+  const int64_t keys = m0 + Tr::kBlockM < args.layout.T ? m0 + Tr::kBlockM : args.layout.T;
+  const int n_tiles = int((keys + Tr::kBlockN - 1) / Tr::kBlockN);
+  static_assert(Tr::kBlockM % kKeySkipRows == 0, "blocks start on the key-skip bounds' blocks");
+  const int first_tile = negligible_key_tiles<Tr::kBlockN>(args.key_skip, bh, m0, Tr::kBlockM,
                                                            args.slopes[h], Tr::kHeadDim);
 
   if (threadIdx.x == 0) bar.init();

@@ -1,6 +1,7 @@
 // The bounds of attention_key_skip.cuh: one CTA per (b, h, block of
 // kKeySkipRows queries), one thread per token; grid (B * H, blocks), so that
-// B * H is not bound by gridDim.y's 65535.
+// B * H is not bound by gridDim.y's 65535 (the query blocks are: past 65535
+// of them, 4M tokens, attention.cu skips no keys).
 #include "kernels/attention_key_skip.cuh"
 
 #include <cmath>

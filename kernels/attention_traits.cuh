@@ -7,6 +7,8 @@
 // shared memory in tiles of kStreamRows rows, double-buffered.
 #pragma once
 
+#include <numeric>  // std::gcd
+
 namespace alibi::cuda {
 
 template <int kHeadDim_, int kWarps_, int kStreamRows_>
@@ -44,36 +46,59 @@ using BackwardDkDvTraits = AttentionTraits<D, 4, (D > 96 ? 32 : 64)>;
 // one producer warpgroup that streams K and V tiles of kBlockN keys through
 // a ring of kStages shared-memory buffers. Tiles are stored as boxes of 64
 // columns (128 bytes a row: the widest row the 128-byte swizzle allows), so
-// a D = 128 tile is two boxes side by side.
-template <int kHeadDim_, int kBlockN_, int kStages_>
+// a D = 128 tile is two boxes side by side. The Q block and the K/V tiles
+// are copied with one tensor map, so in TMA boxes of one height, kBoxRows,
+// that divides both (a 192-row block and 128-key tiles: 64-row copies).
+// kColumnBiasInRegisters: the key-dependent half of the ALiBi bias is kept
+// in registers across tiles (ColumnBias), else recomputed for every tile
+// (one more FFMA a score, kN / 4 fewer registers a thread).
+template <int kHeadDim_, int kBlockN_, int kStages_, int kConsumers_ = 2,
+          bool kColumnBiasInRegisters_ = true>
 struct Sm90ForwardTraits {
   static constexpr int kHeadDim = kHeadDim_;
-  static constexpr int kConsumers = 2;
+  static constexpr int kConsumers = kConsumers_;
   static constexpr int kConsumerRows = 64;
   static constexpr int kBlockM = kConsumers * kConsumerRows;
   static constexpr int kBlockN = kBlockN_;
   static constexpr int kStages = kStages_;
+  static constexpr bool kColumnBiasInRegisters = kColumnBiasInRegisters_;
   static constexpr int kThreads = 128 * (1 + kConsumers);
-  // setmaxnreg budgets (sum over warpgroups <= 64K registers / 128 threads):
-  // the producer only issues copies; the consumers hold S, P and O.
+  // setmaxnreg budgets: the producer only issues copies; the consumers, which
+  // hold S, P and O, share the rest of the pool evenly (setmaxnreg takes
+  // multiples of 8). The pool, per thread slot of a warpgroup, is what
+  // __launch_bounds__(kThreads, 1) gives every thread at entry times the
+  // warpgroups: 168 * 3 = 504 with 2 consumers (24 + 2 * 240), 128 * 4 = 512
+  // with 3 (24 + 3 * 160).
+  static constexpr int kRegisterPool = 65536 / kThreads / 8 * 8 * (1 + kConsumers);
   static constexpr int kProducerRegs = 24;
-  static constexpr int kConsumerRegs = 240;
+  static constexpr int kConsumerRegs = (kRegisterPool - kProducerRegs) / kConsumers / 8 * 8;
   static constexpr int kBoxCols = 64;
   static constexpr int kBoxes = kHeadDim / kBoxCols;
   static constexpr int kRowBytes = kBoxCols * 2;
+  static constexpr int kBoxRows = std::gcd(kBlockM, kBlockN);
 
   static_assert(kHeadDim % kBoxCols == 0, "head dim must be a multiple of 64");
-  static_assert(kBlockM == kBlockN, "the causal tile count and the diagonal mask assume square blocks");
+  static_assert(kConsumers == 2 || kConsumers == 3, "instantiated: 2 or 3 consumer warpgroups");
   static_assert(kBlockN % 16 == 0 && kBlockN <= 256, "one wgmma covers the key tile");
-  static_assert(24 + kConsumers * kConsumerRegs <= 512, "register file");
+  static_assert(kBoxRows % 8 == 0 && kBoxRows <= 256,
+                "TMA copies of whole 1024-byte swizzle atoms, at most 256 rows a box");
+  static_assert(kProducerRegs + kConsumers * kConsumerRegs <= kRegisterPool, "register pool");
 };
 // 128-key tiles: at D = 128, S (64 fp32), O (64 fp32) and P (32 bf16x2) per
 // thread fit in 240 registers. Stages: 3 by default (D = 128: 224 KiB of
 // shared memory, under the 227 KiB limit), so that a tile's load starts two
 // tiles ahead of its use; 2 selectable (ALIBI_SM90_STAGES, for measuring:
 // within noise of 3 on an H200).
-template <int D, int kStages>
-using ForwardSm90Traits = Sm90ForwardTraits<D, 128, kStages>;
+// 3 consumers (D = 64 only, selectable with ALIBI_SM90_FWD_CONSUMERS=3, for
+// measuring) leave 160 registers a consumer thread: FlashAttention-3's 192 x
+// 128 tiles, with the column bias recomputed per tile. S (64 fp32), P (32),
+// O (32) and ColumnBias (32) did not fit (ptxas, CUDA 13.0: 200-296 bytes of
+// spill stores); without ColumnBias they do, with under 8 registers to
+// spare (152 spills). 64-key tiles keeping ColumnBias also fit, with room
+// (no spill at 128 registers), at twice the tiles, barrier waits and turns
+// per row: the fallback if a change makes the 128-key variant spill.
+template <int D, int kStages, int kConsumers = 2>
+using ForwardSm90Traits = Sm90ForwardTraits<D, 128, kStages, kConsumers, kConsumers == 2>;
 constexpr int kSm90DefaultStages = 3;
 
 }  // namespace alibi::cuda

@@ -1,5 +1,6 @@
 // Helpers for the kernel tests (matmul, attention): device buffers, bf16
-// rounding on the host, random inputs and error norms.
+// rounding on the host, random inputs and error norms, and a scoped
+// environment variable (for the kernels' switches).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -8,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -130,5 +132,31 @@ inline void expect_close(const std::vector<float>& got, const std::vector<float>
   EXPECT_LE(l2, rel_l2) << what << ": relative L2 error";
   EXPECT_LE(worst, bound) << what << ": max abs error (scale " << max_abs(want) << ")";
 }
+
+// Sets an environment variable for the scope, then restores its previous
+// value (or its absence), also when a failed assertion leaves the test
+// early. For the switches that the kernels read at every launch.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) {
+      had_value_ = true;
+      old_value_ = old;
+    }
+    setenv(name, value, 1);
+  }
+  ~ScopedEnv() {
+    if (had_value_)
+      setenv(name_.c_str(), old_value_.c_str(), 1);
+    else
+      unsetenv(name_.c_str());
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_, old_value_;
+  bool had_value_ = false;
+};
 
 }  // namespace alibi::test
