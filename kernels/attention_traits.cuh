@@ -128,8 +128,9 @@ struct Sm90BackwardTraits {
   // once instead of two N = 32 products reading it twice, and the other
   // consumer goes on without waiting).
   static constexpr int kDqColumnParts = kDqColumnParts_;
-  // The warpgroup's 64 rows of the owned blocks (K and V, or Q and dO) as
-  // wgmma A fragments in registers, loaded once, instead of re-read from
+  // The warpgroup's 64 rows of the dK/dV kernel's owned blocks (K and V; the
+  // dQ kernel keeps Q and dO in shared memory: see consume_dq) as wgmma A
+  // fragments in registers, loaded once, instead of re-read from
   // shared memory by every product with the streamed tiles: at D = 64,
   // where those products are 64 x 64 and shared-memory bandwidth, not the
   // tensor cores, bounds them; it costs 2 * D / 4 registers per thread
