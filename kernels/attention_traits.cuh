@@ -89,12 +89,12 @@ struct Sm90ForwardTraits {
 // shared memory, under the 227 KiB limit), so that a tile's load starts two
 // tiles ahead of its use; 2 selectable (ALIBI_SM90_STAGES, for measuring:
 // within noise of 3 on an H200).
-// 3 consumers (D = 64 only, selectable with ALIBI_SM90_FWD_CONSUMERS=3, for
-// measuring) leave 160 registers a consumer thread: FlashAttention-3's 192 x
-// 128 tiles, with the column bias recomputed per tile. S (64 fp32), P (32),
-// O (32) and ColumnBias (32) did not fit (ptxas, CUDA 13.0: 200-296 bytes of
-// spill stores); without ColumnBias they do, with under 8 registers to
-// spare (152 spills). 64-key tiles keeping ColumnBias also fit, with room
+// 3 consumers (D = 64 only, the default there; 2 selectable with
+// ALIBI_SM90_FWD_CONSUMERS=2, for measuring) leave 160 registers a consumer
+// thread: FlashAttention-3's 192 x 128 tiles, with the column bias
+// recomputed per tile. S (64 fp32), P (32), O (32) and ColumnBias (32) did
+// not fit (ptxas, CUDA 13.0: 200-296 bytes of spill stores); without
+// ColumnBias they do, with no spill and under 8 registers to spare. 64-key tiles keeping ColumnBias also fit, with room
 // (no spill at 128 registers), at twice the tiles, barrier waits and turns
 // per row: the fallback if a change makes the 128-key variant spill.
 template <int D, int kStages, int kConsumers = 2>

@@ -356,25 +356,28 @@ TEST(CudaAttention, Sm90ForwardMatchesPortable) {
   }
 }
 
-// The Hopper forward with three consumer warpgroups (ALIBI_SM90_FWD_CONSUMERS=3,
-// D = 64 only): 192-row query blocks over 128-key tiles, so blocks and tiles
-// are not square and a warp may meet tiles whose keys all follow its rows.
-// The lengths around both, both head counts, both biases, B = 1 and 2 (B = 1
-// at 4097 tokens, for the CPU reference's time), against the CPU reference
-// with the forward's tolerances; out and lse poisoned first.
-TEST(CudaAttention, Sm90ThreeConsumerForwardTileBoundaries) {
+// The Hopper forward at D = 64 with each consumer count (ALIBI_SM90_FWD_CONSUMERS):
+// three warpgroups (the default: 192-row query blocks over 128-key tiles, so
+// blocks and tiles are not square and a warp may meet tiles whose keys all
+// follow its rows) and two (128-row blocks). The lengths around both block
+// sizes, both head counts, both biases, B = 1 and 2 (B = 1 at 4097 tokens,
+// for the CPU reference's time), against the CPU reference with the
+// forward's tolerances; out and lse poisoned first.
+TEST(CudaAttention, Sm90ForwardTileBoundariesAtEachConsumerCount) {
   ALIBI_SKIP_WITHOUT_GPU();
   if (!attention_forward_sm90_applies(AttentionDims{1, 64, 8, 64}))
     GTEST_SKIP() << "not a compute capability 9.0 device";
-  const test::ScopedEnv three_consumers("ALIBI_SM90_FWD_CONSUMERS", "3");
   uint64_t seed = 1500;
-  for (int64_t T : {1, 7, 63, 64, 65, 191, 192, 193, 1000, 4097})
-    for (int64_t H : {8, 12})
-      for (const Case& c : {Case{1, T, H, 64, true}, Case{T > 1000 ? 1 : 2, T, H, 64, false}}) {
-        SCOPED_TRACE(c.name());
-        check_forward_with(Problem(c, seed++), AttentionForwardKernel::sm90, /*with_lse=*/true);
-        if (::testing::Test::HasFailure()) return;  // the first failing shape is the clue
-      }
+  for (const char* consumers : {"3", "2"}) {
+    const test::ScopedEnv consumer_count("ALIBI_SM90_FWD_CONSUMERS", consumers);
+    for (int64_t T : {1, 7, 63, 64, 65, 127, 128, 129, 191, 192, 193, 1000, 4097})
+      for (int64_t H : {8, 12})
+        for (const Case& c : {Case{1, T, H, 64, true}, Case{T > 1000 ? 1 : 2, T, H, 64, false}}) {
+          SCOPED_TRACE(c.name() + ", consumers " + consumers);
+          check_forward_with(Problem(c, seed++), AttentionForwardKernel::sm90, /*with_lse=*/true);
+          if (::testing::Test::HasFailure()) return;  // the first failing shape is the clue
+        }
+  }
 }
 
 // The automatic choice follows ALIBI_ATTENTION_KERNEL: "portable" forces the
