@@ -24,21 +24,39 @@ cudaError_t launch_one(Kernel kernel, size_t smem, dim3 grid, unsigned threads,
   return cudaGetLastError();
 }
 
-// The Sm90RowStats rows, one thread per (b, h, t < t_pad).
-__global__ void row_stats_sm90_kernel(float* lse_log2, float* delta, const bf16* dout,
-                                      const bf16* out, const float* lse, HeadLayout lay,
-                                      int64_t t_pad, int64_t n) {
-  const int64_t k = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-  if (k >= n) return;
-  const int64_t bh = k / t_pad, t = k % t_pad;
-  if (t >= lay.T) {
-    lse_log2[k] = INFINITY;
-    delta[k] = 0.f;
-    return;
+// The Sm90RowStats rows (padded rows: lse +inf, delta 0) and, for the fused
+// backward, its dQ accumulator zeroed (instead of a memset: one pass over
+// memory less). kLanes = D / 8 threads per row k = (b * H + h) * t_pad + t,
+// each reading 16 bytes of dout and of out, so that a warp's loads are whole
+// 128-byte lines; each also zeroes 8 of the row's D accumulator floats (any
+// DqAccumLayout holds B * H * t_pad * D floats: its tiles are t_pad / 64).
+template <int D>
+__global__ void row_stats_sm90_kernel(float* lse_log2, float* delta, float* dq_accum,
+                                      const bf16* dout, const bf16* out, const float* lse,
+                                      HeadLayout lay, int64_t t_pad, int64_t n) {
+  constexpr int kLanes = D / 8;
+  static_assert(32 % kLanes == 0, "a row's lanes lie in one warp");
+  const int64_t thread = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  const int64_t k = thread / kLanes;
+  if (k >= n) return;  // whole rows: the block size is a multiple of kLanes
+  const int lane = int(thread % kLanes);
+  if (dq_accum != nullptr) {
+    float4* zero = reinterpret_cast<float4*>(dq_accum + k * D + lane * 8);
+    zero[0] = zero[1] = make_float4(0.f, 0.f, 0.f, 0.f);
   }
-  const int64_t r = ((bh / lay.H) * lay.T + t) * lay.H + bh % lay.H;  // row of [B, T, H] out
-  lse_log2[k] = lse[bh * lay.T + t] * kLog2e;
-  delta[k] = bf16_row_dot(dout + r * lay.D, out + r * lay.D, lay.D);
+  const int64_t bh = k / t_pad, t = k % t_pad;
+  float dot = 0.f;
+  if (t < lay.T) {
+    const int64_t r = ((bh / lay.H) * lay.T + t) * lay.H + bh % lay.H;  // row of [B, T, H] out
+    dot = bf16_row_dot(dout + r * D + lane * 8, out + r * D + lane * 8, 8);
+  }
+  const unsigned row_lanes = ((1u << kLanes) - 1) << (threadIdx.x % 32 / kLanes * kLanes);
+#pragma unroll
+  for (int offset = kLanes / 2; offset > 0; offset /= 2)
+    dot += __shfl_xor_sync(row_lanes, dot, offset);
+  if (lane != 0) return;
+  lse_log2[k] = t < lay.T ? lse[bh * lay.T + t] * kLog2e : INFINITY;
+  delta[k] = dot;
 }
 
 // dQ = accum * 1/sqrt(D) into the q part of dqkv; accum in DqAccumLayout,
@@ -90,10 +108,7 @@ cudaError_t launch_backward_kernels(bf16* dqkv, const bf16* dout, const bf16* qk
     return launch_one(attention_dq_sm90_kernel<Tr>, Smem::bytes(), grid, Tr::kThreads, qkv_map,
                       dout_map, args, l.stream);
   }
-  using Layout = DqAccumLayout<D, Tr::kDqColumnParts>;
-  const size_t accum_bytes = size_t(Layout::floats(l.B * lay.H, lay.T)) * sizeof(float);
-  if (const cudaError_t st = cudaMemsetAsync(dq_accum, 0, accum_bytes, l.stream); st != cudaSuccess)
-    return st;
+  using Layout = DqAccumLayout<D, Tr::kDqColumnParts>;  // zeroed by row_stats_sm90_kernel
   if (const cudaError_t st = launch_one(attention_dkdv_sm90_kernel<Tr, true>, Smem::bytes(), grid,
                                         Tr::kThreads, qkv_map, dout_map, args, l.stream);
       st != cudaSuccess)
@@ -123,8 +138,11 @@ cudaError_t launch_attention_backward_sm90(bf16* dqkv, const bf16* dout, const b
   const int64_t t_pad = Sm90RowStats::padded(lay.T), n = l.B * lay.H * t_pad;
   float* lse_log2 = stats_scratch;
   float* delta = stats_scratch + n;
-  row_stats_sm90_kernel<<<unsigned((n + 255) / 256), 256, 0, l.stream>>>(lse_log2, delta, dout, out,
-                                                                        lse, lay, t_pad, n);
+  constexpr int kThreadsPerBlock = 256;
+  const int64_t threads = n * (D / 8);
+  row_stats_sm90_kernel<D><<<unsigned((threads + kThreadsPerBlock - 1) / kThreadsPerBlock),
+                             kThreadsPerBlock, 0, l.stream>>>(lse_log2, delta, dq_accum, dout, out,
+                                                              lse, lay, t_pad, n);
   if (const cudaError_t st = cudaGetLastError(); st != cudaSuccess) return st;
   const Sm90RowStats stats{lse_log2, delta, t_pad};
   // Measurement switches at D = 64 (Sm90BackwardTraits): ALIBI_SM90_BWD_OWNED=smem

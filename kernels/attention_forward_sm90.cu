@@ -15,12 +15,14 @@ namespace {
 //   ALIBI_SM90_PINGPONG=0   the consumers do not take turns issuing products;
 //   ALIBI_SM90_STAGES=2|3   shared-memory stages of the K/V ring;
 //   ALIBI_SM90_ORDER=heads  grid (query blocks, B*H): one head's blocks after another;
-//   ALIBI_SM90_FWD_CONSUMERS=2  two consumer warpgroups (128-row query blocks) at
-//                           D = 64 instead of the default three (192-row blocks,
-//                           FlashAttention-3's tiles; 7% faster at L = 4096, 14% at
-//                           16384 on an H200). D = 128 always has two: there a
-//                           consumer's S, P and O alone would fill the 160
-//                           registers three consumers get.
+//   ALIBI_SM90_FWD_CONSUMERS=2|3  consumer warpgroups at D = 64: two (128-row
+//                           query blocks) or three (192-row blocks, FlashAttention-3's
+//                           tiles). By default three from 2048 tokens on, two below
+//                           (H200, ALiBi, 16k tokens a call: three are 10% slower at
+//                           L = 1024, where a third of the last block is padding, and
+//                           3%, 7%, 14% faster at 2048, 4096, 16384). D = 128 always
+//                           has two: there a consumer's S, P and O alone would fill
+//                           the 160 registers three consumers get.
 // Each is read at every launch (nothing cached), so one process can time both sides.
 const char* env(const char* name) { return std::getenv(name); }
 bool pingpong_enabled() {
@@ -37,9 +39,11 @@ bool blocks_major() {
   return v == nullptr || std::strcmp(v, "heads") != 0;
 }
 // At D = 64 only (launch_attention_forward_sm90).
-int consumers_at_d64() {
+int consumers_at_d64(int64_t T) {
   const char* v = env("ALIBI_SM90_FWD_CONSUMERS");
-  return v != nullptr && std::strcmp(v, "2") == 0 ? 2 : 3;
+  if (v != nullptr && std::strcmp(v, "2") == 0) return 2;
+  if (v != nullptr && std::strcmp(v, "3") == 0) return 3;
+  return T >= 2048 ? 3 : 2;
 }
 
 template <class Tr, bool kPingPong>
@@ -87,7 +91,7 @@ cudaError_t launch_attention_forward_sm90(bf16* out, float* lse, const bf16* qkv
   const Sm90ForwardArgs args{out, lse, slopes, l.layout, /*blocks_major, set by launch:*/ false,
                              key_skip};
   if constexpr (D == 64)
-    if (consumers_at_d64() == 3) return launch_with_consumers<D, 3>(qkv, args, l);
+    if (consumers_at_d64(l.layout.T) == 3) return launch_with_consumers<D, 3>(qkv, args, l);
   return launch_with_consumers<D, 2>(qkv, args, l);
 }
 

@@ -89,8 +89,8 @@ struct Sm90ForwardTraits {
 // shared memory, under the 227 KiB limit), so that a tile's load starts two
 // tiles ahead of its use; 2 selectable (ALIBI_SM90_STAGES, for measuring:
 // within noise of 3 on an H200).
-// 3 consumers (D = 64 only, the default there; 2 selectable with
-// ALIBI_SM90_FWD_CONSUMERS=2, for measuring) leave 160 registers a consumer
+// 3 consumers (D = 64 only, the default there from 2048 tokens on; the
+// choice in attention_forward_sm90.cu) leave 160 registers a consumer
 // thread: FlashAttention-3's 192 x 128 tiles, with the column bias
 // recomputed per tile. S (64 fp32), P (32), O (32) and ColumnBias (32) did
 // not fit (ptxas, CUDA 13.0: 200-296 bytes of spill stores); without

@@ -150,6 +150,7 @@ std::vector<float> gpu_backward(const Problem& p, const std::vector<float>& out_
   d_out.upload(to_bf16(out_bf16));
   d_lse.upload(p.ref_lse);
   d_dqkv.poison();
+  workspace.poison();  // NaN: the backward must write its statistics and zero its dQ accumulator
   attention_backward_using(kernel, bf16(d_dqkv), bf16(p.d_dout), bf16(p.d_qkv), bf16(d_out),
                            d_lse.get(), p.d_slopes.get(), c.dims(), workspace.get(), nullptr);
   test::cuda_check(cudaDeviceSynchronize(), "attention_backward");
@@ -357,7 +358,7 @@ TEST(CudaAttention, Sm90ForwardMatchesPortable) {
 }
 
 // The Hopper forward at D = 64 with each consumer count (ALIBI_SM90_FWD_CONSUMERS):
-// three warpgroups (the default: 192-row query blocks over 128-key tiles, so
+// three warpgroups (the default from 2048 tokens: 192-row query blocks over 128-key tiles, so
 // blocks and tiles are not square and a warp may meet tiles whose keys all
 // follow its rows) and two (128-row blocks). The lengths around both block
 // sizes, both head counts, both biases, B = 1 and 2 (B = 1 at 4097 tokens,
