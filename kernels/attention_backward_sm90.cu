@@ -5,6 +5,7 @@
 //    accumulator into dqkv; or
 //  - deterministic: the dK/dV kernel and the dQ kernel,
 // each with TMA tensor maps over qkv and dout.
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -84,6 +85,18 @@ __global__ void dq_from_accumulator_kernel(bf16* dqkv, const float* accum, HeadL
   *reinterpret_cast<uint4*>(dq) = packed;
 }
 
+// Heads per group of the CTA order (Sm90BackwardGrid): as many as keep a
+// group's Q, dO and dQ accumulator (8 bytes a head element) within 16 MiB
+// of the L2, at least 1. ALIBI_SM90_BWD_HEADS_PER_GROUP=N sets N instead (a
+// measurement switch; N >= B * H is the block-major order over all heads).
+int heads_per_group(int64_t heads, int64_t T, int D) {
+  constexpr int64_t kGroupBytes = int64_t(16) << 20;
+  int64_t n = kGroupBytes / (8 * T * D);
+  if (const char* v = std::getenv("ALIBI_SM90_BWD_HEADS_PER_GROUP"); v != nullptr && std::atoll(v) > 0)
+    n = std::atoll(v);
+  return int(std::max<int64_t>(1, std::min(n, heads)));
+}
+
 template <class Tr>
 cudaError_t launch_backward_kernels(bf16* dqkv, const bf16* dout, const bf16* qkv,
                                const Sm90RowStats& stats, const float* slopes, float* dq_accum,
@@ -98,8 +111,10 @@ cudaError_t launch_backward_kernels(bf16* dqkv, const bf16* dout, const bf16* qk
   if (const cudaError_t st = encode_rows_map(&dout_map, dout, D, lay.H, l.B * lay.T, Tr::kBoxRows);
       st != cudaSuccess)
     return st;
-  const Sm90BackwardArgs args{dqkv, dq_accum, stats, slopes, lay};
-  const dim3 grid(unsigned(l.B * lay.H), unsigned((lay.T + Tr::kBlock - 1) / Tr::kBlock));
+  const int blocks = int((lay.T + Tr::kBlock - 1) / Tr::kBlock);
+  const Sm90BackwardGrid order{l.B * lay.H, blocks, heads_per_group(l.B * lay.H, lay.T, D)};
+  const Sm90BackwardArgs args{dqkv, dq_accum, stats, slopes, lay, order};
+  const dim3 grid(unsigned(order.ctas()));
   if (dq_accum == nullptr) {  // deterministic: dK/dV, then dQ by its own kernel
     if (const cudaError_t st = launch_one(attention_dkdv_sm90_kernel<Tr, false>, Smem::bytes(),
                                           grid, Tr::kThreads, qkv_map, dout_map, args, l.stream);

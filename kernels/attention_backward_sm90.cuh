@@ -131,12 +131,36 @@ struct Sm90RowStats {
   __host__ __device__ static int64_t padded(int64_t T) { return (T + 63) / 64 * 64; }
 };
 
+// The order of the backward's CTAs: a 1-D grid of B * H * blocks CTAs, the
+// heads taken in groups of heads_per_group; within a group, block index
+// major and head minor. With the x-fastest launch order, a group's longest
+// CTAs start first, and the CTAs running at once read the Q, dO (and add
+// into the dQ rows) of a few heads, which stay in L2. (Block-major over all
+// heads, the earlier order, had every resident CTA stream a different head
+// once B * H exceeded the SMs: at L = 2048, B * H = 128, DRAM-bound.)
+struct Sm90BackwardGrid {
+  int64_t heads;  // B * H
+  int blocks;     // ceil(T / kBlock)
+  int heads_per_group;
+  __host__ __device__ int64_t ctas() const { return heads * blocks; }
+  // The (b * H + h, block) of CTA `linear`.
+  __device__ void locate(int64_t linear, int64_t& bh, int& block) const {
+    const int64_t group_ctas = int64_t(heads_per_group) * blocks;
+    const int64_t group = linear / group_ctas, first_head = group * heads_per_group;
+    const int64_t in_group = linear % group_ctas;
+    const int64_t group_heads = heads - first_head < heads_per_group ? heads - first_head : heads_per_group;
+    block = int(in_group / group_heads);
+    bh = first_head + in_group % group_heads;
+  }
+};
+
 struct Sm90BackwardArgs {
   bf16* dqkv;
   float* dq_accum;  // fp32, zeroed: the fused kernel adds dS K into it (DqAccumLayout)
   Sm90RowStats stats;
   const float* slopes;
   HeadLayout layout;
+  Sm90BackwardGrid grid;
 };
 
 // The producer warp (lane 0 issues the copies): the owned blocks once, then
@@ -522,8 +546,8 @@ __device__ void consume_dkdv(const Sm90BackwardArgs& a, unsigned char* smem,
   store_accumulator_rows<kD>(a.dqkv + lay.qkv(b, 2, h), stride, dv, key0, lay.T, dv_scale);
 }
 
-// Grid (B * H, ceil(T / kBlock)); key blocks in increasing order, so the
-// blocks with the most query tiles (the first) start first.
+// Grid: Sm90BackwardGrid; key blocks in increasing order, so the blocks
+// with the most query tiles (the first) start first.
 template <class Tr, bool kFusedDq>
 __global__ void __launch_bounds__(Tr::kThreads, 1)
     attention_dkdv_sm90_kernel(const __grid_constant__ CUtensorMap qkv_map,
@@ -536,8 +560,11 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   const Sm90BackwardBarriers<Tr> bar{reinterpret_cast<uint64_t*>(smem + Smem::kBarriers)};
 
   const int H = int(args.layout.H), T = int(args.layout.T);
-  const int b = blockIdx.x / H, h = blockIdx.x % H;
-  const int n0 = blockIdx.y * Tr::kBlock;
+  int64_t bh;
+  int block;
+  args.grid.locate(blockIdx.x, bh, block);
+  const int b = int(bh / H), h = int(bh % H);
+  const int n0 = block * Tr::kBlock;
   const int n_tiles = (T - n0 + Tr::kStream - 1) / Tr::kStream;  // queries [n0, T)
 
   if (threadIdx.x == 0) bar.init();
@@ -649,8 +676,8 @@ __device__ void consume_dq(const Sm90BackwardArgs& a, unsigned char* smem,
   store_accumulator_rows<kD>(a.dqkv + lay.qkv(b, 0, h), 3 * lay.H * lay.D, dq, row0, T, dq_scale);
 }
 
-// Grid (B * H, ceil(T / kBlock)); query blocks in reverse order (the last
-// has the most key tiles).
+// Grid: Sm90BackwardGrid; query blocks in reverse order (the last has the
+// most key tiles).
 template <class Tr>
 __global__ void __launch_bounds__(Tr::kThreads, 1)
     attention_dq_sm90_kernel(const __grid_constant__ CUtensorMap qkv_map,
@@ -663,8 +690,11 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   const Sm90BackwardBarriers<Tr> bar{reinterpret_cast<uint64_t*>(smem + Smem::kBarriers)};
 
   const int H = int(args.layout.H), T = int(args.layout.T);
-  const int b = blockIdx.x / H, h = blockIdx.x % H;
-  const int m0 = (gridDim.y - 1 - blockIdx.y) * Tr::kBlock;
+  int64_t bh;
+  int block;
+  args.grid.locate(blockIdx.x, bh, block);
+  const int b = int(bh / H), h = int(bh % H);
+  const int m0 = (args.grid.blocks - 1 - block) * Tr::kBlock;
   const int key_end = min(T, m0 + Tr::kBlock);  // keys [0, key_end)
   const int n_tiles = (key_end + Tr::kStream - 1) / Tr::kStream;
 

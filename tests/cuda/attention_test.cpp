@@ -461,6 +461,28 @@ TEST(CudaAttention, Sm90BackwardTileBoundaries) {
   }
 }
 
+// The Hopper backwards' CTA order (ALIBI_SM90_BWD_HEADS_PER_GROUP): one head
+// a group, groups of 5 over 24 heads (the last group of 4), and all heads
+// in one group (block-major); each order gives the reference's gradients.
+TEST(CudaAttention, Sm90BackwardEveryCtaOrder) {
+  ALIBI_SKIP_WITHOUT_GPU();
+  if (!sm90_backward_available()) GTEST_SKIP() << "not a compute capability 9.0 device";
+  uint64_t seed = 1600;
+  for (const char* heads_per_group : {"1", "5", "1000"}) {
+    const test::ScopedEnv order("ALIBI_SM90_BWD_HEADS_PER_GROUP", heads_per_group);
+    for (int D : {64, 128})
+      for (const Case& c : {Case{2, 257, 12, D, true}, Case{3, 130, 8, D, false}}) {
+        SCOPED_TRACE(c.name() + ", heads per group " + heads_per_group);
+        const Problem p(c, seed++);
+        for (AttentionBackwardKernel k : kSm90Backwards) {
+          SCOPED_TRACE(backward_name(k));
+          check_backward(p, k);
+          if (::testing::Test::HasFailure()) return;
+        }
+      }
+  }
+}
+
 // The Hopper and the portable backward compute the same function: on random
 // inputs their gradients agree more closely than either agrees with the fp32
 // reference (both round P and dS to bf16; they differ in exp2 rounding and
