@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The multi-GPU experiments of data-parallel training in one command
-# (docs/results/multi-gpu.md), for a machine of several GPUs:
+# (to be recorded in docs/results/multi-gpu.md, issue 7; what has run so far:
+# docs/results/data-parallel.md), for a machine of several GPUs:
 #   scripts/multi_gpu_runs.sh DATA_DIR [BIN_DIR] [OUT_DIR]
 # DATA_DIR is a dataset made by alibi-data (e.g. WikiText-2). N below is the
 # largest entry of COUNTS. Runs, each with OpenMPI's mpirun (MPIRUN):
