@@ -104,7 +104,9 @@ void expect_same_curve(const Curve& a, const Curve& b, int64_t from_step = 1) {
       EXPECT_NEAR(loss, b.train.at(step), 2e-4) << "train loss at step " << step;
     }
   for (const auto& [step, loss] : a.valid)
-    if (step >= from_step && b.valid.count(step)) EXPECT_NEAR(loss, b.valid.at(step), 2e-4) << "valid loss at step " << step;
+    if (step >= from_step && b.valid.count(step)) {
+      EXPECT_NEAR(loss, b.valid.at(step), 2e-4) << "valid loss at step " << step;
+    }
 }
 
 class DataParallelCli : public ::testing::Test {

@@ -91,7 +91,9 @@ TEST_F(GradSyncTest, SmallBucketsAreReducedDuringTheBackwardFromTheLastLayerDown
   int during = 0;
   for (size_t i = 0; i < calls.size(); ++i) {
     EXPECT_EQ(calls[i].op, "all_reduce");
-    if (i > 0) EXPECT_LT(calls[i].begin, calls[i - 1].begin) << "buckets go from the top of the buffer down";
+    if (i > 0) {
+      EXPECT_LT(calls[i].begin, calls[i - 1].begin) << "buckets go from the top of the buffer down";
+    }
     during += calls[i].during_backward;
   }
   EXPECT_GE(during, 3) << "most buckets start while the backward pass runs";
