@@ -137,7 +137,8 @@ struct Sm90RowStats {
 // CTAs start first, and the CTAs running at once read the Q, dO (and add
 // into the dQ rows) of a few heads, which stay in L2. (Block-major over all
 // heads, the earlier order, had every resident CTA stream a different head
-// once B * H exceeded the SMs: at L = 2048, B * H = 128, DRAM-bound.)
+// once B * H came near the number of SMs: at L = 2048, B * H = 128 on 132
+// SMs, DRAM-bound.)
 struct Sm90BackwardGrid {
   int64_t heads;  // B * H
   int blocks;     // ceil(T / kBlock)

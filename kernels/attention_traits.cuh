@@ -94,9 +94,10 @@ struct Sm90ForwardTraits {
 // thread: FlashAttention-3's 192 x 128 tiles, with the column bias
 // recomputed per tile. S (64 fp32), P (32), O (32) and ColumnBias (32) did
 // not fit (ptxas, CUDA 13.0: 200-296 bytes of spill stores); without
-// ColumnBias they do, with no spill and under 8 registers to spare. 64-key tiles keeping ColumnBias also fit, with room
-// (no spill at 128 registers), at twice the tiles, barrier waits and turns
-// per row: the fallback if a change makes the 128-key variant spill.
+// ColumnBias they do, with no spill and under 8 registers to spare. 64-key
+// tiles keeping ColumnBias also fit, with room (no spill at 128 registers),
+// at twice the tiles, barrier waits and turns per row: the fallback if a
+// change makes the 128-key variant spill.
 template <int D, int kStages, int kConsumers = 2>
 using ForwardSm90Traits = Sm90ForwardTraits<D, 128, kStages, kConsumers, kConsumers == 2>;
 constexpr int kSm90DefaultStages = 3;

@@ -357,13 +357,14 @@ TEST(CudaAttention, Sm90ForwardMatchesPortable) {
   }
 }
 
-// The Hopper forward at D = 64 with each consumer count (ALIBI_SM90_FWD_CONSUMERS):
-// three warpgroups (the default from 2048 tokens: 192-row query blocks over 128-key tiles, so
-// blocks and tiles are not square and a warp may meet tiles whose keys all
-// follow its rows) and two (128-row blocks). The lengths around both block
-// sizes, both head counts, both biases, B = 1 and 2 (B = 1 at 4097 tokens,
-// for the CPU reference's time), against the CPU reference with the
-// forward's tolerances; out and lse poisoned first.
+// The Hopper forward at D = 64 with each consumer count
+// (ALIBI_SM90_FWD_CONSUMERS): three warpgroups (the default from 2048
+// tokens: 192-row query blocks over 128-key tiles, so blocks and tiles are
+// not square and a warp may meet tiles whose keys all follow its rows) and
+// two (128-row blocks). The lengths around both block sizes, both head
+// counts, both biases, B = 1 and 2 (B = 1 at 4097 tokens, for the CPU
+// reference's time), against the CPU reference with the forward's
+// tolerances; out and lse poisoned first.
 TEST(CudaAttention, Sm90ForwardTileBoundariesAtEachConsumerCount) {
   ALIBI_SKIP_WITHOUT_GPU();
   if (!attention_forward_sm90_applies(AttentionDims{1, 64, 8, 64}))
