@@ -23,6 +23,8 @@
 #include <string>
 #include <tuple>
 
+#include "kernels/bias_grad.cuh"
+
 namespace alibi::cuda {
 namespace {
 
@@ -217,28 +219,6 @@ void run_gemm(MatmulContext& ctx, const Gemm& g, const OpShape& s, cudaStream_t 
         s, "cublasLtMatmul");
 }
 
-// dbias[c] += sum_n dout[n, c]: a block owns 32 columns; its 8 row-groups
-// each sum a strided subset of rows in order, then combine in a fixed order,
-// so the result never depends on timing.
-constexpr int kBiasCols = 32, kBiasRowGroups = 8;
-
-__global__ void column_sums_kernel(float* dbias, const __nv_bfloat16* dout, int64_t N,
-                                   int64_t OC) {
-  __shared__ float partial[kBiasRowGroups][kBiasCols];
-  const int64_t col = int64_t(blockIdx.x) * kBiasCols + threadIdx.x;
-  float sum = 0.f;
-  if (col < OC)
-    for (int64_t n = threadIdx.y; n < N; n += kBiasRowGroups)
-      sum += __bfloat162float(dout[n * OC + col]);
-  partial[threadIdx.y][threadIdx.x] = sum;
-  __syncthreads();
-  if (threadIdx.y == 0 && col < OC) {
-    float total = 0.f;
-    for (int g = 0; g < kBiasRowGroups; ++g) total += partial[g][threadIdx.x];
-    dbias[col] += total;
-  }
-}
-
 void validate(const OpShape& s) {
   if (s.N <= 0 || s.C <= 0 || s.OC <= 0) fail(s, "all dimensions must be positive");
 }
@@ -295,12 +275,8 @@ void matmul_backward(MatmulContext& ctx, __nv_bfloat16* dinp, float* dweight, fl
   gw.c_type = CUDA_R_32F;
   gw.beta = 1.f;
   run_gemm(ctx, gw, s, stream);
-  if (dbias) {
-    const dim3 block(kBiasCols, kBiasRowGroups);
-    const dim3 grid(static_cast<unsigned>((OC + kBiasCols - 1) / kBiasCols));
-    column_sums_kernel<<<grid, block, 0, stream>>>(dbias, dout, N, OC);
-    check(cudaGetLastError(), s, "column_sums_kernel launch");
-  }
+  // The matmuls above are done with the workspace by then (one stream).
+  if (dbias) bias_grad(dbias, dout, N, OC, ctx.workspace(), ctx.workspace_bytes(), stream);
 }
 
 }  // namespace alibi::cuda

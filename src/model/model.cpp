@@ -255,7 +255,7 @@ void Model::block_forward(int64_t l, const Tensor& x, int64_t B, int64_t T, bool
 }
 
 StepResult Model::forward(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t T,
-                          bool training, uint64_t dropout_seed) {
+                          bool training, uint64_t dropout_seed, float loss_scale) {
   reserve(B, T, training);
   const int64_t C = shape_.d_model, N = B * T;
   last_B_ = B, last_T_ = T, last_training_ = training, dropout_seed_ = dropout_seed;
@@ -272,8 +272,8 @@ StepResult Model::forward(const int32_t* tokens, const int32_t* targets, int64_t
   backend_.layernorm_forward(lnf, rows(lnf_mean_, {N}), rows(lnf_rstd_, {N}), x.view({N, C}),
                              weights_.lnf_weight, weights_.lnf_bias, shape_.layernorm_eps);
   backend_.matmul_forward(logits, lnf, weights_.wte, Tensor());
-  // The gradient is taken later, in backward(), once the loss scale is known.
-  backend_.cross_entropy(rows(losses_, {N}), logits, rows(targets_, {N}), false, 0.f);
+  // Training overwrites the logits with their gradient in the same pass.
+  backend_.cross_entropy(rows(losses_, {N}), logits, rows(targets_, {N}), training, loss_scale);
 
   StepResult result;
   std::vector<float> losses = last_token_losses();
@@ -351,20 +351,19 @@ void Model::embed_backward(const Tensor& dres, int64_t B, int64_t T) {
   backend_.embedding_backward(grads_.wte, dres.view({B * T, C}), rows(tokens_, {B * T}));
 }
 
-void Model::backward(float loss_scale, const GradsReadyHook& grads_ready) {
+void Model::backward(const GradsReadyHook& grads_ready) {
   // Offsets are looked up only when someone listens.
   auto ready_through = [&](int64_t layer) {
     if (grads_ready) grads_ready(first_grad_offset_of_layer(layer));
   };
   if (!last_training_) throw std::logic_error("backward() needs a preceding forward(training=true)");
   const int64_t B = last_B_, T = last_T_, C = shape_.d_model, N = B * T;
-  Tensor logits = rows(logits_, {N, shape_.vocab});
-  backend_.cross_entropy(rows(losses_, {N}), logits, rows(targets_, {N}), true, loss_scale);
+  Tensor dlogits = rows(logits_, {N, shape_.vocab});  // the forward left the gradient here
 
   // LM head and final LayerNorm. x_L is the last block's output.
   Tensor x_last = rows(blocks_.back().residual_out, {N, C});
   Tensor dlnf = rows(d_scratch_, {N, C}), dres = rows(d_residual_, {N, C});
-  backend_.matmul_backward(dlnf, grads_.wte, Tensor(), logits, rows(lnf_, {N, C}), weights_.wte);
+  backend_.matmul_backward(dlnf, grads_.wte, Tensor(), dlogits, rows(lnf_, {N, C}), weights_.wte);
   backend_.layernorm_backward(dres, grads_.lnf_weight, grads_.lnf_bias, dlnf, x_last, weights_.lnf_weight,
                               rows(lnf_mean_, {N}), rows(lnf_rstd_, {N}));
   ready_through(shape_.n_layer);

@@ -86,13 +86,16 @@ class Model {
   size_t parameter_bytes() const;
 
   // Forward pass over tokens/targets [batch, seq_len] (host i32). Targets < 0
-  // are not scored. With `training`, dropout is on (seeded by dropout_seed)
-  // and activations are kept for backward().
+  // are not scored. With `training`, dropout is on (seeded by dropout_seed),
+  // activations are kept for backward(), and the gradient of
+  // loss_scale * (sum of scored token losses) with respect to the logits is
+  // taken in the same pass over them as the loss (the logits, the largest
+  // activation, are read once instead of twice).
   StepResult forward(const int32_t* tokens, const int32_t* targets, int64_t batch, int64_t seq_len,
-                     bool training, uint64_t dropout_seed = 0);
-  // Backward of loss_scale * sum of scored token losses of the last
-  // forward(training=true); gradients ACCUMULATE into grads_flat().
-  void backward(float loss_scale, const GradsReadyHook& grads_ready = {});
+                     bool training, uint64_t dropout_seed = 0, float loss_scale = 1.f);
+  // Backward of the loss that the last forward(training=true) scaled;
+  // gradients ACCUMULATE into grads_flat().
+  void backward(const GradsReadyHook& grads_ready = {});
   void zero_grads();
 
   // Per-token losses of the last forward, [batch*seq_len] (host copy).

@@ -19,9 +19,9 @@ StepOutcome optimizer_step(Model& model, AdamW& optimizer, const StepShape& s, d
     const int64_t global_micro = int64_t{micro} * dp.world_size + dp.rank;
     next_batch(global_micro, inputs.data(), targets.data());
     const StepResult r = model.forward(inputs.data(), targets.data(), s.micro_batch, s.seq_len,
-                                       /*training=*/true, derive_seed(dropout_seed, global_micro));
+                                       /*training=*/true, derive_seed(dropout_seed, global_micro), loss_scale);
     const bool last = micro + 1 == s.grad_accum;
-    model.backward(loss_scale, last && dp.sync ? dp.sync->hook() : GradsReadyHook{});
+    model.backward(last && dp.sync ? dp.sync->hook() : GradsReadyHook{});
     outcome.loss += r.mean_loss() / s.grad_accum;
   }
   if (dp.sync) dp.sync->finish();

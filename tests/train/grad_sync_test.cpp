@@ -60,9 +60,9 @@ class GradSyncTest : public ::testing::Test {
     GradientSync sync(*backend_, comm, model_, dist);
     std::vector<int32_t> tokens(16), targets(16);
     for (int i = 0; i < 16; ++i) tokens[i] = i % 50, targets[i] = (i * 7) % 50;
-    model_.forward(tokens.data(), targets.data(), 2, 8, /*training=*/true);
+    model_.forward(tokens.data(), targets.data(), 2, 8, /*training=*/true, 0, 1.f / 16);
     comm.in_backward = true;
-    model_.backward(1.f / 16, sync.hook());
+    model_.backward(sync.hook());
     comm.in_backward = false;
     sync.finish();
     EXPECT_GE(comm.joins, 1) << "the backend must wait for the reductions";

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Per-op time of one training step, from an ncu CSV of every kernel.
+
+  ncu --clock-control none --cache-control none --metrics gpu__time_duration.sum --csv \
+      --log-file ncu.csv alibi-bench train --config C --steps S --warmup 0 ...
+  bench/breakdown.py ncu.csv STEPS [MS_PER_STEP] [--json out.json]
+
+Every step launches the same kernels in the same order, so the last 1/STEPS of
+the kernel list is one steady-state step (the first step also chooses matmul
+algorithms and grows scratch, which launches no kernel of its own). Kernels
+are grouped into op classes by name; the gap to the measured step time
+(MS_PER_STEP, from an untraced run) is time the GPU spent idle (launch
+overhead, host synchronisation).
+"""
+import csv
+import json
+import sys
+from collections import OrderedDict
+
+# First matching pattern names the class; order matters (specific first).
+CLASSES = [
+    ("attention forward", ["attention_forward"]),
+    ("attention backward", ["attention_dkdv", "attention_dq", "row_dot", "row_stats", "dq_from_accumulator"]),
+    ("attention (other)", ["attention"]),
+    ("bias gradient", ["column_sums", "bias_grad"]),
+    ("cross-entropy / LM head", ["cross_entropy", "classifier"]),
+    ("LayerNorm", ["layernorm", "param_partials", "param_reduce", "input_grad_kernel", "forward_kernel"]),
+    ("GELU", ["gelu"]),
+    ("embedding", ["embedding", "position", "prepare_sort", "sum_runs"]),
+    ("optimizer (AdamW, grad norm)", ["adamw", "partial_kernel", "final_kernel", "squares"]),
+    ("residual add / elementwise", ["map1_kernel", "map2_kernel", "add", "scale", "convert", "dropout"]),
+    ("matmul (cuBLASLt)", ["gemm", "nvjet", "xmma", "cutlass", "sm90_", "splitk", "reduce"]),
+]
+UNIT = {"nsecond": 1e-6, "usecond": 1e-3, "msecond": 1.0, "second": 1e3}
+
+
+def classify(name):
+    low = name.lower()
+    for label, keys in CLASSES:
+        if any(k.lower() in low for k in keys):
+            return label
+    return "other"
+
+
+def read_kernels(path):
+    with open(path, newline="") as f:
+        lines = [l for l in f if l.startswith('"')]
+    kernels = []
+    for row in csv.DictReader(lines):
+        if row.get("Metric Name") != "gpu__time_duration.sum":
+            continue
+        value = float(row["Metric Value"].replace(",", ""))
+        kernels.append((row["Kernel Name"], value * UNIT[row["Metric Unit"]], row.get("Grid Size", "")))
+    return kernels
+
+
+def main():
+    args = [a for a in sys.argv[1:]]
+    json_path = None
+    if "--json" in args:
+        i = args.index("--json")
+        json_path = args[i + 1]
+        del args[i:i + 2]
+    path, steps = args[0], int(args[1])
+    step_ms = float(args[2]) if len(args) > 2 else None
+    kernels = read_kernels(path)
+    if not kernels or len(kernels) % steps:
+        print(f"{len(kernels)} kernels is not a multiple of {steps} steps: using the last {len(kernels) // steps}")
+    per_step = len(kernels) // steps
+    step = kernels[-per_step:]
+    by_class, counts = OrderedDict(), OrderedDict()
+    for name, ms, _ in step:
+        c = classify(name)
+        by_class[c] = by_class.get(c, 0.0) + ms
+        counts[c] = counts.get(c, 0) + 1
+    busy = sum(by_class.values())
+    print(f"{per_step} kernels per step, {busy:.2f} ms of kernel time"
+          + (f", step {step_ms:.2f} ms (idle {step_ms - busy:.2f} ms)" if step_ms else ""))
+    print(f"{'op class':32s} {'ms':>8s} {'share':>6s} {'kernels':>8s}")
+    rows = sorted(by_class.items(), key=lambda kv: -kv[1])
+    for c, ms in rows:
+        print(f"{c:32s} {ms:8.2f} {100 * ms / busy:5.1f}% {counts[c]:8d}")
+    if step_ms:
+        print(f"{'idle (launch gaps, host syncs)':32s} {step_ms - busy:8.2f}")
+    # The heaviest single kernels, by name, to see what each class holds.
+    by_name = {}
+    for name, ms, grid in step:
+        key = name[:110]
+        t, n = by_name.get(key, (0.0, 0))
+        by_name[key] = (t + ms, n + 1)
+    print("\nheaviest kernels (summed over the step):")
+    for name, (ms, n) in sorted(by_name.items(), key=lambda kv: -kv[1][0])[:25]:
+        print(f"  {ms:7.3f} ms x{n:<4d} {name}")
+    if json_path:
+        json.dump({"kernels_per_step": per_step, "kernel_ms": busy, "step_ms": step_ms,
+                   "classes": [{"class": c, "ms": ms, "kernels": counts[c]} for c, ms in rows],
+                   "kernels": [{"name": n[:200], "ms": ms, "grid": g} for n, ms, g in step]},
+                  open(json_path, "w"), indent=1)
+
+
+if __name__ == "__main__":
+    main()
