@@ -18,15 +18,19 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <tuple>
 
 #include "kernels/bias_grad.cuh"
+#include "kernels/gelu.cuh"
 
 namespace alibi::cuda {
 namespace {
+
+using bf16 = __nv_bfloat16;
 
 struct OpShape {
   const char* op;
@@ -64,11 +68,11 @@ struct GemmKey {
   bool trans_a, trans_b;
   int64_t m, n, k, lda, ldb, ldd;
   cudaDataType_t c_type;
-  bool bias;
-  uint32_t align_a, align_b, align_c, align_d;
+  cublasLtEpilogue_t epilogue;
+  uint32_t align_a, align_b, align_c, align_d, align_aux;
   auto tie() const {
-    return std::tie(device, trans_a, trans_b, m, n, k, lda, ldb, ldd, c_type, bias, align_a,
-                    align_b, align_c, align_d);
+    return std::tie(device, trans_a, trans_b, m, n, k, lda, ldb, ldd, c_type, epilogue, align_a,
+                    align_b, align_c, align_d, align_aux);
   }
   bool operator<(const GemmKey& o) const { return tie() < o.tie(); }
 };
@@ -76,23 +80,25 @@ struct GemmKey {
 // The heuristic costs far more than a small matmul, so its answer is kept
 // per shape for the life of the process (algorithms depend on the device and
 // the descriptors, not on the handle).
+// "No algorithm" is kept too, so an unfusable epilogue is asked about once.
 class AlgoCache {
  public:
-  bool find(const GemmKey& key, cublasLtMatmulAlgo_t* algo) {
+  using Answer = std::optional<cublasLtMatmulAlgo_t>;  // nullopt: none exists
+  bool find(const GemmKey& key, Answer* answer) {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = algos_.find(key);
     if (it == algos_.end()) return false;
-    *algo = it->second;
+    *answer = it->second;
     return true;
   }
-  void insert(const GemmKey& key, const cublasLtMatmulAlgo_t& algo) {
+  void insert(const GemmKey& key, const Answer& answer) {
     std::lock_guard<std::mutex> lock(mutex_);
-    algos_[key] = algo;
+    algos_[key] = answer;
   }
 
  private:
   std::mutex mutex_;
-  std::map<GemmKey, cublasLtMatmulAlgo_t> algos_;
+  std::map<GemmKey, Answer> algos_;
 };
 
 AlgoCache& algo_cache() {
@@ -120,7 +126,10 @@ struct Preference {
   }
 };
 
-// D[m,n] = alpha * op(A) op(B) + beta * C (+ bias[m]), column-major, C == D.
+// D[m,n] = epilogue(alpha * op(A) op(B) + beta * C), column-major, C == D.
+// Epilogues: BIAS adds bias[m] to every column; GELU_AUX_BIAS also stores
+// the pre-GELU value in aux and writes GELU of it to D; DGELU multiplies the
+// product by GELU'(aux). aux is bf16 [m,n] with leading dimension m.
 struct Gemm {
   bool trans_a = false, trans_b = false;
   int64_t m = 0, n = 0, k = 0;
@@ -129,18 +138,31 @@ struct Gemm {
   void* d = nullptr;        // c_type, [m,n]
   cudaDataType_t c_type = CUDA_R_16BF;
   const void* bias = nullptr;  // bf16 [m] or null
+  cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;  // BIAS is implied by a bias
+  const void* aux = nullptr;
   float beta = 0.f;
 };
+
+void set_attribute(MatmulDesc& desc, cublasLtMatmulDescAttributes_t attr, const void* value, size_t size,
+                   const OpShape& s, const char* name) {
+  check(cublasLtMatmulDescSetAttribute(desc.desc, attr, value, size), s,
+        (std::string("cublasLtMatmulDescSetAttribute(") + name + ")").c_str());
+}
 
 void make_layout(Layout& l, cudaDataType_t type, int64_t rows, int64_t cols, const OpShape& s) {
   check(cublasLtMatrixLayoutCreate(&l.layout, type, rows, cols, rows), s,
         "cublasLtMatrixLayoutCreate");
 }
 
-cublasLtMatmulAlgo_t choose_algo(MatmulContext& ctx, const GemmKey& key, MatmulDesc& desc,
-                                 Layout& la, Layout& lb, Layout& ld, const OpShape& s) {
-  cublasLtMatmulAlgo_t algo;
-  if (algo_cache().find(key, &algo)) return algo;
+// False where cuBLASLt offers no algorithm (an epilogue it cannot fuse at
+// this shape or alignment): the caller then runs the unfused path.
+bool choose_algo(MatmulContext& ctx, const GemmKey& key, MatmulDesc& desc, Layout& la, Layout& lb,
+                 Layout& ld, const OpShape& s, cublasLtMatmulAlgo_t* algo) {
+  AlgoCache::Answer known;
+  if (algo_cache().find(key, &known)) {
+    if (known) *algo = *known;
+    return known.has_value();
+  }
   Preference pref;
   check(cublasLtMatmulPreferenceCreate(&pref.pref), s, "cublasLtMatmulPreferenceCreate");
   const size_t ws = ctx.workspace_bytes();
@@ -157,16 +179,21 @@ cublasLtMatmulAlgo_t choose_algo(MatmulContext& ctx, const GemmKey& key, MatmulD
           "cublasLtMatmulPreferenceSetAttribute(alignment)");
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
-  check(cublasLtMatmulAlgoGetHeuristic(static_cast<cublasLtHandle_t>(ctx.handle()), desc.desc,
-                                       la.layout, lb.layout, ld.layout, ld.layout, pref.pref, 1,
-                                       &result, &found),
-        s, "cublasLtMatmulAlgoGetHeuristic");
-  if (found == 0) fail(s, "cublasLtMatmulAlgoGetHeuristic found no algorithm");
+  const cublasStatus_t st =
+      cublasLtMatmulAlgoGetHeuristic(static_cast<cublasLtHandle_t>(ctx.handle()), desc.desc, la.layout,
+                                     lb.layout, ld.layout, ld.layout, pref.pref, 1, &result, &found);
+  if (st == CUBLAS_STATUS_NOT_SUPPORTED || (st == CUBLAS_STATUS_SUCCESS && found == 0)) {
+    algo_cache().insert(key, std::nullopt);
+    return false;
+  }
+  check(st, s, "cublasLtMatmulAlgoGetHeuristic");
   algo_cache().insert(key, result.algo);
-  return result.algo;
+  *algo = result.algo;
+  return true;
 }
 
-void run_gemm(MatmulContext& ctx, const Gemm& g, const OpShape& s, cudaStream_t stream) {
+// False (and nothing run) where no algorithm fuses g's epilogue.
+bool try_gemm(MatmulContext& ctx, const Gemm& g, const OpShape& s, cudaStream_t stream) {
   MatmulDesc desc;
   check(cublasLtMatmulDescCreate(&desc.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), s,
         "cublasLtMatmulDescCreate");
@@ -176,19 +203,23 @@ void run_gemm(MatmulContext& ctx, const Gemm& g, const OpShape& s, cudaStream_t 
         s, "cublasLtMatmulDescSetAttribute(TRANSA)");
   check(cublasLtMatmulDescSetAttribute(desc.desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)),
         s, "cublasLtMatmulDescSetAttribute(TRANSB)");
+  cublasLtEpilogue_t epi = g.epilogue;
   if (g.bias) {
-    const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+    epi = static_cast<cublasLtEpilogue_t>(epi | CUBLASLT_EPILOGUE_BIAS);
     const cudaDataType_t bias_type = CUDA_R_16BF;
-    check(cublasLtMatmulDescSetAttribute(desc.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi,
-                                         sizeof(epi)),
-          s, "cublasLtMatmulDescSetAttribute(EPILOGUE)");
-    check(cublasLtMatmulDescSetAttribute(desc.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g.bias,
-                                         sizeof(g.bias)),
-          s, "cublasLtMatmulDescSetAttribute(BIAS_POINTER)");
-    check(cublasLtMatmulDescSetAttribute(desc.desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE,
-                                         &bias_type, sizeof(bias_type)),
-          s, "cublasLtMatmulDescSetAttribute(BIAS_DATA_TYPE)");
+    set_attribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g.bias, sizeof(g.bias), s, "BIAS_POINTER");
+    set_attribute(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof(bias_type), s, "BIAS_DATA_TYPE");
   }
+  if (g.aux) {
+    const int64_t aux_ld = g.m;
+    const cudaDataType_t aux_type = CUDA_R_16BF;
+    set_attribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &g.aux, sizeof(g.aux), s, "AUX_POINTER");
+    set_attribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &aux_ld, sizeof(aux_ld), s, "AUX_LD");
+    set_attribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_DATA_TYPE, &aux_type, sizeof(aux_type), s,
+                  "AUX_DATA_TYPE");
+  }
+  if (epi != CUBLASLT_EPILOGUE_DEFAULT)
+    set_attribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi), s, "EPILOGUE");
   Layout la, lb, ld;
   make_layout(la, CUDA_R_16BF, g.trans_a ? g.k : g.m, g.trans_a ? g.m : g.k, s);
   make_layout(lb, CUDA_R_16BF, g.trans_b ? g.n : g.k, g.trans_b ? g.k : g.n, s);
@@ -206,18 +237,29 @@ void run_gemm(MatmulContext& ctx, const Gemm& g, const OpShape& s, cudaStream_t 
                     g.trans_b ? g.n : g.k,
                     g.m,
                     g.c_type,
-                    g.bias != nullptr,
+                    epi,
                     alignment_of(g.a),
                     alignment_of(g.b),
                     alignment_of(g.d),
-                    alignment_of(g.d)};
-  const cublasLtMatmulAlgo_t algo = choose_algo(ctx, key, desc, la, lb, ld, s);
+                    alignment_of(g.d),
+                    g.aux ? alignment_of(g.aux) : 256u};
+  cublasLtMatmulAlgo_t algo;
+  if (!choose_algo(ctx, key, desc, la, lb, ld, s, &algo)) return false;
   const float alpha = 1.f;
   check(cublasLtMatmul(static_cast<cublasLtHandle_t>(ctx.handle()), desc.desc, &alpha, g.a,
                        la.layout, g.b, lb.layout, &g.beta, g.d, ld.layout, g.d, ld.layout, &algo,
                        ctx.workspace(), ctx.workspace_bytes(), stream),
         s, "cublasLtMatmul");
+  return true;
 }
+
+void run_gemm(MatmulContext& ctx, const Gemm& g, const OpShape& s, cudaStream_t stream) {
+  if (!try_gemm(ctx, g, s, stream)) fail(s, "cublasLtMatmulAlgoGetHeuristic found no algorithm");
+}
+
+// cuBLASLt's GELU epilogues need the aux matrix's leading dimension (m, the
+// layer's output width) divisible by 8.
+bool gelu_epilogue_possible(int64_t m) { return m % 8 == 0; }
 
 void validate(const OpShape& s) {
   if (s.N <= 0 || s.C <= 0 || s.OC <= 0) fail(s, "all dimensions must be positive");
@@ -256,27 +298,71 @@ void matmul_forward(MatmulContext& ctx, __nv_bfloat16* out, const __nv_bfloat16*
   run_gemm(ctx, g, s, stream);
 }
 
-void matmul_backward(MatmulContext& ctx, __nv_bfloat16* dinp, float* dweight, float* dbias,
-                     const __nv_bfloat16* dout, const __nv_bfloat16* inp,
-                     const __nv_bfloat16* weight, int64_t N, int64_t C, int64_t OC,
-                     cudaStream_t stream) {
-  const OpShape s{"matmul_backward", N, C, OC};
-  validate(s);
-  if (dinp) {
-    Gemm g;
-    g.m = C, g.n = N, g.k = OC;
-    g.a = weight, g.b = dout, g.d = dinp;
-    run_gemm(ctx, g, s, stream);
-  }
+namespace {
+
+// dweight += dout^T @ inp (fp32), dbias += column sums of dout.
+void parameter_grads(MatmulContext& ctx, float* dweight, float* dbias, const bf16* dout, const bf16* inp,
+                     const OpShape& s, cudaStream_t stream) {
   Gemm gw;
   gw.trans_b = true;
-  gw.m = C, gw.n = OC, gw.k = N;
+  gw.m = s.C, gw.n = s.OC, gw.k = s.N;
   gw.a = inp, gw.b = dout, gw.d = dweight;
   gw.c_type = CUDA_R_32F;
   gw.beta = 1.f;
   run_gemm(ctx, gw, s, stream);
-  // The matmuls above are done with the workspace by then (one stream).
-  if (dbias) bias_grad(dbias, dout, N, OC, ctx.workspace(), ctx.workspace_bytes(), stream);
+  // The matmul is done with the workspace by then (one stream).
+  if (dbias) bias_grad(dbias, dout, s.N, s.OC, ctx.workspace(), ctx.workspace_bytes(), stream);
+}
+
+// dinp = dout @ weight, with the given epilogue (and its aux input).
+Gemm input_grad_gemm(bf16* dinp, const bf16* dout, const bf16* weight, const OpShape& s) {
+  Gemm g;
+  g.m = s.C, g.n = s.N, g.k = s.OC;
+  g.a = weight, g.b = dout, g.d = dinp;
+  return g;
+}
+
+}  // namespace
+
+void matmul_backward(MatmulContext& ctx, bf16* dinp, float* dweight, float* dbias, const bf16* dout,
+                     const bf16* inp, const bf16* weight, int64_t N, int64_t C, int64_t OC, cudaStream_t stream) {
+  const OpShape s{"matmul_backward", N, C, OC};
+  validate(s);
+  if (dinp) run_gemm(ctx, input_grad_gemm(dinp, dout, weight, s), s, stream);
+  parameter_grads(ctx, dweight, dbias, dout, inp, s, stream);
+}
+
+void matmul_gelu_forward(MatmulContext& ctx, bf16* out, bf16* pre, const bf16* inp, const bf16* weight,
+                         const bf16* bias, int64_t N, int64_t C, int64_t OC, cudaStream_t stream) {
+  const OpShape s{"matmul_gelu_forward", N, C, OC};
+  validate(s);
+  Gemm g;
+  g.trans_a = true;
+  g.m = OC, g.n = N, g.k = C;
+  g.a = weight, g.b = inp, g.d = out, g.bias = bias;
+  g.epilogue = CUBLASLT_EPILOGUE_GELU_AUX;
+  g.aux = pre;
+  if (gelu_epilogue_possible(OC) && try_gemm(ctx, g, s, stream)) return;
+  // Unfused: the product into pre, then GELU as a pass of its own.
+  g.epilogue = CUBLASLT_EPILOGUE_DEFAULT, g.aux = nullptr, g.d = pre;
+  run_gemm(ctx, g, s, stream);
+  gelu_forward(out, static_cast<const bf16*>(pre), N * OC, stream);
+}
+
+void matmul_gelu_backward(MatmulContext& ctx, bf16* dpre, const bf16* pre, float* dweight, float* dbias,
+                          const bf16* dout, const bf16* inp, const bf16* weight, int64_t N, int64_t C, int64_t OC,
+                          cudaStream_t stream) {
+  const OpShape s{"matmul_gelu_backward", N, C, OC};
+  validate(s);
+  Gemm g = input_grad_gemm(dpre, dout, weight, s);
+  g.epilogue = CUBLASLT_EPILOGUE_DGELU;
+  g.aux = pre;
+  if (!(gelu_epilogue_possible(C) && try_gemm(ctx, g, s, stream))) {
+    g.epilogue = CUBLASLT_EPILOGUE_DEFAULT, g.aux = nullptr;
+    run_gemm(ctx, g, s, stream);
+    gelu_backward(dpre, pre, static_cast<const bf16*>(dpre), N * C, stream);
+  }
+  parameter_grads(ctx, dweight, dbias, dout, inp, s, stream);
 }
 
 }  // namespace alibi::cuda

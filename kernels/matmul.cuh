@@ -38,4 +38,22 @@ void matmul_backward(MatmulContext& ctx, __nv_bfloat16* dinp, float* dweight, fl
                      const __nv_bfloat16* dout, const __nv_bfloat16* inp, const __nv_bfloat16* weight,
                      int64_t N, int64_t C, int64_t OC, cudaStream_t stream);
 
+// A linear layer followed by GELU, through cuBLASLt's GELU epilogue:
+// pre = inp @ weight^T + bias (kept for the backward), out = GELU(pre)
+// (tanh approximation), in one pass. Unfused (matmul, then GELU) where
+// cuBLASLt cannot fuse it (OC not a multiple of 8).
+void matmul_gelu_forward(MatmulContext& ctx, __nv_bfloat16* out, __nv_bfloat16* pre,
+                         const __nv_bfloat16* inp, const __nv_bfloat16* weight,
+                         const __nv_bfloat16* bias, int64_t N, int64_t C, int64_t OC,
+                         cudaStream_t stream);
+
+// matmul_backward of a layer whose input was GELU(pre), the input gradient
+// carried on through the GELU in the same epilogue: dpre = (dout @ weight) *
+// GELU'(pre) [N,C] (overwrite), dweight += dout^T @ inp, dbias += column sums
+// of dout (skipped when null).
+void matmul_gelu_backward(MatmulContext& ctx, __nv_bfloat16* dpre, const __nv_bfloat16* pre,
+                          float* dweight, float* dbias, const __nv_bfloat16* dout,
+                          const __nv_bfloat16* inp, const __nv_bfloat16* weight, int64_t N,
+                          int64_t C, int64_t OC, cudaStream_t stream);
+
 }  // namespace alibi::cuda

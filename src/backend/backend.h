@@ -118,6 +118,27 @@ class Backend {
                                const Tensor& dout /*[N,OC]*/, const Tensor& inp,
                                const Tensor& weight) = 0;
 
+  // ---- linear layer and GELU, the MLP's first half --------------------------
+  // pre = inp @ weight^T + bias (kept for the backward), out = GELU(pre).
+  // These defaults compose the ops above; a backend may fuse them (CUDA: into
+  // the matrix product's epilogue, saving a pass over [N,OC] each way).
+  virtual void matmul_gelu_forward(const Tensor& out /*[N,OC]*/, const Tensor& pre /*[N,OC]*/,
+                                   const Tensor& inp /*[N,C]*/, const Tensor& weight /*[OC,C]*/,
+                                   const Tensor& bias /*[OC], optional*/) {
+    matmul_forward(pre, inp, weight, bias);
+    gelu_forward(out, pre);
+  }
+  // matmul_backward of a layer whose input was GELU(pre), the input gradient
+  // carried on through the GELU: dpre = (dout @ weight) * GELU'(pre)
+  // (overwritten), dweight and dbias (optional) += as in matmul_backward.
+  virtual void matmul_gelu_backward(const Tensor& dpre /*[N,C]*/, const Tensor& dweight /*[OC,C] +=*/,
+                                    const Tensor& dbias /*[OC] +=, optional*/, const Tensor& dout /*[N,OC]*/,
+                                    const Tensor& inp /*[N,C], = GELU(pre)*/, const Tensor& pre /*[N,C]*/,
+                                    const Tensor& weight) {
+    matmul_backward(dpre, dweight, dbias, dout, inp, weight);
+    gelu_backward(dpre, pre, dpre);
+  }
+
   // ---- causal self-attention with a per-head linear bias --------------------
   // For query i and key j <= i of head h:
   //   s_ij = (q_i . k_j) / sqrt(D) - slopes[h] * (i - j)

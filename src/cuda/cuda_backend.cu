@@ -308,6 +308,30 @@ class CudaBackend final : public Backend {
                           bf(weight), N, C, OC, stream_);
   }
 
+  void matmul_gelu_forward(const Tensor& out, const Tensor& pre, const Tensor& inp, const Tensor& weight,
+                           const Tensor& bias) override {
+    const char* op = "matmul_gelu_forward";
+    const auto [OC, C] = check_weight(weight, op);
+    const int64_t N = checks.rows(inp, DType::BF16, C, op, "inp");
+    checks.rows_equal(checks.rows(out, DType::BF16, OC, op, "out"), N, op, "out");
+    checks.rows_equal(checks.rows(pre, DType::BF16, OC, op, "pre"), N, op, "pre");
+    if (!bias.empty()) checks.shape(bias, DType::BF16, {OC}, op, "bias");
+    cuda::matmul_gelu_forward(*matmul_, bf(out), bf(pre), bf(inp), bf(weight), bf_or_null(bias), N, C, OC, stream_);
+  }
+  void matmul_gelu_backward(const Tensor& dpre, const Tensor& dweight, const Tensor& dbias, const Tensor& dout,
+                            const Tensor& inp, const Tensor& pre, const Tensor& weight) override {
+    const char* op = "matmul_gelu_backward";
+    const auto [OC, C] = check_weight(weight, op);
+    checks.shape(dweight, DType::F32, {OC, C}, op, "dweight");
+    const int64_t N = checks.rows(inp, DType::BF16, C, op, "inp");
+    checks.rows_equal(checks.rows(dout, DType::BF16, OC, op, "dout"), N, op, "dout");
+    checks.rows_equal(checks.rows(dpre, DType::BF16, C, op, "dpre"), N, op, "dpre");
+    checks.rows_equal(checks.rows(pre, DType::BF16, C, op, "pre"), N, op, "pre");
+    if (!dbias.empty()) checks.shape(dbias, DType::F32, {OC}, op, "dbias");
+    cuda::matmul_gelu_backward(*matmul_, bf(dpre), bf(pre), dweight.f32(), f32_or_null(dbias), bf(dout), bf(inp),
+                               bf(weight), N, C, OC, stream_);
+  }
+
   // ---- attention ---------------------------------------------------------------
   void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& qkv, const Tensor& slopes,
                          AttentionShape s) override {

@@ -148,10 +148,9 @@ void Model::carve(int64_t B, int64_t T, bool for_training) {
     d_scratch_ = act({B, T, C});
     d_branch_ = act({B, T, C});
     d_qkv_ = act({B, T, 3, H, shape_.head_dim()});
-    d_ff_a_ = act({B, T, F});
-    d_ff_b_ = act({B, T, F});
+    d_fc_ = act({B, T, F});
   } else {
-    d_residual_ = d_scratch_ = d_branch_ = d_qkv_ = d_ff_a_ = d_ff_b_ = Tensor();
+    d_residual_ = d_scratch_ = d_branch_ = d_qkv_ = d_fc_ = Tensor();
   }
 }
 
@@ -247,8 +246,7 @@ void Model::block_forward(int64_t l, const Tensor& x, int64_t B, int64_t T, bool
   // MLP sub-layer.
   backend_.layernorm_forward(ln2, rows(a.ln2_mean, {N}), rows(a.ln2_rstd, {N}), mid, w.ln2_weight,
                              w.ln2_bias, shape_.layernorm_eps);
-  backend_.matmul_forward(fc, ln2, w.fc_weight, w.fc_bias);
-  backend_.gelu_forward(fc_gelu, fc);
+  backend_.matmul_gelu_forward(fc_gelu, fc, ln2, w.fc_weight, w.fc_bias);
   backend_.matmul_forward(branch, fc_gelu, w.out_weight, w.out_bias);
   if (dropout) backend_.dropout_forward(branch, shape_.dropout, dropout_site_seed(l, kMlpDropout));
   backend_.add(out, mid, branch);
@@ -304,7 +302,7 @@ void Model::block_backward(int64_t l, const Tensor& x, const Tensor& dres, int64
   Tensor xr = x.view({N, C});
   Tensor mid = rows(a.residual_mid, {N, C});
   Tensor dbranch = rows(d_branch_, {N, C}), dtmp = rows(d_scratch_, {N, C});
-  Tensor dff_a = rows(d_ff_a_, {N, F}), dff_b = rows(d_ff_b_, {N, F});
+  Tensor dfc = rows(d_fc_, {N, F});
 
   // MLP: out = mid + dropout(W_out gelu(W_fc LN2(mid))). dres holds d out.
   Tensor dmlp = dres;
@@ -313,9 +311,9 @@ void Model::block_backward(int64_t l, const Tensor& x, const Tensor& dres, int64
     backend_.dropout_backward(dbranch, shape_.dropout, dropout_site_seed(l, kMlpDropout));
     dmlp = dbranch;
   }
-  backend_.matmul_backward(dff_a, g.out_weight, g.out_bias, dmlp, rows(a.fc_gelu, {N, F}), w.out_weight);
-  backend_.gelu_backward(dff_b, rows(a.fc, {N, F}), dff_a);
-  backend_.matmul_backward(dtmp, g.fc_weight, g.fc_bias, dff_b, rows(a.ln2, {N, C}), w.fc_weight);
+  backend_.matmul_gelu_backward(dfc, g.out_weight, g.out_bias, dmlp, rows(a.fc_gelu, {N, F}), rows(a.fc, {N, F}),
+                                w.out_weight);
+  backend_.matmul_backward(dtmp, g.fc_weight, g.fc_bias, dfc, rows(a.ln2, {N, C}), w.fc_weight);
   backend_.layernorm_backward(dbranch, g.ln2_weight, g.ln2_bias, dtmp, mid, w.ln2_weight,
                               rows(a.ln2_mean, {N}), rows(a.ln2_rstd, {N}));
   backend_.add(dres, dres, dbranch);  // dres now holds d mid

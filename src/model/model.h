@@ -137,7 +137,7 @@ class Model {
   std::vector<BlockActivations> blocks_;  // one per layer (one shared when not training)
   Tensor lnf_, lnf_mean_, lnf_rstd_, logits_;
   // Backward scratch.
-  Tensor d_residual_, d_scratch_, d_branch_, d_qkv_, d_ff_a_, d_ff_b_;
+  Tensor d_residual_, d_scratch_, d_branch_, d_qkv_, d_fc_;
 
   // State of the last forward.
   int64_t last_B_ = 0, last_T_ = 0;

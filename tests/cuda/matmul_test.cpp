@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu/gelu.h"
 #include "cpu/matmul.h"
 #include "tests/cuda/kernel_test_util.h"
 
@@ -132,6 +133,70 @@ TEST(CudaMatmul, BackwardWithoutDinpStillAccumulatesTwice) {
   for (float& v : doubled_b) v *= 2;
   expect_close(twice_w, doubled_w, 1e-6, 1e-6, "dweight after two steps");
   expect_close(twice_b, doubled_b, 1e-6, 1e-6, "dbias after two steps");
+}
+
+// The fused GELU epilogues against the CPU's matmul then GELU. The fused
+// path (width a multiple of 8) and the unfused fallback (width 300) both run.
+void check_gelu_forward(MatmulContext& ctx, const Shape& s, uint64_t seed) {
+  SCOPED_TRACE(describe(s, true));
+  Problem p(s, seed);
+  DeviceArray<uint16_t> d_out(s.N * s.OC), d_pre(s.N * s.OC);
+  d_out.poison();
+  d_pre.poison();
+  matmul_gelu_forward(ctx, bf16(d_out), bf16(d_pre), bf16(p.d_inp), bf16(p.d_weight), bf16(p.d_bias), s.N, s.C,
+                      s.OC, nullptr);
+  test::cuda_check(cudaDeviceSynchronize(), "matmul_gelu_forward");
+  std::vector<float> pre(s.N * s.OC), out(pre.size());
+  cpu::matmul_forward(pre.data(), p.inp.data(), p.weight.data(), p.bias.data(), s.N, s.C, s.OC);
+  cpu::gelu_forward(out.data(), pre.data(), static_cast<int64_t>(pre.size()));
+  expect_close(from_bf16(d_pre.download()), pre, 1e-2, 2e-2, "pre");
+  expect_close(from_bf16(d_out.download()), out, 1e-2, 2e-2, "out = GELU(pre)");
+}
+
+TEST(CudaMatmul, GeluForwardMatchesMatmulThenGelu) {
+  ALIBI_SKIP_WITHOUT_GPU();
+  MatmulContext ctx;
+  check_gelu_forward(ctx, {1024, 768, 3072}, 41);
+  check_gelu_forward(ctx, {77, 200, 304}, 42);
+  check_gelu_forward(ctx, {77, 200, 300}, 43);  // unfused
+}
+
+// The layer after the GELU: inp = GELU(pre) is its input, of width C.
+void check_gelu_backward(MatmulContext& ctx, const Shape& s, uint64_t seed) {
+  SCOPED_TRACE(describe(s, true));
+  Problem p(s, seed);
+  const std::vector<float> pre = random_bf16_values(s.N * s.C, seed + 6, 2.0);
+  std::vector<float> inp(pre.size());
+  cpu::gelu_forward(inp.data(), pre.data(), static_cast<int64_t>(pre.size()));
+  for (float& v : inp) v = test::round_bf16(v);
+  DeviceArray<uint16_t> d_pre(pre.size()), d_inp(inp.size()), d_dpre(pre.size());
+  d_pre.upload(to_bf16(pre));
+  d_inp.upload(to_bf16(inp));
+  d_dpre.poison();
+  const std::vector<float> dweight0 = random_bf16_values(s.OC * s.C, seed + 4);
+  const std::vector<float> dbias0 = random_bf16_values(s.OC, seed + 5);
+  DeviceArray<float> d_dweight(dweight0.size()), d_dbias(dbias0.size());
+  d_dweight.upload(dweight0);
+  d_dbias.upload(dbias0);
+  matmul_gelu_backward(ctx, bf16(d_dpre), bf16(d_pre), d_dweight.get(), d_dbias.get(), bf16(p.d_dout), bf16(d_inp),
+                       bf16(p.d_weight), s.N, s.C, s.OC, nullptr);
+  test::cuda_check(cudaDeviceSynchronize(), "matmul_gelu_backward");
+
+  std::vector<float> dinp(s.N * s.C), dpre(dinp.size()), dweight = dweight0, dbias = dbias0;
+  cpu::matmul_backward(dinp.data(), dweight.data(), dbias.data(), p.dout.data(), inp.data(), p.weight.data(), s.N,
+                       s.C, s.OC);
+  cpu::gelu_backward(dpre.data(), pre.data(), dinp.data(), static_cast<int64_t>(dpre.size()));
+  expect_close(from_bf16(d_dpre.download()), dpre, 1e-2, 2e-2, "dpre");
+  expect_close(d_dweight.download(), dweight, 1e-4, 1e-4, "dweight");
+  expect_close(d_dbias.download(), dbias, 1e-4, 1e-4, "dbias");
+}
+
+TEST(CudaMatmul, GeluBackwardMatchesMatmulBackwardThenGeluBackward) {
+  ALIBI_SKIP_WITHOUT_GPU();
+  MatmulContext ctx;
+  check_gelu_backward(ctx, {1024, 3072, 768}, 51);
+  check_gelu_backward(ctx, {77, 304, 200}, 52);
+  check_gelu_backward(ctx, {77, 300, 200}, 53);  // unfused
 }
 
 TEST(CudaMatmul, FailureNamesOpAndShape) {
