@@ -126,7 +126,8 @@ struct Preference {
   }
 };
 
-// D[m,n] = epilogue(alpha * op(A) op(B) + beta * C), column-major, C == D.
+// D[m,n] = epilogue(alpha * op(A) op(B) + beta * C), column-major; C is D
+// unless given (a residual added in the same pass).
 // Epilogues: BIAS adds bias[m] to every column; GELU_AUX_BIAS also stores
 // the pre-GELU value in aux and writes GELU of it to D; DGELU multiplies the
 // product by GELU'(aux). aux is bf16 [m,n] with leading dimension m.
@@ -136,6 +137,7 @@ struct Gemm {
   const void* a = nullptr;  // bf16, stored [k,m] when trans_a else [m,k]
   const void* b = nullptr;  // bf16, stored [n,k] when trans_b else [k,n]
   void* d = nullptr;        // c_type, [m,n]
+  const void* c = nullptr;  // c_type, [m,n], read when beta != 0; null: d itself
   cudaDataType_t c_type = CUDA_R_16BF;
   const void* bias = nullptr;  // bf16 [m] or null
   cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;  // BIAS is implied by a bias
@@ -240,14 +242,14 @@ bool try_gemm(MatmulContext& ctx, const Gemm& g, const OpShape& s, cudaStream_t 
                     epi,
                     alignment_of(g.a),
                     alignment_of(g.b),
-                    alignment_of(g.d),
+                    alignment_of(g.c ? g.c : g.d),
                     alignment_of(g.d),
                     g.aux ? alignment_of(g.aux) : 256u};
   cublasLtMatmulAlgo_t algo;
   if (!choose_algo(ctx, key, desc, la, lb, ld, s, &algo)) return false;
   const float alpha = 1.f;
   check(cublasLtMatmul(static_cast<cublasLtHandle_t>(ctx.handle()), desc.desc, &alpha, g.a,
-                       la.layout, g.b, lb.layout, &g.beta, g.d, ld.layout, g.d, ld.layout, &algo,
+                       la.layout, g.b, lb.layout, &g.beta, g.c ? g.c : g.d, ld.layout, g.d, ld.layout, &algo,
                        ctx.workspace(), ctx.workspace_bytes(), stream),
         s, "cublasLtMatmul");
   return true;
@@ -330,6 +332,19 @@ void matmul_backward(MatmulContext& ctx, bf16* dinp, float* dweight, float* dbia
   validate(s);
   if (dinp) run_gemm(ctx, input_grad_gemm(dinp, dout, weight, s), s, stream);
   parameter_grads(ctx, dweight, dbias, dout, inp, s, stream);
+}
+
+void matmul_residual_forward(MatmulContext& ctx, bf16* out, const bf16* inp, const bf16* weight,
+                             const bf16* bias, const bf16* residual, int64_t N, int64_t C, int64_t OC,
+                             cudaStream_t stream) {
+  const OpShape s{"matmul_residual_forward", N, C, OC};
+  validate(s);
+  Gemm g;
+  g.trans_a = true;
+  g.m = OC, g.n = N, g.k = C;
+  g.a = weight, g.b = inp, g.d = out, g.bias = bias;
+  g.c = residual, g.beta = 1.f;
+  run_gemm(ctx, g, s, stream);
 }
 
 void matmul_gelu_forward(MatmulContext& ctx, bf16* out, bf16* pre, const bf16* inp, const bf16* weight,

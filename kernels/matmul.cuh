@@ -38,6 +38,13 @@ void matmul_backward(MatmulContext& ctx, __nv_bfloat16* dinp, float* dweight, fl
                      const __nv_bfloat16* dout, const __nv_bfloat16* inp, const __nv_bfloat16* weight,
                      int64_t N, int64_t C, int64_t OC, cudaStream_t stream);
 
+// A linear layer added to the residual stream in the same pass (the
+// product's epilogue reads it): out = residual + inp @ weight^T (+ bias).
+void matmul_residual_forward(MatmulContext& ctx, __nv_bfloat16* out, const __nv_bfloat16* inp,
+                             const __nv_bfloat16* weight, const __nv_bfloat16* bias,
+                             const __nv_bfloat16* residual, int64_t N, int64_t C, int64_t OC,
+                             cudaStream_t stream);
+
 // A linear layer followed by GELU, through cuBLASLt's GELU epilogue:
 // pre = inp @ weight^T + bias (kept for the backward), out = GELU(pre)
 // (tanh approximation), in one pass. Unfused (matmul, then GELU) where

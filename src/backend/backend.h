@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "core/tensor.h"
@@ -117,6 +118,17 @@ class Backend {
                                const Tensor& dbias /*[OC] +=, optional*/,
                                const Tensor& dout /*[N,OC]*/, const Tensor& inp,
                                const Tensor& weight) = 0;
+
+  // ---- linear layer added to the residual stream -----------------------------
+  // out = residual + inp @ weight^T + bias; out must not alias residual. The
+  // default composes the ops; CUDA adds the residual in the product's epilogue.
+  virtual void matmul_residual_forward(const Tensor& out /*[N,OC]*/, const Tensor& inp /*[N,C]*/,
+                                       const Tensor& weight /*[OC,C]*/, const Tensor& bias /*[OC], optional*/,
+                                       const Tensor& residual /*[N,OC]*/) {
+    if (out.data == residual.data) throw std::invalid_argument("matmul_residual_forward: out aliases residual");
+    matmul_forward(out, inp, weight, bias);
+    add(out, out, residual);
+  }
 
   // ---- linear layer and GELU, the MLP's first half --------------------------
   // pre = inp @ weight^T + bias (kept for the backward), out = GELU(pre).

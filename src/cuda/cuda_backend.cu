@@ -308,6 +308,18 @@ class CudaBackend final : public Backend {
                           bf(weight), N, C, OC, stream_);
   }
 
+  void matmul_residual_forward(const Tensor& out, const Tensor& inp, const Tensor& weight, const Tensor& bias,
+                               const Tensor& residual) override {
+    const char* op = "matmul_residual_forward";
+    const auto [OC, C] = check_weight(weight, op);
+    const int64_t N = checks.rows(inp, DType::BF16, C, op, "inp");
+    checks.rows_equal(checks.rows(out, DType::BF16, OC, op, "out"), N, op, "out");
+    checks.rows_equal(checks.rows(residual, DType::BF16, OC, op, "residual"), N, op, "residual");
+    if (out.data == residual.data) checks.fail(op, "out must not alias residual");
+    if (!bias.empty()) checks.shape(bias, DType::BF16, {OC}, op, "bias");
+    cuda::matmul_residual_forward(*matmul_, bf(out), bf(inp), bf(weight), bf_or_null(bias), bf(residual), N, C, OC,
+                                  stream_);
+  }
   void matmul_gelu_forward(const Tensor& out, const Tensor& pre, const Tensor& inp, const Tensor& weight,
                            const Tensor& bias) override {
     const char* op = "matmul_gelu_forward";

@@ -220,6 +220,20 @@ void Model::embed(int64_t B, int64_t T, bool training) {
     backend_.dropout_forward(x, shape_.dropout, dropout_site_seed(-1, kEmbeddingDropout));
 }
 
+// out = residual + dropout(inp @ weight^T + bias). Without dropout the add
+// rides in the matrix product (one pass less over [N, C]); with it, the
+// branch goes through `scratch` first.
+void Model::add_branch(const Tensor& out, const Tensor& residual, const Tensor& inp, const Tensor& weight,
+                       const Tensor& bias, const Tensor& scratch, std::optional<uint64_t> dropout_seed) {
+  if (!dropout_seed) {
+    backend_.matmul_residual_forward(out, inp, weight, bias, residual);
+    return;
+  }
+  backend_.matmul_forward(scratch, inp, weight, bias);
+  backend_.dropout_forward(scratch, shape_.dropout, *dropout_seed);
+  backend_.add(out, residual, scratch);
+}
+
 void Model::block_forward(int64_t l, const Tensor& x, int64_t B, int64_t T, bool training) {
   const int64_t C = shape_.d_model, F = shape_.d_ff, N = B * T;
   const BlockParams& w = weights_.blocks[l];
@@ -239,17 +253,15 @@ void Model::block_forward(int64_t l, const Tensor& x, int64_t B, int64_t T, bool
   backend_.matmul_forward(qkv.view({N, 3 * C}), ln1, w.qkv_weight, w.qkv_bias);
   if (shape_.position == PositionMethod::Rotary) backend_.rotary_forward(qkv, shape_.rotary_base);
   backend_.attention_forward(att, lse, qkv, slopes_, attention_shape(B, T));
-  backend_.matmul_forward(branch, att.view({N, C}), w.proj_weight, w.proj_bias);
-  if (dropout) backend_.dropout_forward(branch, shape_.dropout, dropout_site_seed(l, kAttentionDropout));
-  backend_.add(mid, xr, branch);
+  add_branch(mid, xr, att.view({N, C}), w.proj_weight, w.proj_bias, branch,
+             dropout ? std::optional(dropout_site_seed(l, kAttentionDropout)) : std::nullopt);
 
   // MLP sub-layer.
   backend_.layernorm_forward(ln2, rows(a.ln2_mean, {N}), rows(a.ln2_rstd, {N}), mid, w.ln2_weight,
                              w.ln2_bias, shape_.layernorm_eps);
   backend_.matmul_gelu_forward(fc_gelu, fc, ln2, w.fc_weight, w.fc_bias);
-  backend_.matmul_forward(branch, fc_gelu, w.out_weight, w.out_bias);
-  if (dropout) backend_.dropout_forward(branch, shape_.dropout, dropout_site_seed(l, kMlpDropout));
-  backend_.add(out, mid, branch);
+  add_branch(out, mid, fc_gelu, w.out_weight, w.out_bias, branch,
+             dropout ? std::optional(dropout_site_seed(l, kMlpDropout)) : std::nullopt);
 }
 
 StepResult Model::forward(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t T,

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -110,6 +111,8 @@ class Model {
   Tensor act(std::vector<int64_t> shape);                  // from the activation arena
   Tensor stat(std::vector<int64_t> shape, DType dtype);    // f32/i32 from the arena
   void embed(int64_t B, int64_t T, bool training);
+  void add_branch(const Tensor& out, const Tensor& residual, const Tensor& inp, const Tensor& weight,
+                  const Tensor& bias, const Tensor& scratch, std::optional<uint64_t> dropout_seed);
   void block_forward(int64_t l, const Tensor& x, int64_t B, int64_t T, bool training);
   void block_backward(int64_t l, const Tensor& x, const Tensor& dresidual, int64_t B, int64_t T);
   void embed_backward(const Tensor& dresidual, int64_t B, int64_t T);

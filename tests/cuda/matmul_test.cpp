@@ -135,6 +135,34 @@ TEST(CudaMatmul, BackwardWithoutDinpStillAccumulatesTwice) {
   expect_close(twice_b, doubled_b, 1e-6, 1e-6, "dbias after two steps");
 }
 
+// The residual read in the product's epilogue: one bf16 rounding of
+// residual + product, against the fp32 sum of the CPU's product and residual.
+void check_residual_forward(MatmulContext& ctx, const Shape& s, bool with_bias, uint64_t seed) {
+  SCOPED_TRACE(describe(s, with_bias));
+  Problem p(s, seed);
+  const std::vector<float> residual = random_bf16_values(s.N * s.OC, seed + 7, 4.0);
+  DeviceArray<uint16_t> d_residual(residual.size()), d_out(residual.size());
+  d_residual.upload(to_bf16(residual));
+  d_out.poison();
+  matmul_residual_forward(ctx, bf16(d_out), bf16(p.d_inp), bf16(p.d_weight), with_bias ? bf16(p.d_bias) : nullptr,
+                          bf16(d_residual), s.N, s.C, s.OC, nullptr);
+  test::cuda_check(cudaDeviceSynchronize(), "matmul_residual_forward");
+  std::vector<float> ref(residual.size());
+  cpu::matmul_forward(ref.data(), p.inp.data(), p.weight.data(), with_bias ? p.bias.data() : nullptr, s.N, s.C,
+                      s.OC);
+  for (size_t i = 0; i < ref.size(); ++i) ref[i] += residual[i];
+  expect_close(from_bf16(d_out.download()), ref, 1e-2, 2e-2, "out");
+  EXPECT_EQ(from_bf16(d_residual.download()), residual) << "the residual is read, not written";
+}
+
+TEST(CudaMatmul, ResidualForwardAddsTheResidual) {
+  ALIBI_SKIP_WITHOUT_GPU();
+  MatmulContext ctx;
+  check_residual_forward(ctx, {1024, 768, 768}, true, 61);
+  check_residual_forward(ctx, {77, 200, 300}, true, 62);
+  check_residual_forward(ctx, {77, 200, 300}, false, 63);
+}
+
 // The fused GELU epilogues against the CPU's matmul then GELU. The fused
 // path (width a multiple of 8) and the unfused fallback (width 300) both run.
 void check_gelu_forward(MatmulContext& ctx, const Shape& s, uint64_t seed) {
