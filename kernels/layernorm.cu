@@ -41,7 +41,8 @@ __global__ void forward_kernel(bf16* out, float* mean, float* rstd, const bf16* 
 }
 
 __global__ void input_grad_kernel(bf16* dinp, const bf16* dout, const bf16* inp, const bf16* weight,
-                                  const float* mean, const float* rstd, int64_t N, int64_t C) {
+                                  const float* mean, const float* rstd, int64_t N, int64_t C,
+                                  bool add_to_dinp) {
   const int64_t n = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarp;
   const int lane = threadIdx.x % kWarp;
   if (n >= N) return;
@@ -62,7 +63,8 @@ __global__ void input_grad_kernel(bf16* dinp, const bf16* dout, const bf16* inp,
   for (int64_t c = lane; c < C; c += kWarp) {
     const float xhat = (__bfloat162float(x[c]) - m) * s;
     const float g = __bfloat162float(dy[c]) * __bfloat162float(weight[c]);
-    dx[c] = __float2bfloat16_rn(s * (g - mean_g - xhat * mean_g_xhat));
+    const float grad = s * (g - mean_g - xhat * mean_g_xhat);
+    dx[c] = __float2bfloat16_rn(add_to_dinp ? __bfloat162float(dx[c]) + grad : grad);
   }
 }
 
@@ -133,7 +135,8 @@ size_t layernorm_backward_workspace_bytes(int64_t N, int64_t C) {
 
 void layernorm_backward(bf16* dinp, float* dweight, float* dbias, const bf16* dout, const bf16* inp,
                         const bf16* weight, const float* mean, const float* rstd, int64_t N,
-                        int64_t C, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+                        int64_t C, void* workspace, size_t workspace_bytes, cudaStream_t stream,
+                        bool add_to_dinp) {
   if (N == 0) return;
   const Dims dims = {{"N", N}, {"C", C}};
   if (workspace_bytes < layernorm_backward_workspace_bytes(N, C))
@@ -150,7 +153,7 @@ void layernorm_backward(bf16* dinp, float* dweight, float* dbias, const bf16* do
                                                               chunks, C);
   check_launch("layernorm_backward (reduce)", dims);
   input_grad_kernel<<<blocks_for(N, kRowsPerBlock), kRowThreads, 0, stream>>>(dinp, dout, inp, weight,
-                                                                             mean, rstd, N, C);
+                                                                             mean, rstd, N, C, add_to_dinp);
   check_launch("layernorm_backward", dims);
 }
 

@@ -20,13 +20,13 @@ void layernorm_forward(__nv_bfloat16* out, float* mean, float* rstd, const __nv_
 size_t layernorm_backward_workspace_bytes(int64_t N, int64_t C);
 
 // dinp = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dout * weight
-// (overwritten; may alias dout). dweight += sum_n dout * xhat and
+// (overwritten, may alias dout; or with add_to_dinp accumulated, no alias). dweight += sum_n dout * xhat and
 // dbias += sum_n dout, deterministically: fixed chunks of rows write partial
 // sums to the workspace, then a second kernel adds the chunks in order.
 void layernorm_backward(__nv_bfloat16* dinp, float* dweight, float* dbias,
                         const __nv_bfloat16* dout, const __nv_bfloat16* inp,
                         const __nv_bfloat16* weight, const float* mean, const float* rstd,
                         int64_t N, int64_t C, void* workspace, size_t workspace_bytes,
-                        cudaStream_t stream);
+                        cudaStream_t stream, bool add_to_dinp = false);
 
 }  // namespace alibi::cuda

@@ -104,10 +104,13 @@ class Backend {
                                  const Tensor& rstd /*[N] f32*/, const Tensor& inp /*[N,C]*/,
                                  const Tensor& weight /*[C]*/, const Tensor& bias /*[C]*/,
                                  float eps) = 0;
+  // dinp is overwritten (it may alias dout), or with add_to_dinp accumulated
+  // (+=, no alias): a residual stream's gradient takes LayerNorm's share in
+  // the same pass.
   virtual void layernorm_backward(const Tensor& dinp /*[N,C]*/, const Tensor& dweight /*+=*/,
                                   const Tensor& dbias /*+=*/, const Tensor& dout,
                                   const Tensor& inp, const Tensor& weight, const Tensor& mean,
-                                  const Tensor& rstd) = 0;
+                                  const Tensor& rstd, bool add_to_dinp = false) = 0;
 
   // ---- linear layer: out = inp @ weight^T + bias ----------------------------
   virtual void matmul_forward(const Tensor& out /*[N,OC]*/, const Tensor& inp /*[N,C]*/,

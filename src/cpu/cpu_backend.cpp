@@ -158,20 +158,21 @@ class CpuBackend final : public Backend {
   }
   void layernorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias,
                           const Tensor& dout, const Tensor& inp, const Tensor& weight,
-                          const Tensor& mean, const Tensor& rstd) override {
+                          const Tensor& mean, const Tensor& rstd, bool add_to_dinp = false) override {
     const char* op = "layernorm_backward";
     checks.tensor(weight, DType::F32, op, "weight");
     const int64_t C = weight.numel();
     const int64_t N = checks.rows(inp, DType::F32, C, op, "inp");
     checks.rows_equal(checks.rows(dinp, DType::F32, C, op, "dinp"), N, op, "dinp");
     checks.rows_equal(checks.rows(dout, DType::F32, C, op, "dout"), N, op, "dout");
+    if (add_to_dinp && dinp.data == dout.data) checks.fail(op, "dinp must not alias dout when accumulating");
     checks.shape(dweight, DType::F32, {C}, op, "dweight");
     checks.shape(dbias, DType::F32, {C}, op, "dbias");
     checks.shape(mean.view({mean.numel()}), DType::F32, {N}, op, "mean");
     checks.shape(rstd.view({rstd.numel()}), DType::F32, {N}, op, "rstd");
     with_threads([&] {
       cpu::layernorm_backward(dinp.f32(), dweight.f32(), dbias.f32(), dout.f32(), inp.f32(),
-                              weight.f32(), mean.f32(), rstd.f32(), N, C);
+                              weight.f32(), mean.f32(), rstd.f32(), N, C, add_to_dinp);
     });
   }
 

@@ -27,10 +27,10 @@ void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* weight, 
 
 namespace {
 
-// dinp = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dout * weight.
+// dinp (= or +=) rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dout * weight.
 template <typename T>
 void layernorm_input_grad(T* dinp, const T* dout, const T* inp, const T* weight, const T* mean,
-                          const T* rstd, int64_t N, int64_t C) {
+                          const T* rstd, int64_t N, int64_t C, bool add_to_dinp) {
 #pragma omp parallel for
   for (int64_t n = 0; n < N; ++n) {
     const T* x = inp + n * C;
@@ -46,7 +46,8 @@ void layernorm_input_grad(T* dinp, const T* dout, const T* inp, const T* weight,
     T* dx = dinp + n * C;
     for (int64_t c = 0; c < C; ++c) {
       const T xhat = (x[c] - m) * s;
-      dx[c] = s * (dy[c] * weight[c] - mean_g - xhat * mean_g_xhat);
+      const T grad = s * (dy[c] * weight[c] - mean_g - xhat * mean_g_xhat);
+      dx[c] = add_to_dinp ? dx[c] + grad : grad;
     }
   }
 }
@@ -80,17 +81,18 @@ void layernorm_param_grads(T* dweight, T* dbias, const T* dout, const T* inp, co
 
 template <typename T>
 void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
-                        const T* weight, const T* mean, const T* rstd, int64_t N, int64_t C) {
+                        const T* weight, const T* mean, const T* rstd, int64_t N, int64_t C,
+                        bool add_to_dinp) {
   // Parameter gradients first: dinp may alias dout.
   layernorm_param_grads(dweight, dbias, dout, inp, mean, rstd, N, C);
-  layernorm_input_grad(dinp, dout, inp, weight, mean, rstd, N, C);
+  layernorm_input_grad(dinp, dout, inp, weight, mean, rstd, N, C, add_to_dinp);
 }
 
 #define ALIBI_INSTANTIATE(T)                                                                    \
   template void layernorm_forward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, \
                                      T);                                                        \
   template void layernorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*,       \
-                                      const T*, int64_t, int64_t);
+                                      const T*, int64_t, int64_t, bool);
 ALIBI_INSTANTIATE(float)
 ALIBI_INSTANTIATE(double)
 #undef ALIBI_INSTANTIATE

@@ -270,20 +270,21 @@ class CudaBackend final : public Backend {
   }
   void layernorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias, const Tensor& dout,
                           const Tensor& inp, const Tensor& weight, const Tensor& mean,
-                          const Tensor& rstd) override {
+                          const Tensor& rstd, bool add_to_dinp = false) override {
     const char* op = "layernorm_backward";
     checks.tensor(weight, DType::BF16, op, "weight");
     const int64_t C = weight.numel();
     const int64_t N = checks.rows(inp, DType::BF16, C, op, "inp");
     checks.rows_equal(checks.rows(dinp, DType::BF16, C, op, "dinp"), N, op, "dinp");
     checks.rows_equal(checks.rows(dout, DType::BF16, C, op, "dout"), N, op, "dout");
+    if (add_to_dinp && dinp.data == dout.data) checks.fail(op, "dinp must not alias dout when accumulating");
     checks.shape(dweight, DType::F32, {C}, op, "dweight");
     checks.shape(dbias, DType::F32, {C}, op, "dbias");
     checks.flat(mean, DType::F32, N, op, "mean");
     checks.flat(rstd, DType::F32, N, op, "rstd");
     const size_t bytes = cuda::layernorm_backward_workspace_bytes(N, C);
     cuda::layernorm_backward(bf(dinp), dweight.f32(), dbias.f32(), bf(dout), bf(inp), bf(weight), mean.f32(),
-                             rstd.f32(), N, C, scratch_.get(bytes, stream_), bytes, stream_);
+                             rstd.f32(), N, C, scratch_.get(bytes, stream_), bytes, stream_, add_to_dinp);
   }
 
   // ---- matmul ----------------------------------------------------------------

@@ -326,9 +326,8 @@ void Model::block_backward(int64_t l, const Tensor& x, const Tensor& dres, int64
   backend_.matmul_gelu_backward(dfc, g.out_weight, g.out_bias, dmlp, rows(a.fc_gelu, {N, F}), rows(a.fc, {N, F}),
                                 w.out_weight);
   backend_.matmul_backward(dtmp, g.fc_weight, g.fc_bias, dfc, rows(a.ln2, {N, C}), w.fc_weight);
-  backend_.layernorm_backward(dbranch, g.ln2_weight, g.ln2_bias, dtmp, mid, w.ln2_weight,
-                              rows(a.ln2_mean, {N}), rows(a.ln2_rstd, {N}));
-  backend_.add(dres, dres, dbranch);  // dres now holds d mid
+  backend_.layernorm_backward(dres, g.ln2_weight, g.ln2_bias, dtmp, mid, w.ln2_weight, rows(a.ln2_mean, {N}),
+                              rows(a.ln2_rstd, {N}), /*add_to_dinp=*/true);  // dres now holds d mid
 
   // Attention: mid = x + dropout(W_proj Attn(rotary(W_qkv LN1(x)))).
   Tensor dattn_out = dres;
@@ -346,9 +345,8 @@ void Model::block_backward(int64_t l, const Tensor& x, const Tensor& dres, int64
   if (shape_.position == PositionMethod::Rotary) backend_.rotary_backward(dqkv, shape_.rotary_base);
   backend_.matmul_backward(dtmp, g.qkv_weight, g.qkv_bias, dqkv.view({N, 3 * C}), rows(a.ln1, {N, C}),
                            w.qkv_weight);
-  backend_.layernorm_backward(dbranch, g.ln1_weight, g.ln1_bias, dtmp, xr, w.ln1_weight,
-                              rows(a.ln1_mean, {N}), rows(a.ln1_rstd, {N}));
-  backend_.add(dres, dres, dbranch);  // dres now holds d x
+  backend_.layernorm_backward(dres, g.ln1_weight, g.ln1_bias, dtmp, xr, w.ln1_weight, rows(a.ln1_mean, {N}),
+                              rows(a.ln1_rstd, {N}), /*add_to_dinp=*/true);  // dres now holds d x
 }
 
 void Model::embed_backward(const Tensor& dres, int64_t B, int64_t T) {

@@ -53,6 +53,13 @@ TEST_P(LayerNormGrad, BackwardMatchesFiniteDifferences) {
   test::expect_grad_near(dinp, test::numeric_grad(inp, loss), "dinp");
   test::expect_grad_near(test::minus(dweight, dw0), test::numeric_grad(weight, loss), "dweight");
   test::expect_grad_near(test::minus(dbias, db0), test::numeric_grad(bias, loss), "dbias");
+
+  // add_to_dinp: the same gradient lands on top of what dinp held.
+  const auto dinp0 = random_normal(N * C, 60);
+  auto accumulated = dinp0;
+  layernorm_backward(accumulated.data(), dweight.data(), dbias.data(), dout.data(), inp.data(),
+                     weight.data(), mean.data(), rstd.data(), N, C, /*add_to_dinp=*/true);
+  test::expect_grad_near(test::minus(accumulated, dinp0), test::numeric_grad(inp, loss), "dinp (+=)");
 }
 
 // C = 70 spans several channel blocks of the parameter-gradient loop.

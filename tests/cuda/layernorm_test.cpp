@@ -75,6 +75,14 @@ void check_layernorm(int64_t N, int64_t C) {
   be.gpu->layernorm_backward(alias.t, gdw.t, gdb.t, alias.t, gi.t, gw.t, gm.t, gr.t);
   EXPECT_TRUE(same_bits(be.download(alias.t), first_di));
   EXPECT_TRUE(same_bits(be.download(gdw.t), first_dw));
+
+  // add_to_dinp: a residual gradient already in dinp gets LayerNorm's share added.
+  const std::vector<float> residual = round_bf16(random_values(N * C, 47));
+  Owned acc = be.to_gpu(residual, {N, C}, DType::BF16);
+  be.gpu->layernorm_backward(acc.t, gdw.t, gdb.t, gdo.t, gi.t, gw.t, gm.t, gr.t, /*add_to_dinp=*/true);
+  std::vector<float> expected = be.download_cpu(cdi.t);
+  for (size_t i = 0; i < expected.size(); ++i) expected[i] += residual[i];
+  EXPECT_TRUE(close(be.download(acc.t), expected, kBf16Tol));
 }
 
 TEST(CudaLayerNorm, MatchesCpuWithOddSizes) {
