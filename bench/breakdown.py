@@ -31,7 +31,7 @@ CLASSES = [
     ("residual add / elementwise", ["map1_kernel", "map2_kernel", "add", "scale", "convert", "dropout"]),
     ("matmul (cuBLASLt)", ["gemm", "nvjet", "xmma", "cutlass", "sm90_", "splitk", "reduce"]),
 ]
-UNIT = {"nsecond": 1e-6, "usecond": 1e-3, "msecond": 1.0, "second": 1e3}
+UNIT = {"ns": 1e-6, "nsecond": 1e-6, "us": 1e-3, "usecond": 1e-3, "ms": 1.0, "msecond": 1.0, "s": 1e3, "second": 1e3}
 
 
 def classify(name):

@@ -1,16 +1,38 @@
 #include "cuda/cuda_check.cuh"
 #include "kernels/common.cuh"
 #include "kernels/layernorm.cuh"
+#include "kernels/map.cuh"
+
+#include <initializer_list>
 
 namespace alibi::cuda {
 namespace {
 
 // Forward and input-gradient kernels: one warp per row. Rows are a few
 // hundred to a few thousand channels, so a warp keeps every lane busy and
-// needs no shared memory; the lanes stride the row, so reads coalesce.
+// needs no shared memory. Lanes take V consecutive channels at a time (V = 8:
+// one 16-byte load of bf16), striding the row, so reads coalesce; V = 1 is
+// the path for widths not a multiple of 8 or unaligned views.
 constexpr int kRowsPerBlock = 8;
 constexpr int kRowThreads = kRowsPerBlock * kWarp;
+constexpr int kVec = 8;
 
+template <int V>
+__device__ __forceinline__ void load(float (&out)[V], const bf16* p) {
+  const Pack<bf16, V> pack = *reinterpret_cast<const Pack<bf16, V>*>(p);
+#pragma unroll
+  for (int k = 0; k < V; ++k) out[k] = __bfloat162float(pack.v[k]);
+}
+
+template <int V>
+__device__ __forceinline__ void store(bf16* p, const float (&in)[V]) {
+  Pack<bf16, V> pack;
+#pragma unroll
+  for (int k = 0; k < V; ++k) pack.v[k] = __float2bfloat16_rn(in[k]);
+  *reinterpret_cast<Pack<bf16, V>*>(p) = pack;
+}
+
+template <int V>
 __global__ void forward_kernel(bf16* out, float* mean, float* rstd, const bf16* inp,
                                const bf16* weight, const bf16* bias, int64_t N, int64_t C,
                                float eps) {
@@ -21,18 +43,30 @@ __global__ void forward_kernel(bf16* out, float* mean, float* rstd, const bf16* 
   // Two passes over the row (the second from L1/L2): the variance of
   // (x - mean) does not cancel catastrophically, as in the CPU reference.
   float sum = 0.f;
-  for (int64_t c = lane; c < C; c += kWarp) sum += __bfloat162float(x[c]);
+  for (int64_t c = lane * V; c < C; c += kWarp * V) {
+    float xv[V];
+    load(xv, x + c);
+#pragma unroll
+    for (int k = 0; k < V; ++k) sum += xv[k];
+  }
   const float m = warp_sum(sum) / static_cast<float>(C);
   float sq = 0.f;
-  for (int64_t c = lane; c < C; c += kWarp) {
-    const float d = __bfloat162float(x[c]) - m;
-    sq += d * d;
+  for (int64_t c = lane * V; c < C; c += kWarp * V) {
+    float xv[V];
+    load(xv, x + c);
+#pragma unroll
+    for (int k = 0; k < V; ++k) sq += (xv[k] - m) * (xv[k] - m);
   }
   const float s = rsqrtf(warp_sum(sq) / static_cast<float>(C) + eps);
   bf16* y = out + n * C;
-  for (int64_t c = lane; c < C; c += kWarp) {
-    const float xhat = (__bfloat162float(x[c]) - m) * s;
-    y[c] = __float2bfloat16_rn(xhat * __bfloat162float(weight[c]) + __bfloat162float(bias[c]));
+  for (int64_t c = lane * V; c < C; c += kWarp * V) {
+    float xv[V], w[V], b[V], yv[V];
+    load(xv, x + c);
+    load(w, weight + c);
+    load(b, bias + c);
+#pragma unroll
+    for (int k = 0; k < V; ++k) yv[k] = (xv[k] - m) * s * w[k] + b[k];
+    store(y + c, yv);
   }
   if (lane == 0) {
     mean[n] = m;
@@ -40,6 +74,7 @@ __global__ void forward_kernel(bf16* out, float* mean, float* rstd, const bf16* 
   }
 }
 
+template <int V>
 __global__ void input_grad_kernel(bf16* dinp, const bf16* dout, const bf16* inp, const bf16* weight,
                                   const float* mean, const float* rstd, int64_t N, int64_t C,
                                   bool add_to_dinp) {
@@ -50,22 +85,46 @@ __global__ void input_grad_kernel(bf16* dinp, const bf16* dout, const bf16* inp,
   const bf16* dy = dout + n * C;
   const float m = mean[n], s = rstd[n];
   float sum_g = 0.f, sum_g_xhat = 0.f;
-  for (int64_t c = lane; c < C; c += kWarp) {
-    const float g = __bfloat162float(dy[c]) * __bfloat162float(weight[c]);
-    sum_g += g;
-    sum_g_xhat += g * ((__bfloat162float(x[c]) - m) * s);
+  for (int64_t c = lane * V; c < C; c += kWarp * V) {
+    float xv[V], dyv[V], w[V];
+    load(xv, x + c);
+    load(dyv, dy + c);
+    load(w, weight + c);
+#pragma unroll
+    for (int k = 0; k < V; ++k) {
+      const float g = dyv[k] * w[k];
+      sum_g += g;
+      sum_g_xhat += g * ((xv[k] - m) * s);
+    }
   }
   const float mean_g = warp_sum(sum_g) / static_cast<float>(C);
   const float mean_g_xhat = warp_sum(sum_g_xhat) / static_cast<float>(C);
   // Each element of dinp is written by the lane that reads the same element
   // of dout, after reading it: dinp may alias dout.
   bf16* dx = dinp + n * C;
-  for (int64_t c = lane; c < C; c += kWarp) {
-    const float xhat = (__bfloat162float(x[c]) - m) * s;
-    const float g = __bfloat162float(dy[c]) * __bfloat162float(weight[c]);
-    const float grad = s * (g - mean_g - xhat * mean_g_xhat);
-    dx[c] = __float2bfloat16_rn(add_to_dinp ? __bfloat162float(dx[c]) + grad : grad);
+  for (int64_t c = lane * V; c < C; c += kWarp * V) {
+    float xv[V], dyv[V], w[V], grad[V];
+    load(xv, x + c);
+    load(dyv, dy + c);
+    load(w, weight + c);
+#pragma unroll
+    for (int k = 0; k < V; ++k) grad[k] = s * (dyv[k] * w[k] - mean_g - (xv[k] - m) * s * mean_g_xhat);
+    if (add_to_dinp) {
+      float prior[V];
+      load(prior, dx + c);
+#pragma unroll
+      for (int k = 0; k < V; ++k) grad[k] += prior[k];
+    }
+    store(dx + c, grad);
   }
+}
+
+// The 8-wide path needs every row 16-byte aligned.
+bool rows_vectorizable(int64_t C, std::initializer_list<const void*> pointers) {
+  if (C % kVec != 0) return false;
+  for (const void* p : pointers)
+    if (!aligned16(p)) return false;
+  return true;
 }
 
 // Parameter gradients, pass 1: block (channel tile of 32, row chunk). Thread
@@ -124,8 +183,11 @@ int64_t chunk_count(int64_t N) { return (N + kChunkRows - 1) / kChunkRows; }
 void layernorm_forward(bf16* out, float* mean, float* rstd, const bf16* inp, const bf16* weight,
                        const bf16* bias, int64_t N, int64_t C, float eps, cudaStream_t stream) {
   if (N == 0) return;
-  forward_kernel<<<blocks_for(N, kRowsPerBlock), kRowThreads, 0, stream>>>(out, mean, rstd, inp,
-                                                                          weight, bias, N, C, eps);
+  const unsigned blocks = blocks_for(N, kRowsPerBlock);
+  if (rows_vectorizable(C, {out, inp, weight, bias}))
+    forward_kernel<kVec><<<blocks, kRowThreads, 0, stream>>>(out, mean, rstd, inp, weight, bias, N, C, eps);
+  else
+    forward_kernel<1><<<blocks, kRowThreads, 0, stream>>>(out, mean, rstd, inp, weight, bias, N, C, eps);
   check_launch("layernorm_forward", {{"N", N}, {"C", C}});
 }
 
@@ -152,8 +214,13 @@ void layernorm_backward(bf16* dinp, float* dweight, float* dbias, const bf16* do
   param_reduce_kernel<<<blocks_for(C, 256), 256, 0, stream>>>(dweight, dbias, partial_w, partial_b,
                                                               chunks, C);
   check_launch("layernorm_backward (reduce)", dims);
-  input_grad_kernel<<<blocks_for(N, kRowsPerBlock), kRowThreads, 0, stream>>>(dinp, dout, inp, weight,
-                                                                             mean, rstd, N, C, add_to_dinp);
+  const unsigned blocks = blocks_for(N, kRowsPerBlock);
+  if (rows_vectorizable(C, {dinp, dout, inp, weight}))
+    input_grad_kernel<kVec><<<blocks, kRowThreads, 0, stream>>>(dinp, dout, inp, weight, mean, rstd, N, C,
+                                                                add_to_dinp);
+  else
+    input_grad_kernel<1><<<blocks, kRowThreads, 0, stream>>>(dinp, dout, inp, weight, mean, rstd, N, C,
+                                                             add_to_dinp);
   check_launch("layernorm_backward", dims);
 }
 

@@ -207,7 +207,9 @@ bool try_gemm(MatmulContext& ctx, const Gemm& g, const OpShape& s, cudaStream_t 
         s, "cublasLtMatmulDescSetAttribute(TRANSB)");
   cublasLtEpilogue_t epi = g.epilogue;
   if (g.bias) {
-    epi = static_cast<cublasLtEpilogue_t>(epi | CUBLASLT_EPILOGUE_BIAS);
+    // DEFAULT is 1, not 0: OR-ing BIAS onto it names no epilogue at all.
+    epi = epi == CUBLASLT_EPILOGUE_DEFAULT ? CUBLASLT_EPILOGUE_BIAS
+                                           : static_cast<cublasLtEpilogue_t>(epi | CUBLASLT_EPILOGUE_BIAS);
     const cudaDataType_t bias_type = CUDA_R_16BF;
     set_attribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g.bias, sizeof(g.bias), s, "BIAS_POINTER");
     set_attribute(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof(bias_type), s, "BIAS_DATA_TYPE");
