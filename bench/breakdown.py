@@ -17,19 +17,21 @@ import json
 import sys
 from collections import OrderedDict
 
-# First matching pattern names the class; order matters (specific first).
+# First matching pattern names the class; order matters (specific first:
+# attention before matmul for "sm90_", matmul before GELU for fused epilogues).
 CLASSES = [
     ("attention forward", ["attention_forward"]),
     ("attention backward", ["attention_dkdv", "attention_dq", "row_dot", "row_stats", "dq_from_accumulator"]),
     ("attention (other)", ["attention"]),
-    ("bias gradient", ["column_sums", "bias_grad"]),
+    ("matmul (cuBLASLt)", ["gemm", "nvjet", "xmma", "cutlass", "sm90_", "splitk", "epilogue::"]),
+    ("bias / LayerNorm parameter sums", ["bias_grad", "column_sums", "layernorm_param", "add_chunk_sums",
+                                         "param_partials", "param_reduce"]),
     ("cross-entropy / LM head", ["cross_entropy", "classifier"]),
-    ("LayerNorm", ["layernorm", "param_partials", "param_reduce", "input_grad_kernel", "forward_kernel"]),
-    ("GELU", ["gelu"]),
-    ("embedding", ["embedding", "position", "prepare_sort", "sum_runs"]),
+    ("LayerNorm", ["layernorm", "input_grad_kernel", "forward_kernel"]),
+    ("GELU (unfused)", ["gelu"]),
+    ("embedding", ["embedding", "position", "prepare_sort", "sum_runs", "radixsort"]),
     ("optimizer (AdamW, grad norm)", ["adamw", "partial_kernel", "final_kernel", "squares"]),
-    ("residual add / elementwise", ["map1_kernel", "map2_kernel", "add", "scale", "convert", "dropout"]),
-    ("matmul (cuBLASLt)", ["gemm", "nvjet", "xmma", "cutlass", "sm90_", "splitk", "reduce"]),
+    ("residual add / elementwise", ["map1_kernel", "map2_kernel", "addop", "scale", "convert", "dropout"]),
 ]
 UNIT = {"ns": 1e-6, "nsecond": 1e-6, "us": 1e-3, "usecond": 1e-3, "ms": 1.0, "msecond": 1.0, "s": 1e3, "second": 1e3}
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "cuda/cuda_check.cuh"
+#include "kernels/chunk_sums.cuh"
 #include "kernels/common.cuh"
 #include "kernels/map.cuh"
 
@@ -18,7 +19,7 @@ constexpr int64_t kChunkRows = 128;
 
 template <int kVec>
 __global__ void __launch_bounds__(kWarps * kWarp)
-    partials_kernel(float* partials, const bf16* dout, int64_t N, int64_t OC, int64_t chunk_rows) {
+    bias_grad_partials_kernel(float* partials, const bf16* dout, int64_t N, int64_t OC, int64_t chunk_rows) {
   constexpr int kTile = kWarp * kVec;
   __shared__ float sums[kWarps][kTile];
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
@@ -44,19 +45,11 @@ __global__ void __launch_bounds__(kWarps * kWarp)
   }
 }
 
-__global__ void add_chunks_kernel(float* dbias, const float* partials, int64_t chunks, int64_t OC) {
-  const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c >= OC) return;
-  float s = 0.f;
-  for (int64_t k = 0; k < chunks; ++k) s += partials[k * OC + c];
-  dbias[c] += s;
-}
-
 template <int kVec>
 void launch_partials(float* partials, const bf16* dout, int64_t N, int64_t OC, int64_t chunks,
                      int64_t chunk_rows, cudaStream_t stream) {
   const dim3 grid(blocks_for(OC, kWarp * kVec), static_cast<unsigned>(chunks));
-  partials_kernel<kVec><<<grid, kWarps * kWarp, 0, stream>>>(partials, dout, N, OC, chunk_rows);
+  bias_grad_partials_kernel<kVec><<<grid, kWarps * kWarp, 0, stream>>>(partials, dout, N, OC, chunk_rows);
 }
 
 }  // namespace
@@ -75,8 +68,7 @@ void bias_grad(float* dbias, const bf16* dout, int64_t N, int64_t OC, void* work
   else
     launch_partials<1>(partials, dout, N, OC, chunks, chunk_rows, stream);
   check_launch("bias_grad (partials)", dims);
-  add_chunks_kernel<<<blocks_for(OC, 256), 256, 0, stream>>>(dbias, partials, chunks, OC);
-  check_launch("bias_grad (sum of chunks)", dims);
+  add_chunk_sums(dbias, partials, chunks, OC, stream);
 }
 
 }  // namespace alibi::cuda

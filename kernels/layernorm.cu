@@ -1,4 +1,5 @@
 #include "cuda/cuda_check.cuh"
+#include "kernels/chunk_sums.cuh"
 #include "kernels/common.cuh"
 #include "kernels/layernorm.cuh"
 #include "kernels/map.cuh"
@@ -33,7 +34,7 @@ __device__ __forceinline__ void store(bf16* p, const float (&in)[V]) {
 }
 
 template <int V>
-__global__ void forward_kernel(bf16* out, float* mean, float* rstd, const bf16* inp,
+__global__ void layernorm_forward_kernel(bf16* out, float* mean, float* rstd, const bf16* inp,
                                const bf16* weight, const bf16* bias, int64_t N, int64_t C,
                                float eps) {
   const int64_t n = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarp;
@@ -75,7 +76,7 @@ __global__ void forward_kernel(bf16* out, float* mean, float* rstd, const bf16* 
 }
 
 template <int V>
-__global__ void input_grad_kernel(bf16* dinp, const bf16* dout, const bf16* inp, const bf16* weight,
+__global__ void layernorm_input_grad_kernel(bf16* dinp, const bf16* dout, const bf16* inp, const bf16* weight,
                                   const float* mean, const float* rstd, int64_t N, int64_t C,
                                   bool add_to_dinp) {
   const int64_t n = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarp;
@@ -133,7 +134,7 @@ bool rows_vectorizable(int64_t C, std::initializer_list<const void*> pointers) {
 constexpr int kChunkRows = 256;
 constexpr int kRowLanes = 8;
 
-__global__ void param_partials_kernel(float* partial_w, float* partial_b, const bf16* dout,
+__global__ void layernorm_param_partials_kernel(float* partial_w, float* partial_b, const bf16* dout,
                                       const bf16* inp, const float* mean, const float* rstd,
                                       int64_t N, int64_t C) {
   __shared__ float shared_w[kRowLanes][kWarp], shared_b[kRowLanes][kWarp];
@@ -162,20 +163,6 @@ __global__ void param_partials_kernel(float* partial_w, float* partial_b, const 
   }
 }
 
-// Pass 2: one thread per channel adds the chunks in ascending order.
-__global__ void param_reduce_kernel(float* dweight, float* dbias, const float* partial_w,
-                                    const float* partial_b, int64_t chunks, int64_t C) {
-  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c >= C) return;
-  float w = 0.f, b = 0.f;
-  for (int64_t k = 0; k < chunks; ++k) {
-    w += partial_w[k * C + c];
-    b += partial_b[k * C + c];
-  }
-  dweight[c] += w;
-  dbias[c] += b;
-}
-
 int64_t chunk_count(int64_t N) { return (N + kChunkRows - 1) / kChunkRows; }
 
 }  // namespace
@@ -185,9 +172,9 @@ void layernorm_forward(bf16* out, float* mean, float* rstd, const bf16* inp, con
   if (N == 0) return;
   const unsigned blocks = blocks_for(N, kRowsPerBlock);
   if (rows_vectorizable(C, {out, inp, weight, bias}))
-    forward_kernel<kVec><<<blocks, kRowThreads, 0, stream>>>(out, mean, rstd, inp, weight, bias, N, C, eps);
+    layernorm_forward_kernel<kVec><<<blocks, kRowThreads, 0, stream>>>(out, mean, rstd, inp, weight, bias, N, C, eps);
   else
-    forward_kernel<1><<<blocks, kRowThreads, 0, stream>>>(out, mean, rstd, inp, weight, bias, N, C, eps);
+    layernorm_forward_kernel<1><<<blocks, kRowThreads, 0, stream>>>(out, mean, rstd, inp, weight, bias, N, C, eps);
   check_launch("layernorm_forward", {{"N", N}, {"C", C}});
 }
 
@@ -208,18 +195,17 @@ void layernorm_backward(bf16* dinp, float* dweight, float* dbias, const bf16* do
   float* partial_b = partial_w + chunks * C;
   // Parameter gradients first: they read dout, which dinp may overwrite.
   const dim3 grid(blocks_for(C, kWarp), static_cast<unsigned>(chunks));
-  param_partials_kernel<<<grid, dim3(kWarp, kRowLanes), 0, stream>>>(partial_w, partial_b, dout, inp,
+  layernorm_param_partials_kernel<<<grid, dim3(kWarp, kRowLanes), 0, stream>>>(partial_w, partial_b, dout, inp,
                                                                      mean, rstd, N, C);
   check_launch("layernorm_backward (partials)", dims);
-  param_reduce_kernel<<<blocks_for(C, 256), 256, 0, stream>>>(dweight, dbias, partial_w, partial_b,
-                                                              chunks, C);
-  check_launch("layernorm_backward (reduce)", dims);
+  add_chunk_sums(dweight, partial_w, chunks, C, stream);
+  add_chunk_sums(dbias, partial_b, chunks, C, stream);
   const unsigned blocks = blocks_for(N, kRowsPerBlock);
   if (rows_vectorizable(C, {dinp, dout, inp, weight}))
-    input_grad_kernel<kVec><<<blocks, kRowThreads, 0, stream>>>(dinp, dout, inp, weight, mean, rstd, N, C,
+    layernorm_input_grad_kernel<kVec><<<blocks, kRowThreads, 0, stream>>>(dinp, dout, inp, weight, mean, rstd, N, C,
                                                                 add_to_dinp);
   else
-    input_grad_kernel<1><<<blocks, kRowThreads, 0, stream>>>(dinp, dout, inp, weight, mean, rstd, N, C,
+    layernorm_input_grad_kernel<1><<<blocks, kRowThreads, 0, stream>>>(dinp, dout, inp, weight, mean, rstd, N, C,
                                                              add_to_dinp);
   check_launch("layernorm_backward", dims);
 }

@@ -1,0 +1,37 @@
+#include "kernels/chunk_sums.cuh"
+
+#include "cuda/cuda_check.cuh"
+#include "kernels/common.cuh"
+
+namespace alibi::cuda {
+namespace {
+
+// A block is 32 columns x 8 lanes of chunks: thread (x, y) adds chunks y,
+// y+8, ... of column x (reads coalesce along x), then thread (x, 0) adds the
+// 8 lane sums in y order. Many short sums instead of one thread walking all
+// chunks keep the latency low when C is only a few hundred columns.
+constexpr int kChunkLanes = 8;
+
+__global__ void add_chunk_sums_kernel(float* out, const float* partials, int64_t chunks, int64_t C) {
+  __shared__ float lane_sums[kChunkLanes][kWarp];
+  const int64_t c = int64_t(blockIdx.x) * kWarp + threadIdx.x;
+  float s = 0.f;
+  if (c < C)
+    for (int64_t k = threadIdx.y; k < chunks; k += kChunkLanes) s += partials[k * C + c];
+  lane_sums[threadIdx.y][threadIdx.x] = s;
+  __syncthreads();
+  if (threadIdx.y != 0 || c >= C) return;
+  float total = 0.f;
+  for (int y = 0; y < kChunkLanes; ++y) total += lane_sums[y][threadIdx.x];
+  out[c] += total;
+}
+
+}  // namespace
+
+void add_chunk_sums(float* out, const float* partials, int64_t chunks, int64_t C, cudaStream_t stream) {
+  if (chunks <= 0 || C <= 0) return;
+  add_chunk_sums_kernel<<<blocks_for(C, kWarp), dim3(kWarp, kChunkLanes), 0, stream>>>(out, partials, chunks, C);
+  check_launch("add_chunk_sums", {{"chunks", chunks}, {"C", C}});
+}
+
+}  // namespace alibi::cuda
