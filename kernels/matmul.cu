@@ -15,7 +15,11 @@
 
 #include <cublasLt.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
+#include <functional>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -23,6 +27,7 @@
 #include <stdexcept>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "kernels/bias_grad.cuh"
 #include "kernels/gelu.cuh"
@@ -52,6 +57,19 @@ void check(cudaError_t st, const OpShape& s, const char* call) {
   if (st != cudaSuccess) fail(s, std::string(call) + " failed: " + cudaGetErrorString(st));
 }
 
+// A start/stop event pair for timing candidates, destroyed on every path.
+struct CudaEventPair {
+  cudaEvent_t start = nullptr, stop = nullptr;
+  explicit CudaEventPair(const OpShape& s) {
+    check(cudaEventCreate(&start), s, "cudaEventCreate");
+    check(cudaEventCreate(&stop), s, "cudaEventCreate");
+  }
+  ~CudaEventPair() {
+    if (start) cudaEventDestroy(start);
+    if (stop) cudaEventDestroy(stop);
+  }
+};
+
 // The largest power of two (<= 256) dividing the address: the heuristic must
 // only offer algorithms that can read our pointers (views into bigger buffers
 // need not be 256-byte aligned).
@@ -70,9 +88,10 @@ struct GemmKey {
   cudaDataType_t c_type;
   cublasLtEpilogue_t epilogue;
   uint32_t align_a, align_b, align_c, align_d, align_aux;
+  bool tuned;  // chosen by timing (MatmulContext::tune_algorithms) or the heuristic's first
   auto tie() const {
     return std::tie(device, trans_a, trans_b, m, n, k, lda, ldb, ldd, c_type, epilogue, align_a,
-                    align_b, align_c, align_d, align_aux);
+                    align_b, align_c, align_d, align_aux, tuned);
   }
   bool operator<(const GemmKey& o) const { return tie() < o.tie(); }
 };
@@ -156,10 +175,82 @@ void make_layout(Layout& l, cudaDataType_t type, int64_t rows, int64_t cols, con
         "cublasLtMatrixLayoutCreate");
 }
 
+// One run of the product with `algo` (d written; c read when beta != 0).
+using RunGemm = std::function<cublasStatus_t(const cublasLtMatmulAlgo_t&)>;
+
+// The heuristic's order is a guess: for fused epilogues and skinny shapes its
+// first pick is often not the fastest. So its first kCandidates are each run
+// a few times on the stream and the fastest is kept, once per shape.
+constexpr int kCandidates = 8;
+constexpr int kTimedRuns = 3;
+
+// Median milliseconds of kTimedRuns runs after one warm-up; infinity where
+// the algorithm fails to run.
+float time_algo(const RunGemm& run, const cublasLtMatmulAlgo_t& algo, cudaStream_t stream, const OpShape& s) {
+  if (run(algo) != CUBLAS_STATUS_SUCCESS) return std::numeric_limits<float>::infinity();
+  std::array<float, kTimedRuns> ms{};
+  CudaEventPair events(s);
+  for (float& t : ms) {
+    check(cudaEventRecord(events.start, stream), s, "cudaEventRecord");
+    if (run(algo) != CUBLAS_STATUS_SUCCESS) return std::numeric_limits<float>::infinity();
+    check(cudaEventRecord(events.stop, stream), s, "cudaEventRecord");
+    check(cudaEventSynchronize(events.stop), s, "cudaEventSynchronize");
+    check(cudaEventElapsedTime(&t, events.start, events.stop), s, "cudaEventElapsedTime");
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[kTimedRuns / 2];
+}
+
+// Runs that add into d (beta != 0 with c = d, a gradient accumulating) must
+// leave it as it was: d is kept on the host while the candidates run.
+class SavedOutput {
+ public:
+  SavedOutput(void* d, size_t bytes, cudaStream_t stream, const OpShape& s)
+      : d_(d), host_(bytes), stream_(stream), s_(s) {
+    check(cudaMemcpyAsync(host_.data(), d_, bytes, cudaMemcpyDeviceToHost, stream), s, "cudaMemcpyAsync(save)");
+    check(cudaStreamSynchronize(stream), s, "cudaStreamSynchronize");
+  }
+  void restore() {
+    check(cudaMemcpyAsync(d_, host_.data(), host_.size(), cudaMemcpyHostToDevice, stream_), s_,
+          "cudaMemcpyAsync(restore)");
+    check(cudaStreamSynchronize(stream_), s_, "cudaStreamSynchronize");
+  }
+
+ private:
+  void* d_;
+  std::vector<unsigned char> host_;
+  cudaStream_t stream_;
+  const OpShape& s_;
+};
+
+bool capturing(cudaStream_t stream, const OpShape& s) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  check(cudaStreamIsCapturing(stream, &status), s, "cudaStreamIsCapturing");
+  return status != cudaStreamCaptureStatusNone;
+}
+
+// The fastest of the heuristic's candidates; d holds its old contents again.
+cublasLtMatmulAlgo_t fastest(const cublasLtMatmulHeuristicResult_t* results, int found, const RunGemm& run,
+                             const Gemm& g, cudaStream_t stream, const OpShape& s) {
+  const bool accumulates = g.beta != 0.f && (g.c == nullptr || g.c == g.d);
+  const size_t element = g.c_type == CUDA_R_32F ? sizeof(float) : sizeof(bf16);
+  std::optional<SavedOutput> saved;
+  if (accumulates) saved.emplace(g.d, static_cast<size_t>(g.m * g.n) * element, stream, s);
+  int best = 0;
+  float best_ms = std::numeric_limits<float>::infinity();
+  for (int i = 0; i < found; ++i) {
+    const float ms = time_algo(run, results[i].algo, stream, s);
+    if (ms < best_ms) best = i, best_ms = ms;
+  }
+  if (saved) saved->restore();
+  return results[best].algo;
+}
+
 // False where cuBLASLt offers no algorithm (an epilogue it cannot fuse at
 // this shape or alignment): the caller then runs the unfused path.
 bool choose_algo(MatmulContext& ctx, const GemmKey& key, MatmulDesc& desc, Layout& la, Layout& lb,
-                 Layout& ld, const OpShape& s, cublasLtMatmulAlgo_t* algo) {
+                 Layout& ld, const Gemm& g, const RunGemm& run, cudaStream_t stream, const OpShape& s,
+                 cublasLtMatmulAlgo_t* algo) {
   AlgoCache::Answer known;
   if (algo_cache().find(key, &known)) {
     if (known) *algo = *known;
@@ -179,18 +270,19 @@ bool choose_algo(MatmulContext& ctx, const GemmKey& key, MatmulDesc& desc, Layou
   for (const auto& [attr, value] : aligns)
     check(cublasLtMatmulPreferenceSetAttribute(pref.pref, attr, &value, sizeof(value)), s,
           "cublasLtMatmulPreferenceSetAttribute(alignment)");
-  cublasLtMatmulHeuristicResult_t result{};
+  std::array<cublasLtMatmulHeuristicResult_t, kCandidates> results{};
   int found = 0;
+  const int wanted = key.tuned ? kCandidates : 1;
   const cublasStatus_t st =
       cublasLtMatmulAlgoGetHeuristic(static_cast<cublasLtHandle_t>(ctx.handle()), desc.desc, la.layout,
-                                     lb.layout, ld.layout, ld.layout, pref.pref, 1, &result, &found);
+                                     lb.layout, ld.layout, ld.layout, pref.pref, wanted, results.data(), &found);
   if (st == CUBLAS_STATUS_NOT_SUPPORTED || (st == CUBLAS_STATUS_SUCCESS && found == 0)) {
     algo_cache().insert(key, std::nullopt);
     return false;
   }
   check(st, s, "cublasLtMatmulAlgoGetHeuristic");
-  algo_cache().insert(key, result.algo);
-  *algo = result.algo;
+  *algo = found > 1 ? fastest(results.data(), found, run, g, stream, s) : results[0].algo;
+  algo_cache().insert(key, *algo);
   return true;
 }
 
@@ -246,14 +338,17 @@ bool try_gemm(MatmulContext& ctx, const Gemm& g, const OpShape& s, cudaStream_t 
                     alignment_of(g.b),
                     alignment_of(g.c ? g.c : g.d),
                     alignment_of(g.d),
-                    g.aux ? alignment_of(g.aux) : 256u};
-  cublasLtMatmulAlgo_t algo;
-  if (!choose_algo(ctx, key, desc, la, lb, ld, s, &algo)) return false;
+                    g.aux ? alignment_of(g.aux) : 256u,
+                    ctx.tune_algorithms() && !capturing(stream, s)};
   const float alpha = 1.f;
-  check(cublasLtMatmul(static_cast<cublasLtHandle_t>(ctx.handle()), desc.desc, &alpha, g.a,
-                       la.layout, g.b, lb.layout, &g.beta, g.c ? g.c : g.d, ld.layout, g.d, ld.layout, &algo,
-                       ctx.workspace(), ctx.workspace_bytes(), stream),
-        s, "cublasLtMatmul");
+  const RunGemm run = [&](const cublasLtMatmulAlgo_t& algo) {
+    return cublasLtMatmul(static_cast<cublasLtHandle_t>(ctx.handle()), desc.desc, &alpha, g.a, la.layout, g.b,
+                          lb.layout, &g.beta, g.c ? g.c : g.d, ld.layout, g.d, ld.layout, &algo, ctx.workspace(),
+                          ctx.workspace_bytes(), stream);
+  };
+  cublasLtMatmulAlgo_t algo;
+  if (!choose_algo(ctx, key, desc, la, lb, ld, g, run, stream, s, &algo)) return false;
+  check(run(algo), s, "cublasLtMatmul");
   return true;
 }
 
@@ -271,7 +366,8 @@ void validate(const OpShape& s) {
 
 }  // namespace
 
-MatmulContext::MatmulContext(size_t workspace_bytes) : workspace_bytes_(workspace_bytes) {
+MatmulContext::MatmulContext(bool tune_algorithms, size_t workspace_bytes)
+    : tune_algorithms_(tune_algorithms), workspace_bytes_(workspace_bytes) {
   const OpShape s{"MatmulContext", 0, 0, 0};
   cublasLtHandle_t handle = nullptr;
   check(cublasLtCreate(&handle), s, "cublasLtCreate");

@@ -11,17 +11,23 @@
 namespace alibi::cuda {
 
 // Owns the cuBLASLt handle and its workspace (allocated once).
+// tune_algorithms: the first call of each shape times the heuristic's best
+// few algorithms and keeps the fastest (faster, but which one wins may vary
+// from run to run, and with it the last bits); otherwise the heuristic's
+// first choice, the same on every run.
 class MatmulContext {
  public:
-  explicit MatmulContext(size_t workspace_bytes = 32u << 20);
+  explicit MatmulContext(bool tune_algorithms = false, size_t workspace_bytes = 32u << 20);
   ~MatmulContext();
   MatmulContext(const MatmulContext&) = delete;
   MatmulContext& operator=(const MatmulContext&) = delete;
   void* handle() const { return handle_; }  // cublasLtHandle_t
   void* workspace() const { return workspace_; }
   size_t workspace_bytes() const { return workspace_bytes_; }
+  bool tune_algorithms() const { return tune_algorithms_; }
 
  private:
+  bool tune_algorithms_ = false;
   void* handle_ = nullptr;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;

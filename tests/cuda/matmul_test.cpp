@@ -112,6 +112,17 @@ TEST(CudaMatmul, BackwardMatchesCpuReference) {
   check_backward(ctx, {1024, 768, 2304}, true, 23);
 }
 
+// Tuning runs every candidate algorithm on the real buffers: the gradients
+// that accumulate (beta = 1) must come out as if only the chosen one ran.
+// Shapes no other test uses, so their first call here is the one that tunes.
+TEST(CudaMatmul, TunedAlgorithmsLeaveAccumulatedGradientsRight) {
+  ALIBI_SKIP_WITHOUT_GPU();
+  MatmulContext ctx(/*tune_algorithms=*/true);
+  check_backward(ctx, {1000, 256, 776}, true, 24);
+  check_backward(ctx, {1000, 256, 776}, true, 25);  // the tuned choice, from the cache
+  check_forward(ctx, {1000, 256, 776}, true, 26);
+}
+
 TEST(CudaMatmul, BackwardWithoutDinpStillAccumulatesTwice) {
   ALIBI_SKIP_WITHOUT_GPU();
   MatmulContext ctx;
