@@ -2,15 +2,39 @@
 #include "kernels/adamw.cuh"
 #include "kernels/common.cuh"
 
+#include <algorithm>
+
 namespace alibi::cuda {
 namespace {
 
 constexpr int kThreads = 256;
 
+// The ranges of one launch travel as a kernel parameter (no device table to
+// upload and keep): up to kRangesPerLaunch of them, 3 KiB of the 4 KiB a
+// kernel's parameters may take.
+constexpr int kRangesPerLaunch = 256;
+struct LaunchRanges {
+  int64_t end[kRangesPerLaunch];  // relative to the launch's first element
+  float weight_decay[kRangesPerLaunch];
+  int count;
+};
+
+// The first range ending above i. Neighbouring threads almost always land in
+// the same range, so the lookups stay uniform across a warp.
+__device__ __forceinline__ float decay_at(const LaunchRanges& r, int64_t i) {
+  int lo = 0, hi = r.count - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi) / 2;
+    if (r.end[mid] > i) hi = mid;
+    else lo = mid + 1;
+  }
+  return r.weight_decay[lo];
+}
+
 // Memory bound: 5 fp32 streams (+1 bf16); one element per thread keeps it
 // simple and the loads coalesce.
 __global__ void adamw_kernel(float* param, bf16* working, const float* grad, float* m, float* v,
-                             int64_t n, AdamWHyper hp) {
+                             int64_t n, AdamWHyper hp, const __grid_constant__ LaunchRanges ranges) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
   const float g = grad[i] * hp.grad_scale;
@@ -20,7 +44,7 @@ __global__ void adamw_kernel(float* param, bf16* working, const float* grad, flo
   v[i] = vi;
   const float m_hat = mi / hp.bias_correction1, v_hat = vi / hp.bias_correction2;
   const float p = param[i];
-  const float updated = p - hp.lr * (m_hat / (sqrtf(v_hat) + hp.eps) + hp.weight_decay * p);
+  const float updated = p - hp.lr * (m_hat / (sqrtf(v_hat) + hp.eps) + decay_at(ranges, i) * p);
   param[i] = updated;
   if (working) working[i] = __float2bfloat16_rn(updated);
 }
@@ -28,10 +52,26 @@ __global__ void adamw_kernel(float* param, bf16* working, const float* grad, flo
 }  // namespace
 
 void adamw_update(float* param, bf16* working, const float* grad, float* m, float* v, int64_t n,
-                  const AdamWHyper& hp, cudaStream_t stream) {
+                  const AdamWHyper& hp, const DecayRange* ranges, int64_t range_count, cudaStream_t stream) {
   if (n == 0) return;
-  adamw_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(param, working, grad, m, v, n, hp);
-  check_launch("adamw_update", {{"n", n}});
+  if (range_count < 1 || ranges[range_count - 1].end != n)
+    throw_cuda_error("adamw_update", {{"n", n}, {"ranges", range_count}}, "decay ranges must end at n");
+  int64_t begin = 0;  // first element of this launch
+  for (int64_t first = 0; first < range_count; first += kRangesPerLaunch) {
+    LaunchRanges launch{};
+    launch.count = static_cast<int>(std::min<int64_t>(kRangesPerLaunch, range_count - first));
+    for (int k = 0; k < launch.count; ++k) {
+      launch.end[k] = ranges[first + k].end - begin;
+      launch.weight_decay[k] = ranges[first + k].weight_decay;
+    }
+    const int64_t count = launch.end[launch.count - 1];
+    if (count > 0) {
+      adamw_kernel<<<blocks_for(count, kThreads), kThreads, 0, stream>>>(
+          param + begin, working ? working + begin : nullptr, grad + begin, m + begin, v + begin, count, hp, launch);
+      check_launch("adamw_update", {{"n", count}});
+    }
+    begin += count;
+  }
 }
 
 }  // namespace alibi::cuda

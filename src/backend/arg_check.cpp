@@ -48,4 +48,17 @@ void ArgCheck::like(const Tensor& t, const Tensor& like, const char* op, const c
     fail(op, std::string(arg) + " " + t.describe() + " does not match " + like.describe());
 }
 
+std::vector<DecayRun> ArgCheck::decay_runs(const AdamWArgs& args, int64_t n, const char* op) const {
+  if (args.decay_runs.empty()) return {{n, args.weight_decay}};
+  int64_t previous = 0;
+  for (const DecayRun& run : args.decay_runs) {
+    if (run.end < previous) fail(op, "decay runs must be in ascending order");
+    previous = run.end;
+  }
+  if (previous != n)
+    fail(op, "decay runs end at " + std::to_string(previous) + ", not at the update's " + std::to_string(n) +
+                 " elements");
+  return args.decay_runs;
+}
+
 }  // namespace alibi

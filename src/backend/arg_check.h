@@ -6,7 +6,9 @@
 #include <cstdint>
 #include <initializer_list>
 #include <string>
+#include <vector>
 
+#include "backend/backend.h"
 #include "core/tensor.h"
 
 namespace alibi {
@@ -31,6 +33,9 @@ class ArgCheck {
   void rows_equal(int64_t rows, int64_t expected, const char* op, const char* arg) const;
   // The dtype and element count of `like`.
   void like(const Tensor& t, const Tensor& like, const char* op, const char* arg) const;
+  // AdamWArgs::decay_runs ascending and ending at n, or one run of
+  // `weight_decay` where none are given: the runs an update applies.
+  std::vector<DecayRun> decay_runs(const AdamWArgs& args, int64_t n, const char* op) const;
 
  private:
   Device device_;

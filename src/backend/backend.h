@@ -20,6 +20,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "core/tensor.h"
 
@@ -37,7 +38,14 @@ struct AttentionShape {
   int64_t B = 0, T = 0, H = 0, D = 0;
 };
 
-// One AdamW step over a contiguous range of one parameter tensor.
+// Weight decay over part of an update: elements [previous run's end, end).
+struct DecayRun {
+  int64_t end;
+  float weight_decay;
+};
+
+// One AdamW step over a contiguous range of parameters (one tensor, or many
+// tensors of the flat buffer with decay_runs telling their decays apart).
 struct AdamWArgs {
   Tensor param;         // f32 master weights, updated in place
   Tensor param_working; // optional: the working copy in activation dtype, refreshed
@@ -47,6 +55,9 @@ struct AdamWArgs {
   float lr = 0.f;
   float beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f;
   float weight_decay = 0.f;  // decoupled: param -= lr * weight_decay * param
+  // Where the decay differs by range (many tensors in one pass): runs in
+  // order, the last ending at param.numel(); empty: weight_decay everywhere.
+  std::vector<DecayRun> decay_runs;
   float grad_scale = 1.f;    // multiplies the gradient first (global-norm clipping)
   int64_t step = 1;          // 1-based, for bias correction
 };

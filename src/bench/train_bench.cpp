@@ -24,6 +24,12 @@ int bench_train(const TrainBenchOptions& o) {
   if (config.model.vocab_size <= 0) throw ConfigError(o.config_path + ": alibi-bench needs model.vocab_size > 0");
   const TrainConfig& t = config.train;
   auto backend = make_backend(config.runtime);
+  // Device memory as the driver sees it (everything the process allocates
+  // after this point, not only our own count): free now minus the lowest
+  // free seen after each step. It leaves out the CUDA context and the
+  // backend's fixed cuBLASLt workspace, allocated before this point.
+  const size_t free_at_start = backend->free_memory();
+  size_t lowest_free = free_at_start;
   const ModelShape shape = resolve_model_shape(config, config.model.vocab_size);
   Model model(*backend, shape);
   model.load_parameters(init_parameters(model.layout(), shape, config.model.init_std, t.seed));
@@ -60,6 +66,7 @@ int bench_train(const TrainBenchOptions& o) {
     last_loss = optimizer_step(model, optimizer, step_shape, t.lr, step, rng.next_u64(), random_batch, inputs,
                                targets, dp).loss;
     backend->synchronize();
+    lowest_free = std::min(lowest_free, backend->free_memory());
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (step > o.warmup) seconds.push_back(s);
   }
@@ -71,6 +78,8 @@ int bench_train(const TrainBenchOptions& o) {
   const char* env_peak = std::getenv("PEAK_TFLOPS");  // the same peak the PyTorch baseline uses
   const double peak = env_peak ? std::atof(env_peak) * 1e12 : backend->peak_flops();
   const double model_bytes = double(model.parameter_bytes() + optimizer.state_bytes() + model.activation_bytes());
+  const double GiB = 1024.0 * 1024 * 1024;
+  const double device_gib = double(free_at_start - lowest_free) / GiB;  // 0 on the CPU
   nlohmann::json result = {{"tool", "alibi-bench train"},
                            {"backend", backend->name()},
                            {"config", o.config_path},
@@ -86,14 +95,15 @@ int bench_train(const TrainBenchOptions& o) {
                            {"model_tflops", flops / 1e12},
                            {"mfu", peak > 0 ? flops / peak : 0.0},
                            {"peak_tflops_for_mfu", peak / 1e12},
-                           {"allocated_gib", model_bytes / (1024.0 * 1024 * 1024)},
+                           {"allocated_gib", model_bytes / GiB},
+                           {"device_gib", device_gib},
                            {"last_loss", last_loss}};
   std::printf("%s%s | %s | %.1fM params | B %d x L %d | %.2f ms/step | %.0f tok/s | %.1f model TFLOP/s | MFU %.1f%% | "
-              "%.2f GiB\n",
+              "%.2f GiB (device %.2f GiB)\n",
               backend->name().c_str(), o.data_parallel ? " (data-parallel path, 1 rank)" : "",
               position_method_name(shape.position), model.num_parameters() / 1e6,
               t.micro_batch, t.seq_len, 1e3 * step_s, tokens_per_s, flops / 1e12,
-              peak > 0 ? 100.0 * flops / peak : 0.0, model_bytes / (1024.0 * 1024 * 1024));
+              peak > 0 ? 100.0 * flops / peak : 0.0, model_bytes / GiB, device_gib);
   if (!o.json_path.empty()) std::ofstream(o.json_path) << result.dump(2) << "\n";
   return 0;
 }

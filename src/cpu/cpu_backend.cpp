@@ -292,10 +292,15 @@ class CpuBackend final : public Backend {
     checks.like(a.m, a.param, op, "m");
     checks.like(a.v, a.param, op, "v");
     if (a.step < 1) checks.fail(op, "step is 1-based, got " + std::to_string(a.step));
-    const cpu::AdamWHyper hp{a.lr, a.beta1, a.beta2, a.eps, a.weight_decay, a.grad_scale, a.step};
-    with_threads([&] {
-      cpu::adamw_update(a.param.f32(), a.grad.f32(), a.m.f32(), a.v.f32(), a.param.numel(), hp);
-    });
+    int64_t begin = 0;
+    for (const DecayRun& run : checks.decay_runs(a, a.param.numel(), op)) {
+      const cpu::AdamWHyper hp{a.lr, a.beta1, a.beta2, a.eps, run.weight_decay, a.grad_scale, a.step};
+      with_threads([&] {
+        cpu::adamw_update(a.param.f32() + begin, a.grad.f32() + begin, a.m.f32() + begin, a.v.f32() + begin,
+                          run.end - begin, hp);
+      });
+      begin = run.end;
+    }
     // The CPU trains in f32 throughout; a working copy is only kept in sync if given.
     if (!a.param_working.empty()) {
       checks.like(a.param_working, a.param, op, "param_working");

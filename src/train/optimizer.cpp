@@ -29,6 +29,26 @@ AdamW::AdamW(Backend& backend, Model& model, const OptimizerSettings& settings, 
   v_ = Tensor(v_buffer_->data(), {n}, DType::F32, backend.device());
   backend.fill_zero(m_);
   backend.fill_zero(v_);
+  decay_runs_ = shard_decay_runs();
+}
+
+// The shard as runs of equal decay, tensor after tensor; the padding between
+// tensors (zero parameters, zero gradients: it stays zero under any decay)
+// joins the run before it.
+std::vector<DecayRun> AdamW::shard_decay_runs() const {
+  std::vector<DecayRun> runs;
+  const std::vector<ParamSpec>& layout = model_.layout();
+  for (size_t i = 0; i < layout.size(); ++i) {
+    const int64_t next = i + 1 < layout.size() ? layout[i + 1].offset : model_.params_flat().numel();
+    const int64_t begin = std::max(layout[i].offset, shard_.begin), end = std::min(next, shard_.end);
+    if (begin >= end) continue;
+    const float decay = decay_for(layout[i]);
+    if (!runs.empty() && runs.back().weight_decay == decay)
+      runs.back().end = end - shard_.begin;
+    else
+      runs.push_back({end - shard_.begin, decay});
+  }
+  return runs;
 }
 
 float AdamW::decay_for(const ParamSpec& spec) const {
@@ -49,24 +69,17 @@ OptimizerStepInfo AdamW::step(double lr, int64_t step) {
   if (settings_.grad_clip > 0.f && info.grad_norm > settings_.grad_clip)
     info.clip_scale = settings_.grad_clip / (info.grad_norm + 1e-6);
 
-  for (const ParamSpec& spec : model_.layout()) {
-    // The part of this tensor inside the shard (all of it when unsharded).
-    const int64_t begin = std::max(spec.offset, shard_.begin);
-    const int64_t end = std::min(spec.offset + spec.numel(), shard_.end);
-    if (begin >= end) continue;
-    AdamWArgs args;
-    args.param = model_.params_flat().range(begin, end);
-    if (!model_.working_flat().empty()) args.param_working = model_.working_flat().range(begin, end);
-    args.grad = grads.range(begin, end);
-    args.m = m_.range(begin - shard_.begin, end - shard_.begin);
-    args.v = v_.range(begin - shard_.begin, end - shard_.begin);
-    args.lr = static_cast<float>(lr);
-    args.beta1 = settings_.beta1, args.beta2 = settings_.beta2, args.eps = settings_.eps;
-    args.weight_decay = decay_for(spec);
-    args.grad_scale = static_cast<float>(info.clip_scale);
-    args.step = step;
-    backend_.adamw_update(args);
-  }
+  AdamWArgs args;
+  args.param = model_.params_flat().range(shard_.begin, shard_.end);
+  if (!model_.working_flat().empty()) args.param_working = model_.working_flat().range(shard_.begin, shard_.end);
+  args.grad = grads.range(shard_.begin, shard_.end);
+  args.m = m_, args.v = v_;
+  args.lr = static_cast<float>(lr);
+  args.beta1 = settings_.beta1, args.beta2 = settings_.beta2, args.eps = settings_.eps;
+  args.decay_runs = decay_runs_;
+  args.grad_scale = static_cast<float>(info.clip_scale);
+  args.step = step;
+  backend_.adamw_update(args);
   return info;
 }
 

@@ -60,6 +60,9 @@ class AdamW {
   OptimizerShard shard_;
   std::unique_ptr<Buffer> m_buffer_, v_buffer_;
   Tensor m_, v_;
+  std::vector<DecayRun> decay_runs_;  // over the shard, from the layout
+
+  std::vector<DecayRun> shard_decay_runs() const;
 };
 
 }  // namespace alibi

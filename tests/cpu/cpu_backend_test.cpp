@@ -221,6 +221,36 @@ TEST(CpuBackend, AdamWCopiesIntoTheWorkingCopyWhenGiven) {
   EXPECT_EQ(working.data, param.data);
 }
 
+// Decay runs: each range gets its own decay, as separate updates would give.
+TEST(CpuBackend, AdamWDecayRunsEqualOneUpdatePerRange) {
+  auto be = make_cpu_backend(1);
+  HostTensor param({10}, 1), grad({10}, 2), m({10}, 3), v({10}, 4);
+  HostTensor param2({10}, 1), m2({10}, 3), v2({10}, 4);  // the same values, updated piece by piece
+  for (float& x : v.data) x = x * x;
+  for (float& x : v2.data) x = x * x;
+  AdamWArgs args;
+  args.lr = 0.01f, args.step = 2;
+  args.param = param.t, args.grad = grad.t, args.m = m.t, args.v = v.t;
+  args.decay_runs = {{3, 0.5f}, {3, 0.7f}, {10, 0.f}};  // an empty run in the middle
+  be->adamw_update(args);
+  const std::pair<int64_t, float> pieces[] = {{0, 0.5f}, {3, 0.f}};
+  for (const auto& [begin, decay] : pieces) {
+    const int64_t end = begin == 0 ? 3 : 10;
+    AdamWArgs one = args;
+    one.decay_runs.clear();
+    one.weight_decay = decay;
+    one.param = param2.t.range(begin, end), one.grad = grad.t.range(begin, end);
+    one.m = m2.t.range(begin, end), one.v = v2.t.range(begin, end);
+    be->adamw_update(one);
+  }
+  EXPECT_EQ(param.data, param2.data);
+  EXPECT_EQ(m.data, m2.data);
+  args.decay_runs = {{5, 0.1f}, {4, 0.1f}, {10, 0.f}};
+  expect_rejected([&] { be->adamw_update(args); }, "adamw_update");  // not ascending
+  args.decay_runs = {{5, 0.1f}};
+  expect_rejected([&] { be->adamw_update(args); }, "adamw_update");  // short of the end
+}
+
 // ---- wiring: each backend method equals the float template it wraps ----------
 // (bitwise: same code, same order). Catches swapped or misrouted arguments.
 
