@@ -32,6 +32,7 @@ int bench_train(const TrainBenchOptions& o) {
   size_t lowest_free = free_at_start;
   const ModelShape shape = resolve_model_shape(config, config.model.vocab_size);
   Model model(*backend, shape);
+  model.set_recompute(t.recompute);
   model.load_parameters(init_parameters(model.layout(), shape, config.model.init_std, t.seed));
   AdamW optimizer(*backend, model, OptimizerSettings::from(t));
   model.reserve(t.micro_batch, t.seq_len, /*for_training=*/true);
@@ -87,6 +88,7 @@ int bench_train(const TrainBenchOptions& o) {
                            {"params", model.num_parameters()},
                            {"n_layer", shape.n_layer}, {"d_model", shape.d_model}, {"n_head", shape.n_head},
                            {"seq_len", t.seq_len}, {"micro_batch", t.micro_batch}, {"grad_accum", t.grad_accum},
+                           {"recompute", recompute_name(t.recompute)},
                            {"data_parallel", o.data_parallel ? comm->name() : std::string("off")},
                            {"timed_steps", o.steps}, {"warmup_steps", o.warmup},
                            {"ms_per_step_median", 1e3 * step_s},
@@ -98,11 +100,11 @@ int bench_train(const TrainBenchOptions& o) {
                            {"allocated_gib", model_bytes / GiB},
                            {"device_gib", device_gib},
                            {"last_loss", last_loss}};
-  std::printf("%s%s | %s | %.1fM params | B %d x L %d | %.2f ms/step | %.0f tok/s | %.1f model TFLOP/s | MFU %.1f%% | "
+  std::printf("%s%s | %s | %.1fM params | B %d x L %d | recompute %s | %.2f ms/step | %.0f tok/s | %.1f model TFLOP/s | MFU %.1f%% | "
               "%.2f GiB (device %.2f GiB)\n",
               backend->name().c_str(), o.data_parallel ? " (data-parallel path, 1 rank)" : "",
               position_method_name(shape.position), model.num_parameters() / 1e6,
-              t.micro_batch, t.seq_len, 1e3 * step_s, tokens_per_s, flops / 1e12,
+              t.micro_batch, t.seq_len, recompute_name(t.recompute), 1e3 * step_s, tokens_per_s, flops / 1e12,
               peak > 0 ? 100.0 * flops / peak : 0.0, model_bytes / GiB, device_gib);
   if (!o.json_path.empty()) std::ofstream(o.json_path) << result.dump(2) << "\n";
   return 0;

@@ -35,6 +35,10 @@ struct DataConfig {
   std::string valid_split = "valid";
 };
 
+// Which activations of a block the backward recomputes instead of keeping
+// (memory for a second forward of that part).
+enum class Recompute { None, Attention, Mlp, Block };
+
 struct TrainConfig {
   int seq_len = 128;
   int micro_batch = 8;
@@ -54,6 +58,7 @@ struct TrainConfig {
   uint64_t seed = 1337;
   int64_t eval_interval = 50; // steps between validations; 0: only at the end
   int64_t eval_batches = 8;   // validation batches; 0: the whole split
+  Recompute recompute = Recompute::None;
 };
 
 struct CheckpointConfig {
@@ -126,5 +131,6 @@ std::optional<PositionMethod> parse_position_method(std::string_view name);
 const char* device_choice_name(DeviceChoice device);  // "auto", "cpu", "cuda"
 std::optional<DeviceChoice> parse_device_choice(std::string_view name);
 const char* reduce_dtype_name(ReduceDType dtype);     // "fp32", "bf16"
+const char* recompute_name(Recompute recompute);      // "none", "attention", "mlp", "block"
 
 }  // namespace alibi

@@ -24,6 +24,9 @@ static_assert(static_cast<size_t>(DeviceChoice::Cuda) + 1 == kDeviceNames.size()
 constexpr std::array<const char*, 2> kReduceDTypeNames = {"fp32", "bf16"};
 static_assert(static_cast<size_t>(ReduceDType::Bf16) + 1 == kReduceDTypeNames.size());
 
+constexpr std::array<const char*, 4> kRecomputeNames = {"none", "attention", "mlp", "block"};
+static_assert(static_cast<size_t>(Recompute::Block) + 1 == kRecomputeNames.size());
+
 template <class Enum, size_t N>
 std::optional<Enum> enum_from_name(const std::array<const char*, N>& names, std::string_view name) {
   for (size_t i = 0; i < N; ++i) {
@@ -48,6 +51,9 @@ std::optional<DeviceChoice> parse_device_choice(std::string_view name) {
 }
 const char* reduce_dtype_name(ReduceDType dtype) {
   return kReduceDTypeNames.at(static_cast<size_t>(dtype));
+}
+const char* recompute_name(Recompute recompute) {
+  return kRecomputeNames.at(static_cast<size_t>(recompute));
 }
 
 // ---------------------------------------------------------------------------
@@ -209,6 +215,12 @@ std::vector<ConfigKey> build_keys() {
           "Steps between validations; 0 means only at the end."),
       key("train.eval_batches", &C::train, &TrainConfig::eval_batches, at_least(0),
           "Batches per validation; 0 means the whole validation split."),
+      enum_key("train.recompute", &C::train, &TrainConfig::recompute, kRecomputeNames,
+               "Activations the backward pass recomputes instead of keeping, trading a second "
+               "forward of that part for memory: none; attention (LayerNorm 1, q/k/v and the "
+               "attention output, about a third of a block's activations); mlp (LayerNorm 2 and "
+               "the MLP's hidden layer, over half); block (everything but the block's input). "
+               "Gradients are the same as without recomputation."),
       // checkpoint
       key("checkpoint.dir", &C::checkpoint, &CheckpointConfig::dir, kAnyValue,
           "Directory for checkpoints; empty means log.run_dir/checkpoints."),

@@ -110,6 +110,44 @@ size_t Model::parameter_bytes() const {
   return params_flat_.nbytes() + working_flat_.nbytes() + grads_flat_.nbytes();
 }
 
+namespace {
+// What each layer keeps for the backward; the rest is recomputed there.
+struct KeptActivations {
+  bool attention;  // LN1, q/k/v, attention output and its log-sum-exp
+  bool mid;        // the residual stream between the sub-layers
+  bool mlp;        // LN2, the MLP's hidden layer before and after GELU
+};
+KeptActivations kept_for(Recompute recompute) {
+  return {recompute != Recompute::Attention && recompute != Recompute::Block, recompute != Recompute::Block,
+          recompute != Recompute::Mlp && recompute != Recompute::Block};
+}
+}  // namespace
+
+void Model::set_recompute(Recompute recompute) {
+  recompute_ = recompute;
+  arena_.reset();
+  capacity_batch_ = capacity_len_ = 0;
+}
+
+void Model::carve_attention(BlockActivations& a, int64_t B, int64_t T, bool for_training) {
+  const int64_t C = shape_.d_model, H = shape_.n_head, N = B * T;
+  a.ln1 = act({B, T, C});
+  a.ln1_mean = stat({N}, DType::F32);
+  a.ln1_rstd = stat({N}, DType::F32);
+  a.qkv = act({B, T, 3, H, shape_.head_dim()});
+  a.att = act({B, T, C});
+  a.lse = for_training ? stat({B, H, T}, DType::F32) : Tensor();
+}
+
+void Model::carve_mlp(BlockActivations& a, int64_t B, int64_t T) {
+  const int64_t C = shape_.d_model, F = shape_.d_ff, N = B * T;
+  a.ln2 = act({B, T, C});
+  a.ln2_mean = stat({N}, DType::F32);
+  a.ln2_rstd = stat({N}, DType::F32);
+  a.fc = act({B, T, F});
+  a.fc_gelu = act({B, T, F});
+}
+
 // Lays out every activation view for (B, T) from the arena's start; with no
 // arena allocated the views only measure (their data stays null).
 void Model::carve(int64_t B, int64_t T, bool for_training) {
@@ -120,24 +158,29 @@ void Model::carve(int64_t B, int64_t T, bool for_training) {
   targets_ = stat({B, T}, DType::I32);
   losses_ = stat({N}, DType::F32);
   embedded_ = act({B, T, C});
-  // Evaluation keeps one layer's activations and reuses them for every
-  // layer; training keeps all of them for the backward pass.
-  blocks_.assign(for_training ? shape_.n_layer : 1, {});
-  for (BlockActivations& a : blocks_) {
-    a.ln1 = act({B, T, C});
-    a.ln1_mean = stat({N}, DType::F32);
-    a.ln1_rstd = stat({N}, DType::F32);
-    a.qkv = act({B, T, 3, H, shape_.head_dim()});
-    a.att = act({B, T, C});
-    a.lse = for_training ? stat({B, H, T}, DType::F32) : Tensor();
-    a.residual_mid = act({B, T, C});
-    a.ln2 = act({B, T, C});
-    a.ln2_mean = stat({N}, DType::F32);
-    a.ln2_rstd = stat({N}, DType::F32);
-    a.fc = act({B, T, F});
-    a.fc_gelu = act({B, T, F});
-    // In evaluation the residual stream is updated in place in x_0's buffer.
-    a.residual_out = for_training ? act({B, T, C}) : embedded_;
+  if (for_training) {
+    // Every layer keeps its activations for the backward pass, but for the
+    // parts it recomputes there: those are one set, shared.
+    const KeptActivations kept = kept_for(recompute_);
+    BlockActivations shared;
+    if (!kept.attention) carve_attention(shared, B, T, true);
+    if (!kept.mid) shared.residual_mid = act({B, T, C});
+    if (!kept.mlp) carve_mlp(shared, B, T);
+    blocks_.assign(shape_.n_layer, shared);
+    for (BlockActivations& a : blocks_) {
+      if (kept.attention) carve_attention(a, B, T, true);
+      if (kept.mid) a.residual_mid = act({B, T, C});
+      if (kept.mlp) carve_mlp(a, B, T);
+      a.residual_out = act({B, T, C});
+    }
+  } else {
+    // Evaluation keeps one layer's activations and reuses them for every
+    // layer; the residual stream is updated in place in x_0's buffer.
+    blocks_.assign(1, {});
+    carve_attention(blocks_[0], B, T, false);
+    blocks_[0].residual_mid = act({B, T, C});
+    carve_mlp(blocks_[0], B, T);
+    blocks_[0].residual_out = embedded_;
   }
   lnf_ = act({B, T, C});
   lnf_mean_ = stat({N}, DType::F32);
@@ -235,32 +278,53 @@ void Model::add_branch(const Tensor& out, const Tensor& residual, const Tensor& 
 }
 
 void Model::block_forward(int64_t l, const Tensor& x, int64_t B, int64_t T, bool training) {
-  const int64_t C = shape_.d_model, F = shape_.d_ff, N = B * T;
-  const BlockParams& w = weights_.blocks[l];
   const BlockActivations& a = blocks_[training ? l : 0];
   const bool dropout = training && shape_.dropout > 0.f;
-  Tensor xr = x.view({N, C});
-  Tensor ln1 = rows(a.ln1, {N, C}), qkv = rows(a.qkv, {B, T, 3, shape_.n_head, shape_.head_dim()});
-  Tensor att = rows(a.att, {B, T, C}), mid = rows(a.residual_mid, {N, C});
-  Tensor ln2 = rows(a.ln2, {N, C}), fc = rows(a.fc, {N, F}), fc_gelu = rows(a.fc_gelu, {N, F});
-  Tensor out = rows(a.residual_out, {N, C});
-  Tensor lse = a.lse.empty() ? Tensor() : rows(a.lse, {B, shape_.n_head, T});
-  Tensor branch = rows(lnf_, {N, C});  // free until the final LayerNorm
+  attention_inputs(a, l, x, B, T);
+  attention_residual(a, l, x, B, T, dropout);
+  mlp_inputs(a, l, B, T);
+  mlp_residual(a, l, B, T, dropout);
+}
 
-  // Attention sub-layer.
-  backend_.layernorm_forward(ln1, rows(a.ln1_mean, {N}), rows(a.ln1_rstd, {N}), xr, w.ln1_weight,
+// LN1(x), q/k/v (rotated where the position method rotates) and Attn.
+void Model::attention_inputs(const BlockActivations& a, int64_t l, const Tensor& x, int64_t B, int64_t T) {
+  const int64_t C = shape_.d_model, H = shape_.n_head, N = B * T;
+  const BlockParams& w = weights_.blocks[l];
+  Tensor ln1 = rows(a.ln1, {N, C}), qkv = rows(a.qkv, {B, T, 3, H, shape_.head_dim()});
+  Tensor lse = a.lse.empty() ? Tensor() : rows(a.lse, {B, H, T});
+  backend_.layernorm_forward(ln1, rows(a.ln1_mean, {N}), rows(a.ln1_rstd, {N}), x.view({N, C}), w.ln1_weight,
                              w.ln1_bias, shape_.layernorm_eps);
   backend_.matmul_forward(qkv.view({N, 3 * C}), ln1, w.qkv_weight, w.qkv_bias);
   if (shape_.position == PositionMethod::Rotary) backend_.rotary_forward(qkv, shape_.rotary_base);
-  backend_.attention_forward(att, lse, qkv, slopes_, attention_shape(B, T));
-  add_branch(mid, xr, att.view({N, C}), w.proj_weight, w.proj_bias, branch,
-             dropout ? std::optional(dropout_site_seed(l, kAttentionDropout)) : std::nullopt);
+  backend_.attention_forward(rows(a.att, {B, T, C}), lse, qkv, slopes_, attention_shape(B, T));
+}
 
-  // MLP sub-layer.
-  backend_.layernorm_forward(ln2, rows(a.ln2_mean, {N}), rows(a.ln2_rstd, {N}), mid, w.ln2_weight,
-                             w.ln2_bias, shape_.layernorm_eps);
-  backend_.matmul_gelu_forward(fc_gelu, fc, ln2, w.fc_weight, w.fc_bias);
-  add_branch(out, mid, fc_gelu, w.out_weight, w.out_bias, branch,
+// mid = x + dropout(W_proj Attn + b). The branch's scratch is lnf_, free
+// until the final LayerNorm and again once the LM head's backward is done.
+void Model::attention_residual(const BlockActivations& a, int64_t l, const Tensor& x, int64_t B, int64_t T,
+                               bool dropout) {
+  const int64_t C = shape_.d_model, N = B * T;
+  const BlockParams& w = weights_.blocks[l];
+  add_branch(rows(a.residual_mid, {N, C}), x.view({N, C}), rows(a.att, {N, C}), w.proj_weight, w.proj_bias,
+             rows(lnf_, {N, C}), dropout ? std::optional(dropout_site_seed(l, kAttentionDropout)) : std::nullopt);
+}
+
+// LN2(mid) and the MLP's hidden layer, before and after GELU.
+void Model::mlp_inputs(const BlockActivations& a, int64_t l, int64_t B, int64_t T) {
+  const int64_t C = shape_.d_model, F = shape_.d_ff, N = B * T;
+  const BlockParams& w = weights_.blocks[l];
+  Tensor ln2 = rows(a.ln2, {N, C});
+  backend_.layernorm_forward(ln2, rows(a.ln2_mean, {N}), rows(a.ln2_rstd, {N}), rows(a.residual_mid, {N, C}),
+                             w.ln2_weight, w.ln2_bias, shape_.layernorm_eps);
+  backend_.matmul_gelu_forward(rows(a.fc_gelu, {N, F}), rows(a.fc, {N, F}), ln2, w.fc_weight, w.fc_bias);
+}
+
+// out = mid + dropout(W_out GELU(fc) + b).
+void Model::mlp_residual(const BlockActivations& a, int64_t l, int64_t B, int64_t T, bool dropout) {
+  const int64_t C = shape_.d_model, F = shape_.d_ff, N = B * T;
+  const BlockParams& w = weights_.blocks[l];
+  add_branch(rows(a.residual_out, {N, C}), rows(a.residual_mid, {N, C}), rows(a.fc_gelu, {N, F}), w.out_weight,
+             w.out_bias, rows(lnf_, {N, C}),
              dropout ? std::optional(dropout_site_seed(l, kMlpDropout)) : std::nullopt);
 }
 
@@ -305,7 +369,18 @@ std::vector<float> Model::last_token_losses() {
 // Backward
 // ---------------------------------------------------------------------------
 
+// Brings back what the forward of layer l did not keep (train.recompute):
+// the forward's own ops, weights and dropout seeds, so the same values.
+void Model::recompute_activations(int64_t l, const Tensor& x, int64_t B, int64_t T) {
+  const BlockActivations& a = blocks_[l];
+  const KeptActivations kept = kept_for(recompute_);
+  if (!kept.attention) attention_inputs(a, l, x, B, T);
+  if (!kept.mid) attention_residual(a, l, x, B, T, shape_.dropout > 0.f);
+  if (!kept.mlp) mlp_inputs(a, l, B, T);
+}
+
 void Model::block_backward(int64_t l, const Tensor& x, const Tensor& dres, int64_t B, int64_t T) {
+  recompute_activations(l, x, B, T);
   const int64_t C = shape_.d_model, F = shape_.d_ff, N = B * T, H = shape_.n_head;
   const BlockParams& w = weights_.blocks[l];
   const BlockParams& g = grads_.blocks[l];

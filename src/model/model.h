@@ -75,6 +75,11 @@ class Model {
   void refresh_working_weights();
   std::vector<float> download_parameters();
 
+  // Which block activations the backward recomputes instead of keeping
+  // (train.recompute); the next reserve() lays the activations out anew.
+  void set_recompute(Recompute recompute);
+  Recompute recompute() const { return recompute_; }
+
   // Allocates activations for batches up to (batch, seq_len); reallocates
   // only when a larger batch or length is asked for.
   void reserve(int64_t batch, int64_t seq_len, bool for_training);
@@ -113,7 +118,15 @@ class Model {
   void embed(int64_t B, int64_t T, bool training);
   void add_branch(const Tensor& out, const Tensor& residual, const Tensor& inp, const Tensor& weight,
                   const Tensor& bias, const Tensor& scratch, std::optional<uint64_t> dropout_seed);
+  void carve_attention(BlockActivations& a, int64_t B, int64_t T, bool for_training);
+  void carve_mlp(BlockActivations& a, int64_t B, int64_t T);
   void block_forward(int64_t l, const Tensor& x, int64_t B, int64_t T, bool training);
+  void attention_inputs(const BlockActivations& a, int64_t l, const Tensor& x, int64_t B, int64_t T);
+  void attention_residual(const BlockActivations& a, int64_t l, const Tensor& x, int64_t B, int64_t T,
+                          bool dropout);
+  void mlp_inputs(const BlockActivations& a, int64_t l, int64_t B, int64_t T);
+  void mlp_residual(const BlockActivations& a, int64_t l, int64_t B, int64_t T, bool dropout);
+  void recompute_activations(int64_t l, const Tensor& x, int64_t B, int64_t T);
   void block_backward(int64_t l, const Tensor& x, const Tensor& dresidual, int64_t B, int64_t T);
   void embed_backward(const Tensor& dresidual, int64_t B, int64_t T);
   AttentionShape attention_shape(int64_t B, int64_t T) const;
@@ -122,6 +135,7 @@ class Model {
 
   Backend& backend_;
   ModelShape shape_;
+  Recompute recompute_ = Recompute::None;
   std::vector<ParamSpec> layout_;
   int64_t flat_numel_ = 0;
   std::unique_ptr<Buffer> param_buffer_, working_buffer_, grad_buffer_, slopes_buffer_;
@@ -137,7 +151,9 @@ class Model {
   bool capacity_training_ = false;
   Tensor tokens_, targets_, losses_;
   Tensor embedded_;                       // x_0
-  std::vector<BlockActivations> blocks_;  // one per layer (one shared when not training)
+  // One per layer (one shared when not training); the parts recomputed in
+  // the backward are one set shared by every layer.
+  std::vector<BlockActivations> blocks_;
   Tensor lnf_, lnf_mean_, lnf_rstd_, logits_;
   // Backward scratch.
   Tensor d_residual_, d_scratch_, d_branch_, d_qkv_, d_fc_;

@@ -161,6 +161,7 @@ Trainer::Trainer(const Config& config, const TrainOptions& options)
   const ModelShape shape = resolve_model_shape(config_, dataset_.vocab_size);
   // ZeRO-1 shards are equal, whole multiples of 64 elements.
   model_ = std::make_unique<Model>(*backend_, shape, sharded() ? int64_t{64} * world_ : int64_t{64});
+  model_->set_recompute(t.recompute);
   build_optimizer();
   reserve_activations();
   schedule_ = LrSchedule{t.lr, t.warmup_steps, t.steps, t.min_lr_ratio};
@@ -206,11 +207,11 @@ void Trainer::reserve_activations() {
   const size_t free = backend_->free_memory();
   const double GiB = 1024.0 * 1024.0 * 1024.0;
   if (free > 0 && needed > free) {
-    char text[512];
+    char text[640];
     std::snprintf(text, sizeof text,
                   "not enough %s memory: activations for train.micro_batch = %d x train.seq_len = %d need "
                   "%.2f GiB, but only %.2f GiB is free after parameters, gradients and optimizer state "
-                  "(%.2f GiB); lower train.micro_batch (and raise train.grad_accum) or train.seq_len",
+                  "(%.2f GiB); lower train.micro_batch (and raise train.grad_accum) or train.seq_len, or recompute more (train.recompute)",
                   device_name(backend_->device()), t.micro_batch, t.seq_len, needed / GiB, free / GiB,
                   (model_->parameter_bytes() + optimizer_->state_bytes()) / GiB);
     throw std::runtime_error(text);

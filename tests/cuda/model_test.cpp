@@ -98,5 +98,39 @@ TEST(CudaModelMemory, EvaluationForwardMatchesTrainingForward) {
   EXPECT_NEAR(train_loss, eval_loss, 1e-6 * std::fabs(train_loss));
 }
 
+// train.recompute on the GPU: bitwise the gradients of keeping everything
+// under runtime.deterministic (the recomputed forward runs the same kernels
+// with the same algorithms and dropout seeds).
+TEST(CudaModelRecompute, GradientsEqualKeepingEverythingBitwise) {
+  ALIBI_REQUIRE_GPU();
+  ModelShape shape = small_shape(PositionMethod::Alibi);
+  shape.dropout = 0.1f;
+  RuntimeConfig runtime{DeviceChoice::Cuda, 0};
+  runtime.deterministic = true;
+  auto gpu = make_backend(runtime);
+  const auto tokens = patterned_tokens(2 * 80, shape.vocab, 3);
+  std::vector<int32_t> inputs(tokens.begin(), tokens.end() - 1), targets(tokens.begin() + 1, tokens.end());
+  auto gradient = [&](Recompute recompute) {
+    Model model(*gpu, shape);
+    model.set_recompute(recompute);
+    model.load_parameters(init_parameters(model.layout(), shape, 0.05f, 6));
+    model.forward(inputs.data(), targets.data(), 2, 80, true, /*dropout_seed=*/9, 1.f / 160);
+    model.backward();
+    std::vector<float> g(model.grads_flat().numel());
+    gpu->download(g.data(), model.grads_flat());
+    return g;
+  };
+  const std::vector<float> kept = gradient(Recompute::None);
+  for (Recompute recompute : {Recompute::Attention, Recompute::Mlp, Recompute::Block}) {
+    const std::vector<float> recomputed = gradient(recompute);
+    size_t differing = 0;
+    for (size_t i = 0; i < kept.size(); ++i) differing += kept[i] != recomputed[i];
+    EXPECT_EQ(differing, 0u) << "train.recompute = " << recompute_name(recompute);
+  }
+  double max_abs = 0;
+  for (float x : kept) max_abs = std::max(max_abs, std::fabs(double(x)));
+  EXPECT_GT(max_abs, 1e-4);
+}
+
 }  // namespace
 }  // namespace alibi

@@ -182,3 +182,71 @@ TEST(Model, TwoAccumulatedHalfBatchesGiveTheFullBatchGradient) {
 
 }  // namespace
 }  // namespace alibi
+
+namespace alibi {
+namespace {
+
+// train.recompute: the backward recomputes what the forward did not keep with
+// the forward's own ops and dropout seeds, so the gradients are bitwise those
+// of keeping everything, and the activations take less memory.
+class ModelRecompute : public ::testing::TestWithParam<std::tuple<Recompute, PositionMethod, float>> {};
+
+std::vector<float> gradient_after_one_step(Recompute recompute, PositionMethod position, float dropout) {
+  auto backend = make_cpu_backend(1);
+  const ModelShape shape = tiny_shape(position, dropout);
+  Model model(*backend, shape);
+  model.set_recompute(recompute);
+  model.load_parameters(init_parameters(model.layout(), shape, 0.3f, 21));
+  const Batch batch = random_batch(shape.vocab, 22);
+  model.forward(batch.tokens.data(), batch.targets.data(), batch.B, batch.T, true, /*dropout_seed=*/77);
+  model.backward();
+  std::vector<float> g(model.grads_flat().numel());
+  backend->download(g.data(), model.grads_flat());
+  return g;
+}
+
+TEST_P(ModelRecompute, GradientsEqualKeepingEverything) {
+  const auto [recompute, position, dropout] = GetParam();
+  const std::vector<float> kept = gradient_after_one_step(Recompute::None, position, dropout);
+  const std::vector<float> recomputed = gradient_after_one_step(recompute, position, dropout);
+  ASSERT_EQ(kept.size(), recomputed.size());
+  double max_abs = 0;
+  for (size_t i = 0; i < kept.size(); ++i) {
+    max_abs = std::max(max_abs, std::fabs(double(kept[i])));
+    ASSERT_EQ(kept[i], recomputed[i]) << "element " << i;
+  }
+  EXPECT_GT(max_abs, 1e-3);  // a real gradient, not two zero vectors
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AllSettings, ModelRecompute,
+    ::testing::Combine(::testing::Values(Recompute::Attention, Recompute::Mlp, Recompute::Block),
+                       ::testing::Values(PositionMethod::Alibi, PositionMethod::Rotary), ::testing::Values(0.f, 0.2f)),
+    [](const auto& info) {
+      return std::string(recompute_name(std::get<0>(info.param))) + "_" +
+             position_method_name(std::get<1>(info.param)) + (std::get<2>(info.param) > 0 ? "_dropout" : "");
+    });
+
+TEST(ModelRecomputeMemory, EachSettingKeepsLessThanTheOneBefore) {
+  auto backend = make_cpu_backend(1);
+  ModelShape shape = tiny_shape(PositionMethod::Alibi, 0.f);
+  shape.n_layer = 4, shape.d_ff = 4 * shape.d_model;  // GPT's MLP: the larger part of a block
+  Model model(*backend, shape);
+  auto bytes = [&](Recompute r) {
+    model.set_recompute(r);
+    return model.activation_bytes_for(4, 64, /*for_training=*/true);
+  };
+  const size_t none = bytes(Recompute::None), attention = bytes(Recompute::Attention);
+  const size_t mlp = bytes(Recompute::Mlp), block = bytes(Recompute::Block);
+  EXPECT_LT(attention, none);
+  EXPECT_LT(mlp, attention);
+  EXPECT_LT(block, mlp);
+  // Evaluation does not depend on the setting.
+  model.set_recompute(Recompute::None);
+  const size_t eval_none = model.activation_bytes_for(4, 64, false);
+  model.set_recompute(Recompute::Block);
+  EXPECT_EQ(model.activation_bytes_for(4, 64, false), eval_none);
+}
+
+}  // namespace
+}  // namespace alibi
