@@ -1,15 +1,25 @@
 #!/usr/bin/env python3
 """Prints alibi-lm's training step beside PyTorch's (bench/train.sh writes the inputs).
 
+  compare_train.py OUT_DIR [--record FILE]
+--record also writes every figure of the run to FILE as
+{"gpu", "commit", "ours": [alibi-bench train JSONs], "pytorch": train.json},
+the commit from $ALIBI_COMMIT or git.
+
 GiB: ours is the device memory the driver saw the process take (device_gib,
 beyond the CUDA context), PyTorch's its max_memory_allocated.
 """
+import argparse
 import json
 import os
-import sys
+import subprocess
 
-out = sys.argv[1] if len(sys.argv) > 1 else "bench-out"
-torch_runs, peak = {}, None
+parser = argparse.ArgumentParser()
+parser.add_argument("out", nargs="?", default="bench-out")
+parser.add_argument("--record")
+args = parser.parse_args()
+out = args.out
+torch_runs, peak, baseline = {}, None, None
 try:
     baseline = json.load(open(os.path.join(out, "train.json")))
     peak = baseline["meta"].get("peak_tflops_for_mfu")
@@ -38,3 +48,22 @@ for model, tag, shape in models:
             print(f"{'PyTorch ' + torch_attention + ', torch.compile':42s} {t['ms_per_step']:9.2f} "
                   f"{t['tokens_per_s']:10,.0f} {t['peak_mem_GiB']:6.2f} {100 * t['mfu_vs_measured_peak']:5.1f}%")
             print(f"{'  ratio (ours / PyTorch time per step)':42s} {o['ms_per_step_median'] / t['ms_per_step']:9.2f}x")
+
+
+def command_output(command):
+    try:
+        return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+if args.record:
+    ours = [json.load(open(os.path.join(out, name))) for name in sorted(os.listdir(out))
+            if name.startswith("ours-") and name.endswith(".json")]
+    record = {"gpu": command_output(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"]),
+              "commit": os.environ.get("ALIBI_COMMIT") or command_output(["git", "rev-parse", "HEAD"]),
+              "ours": ours, "pytorch": baseline}
+    with open(args.record, "w") as f:
+        json.dump(record, f, indent=1)
+        f.write("\n")
+    print(f"figures recorded in {args.record}")

@@ -18,4 +18,4 @@ for model in 124m 350m; do
 done
 BENCH_OUT="$OUT" TRAIN_BUDGET_S="${TRAIN_BUDGET_S:-150}" python3 "$BASE/train_bench.py" > "$OUT/pytorch-train.log" 2>&1 \
   || echo "PyTorch baseline failed: see $OUT/pytorch-train.log"
-python3 bench/compare_train.py "$OUT"
+python3 bench/compare_train.py "$OUT" --record "$OUT/train-bench.json"
