@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "core/install_paths.h"
+
 namespace alibi {
 
 namespace {
@@ -22,7 +24,7 @@ constexpr int kScriptNoGnuplot = 3;  // plot_eval.sh's status when gnuplot is mi
 std::string plot_script_path() {
   const char* custom = std::getenv("ALIBI_PLOT_SCRIPT");
   if (custom && *custom) return custom;
-  return std::string(ALIBI_SOURCE_DIR) + "/scripts/plot_eval.sh";
+  return shared_file("plot_eval.sh").string();
 }
 
 std::string draw_plot(const std::string& csv_path, const std::string& png_path, const std::string& metric) {

@@ -5,8 +5,8 @@
 
 namespace alibi {
 
-// The plot script: $ALIBI_PLOT_SCRIPT, else scripts/plot_eval.sh of the
-// source tree this binary was built from.
+// The plot script: $ALIBI_PLOT_SCRIPT, else plot_eval.sh of the binary's
+// share/alibi-lm (core/install_paths.h).
 std::string plot_script_path();
 
 // Runs the script on an alibi-eval CSV. Returns "" on success, else what

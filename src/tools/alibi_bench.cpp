@@ -10,10 +10,12 @@
 #include <cstdlib>
 
 #include "bench/bench.h"
+#include "core/version.h"
 
 int main(int argc, char** argv) {
   ::setenv("OMP_WAIT_POLICY", "PASSIVE", /*overwrite=*/0);
   CLI::App app{"alibi-bench: time alibi-lm's code paths"};
+  app.set_version_flag("--version", alibi::version_text());
   app.require_subcommand(1);
 
   alibi::TrainBenchOptions train;

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <string>
 
+#include "core/version.h"
 #include "data/prepare.h"
 
 namespace {
@@ -47,6 +48,7 @@ void print_summary(const alibi::DatasetMeta& meta, double seconds) {
 
 int main(int argc, char** argv) {
   CLI::App app{"alibi-data: tokenize a text corpus into alibi-lm token shards"};
+  app.set_version_flag("--version", alibi::version_text());
   alibi::PrepareOptions options;
   std::string format = "text";
   add_options(app, options, format);

@@ -10,6 +10,7 @@
 
 #include "config/config.h"
 #include "core/atomic_file.h"
+#include "core/version.h"
 #include "eval/plot.h"
 #include "eval/report.h"
 #include "eval/sweep.h"
@@ -49,6 +50,7 @@ int main(int argc, char** argv) {
   // As in alibi-train: idle OpenMP threads sleep instead of spinning.
   ::setenv("OMP_WAIT_POLICY", "PASSIVE", /*overwrite=*/0);
   CLI::App app{"alibi-eval: perplexity of trained checkpoints at one or more evaluation lengths"};
+  app.set_version_flag("--version", alibi::version_text());
   alibi::SweepRequest request;
   request.data.data = "valid";
   std::string lengths = "1x", device = "auto";

@@ -8,6 +8,7 @@
 
 #include "backend/select.h"
 #include "config/config.h"
+#include "core/version.h"
 #include "dist/launch_env.h"
 #include "dist/mpi_runtime.h"
 #include "dist/process_group.h"
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
   // The user's own setting wins.
   ::setenv("OMP_WAIT_POLICY", "PASSIVE", /*overwrite=*/0);
   CLI::App app{"alibi-train: train a decoder-only language model with ALiBi (or a baseline position method)"};
+  app.set_version_flag("--version", alibi::version_text());
   std::string config_path;
   std::vector<std::string> overrides;
   std::string resume;
