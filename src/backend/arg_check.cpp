@@ -48,6 +48,15 @@ void ArgCheck::like(const Tensor& t, const Tensor& like, const char* op, const c
     fail(op, std::string(arg) + " " + t.describe() + " does not match " + like.describe());
 }
 
+void ArgCheck::kv_cache(const Tensor& k_cache, const Tensor& v_cache, const Tensor& qkv, const Tensor& positions,
+                        int64_t T, const KvCacheShape& s, DType dtype, const char* op) const {
+  if (s.B <= 0 || s.H <= 0 || s.L <= 0 || s.D <= 0 || T <= 0) fail(op, "cache shape and length must be positive");
+  flat(k_cache, dtype, s.B * s.H * s.L * s.D, op, "k_cache [B,H,L,D]");
+  flat(v_cache, dtype, s.B * s.H * s.L * s.D, op, "v_cache [B,H,L,D]");
+  flat(qkv, dtype, s.B * T * 3 * s.H * s.D, op, "qkv [B,T,3,H,D]");
+  shape(positions, DType::I32, {s.B}, op, "positions [B]");
+}
+
 std::vector<DecayRun> ArgCheck::decay_runs(const AdamWArgs& args, int64_t n, const char* op) const {
   if (args.decay_runs.empty()) return {{n, args.weight_decay}};
   int64_t previous = 0;

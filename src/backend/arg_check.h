@@ -33,6 +33,10 @@ class ArgCheck {
   void rows_equal(int64_t rows, int64_t expected, const char* op, const char* arg) const;
   // The dtype and element count of `like`.
   void like(const Tensor& t, const Tensor& like, const char* op, const char* arg) const;
+  // The generation ops' common contract (backend.h): a positive shape, both
+  // caches [B,H,L,D] and qkv [B,T,3,H,D] in `dtype`, positions [B] i32.
+  void kv_cache(const Tensor& k_cache, const Tensor& v_cache, const Tensor& qkv, const Tensor& positions,
+                int64_t T, const KvCacheShape& s, DType dtype, const char* op) const;
   // AdamWArgs::decay_runs ascending and ending at n, or one run of
   // `weight_decay` where none are given: the runs an update applies.
   std::vector<DecayRun> decay_runs(const AdamWArgs& args, int64_t n, const char* op) const;

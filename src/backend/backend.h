@@ -38,6 +38,11 @@ struct AttentionShape {
   int64_t B = 0, T = 0, H = 0, D = 0;
 };
 
+// A key/value cache for generation: B rows of up to L positions, H heads of D.
+struct KvCacheShape {
+  int64_t B = 0, H = 0, L = 0, D = 0;
+};
+
 // Weight decay over part of an update: elements [previous run's end, end).
 struct DecayRun {
   int64_t end;
@@ -176,6 +181,20 @@ class Backend {
   virtual void attention_backward(const Tensor& dqkv /*[B,T,3,H,D]*/, const Tensor& dout,
                                   const Tensor& qkv, const Tensor& out, const Tensor& lse,
                                   const Tensor& slopes, AttentionShape shape) = 0;
+  // ---- generation: attention over a key/value cache (cpu/attention_decode.h) --
+  // The caches are [B,H,L,D] in the activation dtype; positions [B] i32 on the
+  // device. kv_cache_write copies the keys and values of qkv [B,T,3,H,D] to
+  // positions starts[b] .. starts[b]+T-1 (which must be < L). attention_decode
+  // attends row b's one query (qkv [B,1,3,H,D]) at position lengths[b]-1 over
+  // cache positions 0 .. lengths[b]-1 (1 <= lengths[b] <= L), its own key and
+  // value already written: out [B,H*D]. The positions are the caller's to keep
+  // in range: a device backend cannot check them without waiting for the device.
+  virtual void kv_cache_write(const Tensor& k_cache, const Tensor& v_cache, const Tensor& qkv,
+                              const Tensor& starts, int64_t T, KvCacheShape shape) = 0;
+  virtual void attention_decode(const Tensor& out, const Tensor& qkv, const Tensor& k_cache,
+                                const Tensor& v_cache, const Tensor& lengths, const Tensor& slopes,
+                                KvCacheShape shape) = 0;
+
   // Device scratch the backend's ops need for attention_backward of `shape`
   // (the largest of its scratch users), and its allocation ahead of time, so
   // that a model reserving its memory fails before the first step, not in it.

@@ -11,6 +11,7 @@
 #include "backend/arg_check.h"
 #include "cpu/adamw.h"
 #include "cpu/attention.h"
+#include "cpu/attention_decode.h"
 #include "cpu/cross_entropy.h"
 #include "cpu/elementwise.h"
 #include "cpu/embedding.h"
@@ -215,6 +216,31 @@ class CpuBackend final : public Backend {
     with_threads([&] {
       cpu::attention_forward(out.f32(), lse.empty() ? nullptr : lse.f32(), qkv.f32(),
                              slopes.f32(), s.B, s.T, s.H, s.D);
+    });
+  }
+  void kv_cache_write(const Tensor& k_cache, const Tensor& v_cache, const Tensor& qkv, const Tensor& starts,
+                      int64_t T, KvCacheShape s) override {
+    const char* op = "kv_cache_write";
+    checks.kv_cache(k_cache, v_cache, qkv, starts, T, s, DType::F32, op);
+    for (int64_t b = 0; b < s.B; ++b)
+      if (starts.i32()[b] < 0 || starts.i32()[b] + T > s.L)
+        checks.fail(op, "row " + std::to_string(b) + ": positions " + std::to_string(starts.i32()[b]) + " + " +
+                            std::to_string(T) + " do not fit a cache of " + std::to_string(s.L));
+    cpu::kv_cache_write(k_cache.f32(), v_cache.f32(), qkv.f32(), starts.i32(), s.B, T, s.H, s.L, s.D);
+  }
+  void attention_decode(const Tensor& out, const Tensor& qkv, const Tensor& k_cache, const Tensor& v_cache,
+                        const Tensor& lengths, const Tensor& slopes, KvCacheShape s) override {
+    const char* op = "attention_decode";
+    checks.kv_cache(k_cache, v_cache, qkv, lengths, 1, s, DType::F32, op);
+    checks.flat(out, DType::F32, s.B * s.H * s.D, op, "out [B,H*D]");
+    checks.shape(slopes, DType::F32, {s.H}, op, "slopes");
+    for (int64_t b = 0; b < s.B; ++b)
+      if (lengths.i32()[b] < 1 || lengths.i32()[b] > s.L)
+        checks.fail(op, "row " + std::to_string(b) + ": length " + std::to_string(lengths.i32()[b]) +
+                            " outside [1, " + std::to_string(s.L) + "]");
+    with_threads([&] {
+      cpu::attention_decode(out.f32(), qkv.f32(), k_cache.f32(), v_cache.f32(), lengths.i32(), slopes.f32(), s.B,
+                            s.H, s.L, s.D);
     });
   }
   void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv,

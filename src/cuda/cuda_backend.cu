@@ -13,6 +13,7 @@
 #include "cuda/peak_flops.h"
 #include "kernels/adamw.cuh"
 #include "kernels/attention.cuh"
+#include "kernels/attention_decode.cuh"
 #include "kernels/cross_entropy.cuh"
 #include "kernels/elementwise.cuh"
 #include "kernels/embedding.cuh"
@@ -357,6 +358,22 @@ class CudaBackend final : public Backend {
     if (lse.empty() && options_.skip_negligible_keys)
       key_skip = scratch_.get(cuda::attention_key_skip_workspace_bytes(dims_of(s)), stream_);
     cuda::attention_forward(bf(out), f32_or_null(lse), bf(qkv), slopes.f32(), dims_of(s), stream_, key_skip);
+  }
+  void kv_cache_write(const Tensor& k_cache, const Tensor& v_cache, const Tensor& qkv, const Tensor& starts,
+                      int64_t T, KvCacheShape s) override {
+    checks.kv_cache(k_cache, v_cache, qkv, starts, T, s, DType::BF16, "kv_cache_write");
+    cuda::kv_cache_write(bf(k_cache), bf(v_cache), bf(qkv), starts.i32(), T, {s.B, s.H, s.L, s.D}, stream_);
+  }
+  void attention_decode(const Tensor& out, const Tensor& qkv, const Tensor& k_cache, const Tensor& v_cache,
+                        const Tensor& lengths, const Tensor& slopes, KvCacheShape s) override {
+    const char* op = "attention_decode";
+    checks.kv_cache(k_cache, v_cache, qkv, lengths, 1, s, DType::BF16, op);
+    checks.flat(out, DType::BF16, s.B * s.H * s.D, op, "out [B,H*D]");
+    checks.shape(slopes, DType::F32, {s.H}, op, "slopes");
+    const cuda::KvCacheDims dims{s.B, s.H, s.L, s.D};
+    const size_t bytes = cuda::attention_decode_workspace_bytes(dims);
+    cuda::attention_decode(bf(out), bf(qkv), bf(k_cache), bf(v_cache), lengths.i32(), slopes.f32(), dims,
+                           scratch_.get(bytes, stream_), bytes, stream_);
   }
   size_t attention_workspace_bytes(AttentionShape s) const override {
     return cuda::attention_backward_workspace_bytes(dims_of(s));

@@ -1,0 +1,31 @@
+// Attention over a key/value cache (generation) on bf16 caches [B,H,L,D];
+// the math is cpu/attention_decode.h's. Split over the keys (flash-decoding):
+// each block scores one chunk of one (row, head) and leaves its max, sum and
+// weighted values; a second pass combines the chunks, so a single row still
+// spreads over the whole GPU.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace alibi::cuda {
+
+struct KvCacheDims {
+  int64_t B, H, L, D;
+};
+
+// Positions outside the cache are skipped rather than written out of bounds.
+void kv_cache_write(__nv_bfloat16* k_cache, __nv_bfloat16* v_cache, const __nv_bfloat16* qkv,
+                    const int32_t* starts, int64_t T, KvCacheDims dims, cudaStream_t stream);
+
+size_t attention_decode_workspace_bytes(KvCacheDims dims);
+
+// Lengths are clamped to [0, L]; a row of length 0 gets zeros.
+void attention_decode(__nv_bfloat16* out, const __nv_bfloat16* qkv, const __nv_bfloat16* k_cache,
+                      const __nv_bfloat16* v_cache, const int32_t* lengths, const float* slopes, KvCacheDims dims,
+                      void* workspace, size_t workspace_bytes, cudaStream_t stream);
+
+}  // namespace alibi::cuda
