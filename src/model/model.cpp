@@ -186,6 +186,7 @@ void Model::carve(int64_t B, int64_t T, bool for_training) {
   lnf_mean_ = stat({N}, DType::F32);
   lnf_rstd_ = stat({N}, DType::F32);
   logits_ = act({B, T, V});
+  logits_f32_ = stat({B, V}, DType::F32);  // enough for one position of each row
   if (for_training) {
     d_residual_ = act({B, T, C});
     d_scratch_ = act({B, T, C});
@@ -277,17 +278,19 @@ void Model::add_branch(const Tensor& out, const Tensor& residual, const Tensor& 
   backend_.add(out, residual, scratch);
 }
 
-void Model::block_forward(int64_t l, const Tensor& x, int64_t B, int64_t T, bool training) {
+void Model::block_forward(int64_t l, const Tensor& x, int64_t B, int64_t T, bool training,
+                          const CachedStep* cached) {
   const BlockActivations& a = blocks_[training ? l : 0];
   const bool dropout = training && shape_.dropout > 0.f;
-  attention_inputs(a, l, x, B, T);
+  attention_inputs(a, l, x, B, T, cached);
   attention_residual(a, l, x, B, T, dropout);
   mlp_inputs(a, l, B, T);
   mlp_residual(a, l, B, T, dropout);
 }
 
 // LN1(x), q/k/v (rotated where the position method rotates) and Attn.
-void Model::attention_inputs(const BlockActivations& a, int64_t l, const Tensor& x, int64_t B, int64_t T) {
+void Model::attention_inputs(const BlockActivations& a, int64_t l, const Tensor& x, int64_t B, int64_t T,
+                             const CachedStep* cached) {
   const int64_t C = shape_.d_model, H = shape_.n_head, N = B * T;
   const BlockParams& w = weights_.blocks[l];
   Tensor ln1 = rows(a.ln1, {N, C}), qkv = rows(a.qkv, {B, T, 3, H, shape_.head_dim()});
@@ -296,7 +299,24 @@ void Model::attention_inputs(const BlockActivations& a, int64_t l, const Tensor&
                              w.ln1_bias, shape_.layernorm_eps);
   backend_.matmul_forward(qkv.view({N, 3 * C}), ln1, w.qkv_weight, w.qkv_bias);
   if (shape_.position == PositionMethod::Rotary) backend_.rotary_forward(qkv, shape_.rotary_base);
-  backend_.attention_forward(rows(a.att, {B, T, C}), lse, qkv, slopes_, attention_shape(B, T));
+  if (cached)
+    cached_attention(rows(a.att, {B, T, C}), qkv, l, B, T, *cached);
+  else
+    backend_.attention_forward(rows(a.att, {B, T, C}), lse, qkv, slopes_, attention_shape(B, T));
+}
+
+// The new keys and values into the cache, then attention: a prompt's own
+// (its rows start empty), or one query's over its row's cache.
+void Model::cached_attention(const Tensor& att, const Tensor& qkv, int64_t l, int64_t B, int64_t T,
+                             const CachedStep& cached) {
+  const KvCache& cache = *cached.cache;
+  const Tensor keys = cache.keys(l, cached.first_row, B), values = cache.values(l, cached.first_row, B);
+  backend_.kv_cache_write(keys, values, qkv, cached.positions.starts, T, cache.shape_of(B));
+  if (T == 1)
+    backend_.attention_decode(att.view({B, shape_.d_model}), qkv, keys, values, cached.positions.lengths, slopes_,
+                              cache.shape_of(B));
+  else
+    backend_.attention_forward(att, Tensor(), qkv, slopes_, attention_shape(B, T));
 }
 
 // mid = x + dropout(W_proj Attn + b). The branch's scratch is lnf_, free
@@ -357,6 +377,60 @@ StepResult Model::forward(const int32_t* tokens, const int32_t* targets, int64_t
     result.scored += 1;
   }
   return result;
+}
+
+std::vector<float> Model::forward_cached(const int32_t* tokens, int64_t B, int64_t T, KvCache& cache,
+                                         int64_t first_row) {
+  if (shape_.position != PositionMethod::Alibi && shape_.position != PositionMethod::None)
+    throw std::invalid_argument(std::string("generation with a KV cache supports alibi and none positions, not ") +
+                                position_method_name(shape_.position));
+  if (B < 1 || T < 1) throw std::invalid_argument("forward_cached needs at least one row and token");
+  if (T > 1)
+    for (int64_t b = first_row; b < first_row + B; ++b)
+      if (cache.length(b) != 0)
+        throw std::invalid_argument("a prompt goes into an empty KV cache row; row " + std::to_string(b) + " holds " +
+                                    std::to_string(cache.length(b)) + " positions");
+  reserve(B, T, /*for_training=*/false);
+  const CachedStep step{&cache, first_row, cache.append(first_row, B, T)};
+  const int64_t C = shape_.d_model, N = B * T, V = shape_.vocab;
+  last_B_ = B, last_T_ = T, last_training_ = false;
+  backend_.upload(rows(tokens_, {N}), tokens);
+  embed(B, T, /*training=*/false);
+  Tensor x = rows(embedded_, {B, T, C});
+  for (int64_t l = 0; l < shape_.n_layer; ++l) {
+    block_forward(l, x, B, T, /*training=*/false, &step);
+    x = rows(blocks_[0].residual_out, {B, T, C});
+  }
+  // Only each row's last token goes through the final norm and the LM head:
+  // its row moves to row b (never past a row still to be moved).
+  const size_t row_bytes = static_cast<size_t>(C) * dtype_size(x.dtype);
+  auto row_of = [&](const Tensor& t, int64_t n) {
+    return Tensor(static_cast<char*>(t.data) + n * row_bytes, {1, C}, t.dtype, t.device);
+  };
+  for (int64_t b = 0; T > 1 && b < B; ++b) backend_.copy(row_of(x, b), row_of(x, b * T + T - 1));
+  Tensor lnf = rows(lnf_, {B, C}), logits = rows(logits_, {B, V});
+  backend_.layernorm_forward(lnf, rows(lnf_mean_, {B}), rows(lnf_rstd_, {B}), rows(x, {B, C}),
+                             weights_.lnf_weight, weights_.lnf_bias, shape_.layernorm_eps);
+  backend_.matmul_forward(logits, lnf, weights_.wte, Tensor());
+  last_T_ = 1;  // logits_at(b, 0) reads these
+  return download_f32(logits);
+}
+
+// A host f32 copy of logits rows (converted on the device where they are bf16).
+std::vector<float> Model::download_f32(const Tensor& logits) {
+  Tensor f32 = rows(logits_f32_, {logits.numel()});
+  backend_.copy(f32, logits.view({logits.numel()}));
+  std::vector<float> host(static_cast<size_t>(logits.numel()));
+  backend_.download(host.data(), f32);
+  return host;
+}
+
+std::vector<float> Model::logits_at(int64_t b, int64_t t) {
+  if (last_training_) throw std::logic_error("logits_at: the last forward trained (its logits became gradients)");
+  if (b < 0 || b >= last_B_ || t < 0 || t >= last_T_) throw std::out_of_range("logits_at: no such position");
+  const size_t row_bytes = static_cast<size_t>(shape_.vocab) * dtype_size(logits_.dtype);
+  return download_f32(Tensor(static_cast<char*>(logits_.data) + (b * last_T_ + t) * row_bytes, {shape_.vocab},
+                             logits_.dtype, logits_.device));
 }
 
 std::vector<float> Model::last_token_losses() {

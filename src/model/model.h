@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "model/kv_cache.h"
 #include "model/params.h"
 
 namespace alibi {
@@ -106,6 +107,16 @@ class Model {
 
   // Per-token losses of the last forward, [batch*seq_len] (host copy).
   std::vector<float> last_token_losses();
+  // Logits [vocab] of row b, position t of the last forward(training=false).
+  std::vector<float> logits_at(int64_t b, int64_t t);
+
+  // Generation (no dropout): tokens [B,T] (host) through the model, their
+  // keys and values appended to rows [first_row, first_row + B) of `cache`;
+  // returns the logits of each row's last token, [B, vocab] (host). A prompt
+  // (T > 1) goes into empty rows through the fused attention; one token
+  // (T = 1) attends each row's cache. ALiBi and position-free models only:
+  // the other methods would need per-row position offsets.
+  std::vector<float> forward_cached(const int32_t* tokens, int64_t B, int64_t T, KvCache& cache, int64_t first_row);
 
  private:
   void allocate_parameters();
@@ -120,8 +131,18 @@ class Model {
                   const Tensor& bias, const Tensor& scratch, std::optional<uint64_t> dropout_seed);
   void carve_attention(BlockActivations& a, int64_t B, int64_t T, bool for_training);
   void carve_mlp(BlockActivations& a, int64_t B, int64_t T);
-  void block_forward(int64_t l, const Tensor& x, int64_t B, int64_t T, bool training);
-  void attention_inputs(const BlockActivations& a, int64_t l, const Tensor& x, int64_t B, int64_t T);
+  // A forward that reads and extends a KV cache (forward_cached).
+  struct CachedStep {
+    KvCache* cache;
+    int64_t first_row;
+    KvCache::Positions positions;
+  };
+  void block_forward(int64_t l, const Tensor& x, int64_t B, int64_t T, bool training,
+                     const CachedStep* cached = nullptr);
+  void attention_inputs(const BlockActivations& a, int64_t l, const Tensor& x, int64_t B, int64_t T,
+                        const CachedStep* cached = nullptr);
+  void cached_attention(const Tensor& att, const Tensor& qkv, int64_t l, int64_t B, int64_t T,
+                        const CachedStep& cached);
   void attention_residual(const BlockActivations& a, int64_t l, const Tensor& x, int64_t B, int64_t T,
                           bool dropout);
   void mlp_inputs(const BlockActivations& a, int64_t l, int64_t B, int64_t T);
@@ -130,6 +151,7 @@ class Model {
   void block_backward(int64_t l, const Tensor& x, const Tensor& dresidual, int64_t B, int64_t T);
   void embed_backward(const Tensor& dresidual, int64_t B, int64_t T);
   AttentionShape attention_shape(int64_t B, int64_t T) const;
+  std::vector<float> download_f32(const Tensor& logits);
   float sinusoidal_embedding_scale() const;
   uint64_t dropout_site_seed(int64_t layer, int site) const;
 
@@ -155,6 +177,7 @@ class Model {
   // the backward are one set shared by every layer.
   std::vector<BlockActivations> blocks_;
   Tensor lnf_, lnf_mean_, lnf_rstd_, logits_;
+  Tensor logits_f32_;  // [B, V]: logits on their way to the host
   // Backward scratch.
   Tensor d_residual_, d_scratch_, d_branch_, d_qkv_, d_fc_;
 

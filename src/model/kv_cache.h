@@ -1,0 +1,52 @@
+// The keys and values of every layer for generation: rows of up to
+// `capacity` positions, allocated once, up front (the memory a generation
+// needs is known before its first token). Row b's first length(b) positions
+// are filled; Model::forward_cached appends to them.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "backend/backend.h"
+#include "model/params.h"
+
+namespace alibi {
+
+class KvCache {
+ public:
+  KvCache(Backend& backend, const ModelShape& shape, int64_t rows, int64_t capacity);
+
+  // Bytes a cache of rows x capacity takes for this model.
+  static size_t bytes_for(const ModelShape& shape, DType dtype, int64_t rows, int64_t capacity);
+
+  int64_t rows() const { return rows_; }
+  int64_t capacity() const { return capacity_; }
+  int32_t length(int64_t row) const { return lengths_[static_cast<size_t>(row)]; }
+  void clear();  // every row empty
+
+  // Layer l's keys and values of rows [first, first + count): [count,H,L,D].
+  Tensor keys(int64_t layer, int64_t first, int64_t count) const;
+  Tensor values(int64_t layer, int64_t first, int64_t count) const;
+  KvCacheShape shape_of(int64_t count) const { return {count, n_head_, capacity_, head_dim_}; }
+
+  // Where `added` new positions of rows [first, first + count) go, on the
+  // device: starts (the lengths before) and lengths (after). Advances the
+  // rows; throws, naming the row, when one would pass the capacity.
+  struct Positions {
+    Tensor starts, lengths;  // i32 [count]
+  };
+  Positions append(int64_t first, int64_t count, int64_t added);
+
+ private:
+  Tensor slice(const Tensor& all, int64_t first, int64_t count) const;
+
+  Backend& backend_;
+  int64_t rows_, capacity_, n_layer_, n_head_, head_dim_;
+  std::vector<int32_t> lengths_;
+  std::unique_ptr<Buffer> buffer_, positions_buffer_;
+  std::vector<Tensor> keys_, values_;  // per layer, [rows,H,L,D]
+  Tensor starts_device_, lengths_device_;
+};
+
+}  // namespace alibi

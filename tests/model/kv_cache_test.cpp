@@ -1,0 +1,94 @@
+// Generation with a KV cache against full recomputation on the CPU: the
+// cached logits are those of a full forward over the whole sequence, so
+// greedy decoding picks the same tokens; a full cache and a misuse fail
+// with a message.
+#include "model/kv_cache.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/random.h"
+#include "cpu/cpu_backend.h"
+#include "model/model.h"
+
+namespace alibi {
+namespace {
+
+ModelShape generation_shape(PositionMethod position) {
+  ModelShape s;
+  s.position = position;
+  s.n_layer = 2, s.d_model = 12, s.n_head = 3, s.d_ff = 24, s.vocab = 17;
+  return s;
+}
+
+int64_t argmax(const float* logits, int64_t V) { return std::max_element(logits, logits + V) - logits; }
+
+class KvCacheGeneration : public ::testing::TestWithParam<PositionMethod> {};
+
+TEST_P(KvCacheGeneration, GreedyTokensAndLogitsEqualFullRecomputation) {
+  auto backend = make_cpu_backend(1);
+  const ModelShape shape = generation_shape(GetParam());
+  Model model(*backend, shape);
+  model.load_parameters(init_parameters(model.layout(), shape, 0.3f, 31));
+  const int64_t V = shape.vocab, new_tokens = 12;
+  std::vector<std::vector<int32_t>> sequences = {{3, 1, 4, 1, 5, 9, 2}, {6, 5}};
+  KvCache cache(*backend, shape, 2, 32);
+
+  // Prompts one row at a time, then both rows a token at a time.
+  std::vector<float> logits(2 * V);
+  for (int64_t b = 0; b < 2; ++b) {
+    const std::vector<float> row =
+        model.forward_cached(sequences[b].data(), 1, static_cast<int64_t>(sequences[b].size()), cache, b);
+    std::copy(row.begin(), row.end(), logits.begin() + b * V);
+  }
+  for (int64_t step = 0; step < new_tokens; ++step) {
+    std::vector<int32_t> next(2);
+    for (int64_t b = 0; b < 2; ++b) {
+      // The full forward over the whole sequence so far: the reference.
+      const auto& seq = sequences[b];
+      const int64_t T = static_cast<int64_t>(seq.size());
+      const std::vector<int32_t> no_targets(seq.size(), -1);
+      model.forward(seq.data(), no_targets.data(), 1, T, /*training=*/false);
+      const std::vector<float> want = model.logits_at(0, T - 1);
+      for (int64_t v = 0; v < V; ++v)
+        ASSERT_NEAR(logits[b * V + v], want[v], 1e-5 * (1 + std::fabs(want[v]))) << "row " << b << " step " << step;
+      next[b] = static_cast<int32_t>(argmax(want.data(), V));
+      EXPECT_EQ(argmax(logits.data() + b * V, V), next[b]) << "row " << b << " step " << step;
+      sequences[b].push_back(next[b]);
+    }
+    logits = model.forward_cached(next.data(), 2, 1, cache, 0);
+  }
+  EXPECT_EQ(cache.length(0), 7 + new_tokens);
+  EXPECT_EQ(cache.length(1), 2 + new_tokens);
+}
+
+INSTANTIATE_TEST_SUITE_P(PositionMethods, KvCacheGeneration,
+                         ::testing::Values(PositionMethod::Alibi, PositionMethod::None),
+                         [](const auto& info) { return std::string(position_method_name(info.param)); });
+
+TEST(KvCacheLimits, AFullRowAPromptIntoAUsedRowAndRotaryFailWithAMessage) {
+  auto backend = make_cpu_backend(1);
+  ModelShape shape = generation_shape(PositionMethod::Alibi);
+  Model model(*backend, shape);
+  model.load_parameters(init_parameters(model.layout(), shape, 0.02f, 1));
+  KvCache cache(*backend, shape, 1, 4);
+  const std::vector<int32_t> prompt = {1, 2, 3};
+  model.forward_cached(prompt.data(), 1, 3, cache, 0);
+  EXPECT_THROW(model.forward_cached(prompt.data(), 1, 3, cache, 0), std::invalid_argument);  // row in use
+  model.forward_cached(prompt.data(), 1, 1, cache, 0);  // the 4th and last position
+  try {
+    model.forward_cached(prompt.data(), 1, 1, cache, 0);
+    ADD_FAILURE() << "a full row took another token";
+  } catch (const std::length_error& e) {
+    EXPECT_NE(std::string(e.what()).find("--max-length"), std::string::npos) << e.what();
+  }
+  shape.position = PositionMethod::Rotary;
+  Model rotary(*backend, shape);
+  KvCache rotary_cache(*backend, shape, 1, 4);
+  EXPECT_THROW(rotary.forward_cached(prompt.data(), 1, 3, rotary_cache, 0), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace alibi
