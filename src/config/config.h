@@ -27,6 +27,7 @@ struct ModelConfig {
   float init_std = 0.02f;
   float layernorm_eps = 1e-5f;
   float rotary_base = 10000.0f;
+  bool embed_layernorm = false;  // a LayerNorm on the embeddings before the first block (BLOOM)
 };
 
 struct DataConfig {

@@ -167,6 +167,9 @@ std::vector<ConfigKey> build_keys() {
           "Standard deviation of the normal initialization of the weight matrices."),
       key("model.layernorm_eps", &C::model, &ModelConfig::layernorm_eps, above(0),
           "Added to the variance in every layer norm."),
+      key("model.embed_layernorm", &C::model, &ModelConfig::embed_layernorm, kAnyValue,
+          "A LayerNorm on the embeddings before the first block, as BLOOM has (a model exported to "
+          "Hugging Face's BLOOM needs it)."),
       key("model.rotary_base", &C::model, &ModelConfig::rotary_base, above(0),
           "Rotary positions only: base of the rotation frequencies."),
       // data

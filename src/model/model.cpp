@@ -158,6 +158,11 @@ void Model::carve(int64_t B, int64_t T, bool for_training) {
   targets_ = stat({B, T}, DType::I32);
   losses_ = stat({N}, DType::F32);
   embedded_ = act({B, T, C});
+  if (shape_.embed_layernorm) {
+    embed_raw_ = act({B, T, C});
+    embed_mean_ = stat({N}, DType::F32);
+    embed_rstd_ = stat({N}, DType::F32);
+  }
   if (for_training) {
     // Every layer keeps its activations for the backward pass, but for the
     // parts it recomputes there: those are one set, shared.
@@ -245,8 +250,10 @@ static Tensor rows(const Tensor& t, std::vector<int64_t> shape) {
 }
 
 void Model::embed(int64_t B, int64_t T, bool training) {
-  const int64_t C = shape_.d_model;
-  Tensor x = rows(embedded_, {B, T, C});
+  const int64_t C = shape_.d_model, N = B * T;
+  // With an embedding LayerNorm the sum of embeddings is its input, kept for
+  // its backward; x_0 is its output.
+  Tensor x = rows(shape_.embed_layernorm ? embed_raw_ : embedded_, {B, T, C});
   backend_.embedding_forward(x.view({B * T, C}), rows(tokens_, {B * T}), weights_.wte);
   if (shape_.position == PositionMethod::Learned) {
     if (T > shape_.max_position)
@@ -259,6 +266,12 @@ void Model::embed(int64_t B, int64_t T, bool training) {
     // fixed, unit-amplitude table does not drown them out.
     backend_.scale(x, sinusoidal_embedding_scale());
     backend_.sinusoidal_position_forward(x);
+  }
+  if (shape_.embed_layernorm) {
+    backend_.layernorm_forward(rows(embedded_, {N, C}), rows(embed_mean_, {N}), rows(embed_rstd_, {N}),
+                               x.view({N, C}), weights_.embed_ln_weight, weights_.embed_ln_bias,
+                               shape_.layernorm_eps);
+    x = rows(embedded_, {B, T, C});
   }
   if (training && shape_.dropout > 0.f)
     backend_.dropout_forward(x, shape_.dropout, dropout_site_seed(-1, kEmbeddingDropout));
@@ -498,10 +511,17 @@ void Model::block_backward(int64_t l, const Tensor& x, const Tensor& dres, int64
                               rows(a.ln1_rstd, {N}), /*add_to_dinp=*/true);  // dres now holds d x
 }
 
-void Model::embed_backward(const Tensor& dres, int64_t B, int64_t T) {
-  const int64_t C = shape_.d_model;
+void Model::embed_backward(const Tensor& dx0, int64_t B, int64_t T) {
+  const int64_t C = shape_.d_model, N = B * T;
   if (shape_.dropout > 0.f)
-    backend_.dropout_backward(dres, shape_.dropout, dropout_site_seed(-1, kEmbeddingDropout));
+    backend_.dropout_backward(dx0, shape_.dropout, dropout_site_seed(-1, kEmbeddingDropout));
+  Tensor dres = dx0;  // the gradient of the sum of embeddings
+  if (shape_.embed_layernorm) {
+    dres = rows(d_scratch_, {N, C});
+    backend_.layernorm_backward(dres, grads_.embed_ln_weight, grads_.embed_ln_bias, dx0.view({N, C}),
+                                rows(embed_raw_, {N, C}), weights_.embed_ln_weight, rows(embed_mean_, {N}),
+                                rows(embed_rstd_, {N}));
+  }
   if (shape_.position == PositionMethod::Learned)
     backend_.learned_position_backward(grads_.wpe, dres.view({B, T, C}));
   if (shape_.position == PositionMethod::Sinusoidal) backend_.scale(dres, sinusoidal_embedding_scale());

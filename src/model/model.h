@@ -1,7 +1,8 @@
 // The GPT-style language model, written once against the Backend:
 //
 //   x_0     = dropout(wte[tokens] + position(t))         (position: learned, or sinusoidal
-//                                                         with wte scaled by sqrt(d_model))
+//                                                         with wte scaled by sqrt(d_model);
+//                                                         model.embed_layernorm: LNe(...) inside)
 //   x_l+1/2 = x_l     + dropout(Attn(LN1(x_l)))           (ALiBi / rotary live inside Attn)
 //   x_l+1   = x_l+1/2 + dropout(W_out GELU(W_fc LN2(x_l+1/2)))
 //   logits  = LNf(x_L) wte^T                              (tied LM head)
@@ -173,6 +174,7 @@ class Model {
   bool capacity_training_ = false;
   Tensor tokens_, targets_, losses_;
   Tensor embedded_;                       // x_0
+  Tensor embed_raw_, embed_mean_, embed_rstd_;  // model.embed_layernorm: its input and statistics
   // One per layer (one shared when not training); the parts recomputed in
   // the backward are one set shared by every layer.
   std::vector<BlockActivations> blocks_;

@@ -25,6 +25,7 @@ ModelShape resolve_model_shape(const Config& config, int64_t data_vocab) {
   s.layernorm_eps = m.layernorm_eps;
   s.rotary_base = m.rotary_base;
   s.dropout = m.dropout;
+  s.embed_layernorm = m.embed_layernorm;
   return s;
 }
 
@@ -42,6 +43,10 @@ std::vector<ParamSpec> parameter_layout(const ModelShape& s) {
   };
   add("wte", {s.vocab, C}, DecayGroup::Embedding);
   if (s.position == PositionMethod::Learned) add("wpe", {s.max_position, C}, DecayGroup::Embedding);
+  if (s.embed_layernorm) {
+    add("embed_ln.weight", {C}, DecayGroup::NormOrBias);
+    add("embed_ln.bias", {C}, DecayGroup::NormOrBias);
+  }
   for (int64_t l = 0; l < s.n_layer; ++l) {
     const std::string p = "blocks." + std::to_string(l) + ".";
     add(p + "ln1.weight", {C}, DecayGroup::NormOrBias);
@@ -86,6 +91,7 @@ ModelParams bind_params(const std::vector<ParamSpec>& layout, void* base, DType 
   auto next = [&]() { return param_view(layout.at(i++), base, dtype, device); };
   p.wte = next();
   if (layout.at(i).name == "wpe") p.wpe = next();
+  if (layout.at(i).name == "embed_ln.weight") p.embed_ln_weight = next(), p.embed_ln_bias = next();
   while (layout.at(i).name.rfind("blocks.", 0) == 0) {
     BlockParams b;
     b.ln1_weight = next(), b.ln1_bias = next();

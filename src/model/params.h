@@ -22,6 +22,7 @@ struct ModelShape {
   float layernorm_eps = 1e-5f;
   float rotary_base = 10000.f;
   float dropout = 0.f;
+  bool embed_layernorm = false;  // LayerNorm after the embeddings (BLOOM's word_embeddings_layernorm)
 
   int64_t head_dim() const { return d_model / n_head; }
 };
@@ -55,6 +56,7 @@ struct BlockParams {
 struct ModelParams {
   Tensor wte;  // [V, C], also the (tied) LM head
   Tensor wpe;  // [max_position, C], learned positions only
+  Tensor embed_ln_weight, embed_ln_bias;  // model.embed_layernorm only
   std::vector<BlockParams> blocks;
   Tensor lnf_weight, lnf_bias;
 };

@@ -71,7 +71,8 @@ nlohmann::json model_shape_to_json(const ModelShape& s) {
           {"max_position", s.max_position},
           {"layernorm_eps", s.layernorm_eps},
           {"rotary_base", s.rotary_base},
-          {"dropout", s.dropout}};
+          {"dropout", s.dropout},
+          {"embed_layernorm", s.embed_layernorm}};
 }
 
 ModelShape model_shape_from_json(const nlohmann::json& j) {
@@ -81,6 +82,7 @@ ModelShape model_shape_from_json(const nlohmann::json& j) {
   s.d_ff = j.at("d_ff"), s.vocab = j.at("vocab"), s.max_position = j.at("max_position");
   s.layernorm_eps = j.at("layernorm_eps"), s.rotary_base = j.at("rotary_base");
   s.dropout = j.at("dropout");
+  s.embed_layernorm = j.value("embed_layernorm", false);  // absent before the option existed
   return s;
 }
 

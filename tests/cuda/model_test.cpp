@@ -19,6 +19,9 @@ ModelShape small_shape(PositionMethod position) {
   // 3 heads of 32: a head count that is not a power of two, a supported head dim.
   s.n_layer = 2, s.d_model = 96, s.n_head = 3, s.d_ff = 384, s.vocab = 500;
   s.max_position = position == PositionMethod::Learned ? 128 : 0;
+  // The learned-position model also has the embedding LayerNorm
+  // (model.embed_layernorm), so that path is checked against the CPU too.
+  s.embed_layernorm = position == PositionMethod::Learned;
   return s;
 }
 

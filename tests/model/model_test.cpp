@@ -39,12 +39,14 @@ Batch random_batch(int64_t vocab, uint64_t seed) {
   return b;
 }
 
-class ModelGradient : public ::testing::TestWithParam<std::tuple<PositionMethod, float>> {};
+// (position, dropout, model.embed_layernorm)
+class ModelGradient : public ::testing::TestWithParam<std::tuple<PositionMethod, float, bool>> {};
 
 TEST_P(ModelGradient, MatchesFiniteDifferencesOfTheLoss) {
-  const auto [position, dropout] = GetParam();
+  const auto [position, dropout, embed_layernorm] = GetParam();
   auto backend = make_cpu_backend(1);
-  const ModelShape shape = tiny_shape(position, dropout);
+  ModelShape shape = tiny_shape(position, dropout);
+  shape.embed_layernorm = embed_layernorm;
   Model model(*backend, shape);
   // A larger init than training uses, so gradients are well above fp32 noise.
   std::vector<float> params = init_parameters(model.layout(), shape, 0.3f, 11);
@@ -88,15 +90,23 @@ TEST_P(ModelGradient, MatchesFiniteDifferencesOfTheLoss) {
   EXPECT_GT(dot / std::sqrt(norm_fd * norm_an), 0.999);
 }
 
+std::string gradient_case_name(const ::testing::TestParamInfo<ModelGradient::ParamType>& info) {
+  return std::string(position_method_name(std::get<0>(info.param))) + (std::get<1>(info.param) > 0 ? "_dropout" : "") +
+         (std::get<2>(info.param) ? "_embed_ln" : "");
+}
+
 INSTANTIATE_TEST_SUITE_P(
     AllPositionMethods, ModelGradient,
     ::testing::Combine(::testing::Values(PositionMethod::Alibi, PositionMethod::Sinusoidal, PositionMethod::Learned,
                                          PositionMethod::Rotary, PositionMethod::None),
-                       ::testing::Values(0.f, 0.2f)),
-    [](const auto& info) {
-      return std::string(position_method_name(std::get<0>(info.param))) +
-             (std::get<1>(info.param) > 0 ? "_dropout" : "");
-    });
+                       ::testing::Values(0.f, 0.2f), ::testing::Values(false)),
+    gradient_case_name);
+
+INSTANTIATE_TEST_SUITE_P(
+    EmbeddingLayerNorm, ModelGradient,
+    ::testing::Combine(::testing::Values(PositionMethod::Alibi, PositionMethod::Learned), ::testing::Values(0.f, 0.2f),
+                       ::testing::Values(true)),
+    gradient_case_name);
 
 TEST(Model, EvaluationForwardEqualsTrainingForwardWithoutDropout) {
   auto backend = make_cpu_backend(1);
