@@ -5,9 +5,9 @@
       --log-file ncu.csv alibi-bench train --config C --steps S --warmup 0 ...
   bench/breakdown.py ncu.csv STEPS [MS_PER_STEP] [--json out.json]
 
-Every step launches the same kernels in the same order, so the last 1/STEPS of
-the kernel list is one steady-state step (the first step also chooses matmul
-algorithms and grows scratch, which launches no kernel of its own). Kernels
+A step ends with the AdamW update, so the kernels after the last but one
+AdamW launch are one steady-state step (the first step also times candidate
+matmul algorithms, whose trial launches must not count). Kernels
 are grouped into op classes by name; the gap to the measured step time
 (MS_PER_STEP, from an untraced run) is time the GPU spent idle (launch
 overhead, host synchronisation).
@@ -66,10 +66,11 @@ def main():
     path, steps = args[0], int(args[1])
     step_ms = float(args[2]) if len(args) > 2 else None
     kernels = read_kernels(path)
-    if not kernels or len(kernels) % steps:
-        print(f"{len(kernels)} kernels is not a multiple of {steps} steps: using the last {len(kernels) // steps}")
-    per_step = len(kernels) // steps
-    step = kernels[-per_step:]
+    updates = [i for i, (name, _, _) in enumerate(kernels) if "adamw" in name.lower()]
+    if len(updates) < 2 or steps < 2:
+        sys.exit(f"{len(updates)} AdamW launches in {path}: trace at least 2 steps")
+    step = kernels[updates[-2] + 1:updates[-1] + 1]
+    per_step = len(step)
     by_class, counts = OrderedDict(), OrderedDict()
     for name, ms, _ in step:
         c = classify(name)
