@@ -57,6 +57,14 @@ void ArgCheck::kv_cache(const Tensor& k_cache, const Tensor& v_cache, const Tens
   shape(positions, DType::I32, {s.B}, op, "positions [B]");
 }
 
+void ArgCheck::attention_decode(const Tensor& out, const Tensor& qkv, const Tensor& k_cache, const Tensor& v_cache,
+                                const Tensor& lengths, const Tensor& slopes, const KvCacheShape& s, DType dtype,
+                                const char* op) const {
+  kv_cache(k_cache, v_cache, qkv, lengths, 1, s, dtype, op);
+  flat(out, dtype, s.B * s.H * s.D, op, "out [B,H*D]");
+  shape(slopes, DType::F32, {s.H}, op, "slopes");
+}
+
 std::vector<DecayRun> ArgCheck::decay_runs(const AdamWArgs& args, int64_t n, const char* op) const {
   if (args.decay_runs.empty()) return {{n, args.weight_decay}};
   int64_t previous = 0;

@@ -37,6 +37,10 @@ class ArgCheck {
   // caches [B,H,L,D] and qkv [B,T,3,H,D] in `dtype`, positions [B] i32.
   void kv_cache(const Tensor& k_cache, const Tensor& v_cache, const Tensor& qkv, const Tensor& positions,
                 int64_t T, const KvCacheShape& s, DType dtype, const char* op) const;
+  // ... and attention_decode's: out [B,H*D] in `dtype`, slopes [H] f32.
+  void attention_decode(const Tensor& out, const Tensor& qkv, const Tensor& k_cache, const Tensor& v_cache,
+                        const Tensor& lengths, const Tensor& slopes, const KvCacheShape& s, DType dtype,
+                        const char* op) const;
   // AdamWArgs::decay_runs ascending and ending at n, or one run of
   // `weight_decay` where none are given: the runs an update applies.
   std::vector<DecayRun> decay_runs(const AdamWArgs& args, int64_t n, const char* op) const;

@@ -231,9 +231,7 @@ class CpuBackend final : public Backend {
   void attention_decode(const Tensor& out, const Tensor& qkv, const Tensor& k_cache, const Tensor& v_cache,
                         const Tensor& lengths, const Tensor& slopes, KvCacheShape s) override {
     const char* op = "attention_decode";
-    checks.kv_cache(k_cache, v_cache, qkv, lengths, 1, s, DType::F32, op);
-    checks.flat(out, DType::F32, s.B * s.H * s.D, op, "out [B,H*D]");
-    checks.shape(slopes, DType::F32, {s.H}, op, "slopes");
+    checks.attention_decode(out, qkv, k_cache, v_cache, lengths, slopes, s, DType::F32, op);
     for (int64_t b = 0; b < s.B; ++b)
       if (lengths.i32()[b] < 1 || lengths.i32()[b] > s.L)
         checks.fail(op, "row " + std::to_string(b) + ": length " + std::to_string(lengths.i32()[b]) +

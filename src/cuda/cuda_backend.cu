@@ -366,10 +366,7 @@ class CudaBackend final : public Backend {
   }
   void attention_decode(const Tensor& out, const Tensor& qkv, const Tensor& k_cache, const Tensor& v_cache,
                         const Tensor& lengths, const Tensor& slopes, KvCacheShape s) override {
-    const char* op = "attention_decode";
-    checks.kv_cache(k_cache, v_cache, qkv, lengths, 1, s, DType::BF16, op);
-    checks.flat(out, DType::BF16, s.B * s.H * s.D, op, "out [B,H*D]");
-    checks.shape(slopes, DType::F32, {s.H}, op, "slopes");
+    checks.attention_decode(out, qkv, k_cache, v_cache, lengths, slopes, s, DType::BF16, "attention_decode");
     const cuda::KvCacheDims dims{s.B, s.H, s.L, s.D};
     const size_t bytes = cuda::attention_decode_workspace_bytes(dims);
     cuda::attention_decode(bf(out), bf(qkv), bf(k_cache), bf(v_cache), lengths.i32(), slopes.f32(), dims,
