@@ -18,17 +18,21 @@ int32_t most_likely(const float* logits, int64_t vocab) {
 std::vector<double> sampling_distribution(const float* logits, int64_t vocab, const SamplingSettings& s) {
   if (vocab < 1) throw std::invalid_argument("sampling needs a vocabulary");
   if (!(s.temperature > 0)) throw std::invalid_argument("sampling_distribution needs a temperature above 0");
-  // Token ids from most to least likely (stable: equal logits keep id order).
+  // The kept tokens are a prefix of the rank order (higher logit first, the
+  // lower id first among equals): at most top_k of them, and no more than the
+  // fewest whose mass reaches top_p. Only as much of the order is sorted as
+  // the filters read (none without them: this runs for every row and token).
   std::vector<int32_t> order(static_cast<size_t>(vocab));
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+  size_t keep = s.top_k > 0 ? std::min<size_t>(static_cast<size_t>(s.top_k), order.size()) : order.size();
+  const size_t ranked = s.top_p < 1.0 ? order.size() : keep < order.size() ? keep : 0;
+  if (ranked > 0)
+    std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(ranked), order.end(),
+                      [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
   std::vector<double> p(static_cast<size_t>(vocab), 0.0);
-  const double top = logits[order[0]];
+  const double top = logits[most_likely(logits, vocab)];
   double total = 0;
   for (int32_t id : order) total += p[id] = std::exp((logits[id] - top) / s.temperature);
-  // Keep a prefix of `order`: at most top_k tokens, and no more than the
-  // fewest whose mass reaches top_p.
-  size_t keep = s.top_k > 0 ? std::min<size_t>(static_cast<size_t>(s.top_k), order.size()) : order.size();
   if (s.top_p < 1.0) {
     double mass = 0;
     for (size_t i = 0; i < keep; ++i) {

@@ -11,14 +11,14 @@ size_t KvCache::bytes_for(const ModelShape& shape, DType dtype, int64_t rows, in
 }
 
 KvCache::KvCache(Backend& backend, const ModelShape& shape, int64_t rows, int64_t capacity)
-    : backend_(backend), rows_(rows), capacity_(capacity), n_layer_(shape.n_layer), n_head_(shape.n_head),
+    : backend_(backend), rows_(rows), capacity_(capacity), n_head_(shape.n_head),
       head_dim_(shape.head_dim()), lengths_(static_cast<size_t>(rows), 0) {
   if (rows < 1 || capacity < 1) throw std::invalid_argument("a KV cache needs at least one row and position");
   const DType dtype = backend.activation_dtype();
   buffer_ = backend.allocate(bytes_for(shape, dtype, rows, capacity));
   const int64_t per_tensor = rows * n_head_ * capacity * head_dim_;
   char* base = static_cast<char*>(buffer_->data());
-  for (int64_t l = 0; l < n_layer_; ++l) {
+  for (int64_t l = 0; l < shape.n_layer; ++l) {
     keys_.emplace_back(base + (2 * l) * per_tensor * dtype_size(dtype), std::vector<int64_t>{rows, n_head_, capacity, head_dim_},
                        dtype, backend.device());
     values_.emplace_back(base + (2 * l + 1) * per_tensor * dtype_size(dtype),
@@ -30,12 +30,14 @@ KvCache::KvCache(Backend& backend, const ModelShape& shape, int64_t rows, int64_
                            backend.device());
 }
 
-void KvCache::clear() { std::fill(lengths_.begin(), lengths_.end(), 0); }
-
-Tensor KvCache::slice(const Tensor& all, int64_t first, int64_t count) const {
+void KvCache::check_rows(int64_t first, int64_t count) const {
   if (first < 0 || count < 1 || first + count > rows_)
     throw std::out_of_range("KV cache rows [" + std::to_string(first) + ", " + std::to_string(first + count) +
                             ") outside its " + std::to_string(rows_));
+}
+
+Tensor KvCache::slice(const Tensor& all, int64_t first, int64_t count) const {
+  check_rows(first, count);
   const int64_t row = n_head_ * capacity_ * head_dim_;
   return Tensor(static_cast<char*>(all.data) + first * row * dtype_size(all.dtype),
                 {count, n_head_, capacity_, head_dim_}, all.dtype, all.device);
@@ -47,9 +49,7 @@ Tensor KvCache::values(int64_t layer, int64_t first, int64_t count) const {
 }
 
 KvCache::Positions KvCache::append(int64_t first, int64_t count, int64_t added) {
-  if (first < 0 || count < 1 || first + count > rows_)
-    throw std::out_of_range("KV cache rows [" + std::to_string(first) + ", " + std::to_string(first + count) +
-                            ") outside its " + std::to_string(rows_));
+  check_rows(first, count);
   for (int64_t b = first; b < first + count; ++b)
     if (lengths_[b] + added > capacity_)
       throw std::length_error("KV cache row " + std::to_string(b) + " is full: " + std::to_string(lengths_[b]) +

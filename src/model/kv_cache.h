@@ -23,7 +23,6 @@ class KvCache {
   int64_t rows() const { return rows_; }
   int64_t capacity() const { return capacity_; }
   int32_t length(int64_t row) const { return lengths_[static_cast<size_t>(row)]; }
-  void clear();  // every row empty
 
   // Layer l's keys and values of rows [first, first + count): [count,H,L,D].
   Tensor keys(int64_t layer, int64_t first, int64_t count) const;
@@ -39,10 +38,11 @@ class KvCache {
   Positions append(int64_t first, int64_t count, int64_t added);
 
  private:
+  void check_rows(int64_t first, int64_t count) const;  // [first, first + count) within the rows
   Tensor slice(const Tensor& all, int64_t first, int64_t count) const;
 
   Backend& backend_;
-  int64_t rows_, capacity_, n_layer_, n_head_, head_dim_;
+  int64_t rows_, capacity_, n_head_, head_dim_;
   std::vector<int32_t> lengths_;
   std::unique_ptr<Buffer> buffer_, positions_buffer_;
   std::vector<Tensor> keys_, values_;  // per layer, [rows,H,L,D]

@@ -46,7 +46,9 @@ alibi::Tokenizer load_tokenizer(const std::string& given, const alibi::EvalCheck
   if (path.empty()) {
     if (checkpoint.data_dir.empty())
       throw std::runtime_error("checkpoint '" + checkpoint.path + "' names no dataset: give --tokenizer");
-    path = (std::filesystem::path(checkpoint.data_dir) / "tokenizer.model").string();
+    alibi::DatasetMeta dataset;  // only for where a dataset keeps its tokenizer
+    dataset.dir = checkpoint.data_dir;
+    path = dataset.tokenizer_path();
   }
   if (!std::filesystem::exists(path))
     throw std::runtime_error("tokenizer " + path + ": no such file (give --tokenizer, the dataset's tokenizer.model)");
