@@ -8,7 +8,7 @@
 set -euo pipefail
 build="${1:?build dir}"; dest="${2:?destination}"
 rm -rf "$dest"; mkdir -p "$dest/lib"
-for f in alibi-train alibi-data alibi-eval alibi-bench alibi-generate tests/alibi_tests; do
+for f in alibi-train alibi-data alibi-eval alibi-bench alibi-generate alibi-export tests/alibi_tests; do
   [ -x "$build/$f" ] && cp "$build/$f" "$dest/" && strip --strip-debug "$dest/$(basename "$f")"
 done
 for bin in "$dest"/alibi*; do

@@ -3,6 +3,8 @@
 #include <filesystem>
 
 #include "config/config.h"
+#include "data/dataset.h"
+#include "export/export_folder.h"
 #include "train/checkpoint.h"
 
 namespace alibi {
@@ -49,9 +51,30 @@ std::vector<float> flat_parameters(const Checkpoint& ckpt, const ModelShape& sha
   return flat;
 }
 
+EvalCheckpoint from_export(const std::string& dir) {
+  ExportedModel exported;
+  try {
+    exported = read_export(dir);
+  } catch (const std::runtime_error& e) {
+    throw CheckpointError(std::string("exported model: ") + e.what());
+  }
+  EvalCheckpoint out;
+  out.path = dir;
+  out.step = exported.step;
+  out.label = fs::path(dir).lexically_normal().filename().string() + "@" + std::to_string(out.step);
+  out.shape = exported.shape;
+  out.train_seq_len = exported.train_seq_len;
+  out.tokenizer_id = exported.tokenizer_id;
+  out.tokenizer_path = exported.tokenizer_path;
+  out.params = std::move(exported.params);
+  return out;
+}
+
 }  // namespace
 
 EvalCheckpoint load_eval_checkpoint(const std::string& file_or_dir) {
+  std::error_code ec;
+  if (fs::is_directory(file_or_dir, ec) && is_export_folder(file_or_dir)) return from_export(file_or_dir);
   const std::string path = resolve_checkpoint_path(file_or_dir);
   const Checkpoint ckpt = load_checkpoint(path);
   EvalCheckpoint out;
@@ -69,6 +92,29 @@ EvalCheckpoint load_eval_checkpoint(const std::string& file_or_dir) {
   }
   out.params = flat_parameters(ckpt, out.shape);
   return out;
+}
+
+std::string model_tokenizer_path(const std::string& given, const EvalCheckpoint& checkpoint) {
+  std::string path = given.empty() ? checkpoint.tokenizer_path : given;
+  if (path.empty()) {
+    if (checkpoint.data_dir.empty())
+      throw std::runtime_error("model '" + checkpoint.path + "' carries no tokenizer and names no dataset: give --tokenizer");
+    DatasetMeta dataset;  // only for where a dataset keeps its tokenizer
+    dataset.dir = checkpoint.data_dir;
+    path = dataset.tokenizer_path();
+  }
+  if (!fs::exists(path))
+    throw std::runtime_error("tokenizer " + path + ": no such file (give --tokenizer, the dataset's tokenizer.model)");
+  return path;
+}
+
+Tokenizer load_model_tokenizer(const std::string& given, const EvalCheckpoint& checkpoint) {
+  const std::string path = model_tokenizer_path(given, checkpoint);
+  Tokenizer tokenizer = Tokenizer::load(path);
+  if (!checkpoint.tokenizer_id.empty() && tokenizer.id() != checkpoint.tokenizer_id)
+    throw std::runtime_error("tokenizer " + path + " (" + tokenizer.id() + ") is not the one model '" +
+                             checkpoint.path + "' was trained with (" + checkpoint.tokenizer_id + ")");
+  return tokenizer;
 }
 
 std::unique_ptr<Model> make_eval_model(Backend& backend, const EvalCheckpoint& checkpoint) {

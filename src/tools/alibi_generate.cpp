@@ -39,26 +39,6 @@ std::vector<std::string> read_prompts(const std::vector<std::string>& given, con
   return prompts;
 }
 
-// --tokenizer, else the tokenizer of the checkpoint's dataset; it must be
-// the one the checkpoint was trained with.
-alibi::Tokenizer load_tokenizer(const std::string& given, const alibi::EvalCheckpoint& checkpoint) {
-  std::string path = given;
-  if (path.empty()) {
-    if (checkpoint.data_dir.empty())
-      throw std::runtime_error("checkpoint '" + checkpoint.path + "' names no dataset: give --tokenizer");
-    alibi::DatasetMeta dataset;  // only for where a dataset keeps its tokenizer
-    dataset.dir = checkpoint.data_dir;
-    path = dataset.tokenizer_path();
-  }
-  if (!std::filesystem::exists(path))
-    throw std::runtime_error("tokenizer " + path + ": no such file (give --tokenizer, the dataset's tokenizer.model)");
-  alibi::Tokenizer tokenizer = alibi::Tokenizer::load(path);
-  if (!checkpoint.tokenizer_id.empty() && tokenizer.id() != checkpoint.tokenizer_id)
-    throw std::runtime_error("tokenizer " + path + " (" + tokenizer.id() + ") is not the one checkpoint '" +
-                             checkpoint.path + "' was trained with (" + checkpoint.tokenizer_id + ")");
-  return tokenizer;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -70,7 +50,7 @@ int main(int argc, char** argv) {
   alibi::GenerateOptions options;
   int threads = 0;
   bool deterministic = false, quiet = false;
-  app.add_option("checkpoint", checkpoint_path, "Checkpoint file, checkpoint folder or run folder")->required();
+  app.add_option("checkpoint", checkpoint_path, "Checkpoint file, checkpoint folder, run folder or exported folder")->required();
   app.add_option("--tokenizer", tokenizer_path, "SentencePiece model (default: the checkpoint's dataset's)");
   app.add_option("--prompt", prompts, "A prompt; repeatable");
   app.add_option("--prompt-file", prompt_file, "Prompts, one per line ('-': standard input, the default)");
@@ -103,7 +83,7 @@ int main(int argc, char** argv) {
     if (s.top_k < 0) return fail("--top-k " + std::to_string(s.top_k) + ": must be 0 (all) or more");
     if (!(s.top_p > 0 && s.top_p <= 1)) return fail("--top-p " + std::to_string(s.top_p) + ": must be in (0, 1]");
     const alibi::EvalCheckpoint checkpoint = alibi::load_eval_checkpoint(checkpoint_path);
-    const alibi::Tokenizer tokenizer = load_tokenizer(tokenizer_path, checkpoint);
+    const alibi::Tokenizer tokenizer = alibi::load_model_tokenizer(tokenizer_path, checkpoint);
     const std::vector<std::string> inputs = read_prompts(prompts, prompt_file);
     alibi::RuntimeConfig runtime;
     runtime.device = *device_choice;

@@ -51,6 +51,11 @@ int main(int argc, char** argv) {
                                     "Resume from a checkpoint file or folder; with no value, the newest "
                                     "checkpoint in the run's checkpoint folder")
                          ->expected(0, 1);
+  std::string init_from;
+  auto* init_opt = app.add_option("--init-from", init_from,
+                                  "Start from the weights of a checkpoint, run folder or exported folder (fresh "
+                                  "optimizer, step 0); the config's model must have the same shape");
+  init_opt->excludes(resume_opt);
   bool overwrite = false;
   app.add_flag("--overwrite", overwrite, "Start over in a run folder that holds an earlier run (deletes its checkpoints and log)");
   app.add_flag("-q,--quiet", quiet, "No progress line (the metrics log is still written)");
@@ -85,6 +90,7 @@ int main(int argc, char** argv) {
     alibi::TrainOptions options;
     options.quiet = quiet;
     options.overwrite = overwrite;
+    options.init_from = init_from;
     if (resume_opt->count() > 0) options.resume_from = resume.empty() ? config.checkpoint_dir() : resume;
     const alibi::TrainSummary summary = alibi::train(config, options);
     if (summary.rank != 0) return summary.interrupted ? 130 : 0;

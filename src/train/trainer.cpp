@@ -18,6 +18,7 @@
 #include "data/shard.h"
 #include "dist/launch_env.h"
 #include "dist/process_group.h"
+#include "eval/eval_checkpoint.h"
 #include "model/model.h"
 #include "train/checkpoint.h"
 #include "train/grad_sync.h"
@@ -87,7 +88,8 @@ std::string shape_mismatch(const ModelShape& ckpt, const ModelShape& cfg) {
                                differ("model.n_head", ckpt.n_head, cfg.n_head),
                                differ("model.d_ff", ckpt.d_ff, cfg.d_ff),
                                differ("vocabulary size", ckpt.vocab, cfg.vocab),
-                               differ("model.max_position", ckpt.max_position, cfg.max_position)})
+                               differ("model.max_position", ckpt.max_position, cfg.max_position),
+                               differ("model.embed_layernorm", ckpt.embed_layernorm, cfg.embed_layernorm)})
     if (!m.empty()) return m;
   return "";
 }
@@ -114,6 +116,7 @@ class Trainer {
   void build_optimizer();
   void reserve_activations();
   void restore(const std::string& path);
+  void initialize_from(const std::string& source);
   std::string save();
   std::vector<float> gather_moments(const Tensor& shard);
   double train_step(int64_t step);
@@ -171,8 +174,23 @@ Trainer::Trainer(const Config& config, const TrainOptions& options)
   state_.config_yaml = config_to_yaml(config_);
   state_.tokenizer_id = dataset_.tokenizer_id;
   state_.data_vocab = dataset_.vocab_size;
-  model_->load_parameters(init_parameters(model_->layout(), shape, config_.model.init_std, t.seed));
+  if (options_.init_from.empty())
+    model_->load_parameters(init_parameters(model_->layout(), shape, config_.model.init_std, t.seed));
+  else
+    initialize_from(options_.init_from);
   if (!options_.resume_from.empty()) restore(resolve_resume_path(options_.resume_from));
+}
+
+// --init-from: a new run (step 0, fresh optimizer) that starts from the
+// weights of a checkpoint or an exported folder of the same shape.
+void Trainer::initialize_from(const std::string& source) {
+  const EvalCheckpoint trained = load_eval_checkpoint(source);
+  const std::string mismatch = shape_mismatch(trained.shape, model_->shape());
+  if (!mismatch.empty()) throw CheckpointError("--init-from " + source + ": " + mismatch);
+  if (!trained.tokenizer_id.empty() && trained.tokenizer_id != dataset_.tokenizer_id)
+    throw CheckpointError("--init-from " + source + ": the model was trained with tokenizer " + trained.tokenizer_id +
+                          " but data.dir '" + config_.data.dir + "' uses tokenizer " + dataset_.tokenizer_id);
+  model_->load_parameters(trained.params);
 }
 
 void Trainer::join_job() {

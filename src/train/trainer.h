@@ -21,6 +21,9 @@ struct TrainOptions {
   // as a single process that no launcher started: tests, and measuring what
   // that path costs.
   bool data_parallel = false;
+  // Start fresh from these weights (a checkpoint or an exported folder)
+  // instead of a random initialisation.
+  std::string init_from = {};
 };
 
 struct TrainSummary {

@@ -50,16 +50,18 @@ inline std::string handmade_dataset(const std::string& dir, const HandmadeCounts
 // Trains a tiny model for `steps` steps into bin_dir/test-runs/<name> and
 // returns its run folder.
 inline std::string train_tiny(const std::string& data_dir, const std::string& name,
-                              const std::string& position = "alibi", int seq_len = 16, int steps = 3) {
+                              const std::string& position = "alibi", int seq_len = 16, int steps = 3,
+                              const std::vector<std::string>& more_overrides = {}) {
   namespace fs = std::filesystem;
   const fs::path run = fs::path(bin_dir()) / "test-runs" / name;
   fs::remove_all(run);
-  const Config config = parse_config(
-      "{}", "test",
-      {"data.dir=" + data_dir, "log.run_dir=" + run.string(), "model.position=" + position, "model.n_layer=1",
-       "model.d_model=16", "model.n_head=2", "train.seq_len=" + std::to_string(seq_len), "train.micro_batch=2",
-       "train.steps=" + std::to_string(steps), "train.warmup_steps=1", "train.eval_interval=0",
-       "train.eval_batches=1", "checkpoint.interval=0", "runtime.device=cpu", "runtime.threads=1"});
+  std::vector<std::string> overrides = {
+      "data.dir=" + data_dir, "log.run_dir=" + run.string(), "model.position=" + position, "model.n_layer=1",
+      "model.d_model=16", "model.n_head=2", "train.seq_len=" + std::to_string(seq_len), "train.micro_batch=2",
+      "train.steps=" + std::to_string(steps), "train.warmup_steps=1", "train.eval_interval=0",
+      "train.eval_batches=1", "checkpoint.interval=0", "runtime.device=cpu", "runtime.threads=1"};
+  overrides.insert(overrides.end(), more_overrides.begin(), more_overrides.end());
+  const Config config = parse_config("{}", "test", overrides);
   train(config, {.resume_from = "", .quiet = true});
   return run.string();
 }

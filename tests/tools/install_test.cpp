@@ -28,7 +28,7 @@ TEST(Install, InstalledBinariesRunFromAnywhereAndFindTheirFiles) {
                                  prefix.file("install.log") + " 2>&1"),
             0)
       << read_file(prefix.file("install.log"));
-  for (const char* tool : {"alibi-train", "alibi-data", "alibi-eval", "alibi-bench", "alibi-generate"}) {
+  for (const char* tool : {"alibi-train", "alibi-data", "alibi-eval", "alibi-bench", "alibi-generate", "alibi-export"}) {
     const std::string out = prefix.file(std::string(tool) + ".version");
     // From the root directory: nothing may depend on the working directory.
     ASSERT_EQ(testing::run_command("cd / && " + prefix.file("bin/") + tool + " --version > " + out + " 2>&1"), 0)
