@@ -47,7 +47,8 @@ EvalData resolve_eval_data(const EvalDataRequest& request, const std::string& ch
 
 void check_same_tokenizer(const EvalData& data, const std::string& checkpoint_path,
                           const std::string& checkpoint_tokenizer_id) {
-  if (data.dataset.tokenizer_id != checkpoint_tokenizer_id)
+  // A model exported by another tool does not say which tokenizer it used.
+  if (!checkpoint_tokenizer_id.empty() && data.dataset.tokenizer_id != checkpoint_tokenizer_id)
     throw DataError("checkpoint '" + checkpoint_path + "' was trained with tokenizer " + checkpoint_tokenizer_id +
                     " but the dataset in '" + data.dataset.dir + "' uses tokenizer " + data.dataset.tokenizer_id +
                     ": its token ids mean other pieces");
