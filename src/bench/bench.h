@@ -40,6 +40,18 @@ struct EvalBenchOptions {
 };
 int bench_eval(const EvalBenchOptions& options);
 
+// Greedy decoding with the KV cache after prompts of each context length:
+// ms per step, tokens/s, and the floor the copy bandwidth allows.
+struct DecodeBenchOptions {
+  std::string config_path;
+  std::vector<std::string> overrides;
+  std::vector<int> batches = {1, 32}, contexts = {1024, 16384};
+  int new_tokens = 64, reps = 3;
+  std::string export_dir;  // also write the random weights here (alibi-export's folder) for the baselines
+  std::string json_path;
+};
+int bench_decode(const DecodeBenchOptions& options);
+
 // Median of timings in seconds.
 double median_seconds(std::vector<double> seconds);
 

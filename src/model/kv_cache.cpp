@@ -65,4 +65,14 @@ KvCache::Positions KvCache::append(int64_t first, int64_t count, int64_t added) 
   return p;
 }
 
+void KvCache::truncate(int64_t first, int64_t count, int32_t length) {
+  check_rows(first, count);
+  for (int64_t b = first; b < first + count; ++b) {
+    if (length < 0 || length > lengths_[b])
+      throw std::out_of_range("KV cache row " + std::to_string(b) + " holds " + std::to_string(lengths_[b]) +
+                              " positions; it cannot be cut to " + std::to_string(length));
+    lengths_[b] = length;  // append() uploads the lengths it uses
+  }
+}
+
 }  // namespace alibi

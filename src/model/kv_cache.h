@@ -36,6 +36,10 @@ class KvCache {
     Tensor starts, lengths;  // i32 [count]
   };
   Positions append(int64_t first, int64_t count, int64_t added);
+  // Forgets all but the first `length` positions of rows [first, first +
+  // count) (a shared prompt kept, what came after it dropped); throws when a
+  // row holds fewer.
+  void truncate(int64_t first, int64_t count, int32_t length);
 
  private:
   void check_rows(int64_t first, int64_t count) const;  // [first, first + count) within the rows

@@ -4,6 +4,7 @@
 //   alibi-bench train --config configs/gpt2-124m.yaml [--set key=value ...]
 //   alibi-bench attention --head-dim 128 --heads 8 --len 4096 --batch 4 [--backward]
 //   alibi-bench eval --config configs/gpt2-124m.yaml --len 16384 [--tokens 65536]
+//   alibi-bench decode --config configs/gpt2-124m.yaml --batch 1,32 --context 1024,16384
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -51,10 +52,26 @@ int main(int argc, char** argv) {
   eval_cmd->add_option("--reps", eval.reps, "Timed samples (median)")->check(CLI::PositiveNumber);
   eval_cmd->add_option("--json", eval.json_path, "Also write the result as JSON here");
 
+  alibi::DecodeBenchOptions decode;
+  auto* decode_cmd = app.add_subcommand("decode", "Greedy KV-cache decoding: ms/step, tokens/s, the bandwidth floor");
+  decode_cmd->add_option("-c,--config", decode.config_path, "Config file (model section is used)")->required();
+  decode_cmd->add_option("--set", decode.overrides, "Override a config key (repeatable)")->take_all();
+  decode_cmd->add_option("--batch", decode.batches, "Rows decoded together (comma-separated list)")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
+  decode_cmd->add_option("--context", decode.contexts, "Prompt lengths in the cache (comma-separated list)")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
+  decode_cmd->add_option("--new-tokens", decode.new_tokens, "Timed steps per sample")->check(CLI::PositiveNumber);
+  decode_cmd->add_option("--reps", decode.reps, "Timed samples (median)")->check(CLI::PositiveNumber);
+  decode_cmd->add_option("--export", decode.export_dir, "Also export the (random) weights here, for the baselines");
+  decode_cmd->add_option("--json", decode.json_path, "Also write the results as JSON here");
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (train_cmd->parsed()) return alibi::bench_train(train);
     if (attn_cmd->parsed()) return alibi::bench_attention(attn);
+    if (decode_cmd->parsed()) return alibi::bench_decode(decode);
     return alibi::bench_eval(eval);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "alibi-bench: error: %s\n", e.what());

@@ -90,5 +90,23 @@ TEST(KvCacheLimits, AFullRowAPromptIntoAUsedRowAndRotaryFailWithAMessage) {
   EXPECT_THROW(rotary.forward_cached(prompt.data(), 1, 3, rotary_cache, 0), std::invalid_argument);
 }
 
+TEST(KvCacheTruncate, ACutRowContinuesAsIfTheDroppedTokensNeverCame) {
+  auto backend = make_cpu_backend(1);
+  const ModelShape shape = generation_shape(PositionMethod::Alibi);
+  Model model(*backend, shape);
+  model.load_parameters(init_parameters(model.layout(), shape, 0.3f, 8));
+  const std::vector<int32_t> prompt = {4, 8, 15, 16}, detour = {13, 2}, next = {7};
+  KvCache cut(*backend, shape, 1, 16), straight(*backend, shape, 1, 16);
+  model.forward_cached(prompt.data(), 1, 4, cut, 0);
+  model.forward_cached(detour.data(), 1, 1, cut, 0);
+  model.forward_cached(detour.data() + 1, 1, 1, cut, 0);
+  cut.truncate(0, 1, 4);
+  EXPECT_EQ(cut.length(0), 4);
+  model.forward_cached(prompt.data(), 1, 4, straight, 0);
+  EXPECT_EQ(model.forward_cached(next.data(), 1, 1, cut, 0), model.forward_cached(next.data(), 1, 1, straight, 0));
+  EXPECT_THROW(cut.truncate(0, 1, 6), std::out_of_range);  // it holds 5
+  EXPECT_THROW(cut.truncate(0, 2, 1), std::exception);     // no row 1
+}
+
 }  // namespace
 }  // namespace alibi
