@@ -428,8 +428,9 @@ void matmul_backward(MatmulContext& ctx, bf16* dinp, float* dweight, float* dbia
                      const bf16* inp, const bf16* weight, int64_t N, int64_t C, int64_t OC, cudaStream_t stream) {
   const OpShape s{"matmul_backward", N, C, OC};
   validate(s);
-  if (dinp) run_gemm(ctx, input_grad_gemm(dinp, dout, weight, s), s, stream);
+  // Parameter gradients first: dinp may take inp's place.
   parameter_grads(ctx, dweight, dbias, dout, inp, s, stream);
+  if (dinp) run_gemm(ctx, input_grad_gemm(dinp, dout, weight, s), s, stream);
 }
 
 void matmul_residual_forward(MatmulContext& ctx, bf16* out, const bf16* inp, const bf16* weight,
@@ -467,6 +468,9 @@ void matmul_gelu_backward(MatmulContext& ctx, bf16* dpre, const bf16* pre, float
                           cudaStream_t stream) {
   const OpShape s{"matmul_gelu_backward", N, C, OC};
   validate(s);
+  // Parameter gradients first: dpre may take inp's place (GELU(pre) is not
+  // needed once they are taken).
+  parameter_grads(ctx, dweight, dbias, dout, inp, s, stream);
   Gemm g = input_grad_gemm(dpre, dout, weight, s);
   g.epilogue = CUBLASLT_EPILOGUE_DGELU;
   g.aux = pre;
@@ -475,7 +479,6 @@ void matmul_gelu_backward(MatmulContext& ctx, bf16* dpre, const bf16* pre, float
     run_gemm(ctx, g, s, stream);
     gelu_backward(dpre, pre, static_cast<const bf16*>(dpre), N * C, stream);
   }
-  parameter_grads(ctx, dweight, dbias, dout, inp, s, stream);
 }
 
 }  // namespace alibi::cuda

@@ -132,6 +132,8 @@ class Backend {
   virtual void matmul_forward(const Tensor& out /*[N,OC]*/, const Tensor& inp /*[N,C]*/,
                               const Tensor& weight /*[OC,C]*/,
                               const Tensor& bias /*[OC], optional*/) = 0;
+  // dinp = dout @ weight; dweight += dout^T @ inp; dbias += column sums of
+  // dout. The parameter gradients come first, so dinp may be inp's buffer.
   virtual void matmul_backward(const Tensor& dinp /*[N,C], optional*/,
                                const Tensor& dweight /*[OC,C] +=*/,
                                const Tensor& dbias /*[OC] +=, optional*/,
@@ -162,6 +164,8 @@ class Backend {
   // matmul_backward of a layer whose input was GELU(pre), the input gradient
   // carried on through the GELU: dpre = (dout @ weight) * GELU'(pre)
   // (overwritten), dweight and dbias (optional) += as in matmul_backward.
+  // dpre may be inp's buffer (matmul_backward takes the parameter gradients
+  // before it writes dinp), which saves the model an [N,C] buffer.
   virtual void matmul_gelu_backward(const Tensor& dpre /*[N,C]*/, const Tensor& dweight /*[OC,C] +=*/,
                                     const Tensor& dbias /*[OC] +=, optional*/, const Tensor& dout /*[N,OC]*/,
                                     const Tensor& inp /*[N,C], = GELU(pre)*/, const Tensor& pre /*[N,C]*/,

@@ -195,11 +195,12 @@ void matmul_forward(T* out, const T* inp, const T* weight, const T* bias, int64_
 template <typename T>
 void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
                      int64_t N, int64_t C, int64_t OC) {
-  // dinp(n,c) = sum_o dout[n,o] * weight[o,c]
-  if (dinp) gemm(Gemm<T>{dout, OC, 1, weight, C, 1, dinp, nullptr, N, C, OC, false});
+  // Parameter gradients first: dinp may take inp's place.
   // dweight(o,c) += sum_n dout[n,o] * inp[n,c]: A = dout^T through its strides.
   gemm(Gemm<T>{dout, 1, OC, inp, C, 1, dweight, nullptr, OC, C, N, true});
   if (dbias) bias_backward(dbias, dout, N, OC);
+  // dinp(n,c) = sum_o dout[n,o] * weight[o,c]
+  if (dinp) gemm(Gemm<T>{dout, OC, 1, weight, C, 1, dinp, nullptr, N, C, OC, false});
 }
 
 #define ALIBI_INSTANTIATE(T)                                                                 \

@@ -197,9 +197,8 @@ void Model::carve(int64_t B, int64_t T, bool for_training) {
     d_scratch_ = act({B, T, C});
     d_branch_ = act({B, T, C});
     d_qkv_ = act({B, T, 3, H, shape_.head_dim()});
-    d_fc_ = act({B, T, F});
   } else {
-    d_residual_ = d_scratch_ = d_branch_ = d_qkv_ = d_fc_ = Tensor();
+    d_residual_ = d_scratch_ = d_branch_ = d_qkv_ = Tensor();
   }
 }
 
@@ -476,7 +475,9 @@ void Model::block_backward(int64_t l, const Tensor& x, const Tensor& dres, int64
   Tensor xr = x.view({N, C});
   Tensor mid = rows(a.residual_mid, {N, C});
   Tensor dbranch = rows(d_branch_, {N, C}), dtmp = rows(d_scratch_, {N, C});
-  Tensor dfc = rows(d_fc_, {N, F});
+  // d fc takes GELU(fc)'s place, free once the out-projection's weight
+  // gradient is taken (matmul_gelu_backward does that first).
+  Tensor dfc = rows(a.fc_gelu, {N, F});
 
   // MLP: out = mid + dropout(W_out gelu(W_fc LN2(mid))). dres holds d out.
   Tensor dmlp = dres;

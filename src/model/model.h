@@ -181,7 +181,7 @@ class Model {
   Tensor lnf_, lnf_mean_, lnf_rstd_, logits_;
   Tensor logits_f32_;  // [B, V]: logits on their way to the host
   // Backward scratch.
-  Tensor d_residual_, d_scratch_, d_branch_, d_qkv_, d_fc_;
+  Tensor d_residual_, d_scratch_, d_branch_, d_qkv_;
 
   // State of the last forward.
   int64_t last_B_ = 0, last_T_ = 0;

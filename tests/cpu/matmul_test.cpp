@@ -111,5 +111,18 @@ TEST(Matmul, BackwardWithoutDinpOrDbias) {
   EXPECT_EQ(dw_full, dw_only);
 }
 
+TEST(Matmul, BackwardMayWriteDinpOverInp) {
+  const int64_t N = 6, C = 5, OC = 4;
+  const auto inp = random_normal(N * C, 13), weight = random_normal(OC * C, 14);
+  const auto dout = random_normal(N * OC, 15);
+  std::vector<double> dw_apart(OC * C), dw_over(OC * C), dinp(N * C), db_apart(OC), db_over(OC);
+  matmul_backward(dinp.data(), dw_apart.data(), db_apart.data(), dout.data(), inp.data(), weight.data(), N, C, OC);
+  std::vector<double> shared = inp;  // inp, then dinp
+  matmul_backward(shared.data(), dw_over.data(), db_over.data(), dout.data(), shared.data(), weight.data(), N, C, OC);
+  EXPECT_EQ(shared, dinp);
+  EXPECT_EQ(dw_over, dw_apart);
+  EXPECT_EQ(db_over, db_apart);
+}
+
 }  // namespace
 }  // namespace alibi::cpu

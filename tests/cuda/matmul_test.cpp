@@ -200,9 +200,10 @@ TEST(CudaMatmul, GeluForwardMatchesMatmulThenGelu) {
   check_gelu_forward(ctx, {77, 200, 300}, 43);  // unfused
 }
 
-// The layer after the GELU: inp = GELU(pre) is its input, of width C.
-void check_gelu_backward(MatmulContext& ctx, const Shape& s, uint64_t seed) {
-  SCOPED_TRACE(describe(s, true));
+// The layer after the GELU: inp = GELU(pre) is its input, of width C. With
+// `dpre_in_inp`, dpre is written over inp, as the model does.
+void check_gelu_backward(MatmulContext& ctx, const Shape& s, uint64_t seed, bool dpre_in_inp = false) {
+  SCOPED_TRACE(describe(s, true) + (dpre_in_inp ? ", dpre over inp" : ""));
   Problem p(s, seed);
   const std::vector<float> pre = random_bf16_values(s.N * s.C, seed + 6, 2.0);
   std::vector<float> inp(pre.size());
@@ -217,7 +218,8 @@ void check_gelu_backward(MatmulContext& ctx, const Shape& s, uint64_t seed) {
   DeviceArray<float> d_dweight(dweight0.size()), d_dbias(dbias0.size());
   d_dweight.upload(dweight0);
   d_dbias.upload(dbias0);
-  matmul_gelu_backward(ctx, bf16(d_dpre), bf16(d_pre), d_dweight.get(), d_dbias.get(), bf16(p.d_dout), bf16(d_inp),
+  DeviceArray<uint16_t>& d_out = dpre_in_inp ? d_inp : d_dpre;
+  matmul_gelu_backward(ctx, bf16(d_out), bf16(d_pre), d_dweight.get(), d_dbias.get(), bf16(p.d_dout), bf16(d_inp),
                        bf16(p.d_weight), s.N, s.C, s.OC, nullptr);
   test::cuda_check(cudaDeviceSynchronize(), "matmul_gelu_backward");
 
@@ -225,7 +227,7 @@ void check_gelu_backward(MatmulContext& ctx, const Shape& s, uint64_t seed) {
   cpu::matmul_backward(dinp.data(), dweight.data(), dbias.data(), p.dout.data(), inp.data(), p.weight.data(), s.N,
                        s.C, s.OC);
   cpu::gelu_backward(dpre.data(), pre.data(), dinp.data(), static_cast<int64_t>(dpre.size()));
-  expect_close(from_bf16(d_dpre.download()), dpre, 1e-2, 2e-2, "dpre");
+  expect_close(from_bf16(d_out.download()), dpre, 1e-2, 2e-2, "dpre");
   expect_close(d_dweight.download(), dweight, 1e-4, 1e-4, "dweight");
   expect_close(d_dbias.download(), dbias, 1e-4, 1e-4, "dbias");
 }
@@ -236,6 +238,8 @@ TEST(CudaMatmul, GeluBackwardMatchesMatmulBackwardThenGeluBackward) {
   check_gelu_backward(ctx, {1024, 3072, 768}, 51);
   check_gelu_backward(ctx, {77, 304, 200}, 52);
   check_gelu_backward(ctx, {77, 300, 200}, 53);  // unfused
+  check_gelu_backward(ctx, {1024, 3072, 768}, 54, /*dpre_in_inp=*/true);
+  check_gelu_backward(ctx, {77, 300, 200}, 55, /*dpre_in_inp=*/true);
 }
 
 TEST(CudaMatmul, FailureNamesOpAndShape) {
