@@ -5,16 +5,17 @@
 # the comparison table (bench/compare_decode.py).
 #   bench/decode.sh [BIN_DIR] [OUT_DIR]
 # GPT-2 124M shape with BLOOM's embedding LayerNorm (12 x 768, 12 heads, vocab
-# 50304); alibi-bench exports its weights to OUT_DIR/model-124m for the
-# baselines. Batch 1 and 32, prompts of 1024 and 16384 tokens, 64 greedy
+# 50304); alibi-bench exports its weights (0.5 GB) to MODEL_DIR (default
+# a temporary folder) for the baselines. BASELINE_TIMEOUT_S bounds them. Batch 1 and 32, prompts of 1024 and 16384 tokens, 64 greedy
 # tokens timed per configuration.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${1:-build}"; OUT="${2:-bench-out}"
 mkdir -p "$OUT"
+MODEL="${MODEL_DIR:-$(mktemp -d)/model-124m}"
 "$BIN/alibi-bench" decode --config configs/gpt2-124m.yaml --set model.embed_layernorm=true \
-  --batch 1,32 --context 1024,16384 --new-tokens 64 --export "$OUT/model-124m" --json "$OUT/ours-decode.json"
-python3 bench/decode_baseline.py --folder "$OUT/model-124m" --batch 1,32 --context 1024,16384 --new-tokens 64 \
+  --batch 1,32 --context 1024,16384 --new-tokens 64 --export "$MODEL" --json "$OUT/ours-decode.json"
+timeout "${BASELINE_TIMEOUT_S:-1800}" python3 bench/decode_baseline.py --folder "$MODEL" --batch 1,32 --context 1024,16384 --new-tokens 64 \
   --json "$OUT/pytorch-decode.json" > "$OUT/pytorch-decode.log" 2>&1 \
   || echo "PyTorch decode baseline failed: see $OUT/pytorch-decode.log"
 python3 bench/compare_decode.py "$OUT" --record "$OUT/decode-bench.json"
