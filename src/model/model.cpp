@@ -129,6 +129,27 @@ void Model::set_recompute(Recompute recompute) {
   capacity_batch_ = capacity_len_ = 0;
 }
 
+void Model::set_logit_chunk_rows(int64_t rows) {
+  if (rows < 0) throw std::invalid_argument("set_logit_chunk_rows: rows must be >= 0");
+  logit_chunk_rows_ = rows;
+  arena_.reset();
+  capacity_batch_ = capacity_len_ = 0;
+}
+
+// The logits [B*T, V] are the largest activation (1.5 GiB in bf16 for GPT-2
+// at 16 x 1024); training holds chunks of at most 2^28 elements. Each chunk
+// past the first costs one more pass over wte's f32 gradient, so the chunks
+// are few and large (whole 128-row GEMM tiles); at least B rows, which
+// forward_cached() takes, one per row.
+int64_t Model::logit_chunk_rows(int64_t B, int64_t T) const {
+  constexpr int64_t kMaxChunkElements = int64_t{1} << 28;
+  const int64_t N = B * T, V = shape_.vocab;
+  if (logit_chunk_rows_ > 0) return std::min(N, std::max(B, logit_chunk_rows_));
+  const int64_t chunks = (N * V + kMaxChunkElements - 1) / kMaxChunkElements;
+  const int64_t rows = ((N + chunks - 1) / chunks + 127) / 128 * 128;
+  return std::min(N, std::max(B, rows));
+}
+
 void Model::carve_attention(BlockActivations& a, int64_t B, int64_t T, bool for_training) {
   const int64_t C = shape_.d_model, H = shape_.n_head, N = B * T;
   a.ln1 = act({B, T, C});
@@ -151,7 +172,7 @@ void Model::carve_mlp(BlockActivations& a, int64_t B, int64_t T) {
 // Lays out every activation view for (B, T) from the arena's start; with no
 // arena allocated the views only measure (their data stays null).
 void Model::carve(int64_t B, int64_t T, bool for_training) {
-  const int64_t C = shape_.d_model, F = shape_.d_ff, V = shape_.vocab;
+  const int64_t C = shape_.d_model, V = shape_.vocab;
   const int64_t H = shape_.n_head, N = B * T;
   arena_used_ = 0;
   tokens_ = stat({B, T}, DType::I32);
@@ -190,7 +211,7 @@ void Model::carve(int64_t B, int64_t T, bool for_training) {
   lnf_ = act({B, T, C});
   lnf_mean_ = stat({N}, DType::F32);
   lnf_rstd_ = stat({N}, DType::F32);
-  logits_ = act({B, T, V});
+  logits_ = act({for_training ? logit_chunk_rows(B, T) : N, V});
   logits_f32_ = stat({B, V}, DType::F32);  // enough for one position of each row
   if (for_training) {
     d_residual_ = act({B, T, C});
@@ -246,6 +267,12 @@ uint64_t Model::dropout_site_seed(int64_t layer, int site) const {
 static Tensor rows(const Tensor& t, std::vector<int64_t> shape) {
   Tensor v(t.data, std::move(shape), t.dtype, t.device);
   return v;
+}
+
+// Rows [first, first + n) of a buffer whose rows are `width` elements wide.
+static Tensor row_slice(const Tensor& t, int64_t first, int64_t n, int64_t width) {
+  char* base = static_cast<char*>(t.data) + first * width * static_cast<int64_t>(dtype_size(t.dtype));
+  return width == 1 ? Tensor(base, {n}, t.dtype, t.device) : Tensor(base, {n, width}, t.dtype, t.device);
 }
 
 void Model::embed(int64_t B, int64_t T, bool training) {
@@ -374,12 +401,10 @@ StepResult Model::forward(const int32_t* tokens, const int32_t* targets, int64_t
     block_forward(l, x, B, T, training);
     x = rows(blocks_[training ? l : 0].residual_out, {B, T, C});
   }
-  Tensor lnf = rows(lnf_, {N, C}), logits = rows(logits_, {N, shape_.vocab});
+  Tensor lnf = rows(lnf_, {N, C});
   backend_.layernorm_forward(lnf, rows(lnf_mean_, {N}), rows(lnf_rstd_, {N}), x.view({N, C}),
                              weights_.lnf_weight, weights_.lnf_bias, shape_.layernorm_eps);
-  backend_.matmul_forward(logits, lnf, weights_.wte, Tensor());
-  // Training overwrites the logits with their gradient in the same pass.
-  backend_.cross_entropy(rows(losses_, {N}), logits, rows(targets_, {N}), training, loss_scale);
+  lm_head_and_loss(lnf, N, training, loss_scale);
 
   StepResult result;
   std::vector<float> losses = last_token_losses();
@@ -389,6 +414,25 @@ StepResult Model::forward(const int32_t* tokens, const int32_t* targets, int64_t
     result.scored += 1;
   }
   return result;
+}
+
+// Logits, per-token losses and, when training, the head's gradients, a chunk
+// of rows at a time (carve() sizes the chunk): training overwrites each
+// chunk's logits with their gradient in the loss's pass over them and
+// consumes it at once, into dlnf (d_scratch_, which backward() reads first)
+// and wte's gradient (+=), so only one chunk of logits is ever held.
+void Model::lm_head_and_loss(const Tensor& lnf, int64_t N, bool training, float loss_scale) {
+  const int64_t C = shape_.d_model, V = shape_.vocab, chunk = logits_.dim(0);
+  for (int64_t first = 0; first < N; first += chunk) {
+    const int64_t n = std::min(chunk, N - first);
+    const Tensor logits = rows(logits_, {n, V}), inp = row_slice(lnf, first, n, C);
+    backend_.matmul_forward(logits, inp, weights_.wte, Tensor());
+    backend_.cross_entropy(row_slice(losses_, first, n, 1), logits, row_slice(targets_, first, n, 1), training,
+                           loss_scale);
+    if (training)
+      backend_.matmul_backward(row_slice(d_scratch_, first, n, C), grads_.wte, Tensor(), logits, inp, weights_.wte);
+  }
+  logits_complete_ = chunk >= N;
 }
 
 std::vector<float> Model::forward_cached(const int32_t* tokens, int64_t B, int64_t T, KvCache& cache,
@@ -439,6 +483,8 @@ std::vector<float> Model::download_f32(const Tensor& logits) {
 
 std::vector<float> Model::logits_at(int64_t b, int64_t t) {
   if (last_training_) throw std::logic_error("logits_at: the last forward trained (its logits became gradients)");
+  if (!logits_complete_)
+    throw std::logic_error("logits_at: the last forward took the logits in chunks (a training reservation)");
   if (b < 0 || b >= last_B_ || t < 0 || t >= last_T_) throw std::out_of_range("logits_at: no such position");
   const size_t row_bytes = static_cast<size_t>(shape_.vocab) * dtype_size(logits_.dtype);
   return download_f32(Tensor(static_cast<char*>(logits_.data) + (b * last_T_ + t) * row_bytes, {shape_.vocab},
@@ -536,12 +582,10 @@ void Model::backward(const GradsReadyHook& grads_ready) {
   };
   if (!last_training_) throw std::logic_error("backward() needs a preceding forward(training=true)");
   const int64_t B = last_B_, T = last_T_, C = shape_.d_model, N = B * T;
-  Tensor dlogits = rows(logits_, {N, shape_.vocab});  // the forward left the gradient here
-
-  // LM head and final LayerNorm. x_L is the last block's output.
+  // Final LayerNorm: the forward took the LM head's gradients (dlnf, and
+  // wte's) chunk by chunk. x_L is the last block's output.
   Tensor x_last = rows(blocks_.back().residual_out, {N, C});
   Tensor dlnf = rows(d_scratch_, {N, C}), dres = rows(d_residual_, {N, C});
-  backend_.matmul_backward(dlnf, grads_.wte, Tensor(), dlogits, rows(lnf_, {N, C}), weights_.wte);
   backend_.layernorm_backward(dres, grads_.lnf_weight, grads_.lnf_bias, dlnf, x_last, weights_.lnf_weight,
                               rows(lnf_mean_, {N}), rows(lnf_rstd_, {N}));
   ready_through(shape_.n_layer);

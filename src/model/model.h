@@ -81,6 +81,9 @@ class Model {
   // (train.recompute); the next reserve() lays the activations out anew.
   void set_recompute(Recompute recompute);
   Recompute recompute() const { return recompute_; }
+  // Rows of logits a training forward holds at once (0: chosen from the
+  // shape, a few large chunks); the next reserve() lays them out anew.
+  void set_logit_chunk_rows(int64_t rows);
 
   // Allocates activations for batches up to (batch, seq_len); reallocates
   // only when a larger batch or length is asked for.
@@ -132,6 +135,8 @@ class Model {
                   const Tensor& bias, const Tensor& scratch, std::optional<uint64_t> dropout_seed);
   void carve_attention(BlockActivations& a, int64_t B, int64_t T, bool for_training);
   void carve_mlp(BlockActivations& a, int64_t B, int64_t T);
+  int64_t logit_chunk_rows(int64_t B, int64_t T) const;
+  void lm_head_and_loss(const Tensor& lnf, int64_t N, bool training, float loss_scale);
   // A forward that reads and extends a KV cache (forward_cached).
   struct CachedStep {
     KvCache* cache;
@@ -159,6 +164,7 @@ class Model {
   Backend& backend_;
   ModelShape shape_;
   Recompute recompute_ = Recompute::None;
+  int64_t logit_chunk_rows_ = 0;  // set_logit_chunk_rows(); 0: automatic
   std::vector<ParamSpec> layout_;
   int64_t flat_numel_ = 0;
   std::unique_ptr<Buffer> param_buffer_, working_buffer_, grad_buffer_, slopes_buffer_;
@@ -178,7 +184,8 @@ class Model {
   // One per layer (one shared when not training); the parts recomputed in
   // the backward are one set shared by every layer.
   std::vector<BlockActivations> blocks_;
-  Tensor lnf_, lnf_mean_, lnf_rstd_, logits_;
+  Tensor lnf_, lnf_mean_, lnf_rstd_;
+  Tensor logits_;  // [rows, V]: all N rows, or a training forward's chunk of them
   Tensor logits_f32_;  // [B, V]: logits on their way to the host
   // Backward scratch.
   Tensor d_residual_, d_scratch_, d_branch_, d_qkv_;
@@ -186,6 +193,7 @@ class Model {
   // State of the last forward.
   int64_t last_B_ = 0, last_T_ = 0;
   bool last_training_ = false;
+  bool logits_complete_ = false;  // logits_ holds every row of the last forward
   uint64_t dropout_seed_ = 0;
 };
 

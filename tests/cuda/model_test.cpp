@@ -135,5 +135,37 @@ TEST(CudaModelRecompute, GradientsEqualKeepingEverythingBitwise) {
   EXPECT_GT(max_abs, 1e-4);
 }
 
+// The LM head in chunks of logit rows on the GPU (an uneven last chunk):
+// the losses and gradients of one chunk, to within what GEMMs of other
+// shapes (other cuBLASLt algorithms, bf16 outputs) may change.
+TEST(CudaModelLogitChunks, GiveTheLossAndGradientsOfOneChunk) {
+  ALIBI_REQUIRE_GPU();
+  const ModelShape shape = small_shape(PositionMethod::Alibi);
+  auto gpu = make_backend(RuntimeConfig{DeviceChoice::Cuda, 0});
+  const auto tokens = patterned_tokens(2 * 80, shape.vocab, 4);
+  std::vector<int32_t> inputs(tokens.begin(), tokens.end() - 1), targets(tokens.begin() + 1, tokens.end());
+  auto run = [&](int64_t chunk_rows, double& loss) {
+    Model model(*gpu, shape);
+    model.set_logit_chunk_rows(chunk_rows);
+    model.load_parameters(init_parameters(model.layout(), shape, 0.05f, 8));
+    model.zero_grads();
+    loss = model.forward(inputs.data(), targets.data(), 2, 80, true, 0, 1.f / 160).loss_sum;
+    model.backward();
+    std::vector<float> g(model.grads_flat().numel());
+    gpu->download(g.data(), model.grads_flat());
+    return g;
+  };
+  double loss_whole, loss_chunked;
+  const std::vector<float> whole = run(160, loss_whole), chunked = run(48, loss_chunked);
+  EXPECT_NEAR(loss_chunked, loss_whole, 1e-4 * loss_whole);
+  double max_abs = 0, max_err = 0;
+  for (size_t i = 0; i < whole.size(); ++i) {
+    max_abs = std::max(max_abs, std::fabs(double(whole[i])));
+    max_err = std::max(max_err, std::fabs(double(whole[i]) - chunked[i]));
+  }
+  EXPECT_GT(max_abs, 1e-4);
+  EXPECT_LT(max_err, 2e-2 * max_abs);
+}
+
 }  // namespace
 }  // namespace alibi

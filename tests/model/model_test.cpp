@@ -190,6 +190,44 @@ TEST(Model, TwoAccumulatedHalfBatchesGiveTheFullBatchGradient) {
   EXPECT_LT(max_err, 1e-5 * max_abs) << "only fp32 summation order may differ";
 }
 
+// Training takes the LM head a chunk of rows at a time (logits, loss, and
+// the head's gradients at once); chunks of any size, here 5 rows of 14 (the
+// last one short), give the losses and gradients of one chunk.
+TEST(Model, LogitChunksGiveTheLossAndGradientsOfOneChunk) {
+  auto backend = make_cpu_backend(1);
+  const ModelShape shape = tiny_shape(PositionMethod::Alibi, 0.1f);
+  const std::vector<float> params = init_parameters(parameter_layout(shape), shape, 0.3f, 6);
+  const Batch batch = random_batch(shape.vocab, 13);
+  auto run = [&](int64_t chunk_rows, double& loss, double& valid_loss) {
+    Model model(*backend, shape);
+    model.set_logit_chunk_rows(chunk_rows);
+    model.load_parameters(params);
+    model.zero_grads();
+    loss = model.forward(batch.tokens.data(), batch.targets.data(), batch.B, batch.T, true, 5, 0.1f).loss_sum;
+    model.backward();
+    std::vector<float> g(model.grads_flat().numel());
+    backend->download(g.data(), model.grads_flat());
+    // Validation runs on the training reservation, so in chunks too.
+    valid_loss = model.forward(batch.tokens.data(), batch.targets.data(), batch.B, batch.T, false).loss_sum;
+    if (chunk_rows > 0 && chunk_rows < batch.B * batch.T) {
+      EXPECT_THROW(model.logits_at(0, 0), std::logic_error) << "logits_at would read a chunk's rows";
+    }
+    return g;
+  };
+  double loss_whole, loss_chunked, valid_whole, valid_chunked;
+  const std::vector<float> whole = run(batch.B * batch.T, loss_whole, valid_whole);
+  const std::vector<float> chunked = run(5, loss_chunked, valid_chunked);
+  EXPECT_DOUBLE_EQ(loss_chunked, loss_whole);
+  EXPECT_DOUBLE_EQ(valid_chunked, valid_whole);
+  double max_abs = 0, max_err = 0;
+  for (size_t i = 0; i < whole.size(); ++i) {
+    max_abs = std::max(max_abs, std::fabs(double(whole[i])));
+    max_err = std::max(max_err, std::fabs(double(whole[i]) - chunked[i]));
+  }
+  ASSERT_GT(max_abs, 1e-3);
+  EXPECT_LT(max_err, 1e-5 * max_abs) << "only the fp32 summation order of wte's gradient may differ";
+}
+
 }  // namespace
 }  // namespace alibi
 
