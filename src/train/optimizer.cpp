@@ -66,6 +66,10 @@ OptimizerStepInfo AdamW::step(double lr, int64_t step) {
   // the flat buffer is the norm over the parameters.
   const Tensor grads = model_.grads_flat();
   info.grad_norm = std::sqrt(shard_.sum_over_shards(backend_.sum_of_squares(grads.range(shard_.begin, shard_.end))));
+  if (!std::isfinite(info.grad_norm)) {
+    info.skipped = true;
+    return info;
+  }
   if (settings_.grad_clip > 0.f && info.grad_norm > settings_.grad_clip)
     info.clip_scale = settings_.grad_clip / (info.grad_norm + 1e-6);
 

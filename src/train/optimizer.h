@@ -26,6 +26,10 @@ struct OptimizerSettings {
 struct OptimizerStepInfo {
   double grad_norm = 0.0;  // before clipping
   double clip_scale = 1.0;
+  // The gradient norm was NaN or infinite (a diverging run): the update was
+  // skipped, weights and moments untouched. Every rank sees the same norm
+  // (summed over the shards of reduced gradients), so all skip together.
+  bool skipped = false;
 };
 
 // The part of the flat parameter buffer this optimizer updates: all of it,
@@ -42,7 +46,9 @@ class AdamW {
  public:
   AdamW(Backend& backend, Model& model, const OptimizerSettings& settings, OptimizerShard shard = {});
 
-  // One update with learning rate `lr`; `step` is 1-based.
+  // One update with learning rate `lr`; `step` is 1-based. Skipped when the
+  // gradients are not finite (the norm is read to the host for clipping
+  // anyway, so checking it costs no synchronisation).
   OptimizerStepInfo step(double lr, int64_t step);
 
   // Moments of the shard: element i belongs to flat parameter shard_begin() + i.

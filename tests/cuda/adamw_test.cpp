@@ -1,5 +1,6 @@
 // CUDA AdamW against the CPU: fp32 master, moments and bf16 working copy.
 #include "tests/cuda/cuda_test_util.h"
+#include "tests/train/nonfinite_check.h"
 
 namespace alibi::cudatest {
 namespace {
@@ -59,6 +60,13 @@ TEST(CudaAdamW, DecayRunsAcrossSeveralLaunchesMatchTheCpu) {
   be.gpu->adamw_update(a);
   EXPECT_TRUE(close(be.download(gp.t), be.download_cpu(cp.t), 1e-6));
   EXPECT_TRUE(close(be.download(gm.t), be.download_cpu(cm.t), 1e-6));
+}
+
+// A forced NaN (and inf) in the GPU's gradients: the step is skipped there too.
+TEST(CudaAdamWNonFinite, ANanOrInfGradientSkipsTheUpdate) {
+  ALIBI_REQUIRE_GPU();
+  auto gpu = make_backend(RuntimeConfig{DeviceChoice::Cuda, 0});
+  alibi::testing::expect_nonfinite_gradients_skip_the_update(*gpu);
 }
 
 }  // namespace
