@@ -40,6 +40,10 @@ struct DataConfig {
 // (memory for a second forward of that part).
 enum class Recompute { None, Attention, Mlp, Block };
 
+// What a step whose loss or gradient norm is NaN or infinite does: stop the
+// run (non-zero exit, no checkpoint of it), or skip its update and go on.
+enum class OnNonfinite { Stop, Skip };
+
 struct TrainConfig {
   int seq_len = 128;
   int micro_batch = 8;
@@ -60,6 +64,8 @@ struct TrainConfig {
   int64_t eval_interval = 50; // steps between validations; 0: only at the end
   int64_t eval_batches = 8;   // validation batches; 0: the whole split
   Recompute recompute = Recompute::None;
+  OnNonfinite on_nonfinite = OnNonfinite::Stop;
+  int max_skipped_steps = 10;  // on_nonfinite = skip: this many skipped in a row stop the run
 };
 
 struct CheckpointConfig {
@@ -132,6 +138,7 @@ std::optional<PositionMethod> parse_position_method(std::string_view name);
 const char* device_choice_name(DeviceChoice device);  // "auto", "cpu", "cuda"
 std::optional<DeviceChoice> parse_device_choice(std::string_view name);
 const char* reduce_dtype_name(ReduceDType dtype);     // "fp32", "bf16"
-const char* recompute_name(Recompute recompute);      // "none", "attention", "mlp", "block"
+const char* recompute_name(Recompute recompute);
+const char* on_nonfinite_name(OnNonfinite policy);      // "stop", "skip"      // "none", "attention", "mlp", "block"
 
 }  // namespace alibi

@@ -26,6 +26,8 @@ static_assert(static_cast<size_t>(ReduceDType::Bf16) + 1 == kReduceDTypeNames.si
 
 constexpr std::array<const char*, 4> kRecomputeNames = {"none", "attention", "mlp", "block"};
 static_assert(static_cast<size_t>(Recompute::Block) + 1 == kRecomputeNames.size());
+constexpr std::array<const char*, 2> kOnNonfiniteNames = {"stop", "skip"};
+static_assert(static_cast<size_t>(OnNonfinite::Skip) + 1 == kOnNonfiniteNames.size());
 
 template <class Enum, size_t N>
 std::optional<Enum> enum_from_name(const std::array<const char*, N>& names, std::string_view name) {
@@ -54,6 +56,9 @@ const char* reduce_dtype_name(ReduceDType dtype) {
 }
 const char* recompute_name(Recompute recompute) {
   return kRecomputeNames.at(static_cast<size_t>(recompute));
+}
+const char* on_nonfinite_name(OnNonfinite policy) {
+  return kOnNonfiniteNames.at(static_cast<size_t>(policy));
 }
 
 // ---------------------------------------------------------------------------
@@ -224,6 +229,14 @@ std::vector<ConfigKey> build_keys() {
                "attention output, about a third of a block's activations); mlp (LayerNorm 2 and "
                "the MLP's hidden layer, over half); block (everything but the block's input). "
                "Gradients are the same as without recomputation."),
+      enum_key("train.on_nonfinite", &C::train, &TrainConfig::on_nonfinite, kOnNonfiniteNames,
+               "A step whose loss or gradient norm is NaN or infinite (a diverging run): stop ends "
+               "the run with a message and exit code 1, keeping the checkpoints written so far; "
+               "skip logs the step and goes on. Either way a non-finite gradient never reaches "
+               "the weights or the optimizer state, and no checkpoint of non-finite weights is "
+               "ever written."),
+      key("train.max_skipped_steps", &C::train, &TrainConfig::max_skipped_steps, at_least(1),
+          "With train.on_nonfinite = skip: this many skipped steps in a row stop the run."),
       // checkpoint
       key("checkpoint.dir", &C::checkpoint, &CheckpointConfig::dir, kAnyValue,
           "Directory for checkpoints; empty means log.run_dir/checkpoints."),

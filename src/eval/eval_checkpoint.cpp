@@ -70,9 +70,15 @@ EvalCheckpoint from_export(const std::string& dir) {
   return out;
 }
 
-}  // namespace
+// A diverged run's weights give a perplexity of nan, or garbage text; say so.
+void check_finite(const EvalCheckpoint& model) {
+  const std::string bad = first_nonfinite_parameter(parameter_layout(model.shape), model.params);
+  if (!bad.empty())
+    throw CheckpointError("model '" + model.path + "': parameter " + bad +
+                          " holds NaN or infinite values (the run diverged before this was saved)");
+}
 
-EvalCheckpoint load_eval_checkpoint(const std::string& file_or_dir) {
+EvalCheckpoint load_trained_model(const std::string& file_or_dir) {
   std::error_code ec;
   if (fs::is_directory(file_or_dir, ec) && is_export_folder(file_or_dir)) return from_export(file_or_dir);
   const std::string path = resolve_checkpoint_path(file_or_dir);
@@ -92,6 +98,14 @@ EvalCheckpoint load_eval_checkpoint(const std::string& file_or_dir) {
   }
   out.params = flat_parameters(ckpt, out.shape);
   return out;
+}
+
+}  // namespace
+
+EvalCheckpoint load_eval_checkpoint(const std::string& file_or_dir) {
+  EvalCheckpoint model = load_trained_model(file_or_dir);
+  check_finite(model);
+  return model;
 }
 
 std::string model_tokenizer_path(const std::string& given, const EvalCheckpoint& checkpoint) {

@@ -75,6 +75,13 @@ std::vector<ParamSpec> parameter_layout(const ModelShape& s) {
   return layout;
 }
 
+std::string first_nonfinite_parameter(const std::vector<ParamSpec>& layout, const std::vector<float>& flat) {
+  for (const ParamSpec& spec : layout)
+    for (int64_t i = 0; i < spec.numel(); ++i)
+      if (!std::isfinite(flat[spec.offset + i])) return spec.name;
+  return "";
+}
+
 int64_t total_numel(const std::vector<ParamSpec>& layout) {
   if (layout.empty()) return 0;
   return (layout.back().offset + layout.back().numel() + 63) / 64 * 64;

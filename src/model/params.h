@@ -66,6 +66,10 @@ ModelParams bind_params(const std::vector<ParamSpec>& layout, void* base, DType 
 // The view of one spec.
 Tensor param_view(const ParamSpec& spec, void* base, DType dtype, Device device);
 
+// The name of the first parameter in `flat` (laid out by `layout`) holding a
+// NaN or an infinity, or "" when all are finite.
+std::string first_nonfinite_parameter(const std::vector<ParamSpec>& layout, const std::vector<float>& flat);
+
 // GPT-2 style initialisation on the host, deterministic in `seed`: weights
 // N(0, std), residual output projections N(0, std / sqrt(2 * n_layer)),
 // biases 0, LayerNorm weight 1.

@@ -117,6 +117,7 @@ class Trainer {
   void reserve_activations();
   void restore(const std::string& path);
   void initialize_from(const std::string& source);
+  std::string nonfinite_step_message(int64_t step, double loss, int in_a_row) const;
   std::string save();
   std::vector<float> gather_moments(const Tensor& shard);
   double train_step(int64_t step);
@@ -258,6 +259,9 @@ void Trainer::restore(const std::string& path) {
         throw CheckpointError("checkpoint '" + path + "': tensor " + prefix + spec.name + " has the wrong shape");
       std::copy(t.f32(), t.f32() + spec.numel(), host.begin() + spec.offset);
     }
+    if (const std::string bad = first_nonfinite_parameter(model_->layout(), host); !bad.empty())
+      throw CheckpointError("cannot resume from '" + path + "': " + prefix + bad +
+                            " holds NaN or infinite values (the run had diverged)");
     backend_->upload(flat, host.data() + begin);
   };
   copy_into("param/", model_->params_flat(), 0);
@@ -292,6 +296,28 @@ std::vector<float> Trainer::gather_moments(const Tensor& shard) {
   return host;
 }
 
+// What a step with a NaN or infinite loss or gradient norm did, and, when the
+// run stops on it, where its good weights are.
+std::string Trainer::nonfinite_step_message(int64_t step, double loss, int in_a_row) const {
+  const TrainConfig& t = config_.train;
+  char text[256];
+  std::snprintf(text, sizeof text, "step %lld: loss %g, gradient norm %g", static_cast<long long>(step), loss,
+                last_info_.grad_norm);
+  std::string message = text;
+  message += last_info_.skipped ? ": the update was skipped" : "";
+  if (t.on_nonfinite == OnNonfinite::Skip && in_a_row <= t.max_skipped_steps)
+    return message + " (train.on_nonfinite = skip; " + std::to_string(in_a_row) + " in a row, at most " +
+           std::to_string(t.max_skipped_steps) + ")";
+  const std::string latest = latest_checkpoint(config_.checkpoint_dir());
+  message += t.on_nonfinite == OnNonfinite::Stop
+                 ? "; the run diverged and stops (train.on_nonfinite = stop)"
+                 : "; " + std::to_string(in_a_row) + " non-finite steps in a row (train.max_skipped_steps = " +
+                       std::to_string(t.max_skipped_steps) + "): the run stops";
+  return message + (latest.empty() ? "; no checkpoint was written yet"
+                                   : "; the last checkpoint, " + latest +
+                                         ", holds finite weights: resume from it, e.g. with a lower train.lr");
+}
+
 std::string Trainer::save() {
   // Tensors are named "<kind>/<parameter>" and saved without the layout's
   // alignment padding, so other tools can read them by name and shape alone.
@@ -300,6 +326,9 @@ std::string Trainer::save() {
   if (!is_root()) return "";  // rank 0 alone writes
   std::vector<float> params(model_->params_flat().numel());
   backend_->download(params.data(), model_->params_flat());
+  if (const std::string bad = first_nonfinite_parameter(model_->layout(), params); !bad.empty())
+    throw std::runtime_error("step " + std::to_string(state_.step) + ": parameter " + bad +
+                             " is not finite; no checkpoint is written of non-finite weights");
   std::vector<HostTensorRef> tensors;
   for (auto [prefix, host] : {std::pair{"param/", &params}, {"adam_m/", &m}, {"adam_v/", &v}})
     for (const ParamSpec& spec : model_->layout())
@@ -428,6 +457,7 @@ TrainSummary Trainer::run() {
   const double flops_token = model_->training_flops_per_token(t.seq_len);
   const double peak = backend_->peak_flops() * world_;
   double ema_step_seconds = 0.0;
+  int nonfinite_in_a_row = 0;
   for (int64_t step = state_.step + 1; step <= t.steps; ++step) {
     const auto start = Clock::now();
     inject_fault_if_asked(rank_, step);
@@ -442,7 +472,17 @@ TrainSummary Trainer::run() {
                              {"grad_norm", last_info_.grad_norm}, {"tokens", state_.tokens_seen},
                              {"tokens_per_s", tokens_per_s}, {"step_seconds", seconds}};
     if (mfu > 0) record["mfu"] = mfu;
+    const bool nonfinite = last_info_.skipped || !std::isfinite(loss);
+    if (nonfinite) record["nonfinite"] = true;  // the log writes NaN and inf as null
     log(record);
+    if (nonfinite) {
+      const std::string what = nonfinite_step_message(step, loss, ++nonfinite_in_a_row);
+      if (t.on_nonfinite == OnNonfinite::Stop || nonfinite_in_a_row > t.max_skipped_steps)
+        throw std::runtime_error(what);
+      say(what);
+    } else {
+      nonfinite_in_a_row = 0;
+    }
     if (show) progress.update(step, loss, schedule_.at(step), tokens_per_s, mfu, ema_step_seconds);
 
     const bool last = step == t.steps;
