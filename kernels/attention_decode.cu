@@ -20,16 +20,6 @@ __device__ __forceinline__ float* partial_at(float* workspace, int64_t b, int64_
   return workspace + ((b * H + h) * splits + split) * (D + 2);
 }
 
-__device__ float block_max(float v, float* shared) {
-  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
-  v = warp_max(v);
-  __syncthreads();
-  if (lane == 0) shared[warp] = v;
-  __syncthreads();
-  v = lane < kThreads / kWarp ? shared[lane] : -INFINITY;
-  return warp_max(v);
-}
-
 __global__ void kv_cache_write_kernel(bf16* k_cache, bf16* v_cache, const bf16* qkv, const int32_t* starts,
                                       int64_t T, KvCacheDims s) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;

@@ -6,19 +6,10 @@
 
 #include <cmath>
 
+#include "kernels/common.cuh"
+
 namespace alibi::cuda {
 namespace {
-
-// The largest norm of a CTA's tokens (non-negative, or +inf).
-__device__ float block_max(float v, float* scratch) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
-  if (threadIdx.x % 32 == 0) scratch[threadIdx.x / 32] = v;
-  __syncthreads();
-  float m = 0.f;
-  for (int w = 0; w < kKeySkipRows / 32; ++w) m = fmaxf(m, scratch[w]);
-  return m;
-}
 
 // A norm that bounds nothing (NaN or inf) becomes +inf: then nothing is skipped.
 __device__ float bounding_norm(const bf16* row, int64_t D) {
@@ -37,6 +28,7 @@ __global__ void attention_key_bounds_kernel(float* bounds, const bf16* qkv, Head
     q_norm = bounding_norm(token, lay.D);
     k_norm = bounding_norm(token + lay.H * lay.D, lay.D);
   }
+  // The largest norms of the CTA's tokens (non-negative, or +inf).
   const float qmax = block_max(q_norm, scratch[0]);
   const float kmax = block_max(k_norm, scratch[1]);
   if (threadIdx.x == 0) {

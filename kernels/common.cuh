@@ -51,6 +51,19 @@ __device__ T block_sum(T v, T* shared) {
   return warp_sum(v);
 }
 
+// Maximum over the whole block, returned to every thread; the same rules as
+// block_sum.
+__device__ inline float block_max(float v, float* shared) {
+  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+  const int warps = blockDim.x / kWarp;
+  v = warp_max(v);
+  __syncthreads();  // `shared` may still be read by a previous call
+  if (lane == 0) shared[warp] = v;
+  __syncthreads();
+  v = lane < warps ? shared[lane] : -INFINITY;
+  return warp_max(v);
+}
+
 inline unsigned int blocks_for(int64_t work_items, int threads_per_block) {
   return static_cast<unsigned int>((work_items + threads_per_block - 1) / threads_per_block);
 }
