@@ -52,17 +52,17 @@ __global__ void adamw_kernel(float* param, bf16* working, const float* grad, flo
 }  // namespace
 
 void adamw_update(float* param, bf16* working, const float* grad, float* m, float* v, int64_t n,
-                  const AdamWHyper& hp, const DecayRange* ranges, int64_t range_count, cudaStream_t stream) {
+                  const AdamWHyper& hp, const DecayRun* runs, int64_t run_count, cudaStream_t stream) {
   if (n == 0) return;
-  if (range_count < 1 || ranges[range_count - 1].end != n)
-    throw_cuda_error("adamw_update", {{"n", n}, {"ranges", range_count}}, "decay ranges must end at n");
+  if (run_count < 1 || runs[run_count - 1].end != n)
+    throw_cuda_error("adamw_update", {{"n", n}, {"runs", run_count}}, "decay runs must end at n");
   int64_t begin = 0;  // first element of this launch
-  for (int64_t first = 0; first < range_count; first += kRangesPerLaunch) {
+  for (int64_t first = 0; first < run_count; first += kRangesPerLaunch) {
     LaunchRanges launch{};
-    launch.count = static_cast<int>(std::min<int64_t>(kRangesPerLaunch, range_count - first));
+    launch.count = static_cast<int>(std::min<int64_t>(kRangesPerLaunch, run_count - first));
     for (int k = 0; k < launch.count; ++k) {
-      launch.end[k] = ranges[first + k].end - begin;
-      launch.weight_decay[k] = ranges[first + k].weight_decay;
+      launch.end[k] = runs[first + k].end - begin;
+      launch.weight_decay[k] = runs[first + k].weight_decay;
     }
     const int64_t count = launch.end[launch.count - 1];
     if (count > 0) {

@@ -7,27 +7,23 @@
 
 #include <cstdint>
 
+#include "backend/decay_run.h"
+
 namespace alibi::cuda {
 
 struct AdamWHyper {
-  float lr, beta1, beta2, eps, grad_scale;  // weight decay: DecayRange
+  float lr, beta1, beta2, eps, grad_scale;  // weight decay: by DecayRun
   // 1 - beta^step, computed on the host in double (the CPU's values).
   float bias_correction1, bias_correction2;
 };
 
-// Weight decay by range: element i takes the decay of the first run whose
-// end is above i (ends ascending, the last at n).
-struct DecayRange {
-  int64_t end;
-  float weight_decay;
-};
-
 // g = grad * grad_scale; m, v updated; param -= lr * (m_hat / (sqrt(v_hat) + eps)
 // + weight_decay * param); working (may be null) = bf16(param). The decay
-// comes from `ranges`, so a whole model's parameters, tensor by tensor, take
-// one launch per few hundred ranges.
+// comes from `runs`: element i takes the decay of the first run whose end is
+// above i (ends ascending, the last at n), so a whole model's parameters,
+// tensor by tensor, take one launch per few hundred runs.
 void adamw_update(float* param, __nv_bfloat16* working, const float* grad, float* m, float* v,
-                  int64_t n, const AdamWHyper& hp, const DecayRange* ranges, int64_t range_count,
+                  int64_t n, const AdamWHyper& hp, const DecayRun* runs, int64_t run_count,
                   cudaStream_t stream);
 
 }  // namespace alibi::cuda

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/decay_run.h"
 #include "core/tensor.h"
 
 namespace alibi {
@@ -41,12 +42,6 @@ struct AttentionShape {
 // A key/value cache for generation: B rows of up to L positions, H heads of D.
 struct KvCacheShape {
   int64_t B = 0, H = 0, L = 0, D = 0;
-};
-
-// Weight decay over part of an update: elements [previous run's end, end).
-struct DecayRun {
-  int64_t end;
-  float weight_decay;
 };
 
 // One AdamW step over a contiguous range of parameters (one tensor, or many

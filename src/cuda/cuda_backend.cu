@@ -469,8 +469,6 @@ class CudaBackend final : public Backend {
     if (a.step < 1) checks.fail(op, "step is 1-based, got " + std::to_string(a.step));
     // Bias corrections in double, as the CPU computes them.
     const std::vector<DecayRun> runs = checks.decay_runs(a, a.param.numel(), op);
-    std::vector<cuda::DecayRange> ranges;
-    for (const DecayRun& run : runs) ranges.push_back({run.end, run.weight_decay});
     const cuda::AdamWHyper hp{a.lr,
                               a.beta1,
                               a.beta2,
@@ -479,7 +477,7 @@ class CudaBackend final : public Backend {
                               static_cast<float>(1.0 - std::pow(a.beta1, static_cast<double>(a.step))),
                               static_cast<float>(1.0 - std::pow(a.beta2, static_cast<double>(a.step)))};
     cuda::adamw_update(a.param.f32(), bf_or_null(a.param_working), a.grad.f32(), a.m.f32(), a.v.f32(),
-                       a.param.numel(), hp, ranges.data(), static_cast<int64_t>(ranges.size()), stream_);
+                       a.param.numel(), hp, runs.data(), static_cast<int64_t>(runs.size()), stream_);
   }
 
  private:
