@@ -36,32 +36,29 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
-// Sum over the whole block, returned to every thread. blockDim.x must be a
-// multiple of 32 and at most 1024. `shared` holds at least 32 values.
-// Calls __syncthreads: every thread of the block must call it.
-template <typename T>
-__device__ T block_sum(T v, T* shared) {
+// A reduction over the whole block, returned to every thread: each warp's
+// result through `shared` (at least 32 values), then one warp over those.
+// blockDim.x must be a multiple of 32 and at most 1024. Calls __syncthreads:
+// every thread of the block must call it.
+template <typename T, typename WarpReduce>
+__device__ T block_reduce(T v, T* shared, T identity, WarpReduce warp_reduce) {
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
   const int warps = blockDim.x / kWarp;
-  v = warp_sum(v);
+  v = warp_reduce(v);
   __syncthreads();  // `shared` may still be read by a previous call
   if (lane == 0) shared[warp] = v;
   __syncthreads();
-  v = lane < warps ? shared[lane] : T(0);
-  return warp_sum(v);
+  v = lane < warps ? shared[lane] : identity;
+  return warp_reduce(v);
 }
 
-// Maximum over the whole block, returned to every thread; the same rules as
-// block_sum.
+template <typename T>
+__device__ T block_sum(T v, T* shared) {
+  return block_reduce(v, shared, T(0), [](T x) { return warp_sum(x); });
+}
+
 __device__ inline float block_max(float v, float* shared) {
-  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
-  const int warps = blockDim.x / kWarp;
-  v = warp_max(v);
-  __syncthreads();  // `shared` may still be read by a previous call
-  if (lane == 0) shared[warp] = v;
-  __syncthreads();
-  v = lane < warps ? shared[lane] : -INFINITY;
-  return warp_max(v);
+  return block_reduce(v, shared, -INFINITY, [](float x) { return warp_max(x); });
 }
 
 inline unsigned int blocks_for(int64_t work_items, int threads_per_block) {

@@ -27,6 +27,14 @@ void fill_uniform(Backend& backend, const Tensor& t, uint64_t seed) {
   backend.copy(t, staging.t);
 }
 
+Config load_bench_config(const std::string& path, const std::vector<std::string>& overrides) {
+  std::vector<std::string> all = {"data.dir=(unused by alibi-bench)"};
+  all.insert(all.end(), overrides.begin(), overrides.end());
+  Config config = load_config(path, all);
+  if (config.model.vocab_size <= 0) throw ConfigError(path + ": alibi-bench needs model.vocab_size > 0");
+  return config;
+}
+
 double median_seconds(std::vector<double> seconds) {
   std::sort(seconds.begin(), seconds.end());
   return seconds.empty() ? 0.0 : seconds[seconds.size() / 2];

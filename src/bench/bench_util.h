@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "config/config.h"
 
 namespace alibi {
 
@@ -23,6 +24,10 @@ void fill_uniform(Backend& backend, const Tensor& t, uint64_t seed);
 // Median time of one call of fn over `reps` samples (each a few calls and a
 // synchronize), after `warmup` calls.
 double median_timed(Backend& backend, int warmup, int reps, const std::function<void()>& fn);
+
+// A config for a benchmark on random tokens: no dataset is read, so
+// model.vocab_size must be given (throws ConfigError naming the file).
+Config load_bench_config(const std::string& path, const std::vector<std::string>& overrides);
 
 // "auto", "cpu" or "cuda"; throws naming the value otherwise.
 std::unique_ptr<Backend> make_bench_backend(const std::string& device, bool deterministic = false);

@@ -73,10 +73,7 @@ DecodeTiming time_decode(Backend& backend, Model& model, int64_t B, int64_t cont
 }  // namespace
 
 int bench_decode(const DecodeBenchOptions& o) {
-  std::vector<std::string> overrides = {"data.dir=(unused by alibi-bench)"};  // random tokens
-  overrides.insert(overrides.end(), o.overrides.begin(), o.overrides.end());
-  const Config config = load_config(o.config_path, overrides);
-  if (config.model.vocab_size <= 0) throw ConfigError(o.config_path + ": alibi-bench needs model.vocab_size > 0");
+  const Config config = load_bench_config(o.config_path, o.overrides);  // random tokens
   auto backend = make_backend(config.runtime);
   const ModelShape shape = resolve_model_shape(config, config.model.vocab_size);
   Model model(*backend, shape);

@@ -8,6 +8,7 @@
 
 #include "backend/select.h"
 #include "bench/bench.h"
+#include "bench/bench_util.h"
 #include "core/random.h"
 #include "model/model.h"
 #include "train/optimizer.h"
@@ -17,11 +18,7 @@
 namespace alibi {
 
 int bench_train(const TrainBenchOptions& o) {
-  // The benchmark feeds random tokens: no dataset is read.
-  std::vector<std::string> overrides = {"data.dir=(unused by alibi-bench)"};
-  overrides.insert(overrides.end(), o.overrides.begin(), o.overrides.end());
-  const Config config = load_config(o.config_path, overrides);
-  if (config.model.vocab_size <= 0) throw ConfigError(o.config_path + ": alibi-bench needs model.vocab_size > 0");
+  const Config config = load_bench_config(o.config_path, o.overrides);  // random tokens
   const TrainConfig& t = config.train;
   auto backend = make_backend(config.runtime);
   // Device memory as the driver sees it (everything the process allocates

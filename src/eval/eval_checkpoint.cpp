@@ -131,6 +131,16 @@ Tokenizer load_model_tokenizer(const std::string& given, const EvalCheckpoint& c
   return tokenizer;
 }
 
+ExportedModel exported_model(EvalCheckpoint checkpoint) {
+  ExportedModel model;
+  model.shape = checkpoint.shape;
+  model.step = checkpoint.step;
+  model.train_seq_len = checkpoint.train_seq_len;
+  model.tokenizer_id = checkpoint.tokenizer_id;
+  model.params = std::move(checkpoint.params);
+  return model;
+}
+
 std::unique_ptr<Model> make_eval_model(Backend& backend, const EvalCheckpoint& checkpoint) {
   auto model = std::make_unique<Model>(backend, checkpoint.shape);
   model->load_parameters(checkpoint.params);

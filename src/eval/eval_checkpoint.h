@@ -11,6 +11,7 @@
 
 #include "backend/backend.h"
 #include "data/tokenizer.h"
+#include "export/export_folder.h"
 #include "model/model.h"
 #include "model/params.h"
 
@@ -48,6 +49,9 @@ std::string model_tokenizer_path(const std::string& given, const EvalCheckpoint&
 // That tokenizer, loaded; it must be the one the model was trained with
 // (where that is known).
 Tokenizer load_model_tokenizer(const std::string& given, const EvalCheckpoint& checkpoint);
+
+// The checkpoint as alibi-export writes it (its weights move out of it).
+ExportedModel exported_model(EvalCheckpoint checkpoint);
 
 // A model on `backend` holding the checkpoint's weights.
 std::unique_ptr<Model> make_eval_model(Backend& backend, const EvalCheckpoint& checkpoint);

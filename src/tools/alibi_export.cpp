@@ -31,16 +31,6 @@ bool is_nonempty_folder(const std::string& dir) {
   return fs::is_directory(dir, ec) && !fs::is_empty(dir, ec);
 }
 
-alibi::ExportedModel exported_from(alibi::EvalCheckpoint checkpoint) {
-  alibi::ExportedModel model;
-  model.shape = checkpoint.shape;
-  model.step = checkpoint.step;
-  model.train_seq_len = checkpoint.train_seq_len;
-  model.tokenizer_id = checkpoint.tokenizer_id;
-  model.params = std::move(checkpoint.params);
-  return model;
-}
-
 // reference.safetensors: random tokens [2, n] and the logits [2, n, V] that
 // the model read back from the folder gives them, so that any reader of the
 // folder (transformers, scripts/alibi_torch.py) can check itself against us.
@@ -109,7 +99,7 @@ int main(int argc, char** argv) {
       options.eos_token_id = tokenizer.eos_id();
     }
     const std::string label = checkpoint.label;
-    alibi::write_export(options, exported_from(std::move(checkpoint)));
+    alibi::write_export(options, alibi::exported_model(std::move(checkpoint)));
     std::fprintf(stderr, "alibi-export: wrote %s (%s, %s weights%s)\n", out_dir.c_str(), label.c_str(), dtype.c_str(),
                  options.tokenizer_path.empty() ? ", no tokenizer" : ", tokenizer");
     if (reference_tokens > 0) {

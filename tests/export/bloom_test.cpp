@@ -6,17 +6,12 @@
 
 #include <set>
 
+#include "export/export_test_shape.h"
+
 namespace alibi {
 namespace {
 
-ModelShape exportable_shape() {
-  ModelShape s;
-  s.position = PositionMethod::Alibi;
-  s.embed_layernorm = true;
-  s.n_layer = 2, s.d_model = 12, s.n_head = 3, s.d_ff = 48, s.vocab = 19;
-  s.layernorm_eps = 1e-6f;
-  return s;
-}
+using testing::exportable_shape;
 
 TEST(Bloom, EveryParameterHasItsOwnBloomName) {
   std::set<std::string> names;

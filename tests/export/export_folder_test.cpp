@@ -15,6 +15,7 @@
 #include "core/bf16.h"
 #include "core/random.h"
 #include "cpu/cpu_backend.h"
+#include "export/export_test_shape.h"
 #include "export/safetensors.h"
 #include "model/model.h"
 #include "support/temp_dir.h"
@@ -22,13 +23,7 @@
 namespace alibi {
 namespace {
 
-ModelShape exportable_shape() {
-  ModelShape s;
-  s.position = PositionMethod::Alibi;
-  s.embed_layernorm = true;
-  s.n_layer = 2, s.d_model = 12, s.n_head = 3, s.d_ff = 48, s.vocab = 23;  // 3 heads: not a power of two
-  return s;
-}
+using testing::exportable_shape;
 
 ExportedModel random_model(const ModelShape& shape) {
   ExportedModel m;

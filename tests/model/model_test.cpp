@@ -155,6 +155,17 @@ TEST(Model, LearnedPositionsRefuseLongerSequencesThanTheTable) {
 namespace alibi {
 namespace {
 
+// The largest |want| and the largest |want - got| over two gradients.
+std::pair<double, double> largest_and_largest_difference(const std::vector<float>& want,
+                                                         const std::vector<float>& got) {
+  double largest = 0, difference = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    largest = std::max(largest, std::fabs(double(want[i])));
+    difference = std::max(difference, std::fabs(double(want[i]) - got[i]));
+  }
+  return {largest, difference};
+}
+
 TEST(Model, TwoAccumulatedHalfBatchesGiveTheFullBatchGradient) {
   auto backend = make_cpu_backend(1);
   const ModelShape shape = tiny_shape(PositionMethod::Alibi, 0.f);
@@ -181,11 +192,7 @@ TEST(Model, TwoAccumulatedHalfBatchesGiveTheFullBatchGradient) {
       model.backward();
     }
   });
-  double max_abs = 0, max_err = 0;
-  for (size_t i = 0; i < whole.size(); ++i) {
-    max_abs = std::max(max_abs, std::fabs(double(whole[i])));
-    max_err = std::max(max_err, std::fabs(double(whole[i]) - accumulated[i]));
-  }
+  const auto [max_abs, max_err] = largest_and_largest_difference(whole, accumulated);
   ASSERT_GT(max_abs, 1e-3);
   EXPECT_LT(max_err, 1e-5 * max_abs) << "only fp32 summation order may differ";
 }
@@ -219,11 +226,7 @@ TEST(Model, LogitChunksGiveTheLossAndGradientsOfOneChunk) {
   const std::vector<float> chunked = run(5, loss_chunked, valid_chunked);
   EXPECT_DOUBLE_EQ(loss_chunked, loss_whole);
   EXPECT_DOUBLE_EQ(valid_chunked, valid_whole);
-  double max_abs = 0, max_err = 0;
-  for (size_t i = 0; i < whole.size(); ++i) {
-    max_abs = std::max(max_abs, std::fabs(double(whole[i])));
-    max_err = std::max(max_err, std::fabs(double(whole[i]) - chunked[i]));
-  }
+  const auto [max_abs, max_err] = largest_and_largest_difference(whole, chunked);
   ASSERT_GT(max_abs, 1e-3);
   EXPECT_LT(max_err, 1e-5 * max_abs) << "only the fp32 summation order of wte's gradient may differ";
 }
