@@ -137,12 +137,13 @@ void Model::set_logit_chunk_rows(int64_t rows) {
 }
 
 // The logits [B*T, V] are the largest activation (1.5 GiB in bf16 for GPT-2
-// at 16 x 1024); training holds chunks of at most 2^28 elements. Each chunk
+// at 16 x 1024); training holds chunks of at most 2^27 elements (256 MiB in
+// bf16; 2^28 left the 350M step above PyTorch's memory). Each chunk
 // past the first costs one more pass over wte's f32 gradient, so the chunks
 // are few and large (whole 128-row GEMM tiles); at least B rows, which
 // forward_cached() takes, one per row.
 int64_t Model::logit_chunk_rows(int64_t B, int64_t T) const {
-  constexpr int64_t kMaxChunkElements = int64_t{1} << 28;
+  constexpr int64_t kMaxChunkElements = int64_t{1} << 27;
   const int64_t N = B * T, V = shape_.vocab;
   if (logit_chunk_rows_ > 0) return std::min(N, std::max(B, logit_chunk_rows_));
   const int64_t chunks = (N * V + kMaxChunkElements - 1) / kMaxChunkElements;
