@@ -284,7 +284,7 @@ std::vector<CrossKeyRule> build_cross_key_rules() {
          if (c.model.d_model % c.model.n_head == 0) return "";
          return "model.d_model = " + std::to_string(c.model.d_model) +
                 " is not divisible by model.n_head = " + std::to_string(c.model.n_head);
-       }},
+       }, /*model_only=*/true},
       {"With model.position = rotary, the head dimension model.d_model / model.n_head is even "
        "(rotary embeddings rotate pairs of coordinates).",
        [head_dim](const Config& c) -> std::string {
@@ -293,14 +293,14 @@ std::vector<CrossKeyRule> build_cross_key_rules() {
                 "model.n_head = " +
                 std::to_string(c.model.d_model) + " / " + std::to_string(c.model.n_head) + " = " +
                 std::to_string(head_dim(c));
-       }},
+       }, /*model_only=*/true},
       {"With model.position = sinusoidal, model.d_model is even (sines and cosines come in "
        "pairs).",
        [](const Config& c) -> std::string {
          if (c.model.position != PositionMethod::Sinusoidal || c.model.d_model % 2 == 0) return "";
          return "model.position = sinusoidal needs an even model.d_model, got " +
                 std::to_string(c.model.d_model);
-       }},
+       }, /*model_only=*/true},
       {"dist.rendezvous is auto, mpi, tcp://HOST:PORT or file:PATH.",
        [](const Config& c) -> std::string {
          const std::string& r = c.dist.rendezvous;
