@@ -12,6 +12,8 @@
 #include <regex>
 #include <set>
 
+#include <signal.h>
+
 #include "config/schema.h"
 #include "core/atomic_file.h"
 #include "core/checked_math.h"
@@ -394,6 +396,29 @@ std::string save_checkpoint_in(const std::string& dir, int keep, const TrainingS
   std::vector<fs::path> all = checkpoints_in(dir);
   for (size_t i = 0; keep > 0 && i + keep < all.size(); ++i) fs::remove(all[i]);
   return path;
+}
+
+// write_file_atomically's temporary names for the files of a checkpoint folder.
+static std::optional<pid_t> temp_file_owner(const std::string& name) {
+  static const std::regex pattern(R"((step_\d{8}\.ckpt|latest)\.tmp\.(\d{1,9}))");
+  std::smatch match;
+  if (!std::regex_match(name, match, pattern)) return std::nullopt;
+  const pid_t pid = static_cast<pid_t>(std::stol(match[2].str()));  // 9 digits fit
+  return pid > 0 ? std::optional<pid_t>(pid) : std::nullopt;
+}
+
+static bool process_is_gone(pid_t pid) { return ::kill(pid, 0) != 0 && errno == ESRCH; }
+
+std::vector<std::string> remove_stale_temp_files(const std::string& dir) {
+  std::vector<std::string> removed;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    const std::optional<pid_t> owner = temp_file_owner(name);
+    if (!owner || !entry.is_regular_file(ec) || !process_is_gone(*owner)) continue;
+    if (fs::remove(entry.path(), ec)) removed.push_back(name);
+  }
+  return removed;
 }
 
 // "latest" names a file in its own folder: no separators, no "." or "..".
