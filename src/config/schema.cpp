@@ -63,7 +63,7 @@ const char* recompute_name(Recompute recompute) {
 namespace {
 
 template <class>
-inline constexpr bool kUnsupportedField = false;
+[[maybe_unused]] inline constexpr bool kUnsupportedField = false;  // clang: used only in a discarded branch
 
 template <class Field>
 constexpr KeyType key_type_of() {
