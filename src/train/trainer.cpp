@@ -42,7 +42,8 @@ std::atomic<int> g_metrics_fd{-1};  // fsync'd before an immediate exit
 static_assert(std::atomic<int>::is_always_lock_free);
 
 constexpr char kFirstSignalNote[] =
-    "\nalibi-train: stopping: a checkpoint is saved after the current micro-batch; signal again to exit at once\n";
+    "\nalibi-train: stopping: a checkpoint is saved after the current micro-batch (data-parallel: step); signal again "
+    "to exit at once\n";
 constexpr char kSecondSignalNote[] =
     "\nalibi-train: second signal: exiting at once; the last checkpoint saved is intact\n";
 
