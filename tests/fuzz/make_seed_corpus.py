@@ -94,7 +94,7 @@ def checkpoint_seeds():
 
     write("checkpoint", "valid", checkpoint_body(lambda h: None))
     write("checkpoint", "offset-wraps", checkpoint_body(lambda h: h["tensors"][1].__setitem__("offset", 2**64 - 8)))
-    write("checkpoint", "shape-2^64", checkpoint_body(lambda h: h["tensors"][0].__setitem__("shape", [2**32, 2**32])))
+    write("checkpoint", "shape-2pow64", checkpoint_body(lambda h: h["tensors"][0].__setitem__("shape", [2**32, 2**32])))
     write("checkpoint", "n-head-0", checkpoint_body(model("n_head", 0)))
     write("checkpoint", "n-layer-negative", checkpoint_body(model("n_layer", -3)))
     write("checkpoint", "d-model-3.9e19", checkpoint_body(model("d_model", 3.9e19)))
