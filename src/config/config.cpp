@@ -122,15 +122,54 @@ bool names_json_file(const std::string& origin) {
   return extension == ".json";
 }
 
+// Deeper than any config needs, shallow enough for the recursive conversion.
+constexpr int kMaxJsonDepth = 64;
+
+// Watches the parse: nesting is bounded before json_to_yaml recurses over
+// it, and a key given twice in one object is refused as YAML's are
+// (nlohmann::json would silently keep the last).
+class JsonGuard {
+ public:
+  explicit JsonGuard(std::string origin) : origin_(std::move(origin)) {}
+
+  bool operator()(int depth, nlohmann::json::parse_event_t event, const nlohmann::json& parsed) {
+    using Event = nlohmann::json::parse_event_t;
+    if ((event == Event::object_start || event == Event::array_start) && depth >= kMaxJsonDepth)
+      fail(origin_ + ": JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+    if (event == Event::object_start) objects_.emplace_back();
+    if (event == Event::object_end) objects_.pop_back();
+    if (event == Event::key) note_key(parsed.get<std::string>());
+    return true;
+  }
+
+ private:
+  struct OpenObject {
+    std::set<std::string> keys;
+    std::string current;  // the key whose value is being parsed
+  };
+
+  void note_key(const std::string& key) {
+    std::string path;
+    for (size_t i = 0; i + 1 < objects_.size(); ++i) path += objects_[i].current + ".";
+    if (!objects_.back().keys.insert(key).second) fail(origin_ + ": key '" + path + key + "' is given twice");
+    objects_.back().current = key;
+  }
+
+  std::string origin_;
+  std::vector<OpenObject> objects_;
+};
+
 YAML::Node parse_json_document(const std::string& text, const std::string& origin) {
   try {
-    return json_to_yaml(nlohmann::json::parse(text));
-  } catch (const nlohmann::json::parse_error& error) {
-    // what() is "[json.exception.parse_error.101] parse error at line 3, column 5: ...".
+    return json_to_yaml(nlohmann::json::parse(text, JsonGuard(origin)));
+  } catch (const nlohmann::json::exception& error) {
+    // Syntax errors, and numbers out of range ("1e400"); what() is
+    // "[json.exception.parse_error.101] parse error at line 3, column 5: ...".
     std::string message = error.what();
     size_t detail = message.find("] ");
     if (detail != std::string::npos) message = message.substr(detail + 2);
-    fail(origin + ": JSON syntax error: " + message);
+    const bool syntax = dynamic_cast<const nlohmann::json::parse_error*>(&error) != nullptr;
+    fail(origin + (syntax ? ": JSON syntax error: " : ": invalid JSON: ") + message);
   }
 }
 

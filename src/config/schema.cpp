@@ -68,7 +68,7 @@ const char* on_nonfinite_name(OnNonfinite policy) {
 namespace {
 
 template <class>
-inline constexpr bool kUnsupportedField = false;
+[[maybe_unused]] inline constexpr bool kUnsupportedField = false;  // clang: used only in a discarded branch
 
 template <class Field>
 constexpr KeyType key_type_of() {
@@ -147,6 +147,11 @@ KeyRange half_open(double lo, double hi) { return {Limit{lo, true}, Limit{hi, fa
 
 using C = Config;
 
+// Far above any real setting, low enough that a typo cannot make a step
+// that never ends (2^31 micro-batches) or an OpenMP pool that cannot start.
+constexpr double kMaxMicroBatchesPerStep = 65536;
+constexpr double kMaxThreads = 4096;
+
 std::vector<ConfigKey> build_keys() {
   return {
       // model
@@ -189,7 +194,7 @@ std::vector<ConfigKey> build_keys() {
           "Tokens per training sequence: the context length the model trains on."),
       key("train.micro_batch", &C::train, &TrainConfig::micro_batch, at_least(1),
           "Sequences per forward/backward pass."),
-      key("train.grad_accum", &C::train, &TrainConfig::grad_accum, at_least(1),
+      key("train.grad_accum", &C::train, &TrainConfig::grad_accum, closed(1, kMaxMicroBatchesPerStep),
           "Micro-batches accumulated per optimizer step; tokens per step = "
           "seq_len * micro_batch * grad_accum * ranks."),
       key("train.global_batch", &C::train, &TrainConfig::global_batch, at_least(0),
@@ -253,7 +258,7 @@ std::vector<ConfigKey> build_keys() {
       enum_key("runtime.device", &C::runtime, &RuntimeConfig::device, kDeviceNames,
                "Where to compute; auto picks CUDA when this build has it and a GPU is present, "
                "else the CPU."),
-      key("runtime.threads", &C::runtime, &RuntimeConfig::threads, at_least(0),
+      key("runtime.threads", &C::runtime, &RuntimeConfig::threads, closed(0, kMaxThreads),
           "CPU threads; 0 means all cores."),
       key("runtime.deterministic", &C::runtime, &RuntimeConfig::deterministic, kAnyValue,
           "Bitwise reproducible runs on the GPU: the attention backward sums dQ in a fixed "
@@ -297,7 +302,7 @@ std::vector<CrossKeyRule> build_cross_key_rules() {
          if (c.model.d_model % c.model.n_head == 0) return "";
          return "model.d_model = " + std::to_string(c.model.d_model) +
                 " is not divisible by model.n_head = " + std::to_string(c.model.n_head);
-       }},
+       }, /*model_only=*/true},
       {"With model.position = rotary, the head dimension model.d_model / model.n_head is even "
        "(rotary embeddings rotate pairs of coordinates).",
        [head_dim](const Config& c) -> std::string {
@@ -306,14 +311,14 @@ std::vector<CrossKeyRule> build_cross_key_rules() {
                 "model.n_head = " +
                 std::to_string(c.model.d_model) + " / " + std::to_string(c.model.n_head) + " = " +
                 std::to_string(head_dim(c));
-       }},
+       }, /*model_only=*/true},
       {"With model.position = sinusoidal, model.d_model is even (sines and cosines come in "
        "pairs).",
        [](const Config& c) -> std::string {
          if (c.model.position != PositionMethod::Sinusoidal || c.model.d_model % 2 == 0) return "";
          return "model.position = sinusoidal needs an even model.d_model, got " +
                 std::to_string(c.model.d_model);
-       }},
+       }, /*model_only=*/true},
       {"dist.rendezvous is auto, mpi, tcp://HOST:PORT or file:PATH.",
        [](const Config& c) -> std::string {
          const std::string& r = c.dist.rendezvous;
@@ -331,6 +336,17 @@ std::vector<CrossKeyRule> build_cross_key_rules() {
          if (t.global_batch % t.micro_batch == 0) return "";
          return "train.global_batch = " + std::to_string(t.global_batch) + " is not a multiple of "
                 "train.micro_batch = " + std::to_string(t.micro_batch);
+       }},
+      {"train.global_batch / train.micro_batch, the micro-batches of a step over all ranks, is at "
+       "most " + std::to_string(static_cast<int64_t>(kMaxMicroBatchesPerStep)) +
+           " (a larger ratio is a typo, and a step that long could not be stopped).",
+       [](const Config& c) -> std::string {
+         const TrainConfig& t = c.train;
+         if (t.global_batch / t.micro_batch <= kMaxMicroBatchesPerStep) return "";
+         return "train.global_batch / train.micro_batch = " + std::to_string(t.global_batch) + " / " +
+                std::to_string(t.micro_batch) + " = " + std::to_string(t.global_batch / t.micro_batch) +
+                " micro-batches per step is more than " +
+                std::to_string(static_cast<int64_t>(kMaxMicroBatchesPerStep)) + "; raise train.micro_batch";
        }},
       {"With model.position = learned and a non-zero model.max_position, model.max_position "
        ">= train.seq_len (every trained position needs a row).",
@@ -476,7 +492,11 @@ std::optional<double> integral_float(std::string_view text) {
   return value;
 }
 
-std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
+std::string quoted(std::string_view text) {
+  std::string result = "'";  // appends: GCC 12 warns (falsely, -Wrestrict) on "'" + std::string(text)
+  result += text;
+  return result + "'";
+}
 
 ParsedValue problem(std::string expectation, std::string_view text) {
   return {std::nullopt, "expected " + std::move(expectation) + ", got " + quoted(text)};

@@ -60,6 +60,8 @@ struct ConfigSection {
 struct CrossKeyRule {
   std::string doc;
   std::function<std::string(const Config&)> violation;
+  // Reads model.* keys only: a checkpoint's model header must satisfy it too.
+  bool model_only = false;
 };
 
 const std::vector<ConfigSection>& config_sections();

@@ -32,6 +32,18 @@ void make_directories(const std::string& path) {
   if (ec) throw std::runtime_error("cannot create directory '" + path + "': " + ec.message());
 }
 
+void check_directory_writable(const std::string& dir, const std::string& what) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw std::runtime_error(what + " '" + dir + "': cannot create the directory: " + ec.message());
+  const std::string probe = (std::filesystem::path(dir) / (".write-probe." + std::to_string(::getpid()))).string();
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error(what + " '" + dir + "': cannot create files there: " + std::strerror(errno));
+  ::close(fd);
+  if (::unlink(probe.c_str()) != 0)
+    throw std::runtime_error(what + " '" + dir + "': cannot remove files there: " + std::strerror(errno));
+}
+
 void write_file_atomically(const std::string& path, const std::function<void(std::FILE*)>& write) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   std::FILE* f = std::fopen(tmp.c_str(), "wb");

@@ -18,4 +18,10 @@ void write_text_atomically(const std::string& path, const std::string& text);
 // Creates the directory and its parents; throws naming the path on failure.
 void make_directories(const std::string& path);
 
+// Creates the directory and checks that a file can be created in it (a probe
+// file, created and removed), so that a read-only or foreign folder fails at
+// the start of a run, not at its first save. Throws std::runtime_error naming
+// `what` (the config key), the path and the system's reason.
+void check_directory_writable(const std::string& dir, const std::string& what);
+
 }  // namespace alibi

@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "core/checked_math.h"
+
 namespace alibi {
 
 size_t dtype_size(DType dtype) {
@@ -26,10 +28,31 @@ const char* dtype_name(DType dtype) {
 
 const char* device_name(Device device) { return device == Device::CPU ? "cpu" : "cuda"; }
 
-int64_t Tensor::numel() const {
+static std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i) text += (i ? "," : "") + std::to_string(shape[i]);
+  return text + "]";
+}
+
+int64_t shape_numel(const std::vector<int64_t>& shape) {
+  // Shapes may come from files (checkpoints): a product that does not fit
+  // must fail, not wrap to a small, plausible size.
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  for (int64_t d : shape) {
+    if (d < 0) throw std::length_error("shape " + shape_text(shape) + " has a negative dimension");
+    const std::optional<int64_t> product = checked_mul(n, d);
+    if (!product) throw std::length_error("shape " + shape_text(shape) + " has more elements than fit in 64 bits");
+    n = *product;
+  }
   return n;
+}
+
+int64_t Tensor::numel() const { return shape_numel(shape); }
+
+size_t Tensor::nbytes() const {
+  const std::optional<size_t> bytes = checked_mul(static_cast<size_t>(numel()), dtype_size(dtype));
+  if (!bytes) throw std::length_error("tensor " + describe() + " has more bytes than fit in 64 bits");
+  return *bytes;
 }
 
 Tensor Tensor::view(std::vector<int64_t> new_shape) const {

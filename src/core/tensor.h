@@ -20,6 +20,10 @@ size_t dtype_size(DType dtype);
 const char* dtype_name(DType dtype);
 const char* device_name(Device device);
 
+// The product of the dimensions; throws std::length_error for a negative
+// dimension or a product beyond 64 bits.
+int64_t shape_numel(const std::vector<int64_t>& shape);
+
 struct Tensor {
   void* data = nullptr;
   std::vector<int64_t> shape;
@@ -33,8 +37,9 @@ struct Tensor {
   bool empty() const { return data == nullptr; }
   int rank() const { return static_cast<int>(shape.size()); }
   int64_t dim(int i) const { return shape.at(i < 0 ? shape.size() + i : i); }
+  // Both throw std::length_error for a negative dimension or a size beyond 64 bits.
   int64_t numel() const;
-  size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype); }
+  size_t nbytes() const;
 
   // Typed access; throws when the dtype does not match.
   float* f32() const { return typed<float>(DType::F32); }

@@ -185,7 +185,8 @@ class CpuBackend final : public Backend {
     const int64_t N = checks.rows(inp, DType::F32, C, op, "inp");
     checks.rows_equal(checks.rows(out, DType::F32, OC, op, "out"), N, op, "out");
     if (!bias.empty()) checks.shape(bias, DType::F32, {OC}, op, "bias");
-    with_threads([&] {
+    // Structured bindings captured as copies: clang before 16 cannot capture them by reference.
+    with_threads([&, OC = OC, C = C] {
       cpu::matmul_forward(out.f32(), inp.f32(), weight.f32(), bias.empty() ? nullptr : bias.f32(),
                           N, C, OC);
     });
@@ -199,7 +200,7 @@ class CpuBackend final : public Backend {
     checks.rows_equal(checks.rows(dout, DType::F32, OC, op, "dout"), N, op, "dout");
     if (!dinp.empty()) checks.rows_equal(checks.rows(dinp, DType::F32, C, op, "dinp"), N, op, "dinp");
     if (!dbias.empty()) checks.shape(dbias, DType::F32, {OC}, op, "dbias");
-    with_threads([&] {
+    with_threads([&, OC = OC, C = C] {  // copies, as in matmul_forward
       cpu::matmul_backward(dinp.empty() ? nullptr : dinp.f32(), dweight.f32(),
                            dbias.empty() ? nullptr : dbias.f32(), dout.f32(), inp.f32(),
                            weight.f32(), N, C, OC);

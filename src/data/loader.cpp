@@ -16,7 +16,7 @@ WindowLoader::WindowLoader(const ShardReader& shard, int seq_len, uint64_t seed,
   if (seq_len < 1) throw DataError("shard " + shard.path() + ": sequence length " + std::to_string(seq_len) + " must be >= 1");
   if (shard.size() < static_cast<int64_t>(seq_len) + 1)
     throw DataError("shard " + shard.path() + " holds " + std::to_string(shard.size()) +
-                    " tokens, fewer than the " + std::to_string(seq_len + 1) +
+                    " tokens, fewer than the " + std::to_string(int64_t{seq_len} + 1) +
                     " (sequence length + 1) needed for one window");
   windows_ = (shard.size() - 1) / seq_len;
 }
@@ -51,7 +51,7 @@ void WindowLoader::fill_batch(int64_t first_window, int batch, int32_t* inputs, 
   std::vector<int32_t> tokens(static_cast<size_t>(seq_len_) + 1);
   for (int b = 0; b < batch; ++b) {
     const int64_t window = window_at(first_window + b);
-    shard_->read(window * seq_len_, seq_len_ + 1, tokens.data());
+    shard_->read(window * seq_len_, int64_t{seq_len_} + 1, tokens.data());
     std::copy(tokens.begin(), tokens.end() - 1, inputs + static_cast<int64_t>(b) * seq_len_);
     std::copy(tokens.begin() + 1, tokens.end(), targets + static_cast<int64_t>(b) * seq_len_);
   }

@@ -1,9 +1,14 @@
 #include "data/prepare.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "data/dataset.h"
 #include "data/encode.h"
+#include "data/files.h"
 #include "data/shard.h"
 #include "data/text.h"
 #include "data/tokenizer.h"
@@ -113,6 +118,36 @@ SplitInfo write_split(const PrepareOptions& options, const Tokenizer& tokenizer,
   return info;
 }
 
+// The split files that an earlier alibi-data run recorded in out_dir's
+// meta.json: the files of that folder this tool owns. Plain names only, so a
+// hand-edited meta.json cannot point the clean-up anywhere else.
+std::vector<std::string> split_files_of_earlier_run(const std::string& out_dir) {
+  const fs::path meta_path = fs::path(out_dir) / kDatasetMetaFile;
+  std::error_code error;
+  if (!fs::exists(meta_path, error)) return {};
+  const nlohmann::json meta = nlohmann::json::parse(read_file_bytes(meta_path.string()), nullptr, false);
+  if (!meta.is_object() || !meta.contains("splits") || !meta["splits"].is_object()) return {};
+  std::vector<std::string> files;
+  for (const auto& [name, entry] : meta["splits"].items()) {
+    if (!entry.is_object() || !entry.contains("file") || !entry["file"].is_string()) continue;
+    const std::string file = entry["file"];
+    if (fs::path(file).filename() == file && file != "." && file != "..") files.push_back(file);
+  }
+  return files;
+}
+
+// Removes the earlier run's split files that the new dataset does not have
+// (a --test split dropped, say), so that no stale shard stays beside it.
+void remove_stale_split_files(const std::vector<std::string>& earlier, const DatasetMeta& meta, std::ostream* log) {
+  for (const std::string& file : earlier) {
+    const bool kept = std::any_of(meta.splits.begin(), meta.splits.end(),
+                                  [&](const SplitInfo& split) { return split.file == file; });
+    std::error_code error;
+    if (kept || !fs::remove(fs::path(meta.dir) / file, error)) continue;
+    if (log) *log << "removed " << (fs::path(meta.dir) / file).string() << " of the earlier dataset there\n";
+  }
+}
+
 }  // namespace
 
 DatasetMeta prepare_dataset(const PrepareOptions& options, std::ostream* log) {
@@ -124,6 +159,7 @@ DatasetMeta prepare_dataset(const PrepareOptions& options, std::ostream* log) {
   std::error_code error;
   fs::create_directories(options.out_dir, error);
   if (error) throw DataError("--out " + options.out_dir + ": cannot create directory: " + error.message());
+  const std::vector<std::string> earlier_files = split_files_of_earlier_run(options.out_dir);
   DatasetMeta meta;
   meta.dir = options.out_dir;
   meta.vocab_size = tokenizer.vocab_size();
@@ -133,7 +169,8 @@ DatasetMeta prepare_dataset(const PrepareOptions& options, std::ostream* log) {
     if (log) *log << "encoding " << split.name << " (" << split.documents.size() << " documents)\n";
     meta.splits.push_back(write_split(options, tokenizer, split));
   }
-  save_dataset_meta(meta);
+  save_dataset_meta(meta);  // first: a crash before the clean-up leaves a consistent dataset
+  remove_stale_split_files(earlier_files, meta, log);
   return meta;
 }
 

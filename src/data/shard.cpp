@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -76,6 +77,23 @@ ShardHeader decode_header(const std::string& path, const unsigned char* in, uint
   if (count > data_bytes / header.token_width) throw DataError(where + "truncated: " + sizes);
   if (count * header.token_width != data_bytes) throw DataError(where + "trailing bytes: " + sizes);
   return header;
+}
+
+// The index of the first token >= limit among `count` tokens of `Width`
+// bytes, or -1. A block's maximum is computed branch-free (it vectorises);
+// only a block that holds an offender is searched token by token.
+template <int Width>
+int64_t first_token_at_least(const unsigned char* tokens, int64_t count, uint64_t limit) {
+  constexpr int64_t kBlock = 4096;
+  for (int64_t begin = 0; begin < count; begin += kBlock) {
+    const int64_t end = std::min(count, begin + kBlock);
+    uint64_t max = 0;
+    for (int64_t i = begin; i < end; ++i) max = std::max(max, get_le(tokens + i * Width, Width));
+    if (max < limit) continue;
+    for (int64_t i = begin; i < end; ++i)
+      if (get_le(tokens + i * Width, Width) >= limit) return i;
+  }
+  return -1;
 }
 
 int open_or_throw(const std::string& path, uint64_t* size) {
@@ -191,10 +209,27 @@ ShardReader::ShardReader(const std::string& path) : path_(path) {
   map_size_ = size;
   try {
     header_ = decode_header(path, map_, size);
+    check_token_ids();
   } catch (...) {
     release();
     throw;
   }
+}
+
+// Once, at load: a corrupt id is reported with the file and its place, not
+// later by whatever window happens to draw it.
+void ShardReader::check_token_ids() const {
+  const uint64_t vocab = static_cast<uint64_t>(header_.vocab_size);
+  const int width = static_cast<int>(header_.token_width);
+  if (width == 2 && vocab >= 65536) return;  // every u16 id is in the vocabulary
+  const unsigned char* tokens = map_ + kShardHeaderSize;
+  const int64_t bad = width == 2 ? first_token_at_least<2>(tokens, header_.tokens, vocab)
+                                 : first_token_at_least<4>(tokens, header_.tokens, vocab);
+  if (bad < 0) return;
+  throw DataError(shard_prefix(path_) + "token id " + std::to_string(get_le(tokens + bad * width, width)) +
+                  " at token " + std::to_string(bad) + " (byte offset " +
+                  std::to_string(kShardHeaderSize + static_cast<uint64_t>(bad) * width) +
+                  ") is outside the vocabulary [0, " + std::to_string(vocab) + ")");
 }
 
 ShardReader::~ShardReader() { release(); }

@@ -73,8 +73,9 @@ class ShardWriter {
 void write_shard(const std::string& path, int64_t vocab_size, const std::string& tokenizer_id,
                  const std::vector<int32_t>& tokens);
 
-// Maps a shard read-only and validates its header against the file size.
-// Any inconsistency throws DataError naming the file and the problem.
+// Maps a shard read-only and validates its header against the file size,
+// and every token id against the vocabulary (one linear scan). Any
+// inconsistency throws DataError naming the file and the problem.
 class ShardReader {
  public:
   explicit ShardReader(const std::string& path);
@@ -97,6 +98,7 @@ class ShardReader {
  private:
   void release();
   void check_range(int64_t start, int64_t count) const;
+  void check_token_ids() const;
 
   std::string path_;
   ShardHeader header_;

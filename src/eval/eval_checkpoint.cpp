@@ -38,14 +38,41 @@ std::string checkpoint_label(const fs::path& file, int64_t step) {
   return name + "@" + std::to_string(step);
 }
 
+// The model header is checked against the tensors the file holds before a
+// layout of its shape is built: a header claiming 2^31 layers or a vast
+// width fails here, not in building or allocating for it.
+void check_header_against_tensors(const Checkpoint& ckpt, const ModelShape& shape) {
+  const LoadedTensor& wte = ckpt.tensor("param/wte");
+  if (wte.shape != std::vector<int64_t>{shape.vocab, shape.d_model})
+    throw CheckpointError("checkpoint '" + ckpt.path + "': tensor param/wte does not have the shape [vocab, d_model] = [" +
+                          std::to_string(shape.vocab) + ", " + std::to_string(shape.d_model) + "] of its model header");
+  if (shape.n_layer > static_cast<int64_t>(ckpt.tensors.size()))
+    throw CheckpointError("checkpoint '" + ckpt.path + "': its model header says n_layer = " +
+                          std::to_string(shape.n_layer) + " but the file holds only " +
+                          std::to_string(ckpt.tensors.size()) + " tensors");
+}
+
+std::vector<ParamSpec> layout_of(const Checkpoint& ckpt, const ModelShape& shape) {
+  check_header_against_tensors(ckpt, shape);
+  try {
+    return parameter_layout(shape);
+  } catch (const std::length_error& e) {
+    throw CheckpointError("checkpoint '" + ckpt.path + "': its model header implies a parameter of " + e.what());
+  }
+}
+
 std::vector<float> flat_parameters(const Checkpoint& ckpt, const ModelShape& shape) {
-  const std::vector<ParamSpec> layout = parameter_layout(shape);
-  std::vector<float> flat(total_numel(layout), 0.f);  // alignment padding stays zero
+  const std::vector<ParamSpec> layout = layout_of(ckpt, shape);
+  // Every tensor is checked before the flat buffer is allocated.
   for (const ParamSpec& spec : layout) {
     const LoadedTensor& t = ckpt.tensor("param/" + spec.name);
     if (t.dtype != DType::F32 || t.shape != spec.shape)
       throw CheckpointError("checkpoint '" + ckpt.path + "': tensor param/" + spec.name +
                             " does not have the shape its model header implies");
+  }
+  std::vector<float> flat(total_numel(layout), 0.f);  // alignment padding stays zero
+  for (const ParamSpec& spec : layout) {
+    const LoadedTensor& t = ckpt.tensor("param/" + spec.name);
     std::copy(t.f32(), t.f32() + spec.numel(), flat.begin() + spec.offset);
   }
   return flat;

@@ -29,11 +29,7 @@ ModelShape resolve_model_shape(const Config& config, int64_t data_vocab) {
   return s;
 }
 
-int64_t ParamSpec::numel() const {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
-}
+int64_t ParamSpec::numel() const { return shape_numel(shape); }
 
 std::vector<ParamSpec> parameter_layout(const ModelShape& s) {
   const int64_t C = s.d_model, F = s.d_ff;

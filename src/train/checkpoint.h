@@ -63,7 +63,10 @@ struct Checkpoint {
 };
 
 nlohmann::json model_shape_to_json(const ModelShape& shape);
-ModelShape model_shape_from_json(const nlohmann::json& j);
+// Validates every field against the config schema's ranges (n_head >= 1,
+// d_model divisible by n_head, ...); throws CheckpointError naming `path`
+// and the field.
+ModelShape model_shape_from_json(const nlohmann::json& j, const std::string& path);
 
 void save_checkpoint(const std::string& path, const TrainingState& state, const ModelShape& model,
                      const std::vector<HostTensorRef>& tensors);
@@ -75,7 +78,15 @@ std::string checkpoint_file_name(int64_t step);
 // Saves into `dir`, points "latest" at it, and deletes all but the newest `keep`.
 std::string save_checkpoint_in(const std::string& dir, int keep, const TrainingState& state,
                                const ModelShape& model, const std::vector<HostTensorRef>& tensors);
-// The newest checkpoint in `dir`, or "" when there is none.
+// Removes the temporary files (<checkpoint or "latest">.tmp.<pid>) that
+// processes killed during a write left in `dir`, each only when its process
+// is gone (kill(pid, 0) fails with ESRCH), so a write in progress is never
+// touched. Returns the names removed.
+std::vector<std::string> remove_stale_temp_files(const std::string& dir);
+
+// The newest checkpoint in `dir`, or "" when there is none. The "latest"
+// file must hold a plain file name (it cannot point outside `dir`); any
+// other content throws CheckpointError naming the file.
 std::string latest_checkpoint(const std::string& dir);
 
 }  // namespace alibi

@@ -1,7 +1,10 @@
 #include "train/metrics.h"
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <fstream>
+#include <utility>
 #include <stdexcept>
 #include <unistd.h>
 #include <vector>
@@ -24,7 +27,7 @@ MetricsLog::MetricsLog(const std::string& path, int64_t resume_step) : path_(pat
     write_text_atomically(path, kept);
   }
   file_ = std::fopen(path.c_str(), "a");
-  if (!file_) throw std::runtime_error("cannot open metrics log '" + path + "'");
+  if (!file_) throw std::runtime_error("cannot open metrics log '" + path + "': " + std::strerror(errno));
 }
 
 MetricsLog::~MetricsLog() {
@@ -32,10 +35,20 @@ MetricsLog::~MetricsLog() {
 }
 
 void MetricsLog::write(const nlohmann::json& record) {
+  if (!file_) throw std::logic_error("metrics log '" + path_ + "' written after close");
   const std::string line = record.dump() + "\n";
-  std::fwrite(line.data(), 1, line.size(), file_);
-  std::fflush(file_);
+  if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fflush(file_) != 0)
+    throw std::runtime_error("cannot write metrics log '" + path_ + "': " + std::strerror(errno));
 }
+
+void MetricsLog::close() {
+  if (!file_) return;
+  std::FILE* file = std::exchange(file_, nullptr);
+  if (std::fclose(file) != 0)
+    throw std::runtime_error("cannot close metrics log '" + path_ + "': " + std::strerror(errno));
+}
+
+int MetricsLog::fd() const { return file_ ? ::fileno(file_) : -1; }
 
 std::string format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";

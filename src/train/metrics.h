@@ -21,8 +21,16 @@ class MetricsLog {
   MetricsLog(const MetricsLog&) = delete;
   MetricsLog& operator=(const MetricsLog&) = delete;
 
-  void write(const nlohmann::json& record);  // one line, flushed
+  // One line, flushed. Throws std::runtime_error naming the path and the
+  // system's reason (a full disk, a read-only file system): a run whose log
+  // cannot be written stops rather than going on silently.
+  void write(const nlohmann::json& record);
+  // Closes the file, reporting an error the final flush meets; the destructor
+  // closes without reporting.
+  void close();
   const std::string& path() const { return path_; }
+  // The open file's descriptor (-1 once closed): a signal handler may fsync it.
+  int fd() const;
 
  private:
   std::string path_;

@@ -1,12 +1,15 @@
 #include "train/step.h"
 
+#include <stdexcept>
+
 #include "core/random.h"
 
 namespace alibi {
 
 StepOutcome optimizer_step(Model& model, AdamW& optimizer, const StepShape& s, double lr, int64_t step,
                            uint64_t dropout_seed, const BatchSource& next_batch, std::vector<int32_t>& inputs,
-                           std::vector<int32_t>& targets, const DataParallel& dp) {
+                           std::vector<int32_t>& targets, const DataParallel& dp,
+                           const StopRequested& stop_requested) {
   inputs.resize(static_cast<size_t>(s.micro_batch) * s.seq_len);
   targets.resize(inputs.size());
   // The loss is the mean over every token of the step on every rank, however
@@ -15,7 +18,12 @@ StepOutcome optimizer_step(Model& model, AdamW& optimizer, const StepShape& s, d
   const float loss_scale = 1.f / static_cast<float>(int64_t{s.micro_batch} * s.seq_len * micro_batches);
   StepOutcome outcome;
   model.zero_grads();
+  if (stop_requested && dp.comm) throw std::logic_error("optimizer_step: a data-parallel step cannot be abandoned");
   for (int micro = 0; micro < s.grad_accum; ++micro) {
+    if (stop_requested && stop_requested()) {
+      outcome.abandoned = true;
+      return outcome;
+    }
     const int64_t global_micro = int64_t{micro} * dp.world_size + dp.rank;
     next_batch(global_micro, inputs.data(), targets.data());
     const StepResult r = model.forward(inputs.data(), targets.data(), s.micro_batch, s.seq_len,

@@ -28,7 +28,15 @@ struct DataParallel {
 struct StepOutcome {
   double loss = 0.0;  // mean token loss over the step's micro-batches, all ranks
   OptimizerStepInfo optimizer;
+  // Stopped before a micro-batch because `stop_requested` said so: no update
+  // was made (the weights and optimizer state are the step's start), and the
+  // gradients hold a partial sum.
+  bool abandoned = false;
 };
+
+// Asked before every micro-batch; true abandons the step. Single process
+// only: in a data-parallel step every rank must reach the all-reduce.
+using StopRequested = std::function<bool()>;
 
 // Fills inputs and targets ([micro_batch, seq_len] each) for the step's
 // micro-batch number `global_micro`, counted over all ranks: rank r's
@@ -38,6 +46,7 @@ using BatchSource = std::function<void(int64_t global_micro, int32_t* inputs, in
 
 StepOutcome optimizer_step(Model& model, AdamW& optimizer, const StepShape& shape, double lr, int64_t step,
                            uint64_t dropout_seed, const BatchSource& next_batch, std::vector<int32_t>& inputs,
-                           std::vector<int32_t>& targets, const DataParallel& dp = {});
+                           std::vector<int32_t>& targets, const DataParallel& dp = {},
+                           const StopRequested& stop_requested = {});
 
 }  // namespace alibi

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <thread>
+#include <unistd.h>
 
 #include "backend/select.h"
 #include "core/atomic_file.h"
@@ -33,25 +34,60 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::atomic<bool> g_stop_requested{false};
-extern "C" void request_stop(int) { g_stop_requested = true; }
+// Signals: the first SIGINT/SIGTERM asks the run to stop at the next
+// micro-batch (single process) or step (data-parallel) and save a
+// checkpoint; a second one exits at once. Only async-signal-safe calls in
+// the handler: write, fsync, _exit.
+std::atomic<int> g_stop_signals{0};
+std::atomic<int> g_metrics_fd{-1};  // fsync'd before an immediate exit
+static_assert(std::atomic<int>::is_always_lock_free);
 
-// Restores the previous handlers when training returns.
+constexpr char kFirstSignalNote[] =
+    "\nalibi-train: stopping: a checkpoint is saved after the current micro-batch (data-parallel: step); signal again "
+    "to exit at once\n";
+constexpr char kSecondSignalNote[] =
+    "\nalibi-train: second signal: exiting at once; the last checkpoint saved is intact\n";
+
+void write_note(const char* text, size_t size) {
+  ssize_t ignored = ::write(STDERR_FILENO, text, size);
+  (void)ignored;  // nothing to do about a failed write to stderr in a handler
+}
+
+extern "C" void on_stop_signal(int signal_number) {
+  if (g_stop_signals.fetch_add(1) == 0) {
+    write_note(kFirstSignalNote, sizeof kFirstSignalNote - 1);
+    return;
+  }
+  write_note(kSecondSignalNote, sizeof kSecondSignalNote - 1);
+  // Every record was already flushed to the kernel; make it durable.
+  const int fd = g_metrics_fd.load();
+  if (fd >= 0) ::fsync(fd);
+  ::_exit(128 + signal_number);
+}
+
+bool stop_requested() { return g_stop_signals.load() > 0; }
+
+// Installs the handlers; restores the previous ones when training returns.
 class StopSignals {
  public:
   StopSignals() {
-    g_stop_requested = false;
-    old_int_ = std::signal(SIGINT, request_stop);
-    old_term_ = std::signal(SIGTERM, request_stop);
+    g_stop_signals = 0;
+    struct sigaction action{};
+    action.sa_handler = on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGINT, &action, &old_int_);
+    ::sigaction(SIGTERM, &action, &old_term_);
   }
   ~StopSignals() {
-    std::signal(SIGINT, old_int_);
-    std::signal(SIGTERM, old_term_);
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+    g_metrics_fd = -1;
   }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
 
  private:
-  void (*old_int_)(int);
-  void (*old_term_)(int);
+  struct sigaction old_int_{}, old_term_{};
 };
 
 // ALIBI_FAULT=error:RANK:STEP or hang:RANK:STEP makes that rank fail (throw)
@@ -113,6 +149,8 @@ class Trainer {
 
  private:
   void join_job();
+  void prepare_checkpoint_dir();
+  void open_validation_split();
   void build_optimizer();
   void reserve_activations();
   void restore(const std::string& path);
@@ -120,7 +158,7 @@ class Trainer {
   std::string nonfinite_step_message(int64_t step, double loss, int in_a_row) const;
   std::string save();
   std::vector<float> gather_moments(const Tensor& shard);
-  double train_step(int64_t step);
+  std::optional<double> train_step(int64_t step);
   double validate();
   bool any_rank_asks_to_stop();
   bool is_root() const { return rank_ == 0; }
@@ -144,6 +182,8 @@ class Trainer {
   LrSchedule schedule_;
   TrainingState state_;
   Rng rng_;
+  std::vector<std::string> notes_;  // said once the run starts (rank 0)
+  std::string warning_;             // printed once the run starts, quiet or not (rank 0)
   std::vector<int32_t> inputs_, targets_;
   OptimizerStepInfo last_info_;
 };
@@ -155,13 +195,11 @@ Trainer::Trainer(const Config& config, const TrainOptions& options)
     : config_(config), options_(options), rng_(derive_seed(config.train.seed, kTrainerRngStream)) {
   const TrainConfig& t = config_.train;
   join_job();
+  prepare_checkpoint_dir();
   dataset_ = load_dataset(config_.data.dir);
   train_shard_ = std::make_unique<ShardReader>(dataset_.shard_path(config_.data.train_split));
   train_loader_ = std::make_unique<WindowLoader>(*train_shard_, t.seq_len, t.seed, /*shuffle=*/true);
-  if (dataset_.has_split(config_.data.valid_split)) {
-    valid_shard_ = std::make_unique<ShardReader>(dataset_.shard_path(config_.data.valid_split));
-    valid_loader_ = std::make_unique<WindowLoader>(*valid_shard_, t.seq_len, t.seed, /*shuffle=*/false);
-  }
+  open_validation_split();
   const ModelShape shape = resolve_model_shape(config_, dataset_.vocab_size);
   // ZeRO-1 shards are equal, whole multiples of 64 elements.
   model_ = std::make_unique<Model>(*backend_, shape, sharded() ? int64_t{64} * world_ : int64_t{64});
@@ -203,6 +241,33 @@ void Trainer::join_job() {
     world_ = comm_->world_size();
   }
   accum_ = accumulation_per_rank(config_.train, world_);
+}
+
+// Before any work: a folder the run cannot write fails now, not at the first
+// save; temporary files of killed writes are removed (their processes gone).
+void Trainer::prepare_checkpoint_dir() {
+  if (!is_root()) return;
+  const std::string dir = config_.checkpoint_dir();
+  check_directory_writable(dir, config_.checkpoint.dir.empty() ? "checkpoint folder (log.run_dir/checkpoints)"
+                                                              : "checkpoint.dir");
+  for (const std::string& name : remove_stale_temp_files(dir))
+    notes_.push_back("removed " + (fs::path(dir) / name).string() + ", left by a process killed while writing it");
+}
+
+// A misspelt data.valid_split is an error, as a misspelt train_split is; a
+// dataset without the default "valid" split trains without validation, and
+// says so.
+void Trainer::open_validation_split() {
+  const std::string& name = config_.data.valid_split;
+  if (!dataset_.has_split(name)) {
+    if (name != DataConfig{}.valid_split) dataset_.split(name);  // throws, listing the splits there are
+    warning_ = "dataset " + config_.data.dir + " has no split '" + name +
+               "': training runs without validation (set data.valid_split to validate on another split)";
+    return;
+  }
+  valid_shard_ = std::make_unique<ShardReader>(dataset_.shard_path(name));
+  valid_loader_ = std::make_unique<WindowLoader>(*valid_shard_, config_.train.seq_len, config_.train.seed,
+                                                 /*shuffle=*/false);
 }
 
 void Trainer::build_optimizer() {
@@ -337,7 +402,9 @@ std::string Trainer::save() {
   return save_checkpoint_in(config_.checkpoint_dir(), config_.checkpoint.keep, state_, model_->shape(), tensors);
 }
 
-double Trainer::train_step(int64_t step) {
+// nullopt when a signal stopped the step between micro-batches: nothing of
+// it is kept (no update, the RNG and data position of its start).
+std::optional<double> Trainer::train_step(int64_t step) {
   const TrainConfig& t = config_.train;
   const StepShape shape{t.micro_batch, t.seq_len, accum_};
   // The step's windows follow the global position; each rank reads its own
@@ -347,8 +414,15 @@ double Trainer::train_step(int64_t step) {
     train_loader_->fill_batch(first_window + global_micro * t.micro_batch, t.micro_batch, inputs, targets);
   };
   const DataParallel dp{rank_, world_, comm_.get(), grad_sync_.get(), sharded()};
+  // Data-parallel ranks must all reach the all-reduce: they stop between steps.
+  const StopRequested stop_check = comm_ ? StopRequested{} : StopRequested(stop_requested);
+  const uint64_t rng_at_start = rng_.state();
   const StepOutcome outcome = optimizer_step(*model_, *optimizer_, shape, schedule_.at(step), step,
-                                             rng_.next_u64(), next_batch, inputs_, targets_, dp);
+                                             rng_.next_u64(), next_batch, inputs_, targets_, dp, stop_check);
+  if (outcome.abandoned) {
+    rng_.set_state(rng_at_start);
+    return std::nullopt;
+  }
   state_.loader_position += int64_t{t.micro_batch} * accum_ * world_;
   state_.tokens_seen += tokens_per_step();
   state_.step = step;
@@ -379,7 +453,7 @@ double Trainer::validate() {
 
 // A signal may reach the ranks at different steps; they stop together.
 bool Trainer::any_rank_asks_to_stop() {
-  const bool mine = g_stop_requested.load();
+  const bool mine = stop_requested();
   if (!comm_) return mine;
   return comm_->sum_host({mine ? 1.0 : 0.0}, "agreeing on a stop")[0] > 0;
 }
@@ -436,11 +510,18 @@ TrainSummary Trainer::run() {
   summary.rank = rank_;
   // Rank 0 alone writes the run folder, the log and the progress line.
   std::optional<MetricsLog> metrics;
+  // Destroyed before the log (declared after it), on any exit: the signal
+  // handler never fsyncs a closed descriptor.
+  struct ForgetMetricsFd {
+    ~ForgetMetricsFd() { g_metrics_fd = -1; }
+  } forget_metrics_fd;
   if (is_root()) {
     if (!resumed) prepare_fresh_run_dir(config_, options_.overwrite);
     make_directories(config_.log.run_dir);
     write_text_atomically((fs::path(config_.log.run_dir) / "config.yaml").string(), config_to_yaml(config_));
     metrics.emplace(summary.metrics_path, resumed ? state_.step : -1);
+    g_metrics_fd = metrics->fd();
+    if (!warning_.empty()) std::fprintf(stderr, "alibi-train: warning: %s\n", warning_.c_str());
   }
   const bool show = is_root() && !options_.quiet;
   ProgressLine progress(t.steps, show ? config_.log.interval : int64_t{1} << 62);
@@ -452,6 +533,7 @@ TrainSummary Trainer::run() {
   };
 
   say(banner());
+  for (const std::string& note : notes_) say(note);
   if (resumed) say("resumed at step " + std::to_string(state_.step) + " from " + resolve_resume_path(options_.resume_from));
 
   const double flops_token = model_->training_flops_per_token(t.seq_len);
@@ -461,7 +543,17 @@ TrainSummary Trainer::run() {
   for (int64_t step = state_.step + 1; step <= t.steps; ++step) {
     const auto start = Clock::now();
     inject_fault_if_asked(rank_, step);
-    const double loss = train_step(step);
+    const std::optional<double> stepped = train_step(step);
+    if (!stepped) {
+      // Stopped by a signal between micro-batches: save the state the step started from.
+      summary.interrupted = true;
+      summary.last_checkpoint = save();
+      say("checkpoint: " + summary.last_checkpoint);
+      say("stopped by signal during step " + std::to_string(step) + " (not kept); resume with --resume " +
+          config_.checkpoint_dir());
+      break;
+    }
+    const double loss = *stepped;
     const double seconds = seconds_since(start);
     ema_step_seconds = ema_step_seconds == 0.0 ? seconds : 0.9 * ema_step_seconds + 0.1 * seconds;
     const double tokens_per_s = tokens_per_step() / seconds;
@@ -509,6 +601,8 @@ TrainSummary Trainer::run() {
     }
   }
   if (show) progress.finish();
+  g_metrics_fd = -1;
+  if (metrics) metrics->close();
   return summary;
 }
 

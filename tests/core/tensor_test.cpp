@@ -47,3 +47,21 @@ TEST(Tensor, RangeIsAOneDimensionalWindowOfTheFlatElements) {
 }
 
 }  // namespace alibi
+
+namespace alibi {
+
+// Shapes read from a file must not wrap to a small size (2^32 x 2^32 = 2^64 = 0 mod 2^64).
+TEST(Tensor, NumelAndNbytesRefuseSizesBeyond64Bits) {
+  const int64_t two32 = int64_t{1} << 32;
+  Tensor huge(nullptr, {two32, two32}, DType::F32, Device::CPU);
+  EXPECT_THROW(huge.numel(), std::length_error);
+  EXPECT_THROW(huge.nbytes(), std::length_error);
+  // 2^62 elements fit int64_t, but not 4 bytes each in 64 bits.
+  Tensor wide(nullptr, {int64_t{1} << 62}, DType::F32, Device::CPU);
+  EXPECT_EQ(wide.numel(), int64_t{1} << 62);
+  EXPECT_THROW(wide.nbytes(), std::length_error);
+  Tensor negative(nullptr, {4, -2}, DType::F32, Device::CPU);
+  EXPECT_THROW(negative.numel(), std::length_error);
+}
+
+}  // namespace alibi

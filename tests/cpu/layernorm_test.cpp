@@ -39,7 +39,7 @@ TEST_P(LayerNormGrad, BackwardMatchesFiniteDifferences) {
   auto inp = random_normal(N * C, 54, 2.0), weight = random_normal(C, 55), bias = random_normal(C, 56);
   const auto dout = random_normal(N * C, 57);
   std::vector<double> out(N * C), mean(N), rstd(N);
-  auto loss = [&] {
+  auto loss = [&, N = N, C = C] {  // bindings captured as copies (clang before 16)
     layernorm_forward(out.data(), mean.data(), rstd.data(), inp.data(), weight.data(), bias.data(),
                       N, C, eps);
     return test::dot(out, dout);

@@ -29,7 +29,7 @@ TEST_P(MatmulGrad, BackwardMatchesFiniteDifferences) {
   auto inp = random_normal(N * C, 1), weight = random_normal(OC * C, 2), bias = random_normal(OC, 3);
   const auto dout = random_normal(N * OC, 4);
   std::vector<double> out(N * OC);
-  auto loss = [&] {
+  auto loss = [&, N = N, C = C, OC = OC] {  // bindings captured as copies (clang before 16)
     matmul_forward(out.data(), inp.data(), weight.data(), bias.data(), N, C, OC);
     return test::dot(out, dout);
   };

@@ -109,6 +109,25 @@ TEST(AlibiData, UsesGivenSplitFilesAndAnExistingTokenizer) {
   EXPECT_EQ(meta.split("valid").documents, 1);
 }
 
+TEST(AlibiData, RewritingADatasetRemovesItsStaleSplitFilesOnly) {
+  testing::TempDir dir("alibi-data");
+  write_corpus_folder(dir, "corpus", 30);
+  const std::string out = dir.file("out");
+  ASSERT_EQ(run_alibi_data(dir, "--text " + dir.file("corpus") + " --out " + out + " --vocab-size 60").exit_code, 0);
+  ASSERT_TRUE(std::filesystem::exists(out + "/test.bin"));
+  dir.write("out/notes.bin", "the user's own file");
+  // The same folder again, now without valid and test splits.
+  const RunResult result =
+      run_alibi_data(dir, "--train " + dir.file("corpus/article0.txt") + " --out " + out + " --vocab-size 60");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_FALSE(std::filesystem::exists(out + "/valid.bin"));
+  EXPECT_FALSE(std::filesystem::exists(out + "/test.bin"));
+  EXPECT_TRUE(std::filesystem::exists(out + "/train.bin"));
+  EXPECT_TRUE(std::filesystem::exists(out + "/notes.bin")) << "not a file an earlier alibi-data run wrote";
+  EXPECT_NE(result.output.find("removed " + out + "/test.bin"), std::string::npos) << result.output;
+  EXPECT_EQ(load_dataset(out).splits.size(), 1u);
+}
+
 TEST(AlibiData, MissingInputIsReportedNotCrashed) {
   testing::TempDir dir("alibi-data");
   RunResult result = run_alibi_data(dir, "--text " + dir.file("nowhere") + " --out " + dir.file("out"));

@@ -138,6 +138,29 @@ TEST(Shard, WidthThatContradictsVocabIsRefused) {
   EXPECT_NE(error_of(path).find("does not match vocab size"), std::string::npos);
 }
 
+// A corrupt id deep in a shard is found when the shard is opened, with its
+// place, not later by whichever window draws it.
+TEST(Shard, ReaderFindsATokenOutsideTheVocabularyAtLoad) {
+  testing::TempDir dir("shard");
+  const std::string path = dir.file("train.bin");
+  write_shard(path, 1000, kTokenizerId, ramp(10000, 1000));
+  EXPECT_EQ(error_of(path), "");
+  patch(path, kShardHeaderSize + 2 * 9000, std::string("\xe8\x03", 2));  // 1000 = vocab
+  EXPECT_EQ(error_of(path), "shard " + path + ": token id 1000 at token 9000 (byte offset 18064) is outside the "
+                            "vocabulary [0, 1000)");
+  patch(path, kShardHeaderSize + 2 * 5, std::string("\xff\xff", 2));  // the first offender is named
+  EXPECT_NE(error_of(path).find("token id 65535 at token 5 "), std::string::npos) << error_of(path);
+}
+
+TEST(Shard, ReaderFindsATokenOutsideTheVocabularyInU32Shards) {
+  testing::TempDir dir("shard");
+  const std::string path = dir.file("train.bin");
+  write_shard(path, 70000, kTokenizerId, ramp(100, 70000));
+  EXPECT_EQ(error_of(path), "");
+  patch(path, kShardHeaderSize + 4 * 99, std::string("\xff\xff\xff\xff", 4));
+  EXPECT_NE(error_of(path).find("token id 4294967295 at token 99 "), std::string::npos) << error_of(path);
+}
+
 TEST(Shard, MissingFileNamesThePath) {
   const std::string message = error_of("/nonexistent/dir/x.bin");
   EXPECT_NE(message.find("/nonexistent/dir/x.bin"), std::string::npos);

@@ -2,6 +2,7 @@
 // grammar: seeded text repeats, greedy text is greedy, a cache far past the
 // training length works, and bad input ends with a message and exit code 1.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -30,11 +31,25 @@ Outcome generate(const std::string& args, const std::string& stdin_text = "") {
   return o;
 }
 
+// Removes a folder when the test process ends.
+struct RemovedAtExit {
+  std::string path;
+  ~RemovedAtExit() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+};
+
+// One run per test process: ctest runs these tests side by side, and one
+// shared run folder was retrained (removed and rewritten) under the feet of
+// another process reading it.
 const std::string& trained_run() {
   static const std::string run = [] {
     const std::string data = testing::grammar_dataset();
-    return data.empty() ? std::string() : testing::train_tiny(data, "generate", "alibi", 16, 40);
+    const std::string name = "generate-" + std::to_string(::getpid());
+    return data.empty() ? std::string() : testing::train_tiny(data, name, "alibi", 16, 40);
   }();
+  static const RemovedAtExit cleanup{run};
   return run;
 }
 
