@@ -7,6 +7,7 @@
 #
 #   bash scripts/fuzz.sh               # 60 s per harness
 #   FUZZ_SECONDS=300 bash scripts/fuzz.sh config checkpoint
+# FUZZ_SEED fixes libFuzzer's seed (CI: the same inputs on every run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${BUILD_DIR:-build-fuzz}"
@@ -27,6 +28,7 @@ for harness in "${HARNESSES[@]}"; do
   echo "== fuzz_$harness: ${SECONDS_EACH}s"
   # The first folder receives new inputs; the committed seeds are read only.
   if ! "$BUILD_DIR/tests/fuzz/fuzz_$harness" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=4096 \
+      ${FUZZ_SEED:+-seed="$FUZZ_SEED"} \
       -print_final_stats=1 -artifact_prefix="$crashes/" "$work" "tests/fuzz/corpus/$harness"; then
     echo "fuzz_$harness: FAILED; the input is in $crashes" >&2
     status=1

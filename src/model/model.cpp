@@ -85,7 +85,12 @@ std::vector<float> Model::download_parameters() {
   return values;
 }
 
-void Model::zero_grads() { backend_.fill_zero(grads_flat_); }
+void Model::zero_grads() {
+  if (backward_pending_)
+    throw std::logic_error("zero_grads() between a training forward and its backward() would drop the LM head's "
+                           "gradients, which the forward takes: zero before the forward");
+  backend_.fill_zero(grads_flat_);
+}
 
 // ---------------------------------------------------------------------------
 // Activation memory
@@ -406,6 +411,7 @@ StepResult Model::forward(const int32_t* tokens, const int32_t* targets, int64_t
   backend_.layernorm_forward(lnf, rows(lnf_mean_, {N}), rows(lnf_rstd_, {N}), x.view({N, C}),
                              weights_.lnf_weight, weights_.lnf_bias, shape_.layernorm_eps);
   lm_head_and_loss(lnf, N, training, loss_scale);
+  backward_pending_ = training;
 
   StepResult result;
   std::vector<float> losses = last_token_losses();
@@ -582,6 +588,7 @@ void Model::backward(const GradsReadyHook& grads_ready) {
     if (grads_ready) grads_ready(first_grad_offset_of_layer(layer));
   };
   if (!last_training_) throw std::logic_error("backward() needs a preceding forward(training=true)");
+  backward_pending_ = false;
   const int64_t B = last_B_, T = last_T_, C = shape_.d_model, N = B * T;
   // Final LayerNorm: the forward took the LM head's gradients (dlnf, and
   // wte's) chunk by chunk. x_L is the last block's output.

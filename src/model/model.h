@@ -101,12 +101,17 @@ class Model {
   // activations are kept for backward(), and the gradient of
   // loss_scale * (sum of scored token losses) with respect to the logits is
   // taken in the same pass over them as the loss (the logits, the largest
-  // activation, are read once instead of twice).
+  // activation, are read once instead of twice), and consumed at once: the
+  // LM head's gradients (wte's, += into grads_flat()) are taken here, chunk
+  // by chunk, so only a chunk of logits is ever held. Zero the gradients
+  // before a training forward, not between it and its backward().
   StepResult forward(const int32_t* tokens, const int32_t* targets, int64_t batch, int64_t seq_len,
                      bool training, uint64_t dropout_seed = 0, float loss_scale = 1.f);
   // Backward of the loss that the last forward(training=true) scaled;
   // gradients ACCUMULATE into grads_flat().
   void backward(const GradsReadyHook& grads_ready = {});
+  // Throws std::logic_error between a training forward and its backward(),
+  // which would drop the part of the gradients the forward took.
   void zero_grads();
 
   // Per-token losses of the last forward, [batch*seq_len] (host copy).
@@ -194,6 +199,7 @@ class Model {
   int64_t last_B_ = 0, last_T_ = 0;
   bool last_training_ = false;
   bool logits_complete_ = false;  // logits_ holds every row of the last forward
+  bool backward_pending_ = false;  // a training forward took gradients; its backward() has not run
   uint64_t dropout_seed_ = 0;
 };
 
