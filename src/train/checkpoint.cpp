@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -265,6 +266,18 @@ ModelShape model_shape_from_json(const nlohmann::json& j, const std::string& pat
   return read_model_shape(HeaderReader(path), j);
 }
 
+// Whether every f32 "param/" tensor holds only finite values.
+static bool parameters_are_finite(const std::vector<HostTensorRef>& tensors) {
+  for (const HostTensorRef& t : tensors) {
+    if (t.dtype != DType::F32 || t.name.rfind("param/", 0) != 0) continue;
+    const float* values = static_cast<const float*>(t.data);
+    const int64_t n = Tensor(nullptr, t.shape, t.dtype, Device::CPU).numel();
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isfinite(values[i])) return false;
+  }
+  return true;
+}
+
 void save_checkpoint(const std::string& path, const TrainingState& state, const ModelShape& model,
                      const std::vector<HostTensorRef>& tensors) {
   nlohmann::json header;
@@ -277,6 +290,7 @@ void save_checkpoint(const std::string& path, const TrainingState& state, const 
   header["data_vocab"] = state.data_vocab;
   header["model"] = model_shape_to_json(model);
   header["config_yaml"] = state.config_yaml;
+  header["weights_finite"] = parameters_are_finite(tensors);
   nlohmann::json table = nlohmann::json::array();
   size_t offset = 0;
   for (const HostTensorRef& t : tensors) {
@@ -356,6 +370,10 @@ Checkpoint load_checkpoint(const std::string& path) {
   ckpt.path = path;
   ckpt.state = read_training_state(reader, header);
   ckpt.model = read_model_shape(reader, reader.at(header, "model", "model"));
+  if (header.contains("weights_finite")) {
+    if (!header.at("weights_finite").is_boolean()) reader.fail("weights_finite", "expected true or false");
+    ckpt.weights_finite = header.at("weights_finite").get<bool>();
+  }
   const uint64_t data_bytes = reader.unsigned_integer(reader.at(header, "data_bytes", "data_bytes"), "data_bytes");
   const std::optional<uint64_t> data_end = checked_add(region.data_start, data_bytes);
   if (!data_end || *data_end != region.body)

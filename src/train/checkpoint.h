@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -58,6 +59,9 @@ struct Checkpoint {
   ModelShape model;
   std::map<std::string, LoadedTensor> tensors;
   std::string path;
+  // The header's record of whether every "param/" value was finite when it
+  // was saved (readers still check the values); empty in older files.
+  std::optional<bool> weights_finite;
 
   const LoadedTensor& tensor(const std::string& name) const;
 };

@@ -69,6 +69,7 @@ TEST(Divergence, StopEndsTheRunAndKeepsTheLastFiniteCheckpoint) {
   for (const auto& entry : fs::directory_iterator(config.checkpoint_dir())) {
     if (entry.path().extension() != ".ckpt") continue;
     EXPECT_NO_THROW(load_eval_checkpoint(entry.path().string()));
+    EXPECT_EQ(load_checkpoint(entry.path().string()).weights_finite, true);
   }
 }
 
@@ -99,6 +100,7 @@ TEST(Divergence, ToolsRefuseNonFiniteWeights) {
   state.config_yaml = "data:\n  dir: nowhere\n";
   const std::string path = (dir / "step_00000001.ckpt").string();
   save_checkpoint(path, state, shape, tensors);
+  EXPECT_EQ(load_checkpoint(path).weights_finite, false) << "the header records it";
   try {
     load_eval_checkpoint(path);
     FAIL() << "loaded non-finite weights";
