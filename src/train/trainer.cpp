@@ -1,15 +1,11 @@
 #include "train/trainer.h"
 
-#include <atomic>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <cmath>
 #include <filesystem>
 #include <memory>
 #include <optional>
-#include <thread>
-#include <unistd.h>
 
 #include "backend/select.h"
 #include "core/atomic_file.h"
@@ -22,91 +18,20 @@
 #include "eval/eval_checkpoint.h"
 #include "model/model.h"
 #include "train/checkpoint.h"
+#include "train/fault_injection.h"
 #include "train/grad_sync.h"
 #include "train/metrics.h"
 #include "train/optimizer.h"
+#include "train/run_dir.h"
 #include "train/schedule.h"
 #include "train/step.h"
+#include "train/stop_signals.h"
 
 namespace alibi {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-// Signals: the first SIGINT/SIGTERM asks the run to stop at the next
-// micro-batch (single process) or step (data-parallel) and save a
-// checkpoint; a second one exits at once. Only async-signal-safe calls in
-// the handler: write, fsync, _exit.
-std::atomic<int> g_stop_signals{0};
-std::atomic<int> g_metrics_fd{-1};  // fsync'd before an immediate exit
-static_assert(std::atomic<int>::is_always_lock_free);
-
-constexpr char kFirstSignalNote[] =
-    "\nalibi-train: stopping: a checkpoint is saved after the current micro-batch (data-parallel: step); signal again "
-    "to exit at once\n";
-constexpr char kSecondSignalNote[] =
-    "\nalibi-train: second signal: exiting at once; the last checkpoint saved is intact\n";
-
-void write_note(const char* text, size_t size) {
-  ssize_t ignored = ::write(STDERR_FILENO, text, size);
-  (void)ignored;  // nothing to do about a failed write to stderr in a handler
-}
-
-extern "C" void on_stop_signal(int signal_number) {
-  if (g_stop_signals.fetch_add(1) == 0) {
-    write_note(kFirstSignalNote, sizeof kFirstSignalNote - 1);
-    return;
-  }
-  write_note(kSecondSignalNote, sizeof kSecondSignalNote - 1);
-  // Every record was already flushed to the kernel; make it durable.
-  const int fd = g_metrics_fd.load();
-  if (fd >= 0) ::fsync(fd);
-  ::_exit(128 + signal_number);
-}
-
-bool stop_requested() { return g_stop_signals.load() > 0; }
-
-// Installs the handlers; restores the previous ones when training returns.
-class StopSignals {
- public:
-  StopSignals() {
-    g_stop_signals = 0;
-    struct sigaction action{};
-    action.sa_handler = on_stop_signal;
-    sigemptyset(&action.sa_mask);
-    ::sigaction(SIGINT, &action, &old_int_);
-    ::sigaction(SIGTERM, &action, &old_term_);
-  }
-  ~StopSignals() {
-    ::sigaction(SIGINT, &old_int_, nullptr);
-    ::sigaction(SIGTERM, &old_term_, nullptr);
-    g_metrics_fd = -1;
-  }
-  StopSignals(const StopSignals&) = delete;
-  StopSignals& operator=(const StopSignals&) = delete;
-
- private:
-  struct sigaction old_int_{}, old_term_{};
-};
-
-// ALIBI_FAULT=error:RANK:STEP or hang:RANK:STEP makes that rank fail (throw)
-// or stop answering at that step: how the tests check that a failed rank
-// brings the whole job down with its message (docs/distributed.md).
-void inject_fault_if_asked(int rank, int64_t step) {
-  const char* spec = std::getenv("ALIBI_FAULT");
-  if (!spec || !*spec) return;
-  char kind[16] = {};
-  int fault_rank = -1;
-  long long fault_step = -1;
-  if (std::sscanf(spec, "%15[a-z]:%d:%lld", kind, &fault_rank, &fault_step) != 3)
-    throw std::runtime_error(std::string("ALIBI_FAULT='") + spec + "' is not KIND:RANK:STEP (KIND error or hang)");
-  if (fault_rank != rank || fault_step != step) return;
-  if (std::string(kind) == "hang") {
-    for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
-  }
-  throw std::runtime_error("fault injected by ALIBI_FAULT=" + std::string(spec) + " at step " + std::to_string(step));
-}
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
@@ -415,7 +340,7 @@ std::optional<double> Trainer::train_step(int64_t step) {
   };
   const DataParallel dp{rank_, world_, comm_.get(), grad_sync_.get(), sharded()};
   // Data-parallel ranks must all reach the all-reduce: they stop between steps.
-  const StopRequested stop_check = comm_ ? StopRequested{} : StopRequested(stop_requested);
+  const StopRequested stop_check = comm_ ? StopRequested{} : StopRequested(StopSignals::requested);
   const uint64_t rng_at_start = rng_.state();
   const StepOutcome outcome = optimizer_step(*model_, *optimizer_, shape, schedule_.at(step), step,
                                              rng_.next_u64(), next_batch, inputs_, targets_, dp, stop_check);
@@ -453,24 +378,9 @@ double Trainer::validate() {
 
 // A signal may reach the ranks at different steps; they stop together.
 bool Trainer::any_rank_asks_to_stop() {
-  const bool mine = stop_requested();
+  const bool mine = StopSignals::requested();
   if (!comm_) return mine;
   return comm_->sum_host({mine ? 1.0 : 0.0}, "agreeing on a stop")[0] > 0;
-}
-
-// A fresh start must not silently mix with an earlier run's log and checkpoints.
-void prepare_fresh_run_dir(const Config& config, bool overwrite) {
-  const fs::path metrics = fs::path(config.log.run_dir) / "metrics.jsonl";
-  const std::string previous = latest_checkpoint(config.checkpoint_dir());
-  if (previous.empty() && !fs::exists(metrics)) return;
-  if (!overwrite)
-    throw std::runtime_error("log.run_dir '" + config.log.run_dir + "' already holds a run (" +
-                             (previous.empty() ? metrics.string() : previous) +
-                             "); pass --resume to continue it, --overwrite to start over, or choose "
-                             "another --set log.run_dir=...");
-  fs::remove(metrics);
-  for (std::string ckpt = previous; !ckpt.empty(); ckpt = latest_checkpoint(config.checkpoint_dir())) fs::remove(ckpt);
-  fs::remove(fs::path(config.checkpoint_dir()) / "latest");
 }
 
 std::string Trainer::banner() const {
@@ -513,14 +423,14 @@ TrainSummary Trainer::run() {
   // Destroyed before the log (declared after it), on any exit: the signal
   // handler never fsyncs a closed descriptor.
   struct ForgetMetricsFd {
-    ~ForgetMetricsFd() { g_metrics_fd = -1; }
+    ~ForgetMetricsFd() { StopSignals::flush_before_exit(-1); }
   } forget_metrics_fd;
   if (is_root()) {
     if (!resumed) prepare_fresh_run_dir(config_, options_.overwrite);
     make_directories(config_.log.run_dir);
     write_text_atomically((fs::path(config_.log.run_dir) / "config.yaml").string(), config_to_yaml(config_));
     metrics.emplace(summary.metrics_path, resumed ? state_.step : -1);
-    g_metrics_fd = metrics->fd();
+    StopSignals::flush_before_exit(metrics->fd());
     if (!warning_.empty()) std::fprintf(stderr, "alibi-train: warning: %s\n", warning_.c_str());
   }
   const bool show = is_root() && !options_.quiet;
@@ -601,7 +511,7 @@ TrainSummary Trainer::run() {
     }
   }
   if (show) progress.finish();
-  g_metrics_fd = -1;
+  StopSignals::flush_before_exit(-1);
   if (metrics) metrics->close();
   return summary;
 }

@@ -1,0 +1,27 @@
+#include "train/fault_injection.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+namespace alibi {
+
+void inject_fault_if_asked(int rank, int64_t step) {
+  const char* spec = std::getenv("ALIBI_FAULT");
+  if (!spec || !*spec) return;
+  char kind[16] = {};
+  int fault_rank = -1;
+  long long fault_step = -1;
+  if (std::sscanf(spec, "%15[a-z]:%d:%lld", kind, &fault_rank, &fault_step) != 3)
+    throw std::runtime_error(std::string("ALIBI_FAULT='") + spec + "' is not KIND:RANK:STEP (KIND error or hang)");
+  if (fault_rank != rank || fault_step != step) return;
+  if (std::string(kind) == "hang") {
+    for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+  }
+  throw std::runtime_error("fault injected by ALIBI_FAULT=" + std::string(spec) + " at step " + std::to_string(step));
+}
+
+}  // namespace alibi
