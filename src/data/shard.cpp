@@ -58,7 +58,11 @@ ShardHeader decode_header(const std::string& path, const unsigned char* in, uint
   header.tokens = static_cast<int64_t>(get_le(in + 16, 8));
   header.vocab_size = static_cast<int64_t>(get_le(in + 24, 4));
   header.tokenizer_id.assign(reinterpret_cast<const char*>(in + 32), kTokenizerIdLength);
-  if (header.vocab_size <= 0) throw DataError(where + "header says vocab size 0");
+  // Token ids are int32 everywhere: a vocabulary past 2^31 - 1 would make
+  // ids that pass the range check read back negative.
+  if (header.vocab_size <= 0 || header.vocab_size > kMaxShardVocab)
+    throw DataError(where + "header says vocab size " + std::to_string(header.vocab_size) + ", outside [1, " +
+                    std::to_string(kMaxShardVocab) + "]");
   if (header.token_width != 2 && header.token_width != 4)
     throw DataError(where + "unknown token width " + std::to_string(header.token_width) +
                     " bytes (expected 2 or 4)");
@@ -123,8 +127,8 @@ int shard_token_width(int64_t vocab_size) { return vocab_size <= 65536 ? 2 : 4; 
 
 ShardWriter::ShardWriter(std::string path, int64_t vocab_size, std::string tokenizer_id)
     : path_(std::move(path)), temp_path_(path_ + ".tmp") {
-  if (vocab_size <= 0 || vocab_size > 0xFFFFFFFFLL)
-    fail("vocab size " + std::to_string(vocab_size) + " out of range");
+  if (vocab_size <= 0 || vocab_size > kMaxShardVocab)
+    fail("vocab size " + std::to_string(vocab_size) + " out of range [1, " + std::to_string(kMaxShardVocab) + "]");
   if (!is_hex_id(tokenizer_id)) fail("tokenizer id \"" + tokenizer_id + "\" is not 16 hex digits");
   header_.vocab_size = vocab_size;
   header_.token_width = static_cast<uint32_t>(shard_token_width(vocab_size));

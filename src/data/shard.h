@@ -30,6 +30,9 @@ inline constexpr uint32_t kShardVersion = 1;
 inline constexpr size_t kShardHeaderSize = 64;
 inline constexpr size_t kTokenizerIdLength = 16;
 
+// Token ids are int32: the largest vocabulary a shard may have.
+inline constexpr int64_t kMaxShardVocab = 2147483647;
+
 // Bytes per token for a vocabulary of this size: 2 when every id fits a u16.
 int shard_token_width(int64_t vocab_size);
 

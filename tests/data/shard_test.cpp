@@ -161,6 +161,17 @@ TEST(Shard, ReaderFindsATokenOutsideTheVocabularyInU32Shards) {
   EXPECT_NE(error_of(path).find("token id 4294967295 at token 99 "), std::string::npos) << error_of(path);
 }
 
+// Found by scripts/fuzz.sh: a vocabulary past 2^31 - 1 let u32 ids through
+// the range check that then read back as negative int32 tokens.
+TEST(Shard, AVocabularyBeyondInt32IsRefused) {
+  testing::TempDir dir("shard");
+  const std::string path = dir.file("x.bin");
+  write_shard(path, 70000, kTokenizerId, ramp(10, 70000));
+  patch(path, 24, std::string("\x7f\xff\xff\xff", 4));  // vocab 4294967167
+  EXPECT_NE(error_of(path).find("vocab size 4294967167, outside [1, 2147483647]"), std::string::npos) << error_of(path);
+  EXPECT_THROW(write_shard(dir.file("y.bin"), int64_t{1} << 31, kTokenizerId, ramp(10, 1000)), DataError);
+}
+
 TEST(Shard, MissingFileNamesThePath) {
   const std::string message = error_of("/nonexistent/dir/x.bin");
   EXPECT_NE(message.find("/nonexistent/dir/x.bin"), std::string::npos);

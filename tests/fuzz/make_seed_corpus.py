@@ -52,6 +52,8 @@ def shard_seeds():
     write("shard", "token-beyond-vocab", shard([1, 2, 3, 96, 5], 96))
     write("shard", "count-overflow", shard([1, 2], 96, count=2**63 + 1))
     write("shard", "truncated", shard([1, 2, 3], 96)[:-3])
+    # Found by fuzzing: ids below a vocabulary past 2^31 - 1 read back negative.
+    write("shard", "vocab-beyond-int32", shard([5, 2**31 + 7, 9], 2**32 - 129))
 
 
 def model_tensors(c=8, f=32, v=10):
