@@ -4,7 +4,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <new>
@@ -12,7 +11,6 @@
 #include "backend/select.h"
 #include "config/config.h"
 #include "core/version.h"
-#include "data/dataset.h"
 #include "eval/eval_checkpoint.h"
 #include "generate/generator.h"
 
