@@ -5,12 +5,14 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
 #include "core/bf16.h"
+#include "core/checked_math.h"
 
 namespace alibi {
 namespace {
@@ -74,10 +76,10 @@ json parse_header(const std::string& text, const std::string& path) {
   }
 }
 
-uint64_t checked_mul(uint64_t a, uint64_t b, const std::string& what) {
-  uint64_t out;
-  if (__builtin_mul_overflow(a, b, &out)) throw SafetensorsError(what + ": size overflows");
-  return out;
+uint64_t size_product(uint64_t a, uint64_t b, const std::string& what) {
+  const std::optional<uint64_t> product = checked_mul(a, b);
+  if (!product) throw SafetensorsError(what + ": size overflows");
+  return *product;
 }
 
 uint64_t unsigned_field(const json& j, const std::string& what) {
@@ -99,7 +101,7 @@ SafetensorsEntry parse_entry(const std::string& name, const json& j, uint64_t da
   uint64_t numel = 1;
   for (const json& d : j["shape"]) {
     const uint64_t dim = unsigned_field(d, where + " shape");
-    numel = checked_mul(numel, dim, where);
+    numel = size_product(numel, dim, where);
     e.shape.push_back(static_cast<int64_t>(std::min<uint64_t>(dim, INT64_MAX)));
   }
   const json& offsets = j["data_offsets"];
@@ -109,7 +111,7 @@ SafetensorsEntry parse_entry(const std::string& name, const json& j, uint64_t da
   if (e.begin > e.end || e.end > data_bytes)
     throw SafetensorsError(where + ": data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) +
                            ") lie outside the " + std::to_string(data_bytes) + " data bytes");
-  if (e.end - e.begin != checked_mul(numel, element, where))
+  if (e.end - e.begin != size_product(numel, element, where))
     throw SafetensorsError(where + ": data_offsets span " + std::to_string(e.end - e.begin) +
                            " bytes but its shape and dtype need " + std::to_string(numel * element));
   return e;

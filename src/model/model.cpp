@@ -439,7 +439,6 @@ void Model::lm_head_and_loss(const Tensor& lnf, int64_t N, bool training, float 
     if (training)
       backend_.matmul_backward(row_slice(d_scratch_, first, n, C), grads_.wte, Tensor(), logits, inp, weights_.wte);
   }
-  logits_complete_ = chunk >= N;
 }
 
 std::vector<float> Model::forward_cached(const int32_t* tokens, int64_t B, int64_t T, KvCache& cache,
@@ -490,7 +489,7 @@ std::vector<float> Model::download_f32(const Tensor& logits) {
 
 std::vector<float> Model::logits_at(int64_t b, int64_t t) {
   if (last_training_) throw std::logic_error("logits_at: the last forward trained (its logits became gradients)");
-  if (!logits_complete_)
+  if (logits_.dim(0) < last_B_ * last_T_)
     throw std::logic_error("logits_at: the last forward took the logits in chunks (a training reservation)");
   if (b < 0 || b >= last_B_ || t < 0 || t >= last_T_) throw std::out_of_range("logits_at: no such position");
   const size_t row_bytes = static_cast<size_t>(shape_.vocab) * dtype_size(logits_.dtype);

@@ -198,7 +198,6 @@ class Model {
   // State of the last forward.
   int64_t last_B_ = 0, last_T_ = 0;
   bool last_training_ = false;
-  bool logits_complete_ = false;  // logits_ holds every row of the last forward
   bool backward_pending_ = false;  // a training forward took gradients; its backward() has not run
   uint64_t dropout_seed_ = 0;
 };
