@@ -2,15 +2,14 @@
 
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
 #include "core/bf16.h"
+#include "data/files.h"
 #include "export/bloom.h"
 #include "export/safetensors.h"
 #include "train/checkpoint.h"
@@ -27,16 +26,14 @@ constexpr const char* kTokenizerFile = "tokenizer.model";
 constexpr int kFormatVersion = 1;
 constexpr uintmax_t kMaxSmallFileBytes = 64u << 20;  // config.json, tokenizer.model
 
+// The file's bytes, refusing sizes no config or tokenizer has (a hostile
+// folder must not make us read gigabytes).
 std::string read_small_file(const std::string& path) {
   std::error_code ec;
   const uintmax_t size = fs::file_size(path, ec);
   if (ec) throw std::runtime_error(path + ": " + ec.message());
   if (size > kMaxSmallFileBytes) throw std::runtime_error(path + ": " + std::to_string(size) + " bytes is too large");
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (!in) throw std::runtime_error(path + ": cannot read: " + std::strerror(errno));
-  return text.str();
+  return read_file_bytes(path);
 }
 
 // One parameter's values as they are stored: BLOOM's row order for the fused
