@@ -1,3 +1,4 @@
+#include "backend/grad_clip.h"
 #include "cuda/cuda_check.cuh"
 #include "kernels/adamw.cuh"
 #include "kernels/common.cuh"
@@ -35,9 +36,15 @@ __device__ __forceinline__ float decay_at(const LaunchRanges& r, int64_t i) {
 // simple and the loads coalesce.
 __global__ void adamw_kernel(float* param, bf16* working, const float* grad, float* m, float* v,
                              int64_t n, AdamWHyper hp, const __grid_constant__ LaunchRanges ranges) {
+  float grad_scale = hp.grad_scale;
+  if (hp.grad_norm_sq) {
+    const float norm_sq = *hp.grad_norm_sq;
+    if (!grad_norm_is_finite(norm_sq)) return;  // a diverging step: leave everything as it was
+    grad_scale *= grad_clip_scale(norm_sq, hp.max_grad_norm);
+  }
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  const float g = grad[i] * hp.grad_scale;
+  const float g = grad[i] * grad_scale;
   const float mi = hp.beta1 * m[i] + (1.f - hp.beta1) * g;
   const float vi = hp.beta2 * v[i] + (1.f - hp.beta2) * g * g;
   m[i] = mi;

@@ -15,6 +15,11 @@ struct AdamWHyper {
   float lr, beta1, beta2, eps, grad_scale;  // weight decay: by DecayRun
   // 1 - beta^step, computed on the host in double (the CPU's values).
   float bias_correction1, bias_correction2;
+  // Optional (null: neither): the squared global gradient norm in device
+  // memory, read by every thread: not finite, no element is written; else
+  // the gradient is also scaled by grad_clip_scale(*grad_norm_sq, max_grad_norm).
+  const float* grad_norm_sq;
+  float max_grad_norm;
 };
 
 // g = grad * grad_scale; m, v updated; param -= lr * (m_hat / (sqrt(v_hat) + eps)

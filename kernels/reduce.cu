@@ -30,12 +30,12 @@ __global__ void partial_kernel(double* partials, const T* x, int64_t n) {
 }
 
 // One block: thread t adds partials t, t + 256, ... in order, then the tree.
-__global__ void final_kernel(double* result, const double* partials, int count) {
+__global__ void final_kernel(float* result, const double* partials, int count) {
   __shared__ double shared[kWarp];
   double sum = 0.0;
   for (int i = threadIdx.x; i < count; i += blockDim.x) sum += partials[i];
   sum = block_sum(sum, shared);
-  if (threadIdx.x == 0) *result = sum;
+  if (threadIdx.x == 0) *result = static_cast<float>(sum);
 }
 
 }  // namespace
@@ -43,7 +43,7 @@ __global__ void final_kernel(double* result, const double* partials, int count) 
 size_t sum_of_squares_workspace_bytes(int64_t n) { return block_count(n) * sizeof(double); }
 
 template <typename T>
-void sum_of_squares(double* result, const T* x, int64_t n, void* workspace, size_t workspace_bytes,
+void sum_of_squares(float* result, const T* x, int64_t n, void* workspace, size_t workspace_bytes,
                     cudaStream_t stream) {
   const Dims dims = {{"n", n}};
   if (workspace_bytes < sum_of_squares_workspace_bytes(n))
@@ -56,8 +56,8 @@ void sum_of_squares(double* result, const T* x, int64_t n, void* workspace, size
   check_launch("sum_of_squares", dims);
 }
 
-template void sum_of_squares<float>(double*, const float*, int64_t, void*, size_t, cudaStream_t);
-template void sum_of_squares<__nv_bfloat16>(double*, const __nv_bfloat16*, int64_t, void*, size_t,
+template void sum_of_squares<float>(float*, const float*, int64_t, void*, size_t, cudaStream_t);
+template void sum_of_squares<__nv_bfloat16>(float*, const __nv_bfloat16*, int64_t, void*, size_t,
                                             cudaStream_t);
 
 }  // namespace alibi::cuda

@@ -65,7 +65,15 @@ void ArgCheck::attention_decode(const Tensor& out, const Tensor& qkv, const Tens
   shape(slopes, DType::F32, {s.H}, op, "slopes");
 }
 
-std::vector<DecayRun> ArgCheck::decay_runs(const AdamWArgs& args, int64_t n, const char* op) const {
+std::vector<DecayRun> ArgCheck::adamw(const AdamWArgs& args, DType working_dtype, const char* op) const {
+  tensor(args.param, DType::F32, op, "param");
+  like(args.grad, args.param, op, "grad");
+  like(args.m, args.param, op, "m");
+  like(args.v, args.param, op, "v");
+  if (!args.param_working.empty()) flat(args.param_working, working_dtype, args.param.numel(), op, "param_working");
+  if (!args.grad_norm_sq.empty()) shape(args.grad_norm_sq, DType::F32, {1}, op, "grad_norm_sq");
+  if (args.step < 1) fail(op, "step is 1-based, got " + std::to_string(args.step));
+  const int64_t n = args.param.numel();
   if (args.decay_runs.empty()) return {{n, args.weight_decay}};
   int64_t previous = 0;
   for (const DecayRun& run : args.decay_runs) {

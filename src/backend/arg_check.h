@@ -41,9 +41,12 @@ class ArgCheck {
   void attention_decode(const Tensor& out, const Tensor& qkv, const Tensor& k_cache, const Tensor& v_cache,
                         const Tensor& lengths, const Tensor& slopes, const KvCacheShape& s, DType dtype,
                         const char* op) const;
-  // AdamWArgs::decay_runs ascending and ending at n, or one run of
-  // `weight_decay` where none are given: the runs an update applies.
-  std::vector<DecayRun> decay_runs(const AdamWArgs& args, int64_t n, const char* op) const;
+  // adamw_update's contract: f32 param, grad, m and v alike, the working
+  // copy (optional) in `working_dtype` with param's count, a 1-based step,
+  // grad_norm_sq (optional) f32 [1], decay runs ascending and ending at
+  // param's count. Returns the runs the update applies (one run of
+  // weight_decay where none are given).
+  std::vector<DecayRun> adamw(const AdamWArgs& args, DType working_dtype, const char* op) const;
 
  private:
   Device device_;

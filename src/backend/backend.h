@@ -58,8 +58,16 @@ struct AdamWArgs {
   // Where the decay differs by range (many tensors in one pass): runs in
   // order, the last ending at param.numel(); empty: weight_decay everywhere.
   std::vector<DecayRun> decay_runs;
-  float grad_scale = 1.f;    // multiplies the gradient first (global-norm clipping)
+  float grad_scale = 1.f;    // multiplies the gradient first
   int64_t step = 1;          // 1-based, for bias correction
+  // Optional: the squared global norm of the gradient, f32 [1] on this
+  // device (sum_of_squares writes it), read by the update itself so that the
+  // host never waits for it (backend/grad_clip.h): where it is NaN or
+  // infinite nothing is written (weights, working copy and moments stay as
+  // they were); else the gradient is also scaled by
+  // grad_clip_scale(norm_sq, max_grad_norm).
+  Tensor grad_norm_sq;
+  float max_grad_norm = 0.f;  // 0: no clipping
 };
 
 class Backend {
@@ -225,7 +233,12 @@ class Backend {
                              float dloss_scale) = 0;
 
   // ---- optimizer ------------------------------------------------------------
-  virtual double sum_of_squares(const Tensor& t) = 0;  // deterministic
+  // out (f32 [1] on this device) = sum of t's squares, deterministic; the
+  // host does not wait for it.
+  virtual void sum_of_squares(const Tensor& out, const Tensor& t) = 0;
+  // The same read back to the host: waits, and allocates its scalar (tests
+  // and one-off checks, not a training step).
+  double sum_of_squares(const Tensor& t);
   virtual void adamw_update(const AdamWArgs& args) = 0;
 };
 

@@ -11,11 +11,7 @@
 
 // The CUDA dropout kernels call mix64 and uniform_at on the device, so the
 // mask is the same bits on both backends by construction (one definition).
-#if defined(__CUDACC__)
-#define ALIBI_HOST_DEVICE __host__ __device__
-#else
-#define ALIBI_HOST_DEVICE
-#endif
+#include "core/host_device.h"
 
 namespace alibi {
 

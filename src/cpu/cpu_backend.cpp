@@ -9,6 +9,7 @@
 #include <string>
 
 #include "backend/arg_check.h"
+#include "backend/grad_clip.h"
 #include "cpu/adamw.h"
 #include "cpu/attention.h"
 #include "cpu/attention_decode.h"
@@ -304,22 +305,23 @@ class CpuBackend final : public Backend {
   }
 
   // ---- optimizer -------------------------------------------------------------
-  double sum_of_squares(const Tensor& t) override {
+  using Backend::sum_of_squares;
+  void sum_of_squares(const Tensor& out, const Tensor& t) override {
+    checks.shape(out, DType::F32, {1}, "sum_of_squares", "out");
     checks.tensor(t, DType::F32, "sum_of_squares", "t");
-    double result = 0;
-    with_threads([&] { result = cpu::sum_of_squares(t.f32(), t.numel()); });
-    return result;
+    with_threads([&] { out.f32()[0] = static_cast<float>(cpu::sum_of_squares(t.f32(), t.numel())); });
   }
   void adamw_update(const AdamWArgs& a) override {
-    const char* op = "adamw_update";
-    checks.tensor(a.param, DType::F32, op, "param");
-    checks.like(a.grad, a.param, op, "grad");
-    checks.like(a.m, a.param, op, "m");
-    checks.like(a.v, a.param, op, "v");
-    if (a.step < 1) checks.fail(op, "step is 1-based, got " + std::to_string(a.step));
+    const std::vector<DecayRun> runs = checks.adamw(a, DType::F32, "adamw_update");
+    float grad_scale = a.grad_scale;
+    if (!a.grad_norm_sq.empty()) {
+      const float norm_sq = a.grad_norm_sq.f32()[0];
+      if (!grad_norm_is_finite(norm_sq)) return;
+      grad_scale *= grad_clip_scale(norm_sq, a.max_grad_norm);
+    }
     int64_t begin = 0;
-    for (const DecayRun& run : checks.decay_runs(a, a.param.numel(), op)) {
-      const cpu::AdamWHyper hp{a.lr, a.beta1, a.beta2, a.eps, run.weight_decay, a.grad_scale, a.step};
+    for (const DecayRun& run : runs) {
+      const cpu::AdamWHyper hp{a.lr, a.beta1, a.beta2, a.eps, run.weight_decay, grad_scale, a.step};
       with_threads([&] {
         cpu::adamw_update(a.param.f32() + begin, a.grad.f32() + begin, a.m.f32() + begin, a.v.f32() + begin,
                           run.end - begin, hp);
@@ -328,7 +330,6 @@ class CpuBackend final : public Backend {
     }
     // The CPU trains in f32 throughout; a working copy is only kept in sync if given.
     if (!a.param_working.empty()) {
-      checks.like(a.param_working, a.param, op, "param_working");
       std::memcpy(a.param_working.data, a.param.data, a.param.nbytes());
     }
   }

@@ -141,11 +141,9 @@ class CudaBackend final : public Backend {
     peak_flops_ = cuda::peak_bf16_flops(gpu_);
     check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "stream create");
     matmul_ = std::make_unique<cuda::MatmulContext>(/*tune_algorithms=*/!options_.deterministic);
-    result_ = std::make_unique<CudaBuffer>(sizeof(double));
   }
   ~CudaBackend() override {
     cudaStreamSynchronize(stream_);
-    result_.reset();
     matmul_.reset();
     cudaStreamDestroy(stream_);
   }
@@ -442,40 +440,27 @@ class CudaBackend final : public Backend {
   }
 
   // ---- optimizer -------------------------------------------------------------
-  double sum_of_squares(const Tensor& t) override {
+  using Backend::sum_of_squares;
+  void sum_of_squares(const Tensor& out, const Tensor& t) override {
+    checks.shape(out, DType::F32, {1}, "sum_of_squares", "out");
     check_float(t, "sum_of_squares", "t");
     const int64_t n = t.numel();
     const size_t bytes = cuda::sum_of_squares_workspace_bytes(n);
     void* workspace = scratch_.get(bytes, stream_);
-    double* result = static_cast<double*>(result_->data());
-    with_float_type(t, [&](auto* p) { cuda::sum_of_squares(result, p, n, workspace, bytes, stream_); });
-    double host = 0;
-    check_cuda(cudaMemcpyAsync(&host, result, sizeof(double), cudaMemcpyDeviceToHost, stream_), "sum_of_squares",
-               {{"n", n}});
-    check_cuda(cudaStreamSynchronize(stream_), "sum_of_squares (sync)", {{"n", n}});
-    return host;
+    with_float_type(t, [&](auto* p) { cuda::sum_of_squares(out.f32(), p, n, workspace, bytes, stream_); });
   }
   void adamw_update(const AdamWArgs& a) override {
-    const char* op = "adamw_update";
-    checks.tensor(a.param, DType::F32, op, "param");
-    checks.tensor(a.grad, DType::F32, op, "grad");
-    checks.like(a.grad, a.param, op, "grad");
-    checks.like(a.m, a.param, op, "m");
-    checks.like(a.v, a.param, op, "v");
-    if (!a.param_working.empty()) {
-      checks.tensor(a.param_working, DType::BF16, op, "param_working");
-      if (a.param_working.numel() != a.param.numel()) checks.fail(op, "param_working does not match param");
-    }
-    if (a.step < 1) checks.fail(op, "step is 1-based, got " + std::to_string(a.step));
+    const std::vector<DecayRun> runs = checks.adamw(a, DType::BF16, "adamw_update");
     // Bias corrections in double, as the CPU computes them.
-    const std::vector<DecayRun> runs = checks.decay_runs(a, a.param.numel(), op);
     const cuda::AdamWHyper hp{a.lr,
                               a.beta1,
                               a.beta2,
                               a.eps,
                               a.grad_scale,
                               static_cast<float>(1.0 - std::pow(a.beta1, static_cast<double>(a.step))),
-                              static_cast<float>(1.0 - std::pow(a.beta2, static_cast<double>(a.step)))};
+                              static_cast<float>(1.0 - std::pow(a.beta2, static_cast<double>(a.step))),
+                              a.grad_norm_sq.empty() ? nullptr : a.grad_norm_sq.f32(),
+                              a.max_grad_norm};
     cuda::adamw_update(a.param.f32(), bf_or_null(a.param_working), a.grad.f32(), a.m.f32(), a.v.f32(),
                        a.param.numel(), hp, runs.data(), static_cast<int64_t>(runs.size()), stream_);
   }
@@ -507,7 +492,6 @@ class CudaBackend final : public Backend {
   double peak_flops_ = 0;
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<cuda::MatmulContext> matmul_;
-  std::unique_ptr<CudaBuffer> result_;  // one device double for sum_of_squares
   Scratch scratch_;
 };
 

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "backend/grad_clip.h"
+
 namespace alibi {
 
 OptimizerSettings OptimizerSettings::from(const TrainConfig& t) {
@@ -21,12 +23,14 @@ AdamW::AdamW(Backend& backend, Model& model, const OptimizerSettings& settings, 
   if (shard_.end < 0) shard_.end = model.params_flat().numel();
   if (shard_.begin < 0 || shard_.begin > shard_.end || shard_.end > model.params_flat().numel())
     throw std::invalid_argument("optimizer shard out of the parameter buffer");
-  if (!shard_.sum_over_shards) shard_.sum_over_shards = [](double x) { return x; };
+  if (!shard_.sum_over_shards) shard_.sum_over_shards = [](const Tensor&) {};
   const int64_t n = shard_.end - shard_.begin;
   m_buffer_ = backend.allocate(n * sizeof(float));
   v_buffer_ = backend.allocate(n * sizeof(float));
   m_ = Tensor(m_buffer_->data(), {n}, DType::F32, backend.device());
   v_ = Tensor(v_buffer_->data(), {n}, DType::F32, backend.device());
+  norm_sq_buffer_ = backend.allocate(sizeof(float));
+  grad_norm_sq_ = Tensor(norm_sq_buffer_->data(), {1}, DType::F32, backend.device());
   backend.fill_zero(m_);
   backend.fill_zero(v_);
   decay_runs_ = shard_decay_runs();
@@ -61,29 +65,32 @@ float AdamW::decay_for(const ParamSpec& spec) const {
 }
 
 OptimizerStepInfo AdamW::step(double lr, int64_t step) {
-  OptimizerStepInfo info;
   // Alignment padding between tensors holds zero gradients, so the norm over
   // the flat buffer is the norm over the parameters.
-  const Tensor grads = model_.grads_flat();
-  info.grad_norm = std::sqrt(shard_.sum_over_shards(backend_.sum_of_squares(grads.range(shard_.begin, shard_.end))));
-  if (!std::isfinite(info.grad_norm)) {
-    info.skipped = true;
-    return info;
-  }
-  if (settings_.grad_clip > 0.f && info.grad_norm > settings_.grad_clip)
-    info.clip_scale = settings_.grad_clip / (info.grad_norm + 1e-6);
+  const Tensor grads = model_.grads_flat().range(shard_.begin, shard_.end);
+  backend_.sum_of_squares(grad_norm_sq_, grads);
+  shard_.sum_over_shards(grad_norm_sq_);
 
   AdamWArgs args;
   args.param = model_.params_flat().range(shard_.begin, shard_.end);
   if (!model_.working_flat().empty()) args.param_working = model_.working_flat().range(shard_.begin, shard_.end);
-  args.grad = grads.range(shard_.begin, shard_.end);
+  args.grad = grads;
   args.m = m_, args.v = v_;
   args.lr = static_cast<float>(lr);
   args.beta1 = settings_.beta1, args.beta2 = settings_.beta2, args.eps = settings_.eps;
   args.decay_runs = decay_runs_;
-  args.grad_scale = static_cast<float>(info.clip_scale);
+  args.grad_norm_sq = grad_norm_sq_;
+  args.max_grad_norm = settings_.grad_clip;
   args.step = step;
   backend_.adamw_update(args);
+
+  // What the update decided, from the same scalar and the same definitions.
+  float norm_sq = 0.f;
+  backend_.download(&norm_sq, grad_norm_sq_);
+  OptimizerStepInfo info;
+  info.grad_norm = std::sqrt(static_cast<double>(norm_sq));
+  info.skipped = !grad_norm_is_finite(norm_sq);
+  if (!info.skipped) info.clip_scale = grad_clip_scale(norm_sq, settings_.grad_clip);
   return info;
 }
 

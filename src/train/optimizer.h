@@ -37,18 +37,19 @@ struct OptimizerStepInfo {
 // kept for that part only.
 struct OptimizerShard {
   int64_t begin = 0, end = -1;  // end -1: the whole buffer
-  // Sums a value over the ranks that hold the other shards (the gradient
-  // norm); identity when unsharded.
-  std::function<double(double)> sum_over_shards;
+  // Sums a device scalar in place over the ranks that hold the other shards
+  // (the squared gradient norm); nothing when unsharded.
+  std::function<void(const Tensor&)> sum_over_shards;
 };
 
 class AdamW {
  public:
   AdamW(Backend& backend, Model& model, const OptimizerSettings& settings, OptimizerShard shard = {});
 
-  // One update with learning rate `lr`; `step` is 1-based. Skipped when the
-  // gradients are not finite (the norm is read to the host for clipping
-  // anyway, so checking it costs no synchronisation).
+  // One update with learning rate `lr`; `step` is 1-based. The squared
+  // gradient norm stays on the device, where the update reads it to clip
+  // and to skip a non-finite step (backend/grad_clip.h); it is read back
+  // for the returned info only after the update is queued.
   OptimizerStepInfo step(double lr, int64_t step);
 
   // Moments of the shard: element i belongs to flat parameter shard_begin() + i.
@@ -64,8 +65,9 @@ class AdamW {
   Model& model_;
   OptimizerSettings settings_;
   OptimizerShard shard_;
-  std::unique_ptr<Buffer> m_buffer_, v_buffer_;
+  std::unique_ptr<Buffer> m_buffer_, v_buffer_, norm_sq_buffer_;
   Tensor m_, v_;
+  Tensor grad_norm_sq_;  // f32 [1] on the device
   std::vector<DecayRun> decay_runs_;  // over the shard, from the layout
 
   std::vector<DecayRun> shard_decay_runs() const;

@@ -1,7 +1,5 @@
 #include "train/step.h"
 
-#include <stdexcept>
-
 #include "core/random.h"
 
 namespace alibi {
@@ -18,9 +16,8 @@ StepOutcome optimizer_step(Model& model, AdamW& optimizer, const StepShape& s, d
   const float loss_scale = 1.f / static_cast<float>(int64_t{s.micro_batch} * s.seq_len * micro_batches);
   StepOutcome outcome;
   model.zero_grads();
-  if (stop_requested && dp.comm) throw std::logic_error("optimizer_step: a data-parallel step cannot be abandoned");
   for (int micro = 0; micro < s.grad_accum; ++micro) {
-    if (stop_requested && stop_requested()) {
+    if (micro > 0 && stop_requested && stop_requested()) {
       outcome.abandoned = true;
       return outcome;
     }

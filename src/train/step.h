@@ -34,8 +34,11 @@ struct StepOutcome {
   bool abandoned = false;
 };
 
-// Asked before every micro-batch; true abandons the step. Single process
-// only: in a data-parallel step every rank must reach the all-reduce.
+// Asked between micro-batches (before each but the first: the caller asks
+// between steps); true abandons the step. Data-parallel, every rank asks the
+// same number of times and the answer must be the ranks' common one (the
+// trainer agrees on it through the communicator), so that all abandon
+// together before any reaches the gradients' all-reduce.
 using StopRequested = std::function<bool()>;
 
 // Fills inputs and targets ([micro_batch, seq_len] each) for the step's

@@ -1,5 +1,5 @@
 // SIGINT/SIGTERM during training: the first asks the run to stop at the next
-// micro-batch (single process) or step (data-parallel) and save a
+// micro-batch (data-parallel: all ranks at the same one) and save a
 // checkpoint; a second one flushes the metrics log to disk and exits at once
 // with 128 + the signal (docs/reliability.md).
 #pragma once

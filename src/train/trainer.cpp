@@ -201,7 +201,10 @@ void Trainer::build_optimizer() {
     const int64_t size = model_->params_flat().numel() / world_;
     shard.begin = rank_ * size;
     shard.end = shard.begin + size;
-    shard.sum_over_shards = [this](double x) { return comm_->sum_host({x}, "sum of the gradient norm")[0]; };
+    shard.sum_over_shards = [this](const Tensor& norm_sq) {
+      comm_->all_reduce_sum(norm_sq, "sum of the squared gradient norm over the shards");
+      comm_->join();
+    };
     gather_buffer_ = backend_->allocate(size * sizeof(float));
   }
   optimizer_ = std::make_unique<AdamW>(*backend_, *model_, OptimizerSettings::from(config_.train), shard);
@@ -339,8 +342,9 @@ std::optional<double> Trainer::train_step(int64_t step) {
     train_loader_->fill_batch(first_window + global_micro * t.micro_batch, t.micro_batch, inputs, targets);
   };
   const DataParallel dp{rank_, world_, comm_.get(), grad_sync_.get(), sharded()};
-  // Data-parallel ranks must all reach the all-reduce: they stop between steps.
-  const StopRequested stop_check = comm_ ? StopRequested{} : StopRequested(StopSignals::requested);
+  // Between micro-batches; data-parallel, the ranks agree (a host all-reduce
+  // of one number, only where a step has several micro-batches).
+  const StopRequested stop_check = [this] { return any_rank_asks_to_stop(); };
   const uint64_t rng_at_start = rng_.state();
   const StepOutcome outcome = optimizer_step(*model_, *optimizer_, shape, schedule_.at(step), step,
                                              rng_.next_u64(), next_batch, inputs_, targets_, dp, stop_check);

@@ -359,7 +359,7 @@ TEST(CpuBackendWiring, AttentionElementwiseLossOptimizer) {
   cpu::cross_entropy(r_losses.data(), r_logits.data(), targets.data.data(), 4, 6, true, 0.25f);
   EXPECT_EQ(losses.data, r_losses);
   EXPECT_EQ(logits.data, r_logits);
-  EXPECT_EQ(be->sum_of_squares(x.t), cpu::sum_of_squares(x.data.data(), n));
+  EXPECT_EQ(be->sum_of_squares(x.t), static_cast<float>(cpu::sum_of_squares(x.data.data(), n)));
 
   HostTensor param({n}, 14), grad({n}, 15), m({n}, 16), v({n}, 17);
   for (float& e : v.data) e = e * e;

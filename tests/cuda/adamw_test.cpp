@@ -69,5 +69,11 @@ TEST(CudaAdamWNonFinite, ANanOrInfGradientSkipsTheUpdate) {
   alibi::testing::expect_nonfinite_gradients_skip_the_update(*gpu);
 }
 
+TEST(CudaAdamWNonFinite, TheDeviceNormClipsAndGuardsTheUpdate) {
+  ALIBI_REQUIRE_GPU();
+  auto gpu = make_backend(RuntimeConfig{DeviceChoice::Cuda, 0});
+  alibi::testing::expect_device_norm_clips_and_guards_the_update(*gpu);
+}
+
 }  // namespace
 }  // namespace alibi::cudatest

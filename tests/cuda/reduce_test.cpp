@@ -1,4 +1,5 @@
-// CUDA sum of squares: matches the CPU in double, same bits every run.
+// CUDA sum of squares: matches the CPU (both sum in double and round once to
+// the f32 result), same bits every run.
 #include "tests/cuda/cuda_test_util.h"
 
 namespace alibi::cudatest {
@@ -14,8 +15,8 @@ TEST(CudaReduce, SumOfSquaresMatchesCpuAndIsDeterministic) {
     for (DType dtype : {DType::F32, DType::BF16}) {
       Owned g = be.to_gpu(x, {n}, dtype);
       const double got = be.gpu->sum_of_squares(g.t);
-      // Both sum exact fp32 squares in double, in different orders.
-      EXPECT_NEAR(got, want, 1e-12 * want) << "n=" << n << " " << dtype_name(dtype);
+      // Both sum exact fp32 squares in double, in different orders, and round to f32.
+      EXPECT_NEAR(got, want, 1.2e-7 * want) << "n=" << n << " " << dtype_name(dtype);
       EXPECT_EQ(got, be.gpu->sum_of_squares(g.t)) << "not deterministic, n=" << n;
     }
   }

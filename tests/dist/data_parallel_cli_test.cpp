@@ -164,6 +164,23 @@ TEST_F(DataParallelCli, ResumeOnAnotherWorldSizeContinuesTheSameRun) {
   expect_same_curve(read_curve(dir_.file("straight")), read_curve(dir_.file("split")), 4);
 }
 
+// SIGTERM reaching rank 1 alone as step 4 starts: after that step's first
+// micro-batch the ranks agree to stop, abandon the step together, save the
+// state after step 3 and exit 130; resumed, the run goes on as if unbroken.
+TEST_F(DataParallelCli, ASignalToOneRankStopsAllBetweenMicroBatches) {
+  SKIP_WITHOUT_MPIRUN();
+  const JobRun straight = run_shell(train("straight"), dir_);
+  ASSERT_EQ(straight.exit_code, 0) << straight.output;
+  const JobRun stopped = run_shell(mpirun(2, "signal:1:4") + train("stopped", "--set checkpoint.interval=0", false), dir_);
+  EXPECT_EQ(stopped.exit_code, 130) << stopped.output;
+  EXPECT_NE(stopped.output.find("stopped by signal during step 4"), std::string::npos) << stopped.output;
+  const Curve partial = read_curve(dir_.file("stopped"));
+  ASSERT_EQ(partial.train.size(), 3u) << "steps 1-3 logged, the abandoned step 4 not";
+  const JobRun rest = run_shell(mpirun(2) + train("stopped", "--resume"), dir_);
+  ASSERT_EQ(rest.exit_code, 0) << rest.output;
+  expect_same_curve(read_curve(dir_.file("straight")), read_curve(dir_.file("stopped")));
+}
+
 TEST_F(DataParallelCli, AFailedRankEndsTheJobWithItsMessage) {
   SKIP_WITHOUT_MPIRUN();
   const JobRun r = run_shell(mpirun(2, "error:1:2") + train("fail"), dir_);

@@ -238,7 +238,7 @@ TEST(TrainerReliability, ADatasetWithoutAValidSplitTrainsWithAWarning) {
   EXPECT_EQ(err.find("warning"), err.rfind("warning")) << "said once: " << err;
 }
 
-// optimizer_step asks before every micro-batch; a "stop" abandons the step
+// optimizer_step asks between micro-batches; a "stop" abandons the step
 // without touching the weights.
 TEST(StepStop, AStopBetweenMicroBatchesAbandonsTheStepWithoutAnUpdate) {
   const Config config = small_config("unused", "unused");
@@ -259,12 +259,13 @@ TEST(StepStop, AStopBetweenMicroBatchesAbandonsTheStepWithoutAnUpdate) {
   const StepOutcome stopped = optimizer_step(model, optimizer, step_shape, 1e-2, 1, 7, batch, inputs, targets, {},
                                              [&] { return ++asked > 2; });
   EXPECT_TRUE(stopped.abandoned);
-  EXPECT_EQ(batches, 2) << "stopped before the third micro-batch";
+  EXPECT_EQ(asked, 3) << "asked before micro-batches 2, 3 and 4";
+  EXPECT_EQ(batches, 3) << "stopped before the fourth micro-batch";
   EXPECT_EQ(model.download_parameters(), before) << "an abandoned step must not update the weights";
   const StepOutcome full = optimizer_step(model, optimizer, step_shape, 1e-2, 1, 7, batch, inputs, targets, {},
                                           [] { return false; });
   EXPECT_FALSE(full.abandoned);
-  EXPECT_EQ(batches, 2 + 4);
+  EXPECT_EQ(batches, 3 + 4);
   EXPECT_NE(model.download_parameters(), before);
 }
 
