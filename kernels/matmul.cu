@@ -280,11 +280,7 @@ bool choose_algo(MatmulContext& ctx, const GemmKey& key, MatmulDesc& desc, Layou
   const cublasStatus_t st =
       cublasLtMatmulAlgoGetHeuristic(static_cast<cublasLtHandle_t>(ctx.handle()), desc.desc, la.layout,
                                      lb.layout, ld.layout, ld.layout, pref.pref, wanted, results.data(), &found);
-  // NOT_SUPPORTED, or INVALID_VALUE for an epilogue and type combination
-  // this cuBLASLt rejects outright (DGELU_BGRAD with an f32 bias gradient
-  // on some versions): no algorithm, and the caller's unfused path.
-  if (st == CUBLAS_STATUS_NOT_SUPPORTED || st == CUBLAS_STATUS_INVALID_VALUE ||
-      (st == CUBLAS_STATUS_SUCCESS && found == 0)) {
+  if (st == CUBLAS_STATUS_NOT_SUPPORTED || (st == CUBLAS_STATUS_SUCCESS && found == 0)) {
     algo_cache().insert(key, std::nullopt);
     return false;
   }
