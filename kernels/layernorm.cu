@@ -4,9 +4,7 @@
 #include "kernels/layernorm.cuh"
 #include "kernels/map.cuh"
 
-#include <algorithm>
 #include <initializer_list>
-#include <type_traits>
 
 namespace alibi::cuda {
 namespace {
@@ -122,94 +120,6 @@ __global__ void layernorm_input_grad_kernel(bf16* dinp, const bf16* dout, const 
   }
 }
 
-// The whole backward in one pass over dout and inp, for rows of at most
-// kFusedMaxPacks * 256 channels (GPT-2 to 350M; wider rows take the two
-// kernels below). A block takes kFusedRows consecutive rows, a warp every
-// eighth of them, as the input-gradient kernel does, and keeps its lanes'
-// parameter-gradient sums in registers (lane l owns channels
-// (p * 32 + l) * 8 .. + 7 of pack p); the block then adds its warps' sums in
-// warp order and writes one partial per block: deterministic, like the
-// two-kernel path, without reading dout and inp a second time.
-constexpr int kFusedMaxPacks = 4;
-constexpr int kFusedRows = 64;
-
-template <int PACKS>
-__global__ void layernorm_backward_fused_kernel(bf16* dinp, float* partial_w, float* partial_b, const bf16* dout,
-                                                const bf16* inp, const bf16* weight, const float* mean,
-                                                const float* rstd, int64_t N, int64_t C, bool add_to_dinp) {
-  extern __shared__ float block_sums[];  // [2][C]: dweight, then dbias
-  const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
-  float acc_w[PACKS][kVec] = {}, acc_b[PACKS][kVec] = {};
-  const int64_t first_row = static_cast<int64_t>(blockIdx.x) * kFusedRows;
-  for (int r = warp; r < kFusedRows && first_row + r < N; r += kRowsPerBlock) {
-    const int64_t n = first_row + r;
-    const bf16* x = inp + n * C;
-    const bf16* dy = dout + n * C;
-    const float m = mean[n], s = rstd[n];
-    float sum_g = 0.f, sum_g_xhat = 0.f;
-#pragma unroll
-    for (int p = 0; p < PACKS; ++p) {
-      const int64_t c = (p * kWarp + lane) * kVec;
-      if (c >= C) continue;
-      float xv[kVec], dyv[kVec], w[kVec];
-      load(xv, x + c);
-      load(dyv, dy + c);
-      load(w, weight + c);
-#pragma unroll
-      for (int k = 0; k < kVec; ++k) {
-        const float xhat = (xv[k] - m) * s, g = dyv[k] * w[k];
-        sum_g += g;
-        sum_g_xhat += g * xhat;
-        acc_w[p][k] += dyv[k] * xhat;
-        acc_b[p][k] += dyv[k];
-      }
-    }
-    const float mean_g = warp_sum(sum_g) / static_cast<float>(C);
-    const float mean_g_xhat = warp_sum(sum_g_xhat) / static_cast<float>(C);
-    // Each element of dinp is written by the lane that read that element of
-    // dout: dinp may alias dout.
-    bf16* dx = dinp + n * C;
-#pragma unroll
-    for (int p = 0; p < PACKS; ++p) {
-      const int64_t c = (p * kWarp + lane) * kVec;
-      if (c >= C) continue;
-      float xv[kVec], dyv[kVec], w[kVec], grad[kVec];
-      load(xv, x + c);
-      load(dyv, dy + c);
-      load(w, weight + c);
-#pragma unroll
-      for (int k = 0; k < kVec; ++k) grad[k] = s * (dyv[k] * w[k] - mean_g - (xv[k] - m) * s * mean_g_xhat);
-      if (add_to_dinp) {
-        float prior[kVec];
-        load(prior, dx + c);
-#pragma unroll
-        for (int k = 0; k < kVec; ++k) grad[k] += prior[k];
-      }
-      store(dx + c, grad);
-    }
-  }
-  // The warps' sums, added in warp order.
-  for (int turn = 0; turn < kRowsPerBlock; ++turn) {
-    if (warp == turn) {
-#pragma unroll
-      for (int p = 0; p < PACKS; ++p) {
-        const int64_t c = (p * kWarp + lane) * kVec;
-        if (c >= C) continue;
-#pragma unroll
-        for (int k = 0; k < kVec; ++k) {
-          block_sums[c + k] = turn == 0 ? acc_w[p][k] : block_sums[c + k] + acc_w[p][k];
-          block_sums[C + c + k] = turn == 0 ? acc_b[p][k] : block_sums[C + c + k] + acc_b[p][k];
-        }
-      }
-    }
-    __syncthreads();
-  }
-  for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
-    partial_w[blockIdx.x * C + c] = block_sums[c];
-    partial_b[blockIdx.x * C + c] = block_sums[C + c];
-  }
-}
-
 // The 8-wide path needs every row 16-byte aligned.
 bool rows_vectorizable(int64_t C, std::initializer_list<const void*> pointers) {
   if (C % kVec != 0) return false;
@@ -255,34 +165,6 @@ __global__ void layernorm_param_partials_kernel(float* partial_w, float* partial
 
 int64_t chunk_count(int64_t N) { return (N + kChunkRows - 1) / kChunkRows; }
 
-// Packs of 8 channels per lane for the fused backward; 0 where it does not apply.
-int fused_packs(int64_t C, std::initializer_list<const void*> pointers) {
-  if (!rows_vectorizable(C, pointers)) return 0;
-  const int64_t packs = (C + kWarp * kVec - 1) / (kWarp * kVec);
-  return packs <= kFusedMaxPacks ? static_cast<int>(packs) : 0;
-}
-
-template <int PACKS>
-void launch_fused_backward(bf16* dinp, float* partial_w, float* partial_b, const bf16* dout, const bf16* inp,
-                           const bf16* weight, const float* mean, const float* rstd, int64_t N, int64_t C,
-                           bool add_to_dinp, cudaStream_t stream) {
-  const size_t shared = 2 * static_cast<size_t>(C) * sizeof(float);
-  layernorm_backward_fused_kernel<PACKS><<<blocks_for(N, kFusedRows), kRowThreads, shared, stream>>>(
-      dinp, partial_w, partial_b, dout, inp, weight, mean, rstd, N, C, add_to_dinp);
-}
-
-// fn(std::integral_constant<int, packs>) for packs in 1 .. kFusedMaxPacks.
-template <typename Fn>
-void with_packs(int packs, Fn&& fn) {
-  static_assert(kFusedMaxPacks == 4, "one case per pack count");
-  switch (packs) {
-    case 1: return fn(std::integral_constant<int, 1>{});
-    case 2: return fn(std::integral_constant<int, 2>{});
-    case 3: return fn(std::integral_constant<int, 3>{});
-    default: return fn(std::integral_constant<int, 4>{});
-  }
-}
-
 }  // namespace
 
 void layernorm_forward(bf16* out, float* mean, float* rstd, const bf16* inp, const bf16* weight,
@@ -297,8 +179,7 @@ void layernorm_forward(bf16* out, float* mean, float* rstd, const bf16* inp, con
 }
 
 size_t layernorm_backward_workspace_bytes(int64_t N, int64_t C) {
-  const int64_t partials = std::max<int64_t>(chunk_count(N), blocks_for(N, kFusedRows));
-  return 2 * static_cast<size_t>(partials * C) * sizeof(float);
+  return 2 * static_cast<size_t>(chunk_count(N) * C) * sizeof(float);
 }
 
 void layernorm_backward(bf16* dinp, float* dweight, float* dbias, const bf16* dout, const bf16* inp,
@@ -309,18 +190,6 @@ void layernorm_backward(bf16* dinp, float* dweight, float* dbias, const bf16* do
   const Dims dims = {{"N", N}, {"C", C}};
   if (workspace_bytes < layernorm_backward_workspace_bytes(N, C))
     throw_cuda_error("layernorm_backward", dims, "workspace too small");
-  if (const int packs = fused_packs(C, {dinp, dout, inp, weight})) {
-    const int64_t blocks = blocks_for(N, kFusedRows);
-    float* partial_w = static_cast<float*>(workspace);
-    float* partial_b = partial_w + blocks * C;
-    with_packs(packs, [&](auto P) {
-      launch_fused_backward<P()>(dinp, partial_w, partial_b, dout, inp, weight, mean, rstd, N, C, add_to_dinp, stream);
-    });
-    check_launch("layernorm_backward (fused)", dims);
-    add_chunk_sums(dweight, partial_w, blocks, C, stream);
-    add_chunk_sums(dbias, partial_b, blocks, C, stream);
-    return;
-  }
   const int64_t chunks = chunk_count(N);
   float* partial_w = static_cast<float*>(workspace);
   float* partial_b = partial_w + chunks * C;

@@ -30,7 +30,6 @@
 #include <vector>
 
 #include "kernels/bias_grad.cuh"
-#include "kernels/chunk_sums.cuh"
 #include "kernels/gelu.cuh"
 
 namespace alibi::cuda {
@@ -151,8 +150,6 @@ struct Preference {
 // Epilogues: BIAS adds bias[m] to every column; GELU_AUX_BIAS also stores
 // the pre-GELU value in aux and writes GELU of it to D; DGELU multiplies the
 // product by GELU'(aux). aux is bf16 [m,n] with leading dimension m.
-// DGELU_BGRAD also writes the row sums of its result (the bias gradient of
-// the layer that made aux) to bias_grad, f32 [m], overwriting it.
 struct Gemm {
   bool trans_a = false, trans_b = false;
   int64_t m = 0, n = 0, k = 0;
@@ -164,7 +161,6 @@ struct Gemm {
   const void* bias = nullptr;  // bf16 [m] or null
   cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;  // BIAS is implied by a bias
   const void* aux = nullptr;
-  float* bias_grad = nullptr;  // f32 [m], with DGELU_BGRAD
   float beta = 0.f;
 };
 
@@ -310,11 +306,6 @@ bool try_gemm(MatmulContext& ctx, const Gemm& g, const OpShape& s, cudaStream_t 
     set_attribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g.bias, sizeof(g.bias), s, "BIAS_POINTER");
     set_attribute(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof(bias_type), s, "BIAS_DATA_TYPE");
   }
-  if (g.bias_grad) {
-    const cudaDataType_t bias_type = CUDA_R_32F;
-    set_attribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g.bias_grad, sizeof(g.bias_grad), s, "BIAS_POINTER");
-    set_attribute(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof(bias_type), s, "BIAS_DATA_TYPE");
-  }
   if (g.aux) {
     const int64_t aux_ld = g.m;
     const cudaDataType_t aux_type = CUDA_R_16BF;
@@ -347,7 +338,7 @@ bool try_gemm(MatmulContext& ctx, const Gemm& g, const OpShape& s, cudaStream_t 
                     alignment_of(g.b),
                     alignment_of(g.c ? g.c : g.d),
                     alignment_of(g.d),
-                    std::min(g.aux ? alignment_of(g.aux) : 256u, g.bias_grad ? alignment_of(g.bias_grad) : 256u),
+                    g.aux ? alignment_of(g.aux) : 256u,
                     ctx.tune_algorithms() && !capturing(stream, s)};
   const float alpha = 1.f;
   const RunGemm run = [&](const cublasLtMatmulAlgo_t& algo) {
@@ -473,34 +464,21 @@ void matmul_gelu_forward(MatmulContext& ctx, bf16* out, bf16* pre, const bf16* i
 }
 
 void matmul_gelu_backward(MatmulContext& ctx, bf16* dpre, const bf16* pre, float* dweight, float* dbias,
-                          float* dpre_bias, float* dpre_bias_scratch, const bf16* dout, const bf16* inp,
-                          const bf16* weight, int64_t N, int64_t C, int64_t OC, cudaStream_t stream) {
+                          const bf16* dout, const bf16* inp, const bf16* weight, int64_t N, int64_t C, int64_t OC,
+                          cudaStream_t stream) {
   const OpShape s{"matmul_gelu_backward", N, C, OC};
   validate(s);
   // Parameter gradients first: dpre may take inp's place (GELU(pre) is not
   // needed once they are taken).
   parameter_grads(ctx, dweight, dbias, dout, inp, s, stream);
   Gemm g = input_grad_gemm(dpre, dout, weight, s);
+  g.epilogue = CUBLASLT_EPILOGUE_DGELU;
   g.aux = pre;
-  if (gelu_epilogue_possible(C)) {
-    if (dpre_bias) {  // dpre's column sums in the same epilogue, then added to dpre_bias
-      g.epilogue = CUBLASLT_EPILOGUE_DGELU_BGRAD, g.bias_grad = dpre_bias_scratch;
-      if (try_gemm(ctx, g, s, stream)) {
-        add_chunk_sums(dpre_bias, dpre_bias_scratch, 1, C, stream);
-        return;
-      }
-      g.bias_grad = nullptr;
-    }
-    g.epilogue = CUBLASLT_EPILOGUE_DGELU;
-    if (try_gemm(ctx, g, s, stream)) {
-      if (dpre_bias) bias_grad(dpre_bias, dpre, N, C, ctx.workspace(), ctx.workspace_bytes(), stream);
-      return;
-    }
+  if (!(gelu_epilogue_possible(C) && try_gemm(ctx, g, s, stream))) {
+    g.epilogue = CUBLASLT_EPILOGUE_DEFAULT, g.aux = nullptr;
+    run_gemm(ctx, g, s, stream);
+    gelu_backward(dpre, pre, static_cast<const bf16*>(dpre), N * C, stream);
   }
-  g.epilogue = CUBLASLT_EPILOGUE_DEFAULT, g.aux = nullptr;
-  run_gemm(ctx, g, s, stream);
-  gelu_backward(dpre, pre, static_cast<const bf16*>(dpre), N * C, stream);
-  if (dpre_bias) bias_grad(dpre_bias, dpre, N, C, ctx.workspace(), ctx.workspace_bytes(), stream);
 }
 
 }  // namespace alibi::cuda

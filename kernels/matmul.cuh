@@ -63,13 +63,10 @@ void matmul_gelu_forward(MatmulContext& ctx, __nv_bfloat16* out, __nv_bfloat16* 
 // matmul_backward of a layer whose input was GELU(pre), the input gradient
 // carried on through the GELU in the same epilogue: dpre = (dout @ weight) *
 // GELU'(pre) [N,C] (overwrite), dweight += dout^T @ inp, dbias += column sums
-// of dout (skipped when null), dpre_bias += column sums of dpre (the bias
-// gradient of the layer that made pre; skipped when null), taken in the same
-// epilogue too where cuBLASLt can (DGELU_BGRAD, through dpre_bias_scratch,
-// C floats).
+// of dout (skipped when null).
 void matmul_gelu_backward(MatmulContext& ctx, __nv_bfloat16* dpre, const __nv_bfloat16* pre,
-                          float* dweight, float* dbias, float* dpre_bias, float* dpre_bias_scratch,
-                          const __nv_bfloat16* dout, const __nv_bfloat16* inp, const __nv_bfloat16* weight,
-                          int64_t N, int64_t C, int64_t OC, cudaStream_t stream);
+                          float* dweight, float* dbias, const __nv_bfloat16* dout,
+                          const __nv_bfloat16* inp, const __nv_bfloat16* weight, int64_t N,
+                          int64_t C, int64_t OC, cudaStream_t stream);
 
 }  // namespace alibi::cuda

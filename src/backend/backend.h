@@ -166,22 +166,16 @@ class Backend {
   }
   // matmul_backward of a layer whose input was GELU(pre), the input gradient
   // carried on through the GELU: dpre = (dout @ weight) * GELU'(pre)
-  // (overwritten), dweight and dbias (optional) += as in matmul_backward,
-  // and dpre_bias (optional) += column sums of dpre: the bias gradient of the
-  // layer that made pre (CUDA: in the same epilogue).
+  // (overwritten), dweight and dbias (optional) += as in matmul_backward.
   // dpre may be inp's buffer (matmul_backward takes the parameter gradients
   // before it writes dinp), which saves the model an [N,C] buffer.
   virtual void matmul_gelu_backward(const Tensor& dpre /*[N,C]*/, const Tensor& dweight /*[OC,C] +=*/,
-                                    const Tensor& dbias /*[OC] +=, optional*/,
-                                    const Tensor& dpre_bias /*[C] +=, optional*/, const Tensor& dout /*[N,OC]*/,
+                                    const Tensor& dbias /*[OC] +=, optional*/, const Tensor& dout /*[N,OC]*/,
                                     const Tensor& inp /*[N,C], = GELU(pre)*/, const Tensor& pre /*[N,C]*/,
                                     const Tensor& weight) {
     matmul_backward(dpre, dweight, dbias, dout, inp, weight);
     gelu_backward(dpre, pre, dpre);
-    if (!dpre_bias.empty()) bias_backward(dpre_bias, dpre);
   }
-  // dbias += column sums of dout: a bias gradient on its own.
-  virtual void bias_backward(const Tensor& dbias /*[OC] +=*/, const Tensor& dout /*[N,OC]*/) = 0;
 
   // ---- causal self-attention with a per-head linear bias --------------------
   // For query i and key j <= i of head h:

@@ -208,13 +208,6 @@ class CpuBackend final : public Backend {
     });
   }
 
-  void bias_backward(const Tensor& dbias, const Tensor& dout) override {
-    checks.tensor(dbias, DType::F32, "bias_backward", "dbias");
-    const int64_t OC = dbias.numel();
-    const int64_t N = checks.rows(dout, DType::F32, OC, "bias_backward", "dout");
-    with_threads([&] { cpu::bias_backward(dbias.f32(), dout.f32(), N, OC); });
-  }
-
   // ---- attention ---------------------------------------------------------------
   void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& qkv,
                          const Tensor& slopes, AttentionShape s) override {

@@ -169,9 +169,7 @@ void gemm(const Gemm<T>& g) {
   }
 }
 
-}  // namespace
-
-// Rows in ascending order, one thread per column block.
+// dbias[o] += sum_n dout[n,o], rows in ascending order, one thread per column block.
 template <typename T>
 void bias_backward(T* dbias, const T* dout, int64_t N, int64_t OC) {
   constexpr int64_t kBlock = 64;
@@ -185,6 +183,7 @@ void bias_backward(T* dbias, const T* dout, int64_t N, int64_t OC) {
   }
 }
 
+}  // namespace
 
 template <typename T>
 void matmul_forward(T* out, const T* inp, const T* weight, const T* bias, int64_t N, int64_t C,
@@ -207,8 +206,7 @@ void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
 #define ALIBI_INSTANTIATE(T)                                                                 \
   template void matmul_forward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t); \
   template void matmul_backward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t,  \
-                                   int64_t);                                                    \
-  template void bias_backward<T>(T*, const T*, int64_t, int64_t);
+                                   int64_t);
 ALIBI_INSTANTIATE(float)
 ALIBI_INSTANTIATE(double)
 #undef ALIBI_INSTANTIATE

@@ -22,8 +22,4 @@ template <typename T>
 void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
                      int64_t N, int64_t C, int64_t OC);
 
-// dbias[OC] += column sums of dout[N,OC].
-template <typename T>
-void bias_backward(T* dbias, const T* dout, int64_t N, int64_t OC);
-
 }  // namespace alibi::cpu

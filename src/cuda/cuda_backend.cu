@@ -12,7 +12,6 @@
 #include "cuda/cuda_check.cuh"
 #include "cuda/peak_flops.h"
 #include "kernels/adamw.cuh"
-#include "kernels/bias_grad.cuh"
 #include "kernels/attention.cuh"
 #include "kernels/attention_decode.cuh"
 #include "kernels/cross_entropy.cuh"
@@ -331,8 +330,8 @@ class CudaBackend final : public Backend {
     if (!bias.empty()) checks.shape(bias, DType::BF16, {OC}, op, "bias");
     cuda::matmul_gelu_forward(*matmul_, bf(out), bf(pre), bf(inp), bf(weight), bf_or_null(bias), N, C, OC, stream_);
   }
-  void matmul_gelu_backward(const Tensor& dpre, const Tensor& dweight, const Tensor& dbias, const Tensor& dpre_bias,
-                            const Tensor& dout, const Tensor& inp, const Tensor& pre, const Tensor& weight) override {
+  void matmul_gelu_backward(const Tensor& dpre, const Tensor& dweight, const Tensor& dbias, const Tensor& dout,
+                            const Tensor& inp, const Tensor& pre, const Tensor& weight) override {
     const char* op = "matmul_gelu_backward";
     const auto [OC, C] = check_weight(weight, op);
     checks.shape(dweight, DType::F32, {OC, C}, op, "dweight");
@@ -341,16 +340,8 @@ class CudaBackend final : public Backend {
     checks.rows_equal(checks.rows(dpre, DType::BF16, C, op, "dpre"), N, op, "dpre");
     checks.rows_equal(checks.rows(pre, DType::BF16, C, op, "pre"), N, op, "pre");
     if (!dbias.empty()) checks.shape(dbias, DType::F32, {OC}, op, "dbias");
-    if (!dpre_bias.empty()) checks.shape(dpre_bias, DType::F32, {C}, op, "dpre_bias");
-    float* scratch = dpre_bias.empty() ? nullptr : static_cast<float*>(scratch_.get(C * sizeof(float), stream_));
-    cuda::matmul_gelu_backward(*matmul_, bf(dpre), bf(pre), dweight.f32(), f32_or_null(dbias), f32_or_null(dpre_bias),
-                               scratch, bf(dout), bf(inp), bf(weight), N, C, OC, stream_);
-  }
-  void bias_backward(const Tensor& dbias, const Tensor& dout) override {
-    checks.tensor(dbias, DType::F32, "bias_backward", "dbias");
-    const int64_t OC = dbias.numel();
-    const int64_t N = checks.rows(dout, DType::BF16, OC, "bias_backward", "dout");
-    cuda::bias_grad(dbias.f32(), bf(dout), N, OC, matmul_->workspace(), matmul_->workspace_bytes(), stream_);
+    cuda::matmul_gelu_backward(*matmul_, bf(dpre), bf(pre), dweight.f32(), f32_or_null(dbias), bf(dout), bf(inp),
+                               bf(weight), N, C, OC, stream_);
   }
 
   // ---- attention ---------------------------------------------------------------

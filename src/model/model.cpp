@@ -538,10 +538,9 @@ void Model::block_backward(int64_t l, const Tensor& x, const Tensor& dres, int64
     backend_.dropout_backward(dbranch, shape_.dropout, dropout_site_seed(l, kMlpDropout));
     dmlp = dbranch;
   }
-  // d fc, and the fc layer's bias gradient (its column sums) with it.
-  backend_.matmul_gelu_backward(dfc, g.out_weight, g.out_bias, g.fc_bias, dmlp, rows(a.fc_gelu, {N, F}),
-                                rows(a.fc, {N, F}), w.out_weight);
-  backend_.matmul_backward(dtmp, g.fc_weight, /*dbias: taken above*/ Tensor(), dfc, rows(a.ln2, {N, C}), w.fc_weight);
+  backend_.matmul_gelu_backward(dfc, g.out_weight, g.out_bias, dmlp, rows(a.fc_gelu, {N, F}), rows(a.fc, {N, F}),
+                                w.out_weight);
+  backend_.matmul_backward(dtmp, g.fc_weight, g.fc_bias, dfc, rows(a.ln2, {N, C}), w.fc_weight);
   backend_.layernorm_backward(dres, g.ln2_weight, g.ln2_bias, dtmp, mid, w.ln2_weight, rows(a.ln2_mean, {N}),
                               rows(a.ln2_rstd, {N}), /*add_to_dinp=*/true);  // dres now holds d mid
 

