@@ -89,8 +89,12 @@ TEST(CudaLayerNorm, MatchesCpuWithOddSizes) {
   ALIBI_REQUIRE_GPU();
   check_layernorm(1000, 80);
   check_layernorm(1000, 200);
+  check_layernorm(130, 520);
   check_layernorm(777, 768);
+  check_layernorm(300, 1000);
+  check_layernorm(200, 2560);  // 2.7B's width
   check_layernorm(1, 200);
+  check_layernorm(65, 36);     // not a multiple of 8: the scalar path
 }
 
 }  // namespace
