@@ -35,6 +35,15 @@ class Buffer {
   virtual size_t size() const = 0;
 };
 
+// A sequence of ops recorded once (Backend::end_capture) and replayed with
+// the same shapes and buffers, e.g. a CUDA graph: one launch instead of one
+// per op.
+class OpGraph {
+ public:
+  virtual ~OpGraph() = default;
+  virtual void replay() = 0;
+};
+
 struct AttentionShape {
   int64_t B = 0, T = 0, H = 0, D = 0;
 };
@@ -96,6 +105,16 @@ class Backend {
   // The stream every op runs on (a cudaStream_t), for a communicator that
   // must order its collectives against the ops; null on the CPU.
   virtual void* native_stream() const { return nullptr; }
+
+  // ---- recording ops (CUDA graphs) ------------------------------------------
+  // Between begin_capture and end_capture the ops are recorded, not run; the
+  // returned graph runs them. A recorded op may not allocate or wait for the
+  // device (run the same ops once eagerly first, so that every scratch
+  // buffer has grown). Backends that cannot record return false from
+  // can_capture; end_capture also ends a recording an op threw in.
+  virtual bool can_capture() const { return false; }
+  virtual void begin_capture() { throw std::logic_error(name() + " cannot record ops"); }
+  virtual std::unique_ptr<OpGraph> end_capture() { throw std::logic_error(name() + " cannot record ops"); }
 
   // ---- token embedding: out[n,:] = wte[tokens[n],:] ------------------------
   virtual void embedding_forward(const Tensor& out /*[N,C]*/, const Tensor& tokens /*[N] i32*/,

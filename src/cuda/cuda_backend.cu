@@ -87,6 +87,26 @@ class Scratch {
   size_t size_ = 0;
 };
 
+// A recorded stream of ops, replayed on the stream it was recorded from.
+class CudaGraph final : public OpGraph {
+ public:
+  CudaGraph(cudaGraph_t graph, cudaStream_t stream) : graph_(graph), stream_(stream) {
+    check_cuda(cudaGraphInstantiate(&exec_, graph_, 0), "cuda graph instantiate");
+  }
+  ~CudaGraph() override {
+    if (exec_) cudaGraphExecDestroy(exec_);
+    cudaGraphDestroy(graph_);
+  }
+  CudaGraph(const CudaGraph&) = delete;
+  CudaGraph& operator=(const CudaGraph&) = delete;
+  void replay() override { check_cuda(cudaGraphLaunch(exec_, stream_), "cuda graph launch"); }
+
+ private:
+  cudaGraph_t graph_;
+  cudaGraphExec_t exec_ = nullptr;
+  cudaStream_t stream_;
+};
+
 // ---- argument checks: every failure names the op and the argument ----------
 
 const ArgCheck checks(Device::CUDA);
@@ -437,6 +457,19 @@ class CudaBackend final : public Backend {
     checks.flat(losses, DType::F32, N, op, "losses");
     checks.flat(targets, DType::I32, N, op, "targets");
     cuda::cross_entropy(losses.f32(), bf(logits), targets.i32(), N, V, compute_grad, dloss_scale, stream_);
+  }
+
+  // ---- recording ops -----------------------------------------------------------
+  bool can_capture() const override { return true; }
+  void begin_capture() override {
+    // Thread-local: another thread's unrelated CUDA calls neither join the
+    // recording nor break it.
+    check_cuda(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "begin capture");
+  }
+  std::unique_ptr<OpGraph> end_capture() override {
+    cudaGraph_t graph = nullptr;
+    check_cuda(cudaStreamEndCapture(stream_, &graph), "end capture");
+    return std::make_unique<CudaGraph>(graph, stream_);
   }
 
   // ---- optimizer -------------------------------------------------------------

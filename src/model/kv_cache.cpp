@@ -1,5 +1,6 @@
 #include "model/kv_cache.h"
 
+#include <atomic>
 #include <stdexcept>
 #include <string>
 
@@ -10,8 +11,13 @@ size_t KvCache::bytes_for(const ModelShape& shape, DType dtype, int64_t rows, in
   return static_cast<size_t>(2 * shape.n_layer * rows * capacity * shape.d_model) * dtype_size(dtype);
 }
 
+static uint64_t next_cache_id() {
+  static std::atomic<uint64_t> last{0};
+  return ++last;
+}
+
 KvCache::KvCache(Backend& backend, const ModelShape& shape, int64_t rows, int64_t capacity)
-    : backend_(backend), rows_(rows), capacity_(capacity), n_head_(shape.n_head),
+    : backend_(backend), id_(next_cache_id()), rows_(rows), capacity_(capacity), n_head_(shape.n_head),
       head_dim_(shape.head_dim()), lengths_(static_cast<size_t>(rows), 0) {
   if (rows < 1 || capacity < 1) throw std::invalid_argument("a KV cache needs at least one row and position");
   const DType dtype = backend.activation_dtype();

@@ -20,6 +20,8 @@ class KvCache {
   // Bytes a cache of rows x capacity takes for this model.
   static size_t bytes_for(const ModelShape& shape, DType dtype, int64_t rows, int64_t capacity);
 
+  // Unique in the process: tells this cache from a later one at the same address.
+  uint64_t id() const { return id_; }
   int64_t rows() const { return rows_; }
   int64_t capacity() const { return capacity_; }
   int32_t length(int64_t row) const { return lengths_[static_cast<size_t>(row)]; }
@@ -46,6 +48,7 @@ class KvCache {
   Tensor slice(const Tensor& all, int64_t first, int64_t count) const;
 
   Backend& backend_;
+  uint64_t id_;
   int64_t rows_, capacity_, n_head_, head_dim_;
   std::vector<int32_t> lengths_;
   std::unique_ptr<Buffer> buffer_, positions_buffer_;

@@ -251,6 +251,7 @@ void Model::reserve(int64_t batch, int64_t seq_len, bool for_training) {
   // Measure, allocate exactly that, then bind the views into it.
   arena_ = backend_.allocate(arena_bytes_for(batch, seq_len, for_training));
   carve(batch, seq_len, for_training);
+  ++layout_generation_;
   backend_.reserve_workspace(workspace_bytes_for(batch, seq_len, for_training));
   capacity_batch_ = batch, capacity_len_ = seq_len, capacity_training_ = for_training;
 }
@@ -454,9 +455,22 @@ std::vector<float> Model::forward_cached(const int32_t* tokens, int64_t B, int64
                                     std::to_string(cache.length(b)) + " positions");
   reserve(B, T, /*for_training=*/false);
   const CachedStep step{&cache, first_row, cache.append(first_row, B, T)};
-  const int64_t C = shape_.d_model, N = B * T, V = shape_.vocab;
   last_B_ = B, last_T_ = T, last_training_ = false;
-  backend_.upload(rows(tokens_, {N}), tokens);
+  backend_.upload(rows(tokens_, {B * T}), tokens);
+  if (T == 1)
+    decode_step(B, step);
+  else
+    cached_forward_ops(B, T, step);
+  last_T_ = 1;  // logits_at(b, 0) reads these
+  std::vector<float> host(static_cast<size_t>(B * shape_.vocab));
+  backend_.download(host.data(), rows(logits_f32_, {B * shape_.vocab}));
+  return host;
+}
+
+// forward_cached's device work, its tokens uploaded: the blocks, then the
+// final norm and the LM head on each row's last token, the logits in f32.
+void Model::cached_forward_ops(int64_t B, int64_t T, const CachedStep& step) {
+  const int64_t C = shape_.d_model, V = shape_.vocab;
   embed(B, T, /*training=*/false);
   Tensor x = rows(embedded_, {B, T, C});
   for (int64_t l = 0; l < shape_.n_layer; ++l) {
@@ -474,8 +488,35 @@ std::vector<float> Model::forward_cached(const int32_t* tokens, int64_t B, int64
   backend_.layernorm_forward(lnf, rows(lnf_mean_, {B}), rows(lnf_rstd_, {B}), rows(x, {B, C}),
                              weights_.lnf_weight, weights_.lnf_bias, shape_.layernorm_eps);
   backend_.matmul_forward(logits, lnf, weights_.wte, Tensor());
-  last_T_ = 1;  // logits_at(b, 0) reads these
-  return download_f32(logits);
+  backend_.copy(rows(logits_f32_, {B * V}), logits.view({B * V}));
+}
+
+// A decode step is a hundred-odd small launches, each far shorter than the
+// host takes to issue it: recorded once, it is replayed as one.
+void Model::decode_step(int64_t B, const CachedStep& step) {
+  DecodeGraph now;
+  now.layout = layout_generation_, now.cache = step.cache->id();
+  now.first_row = step.first_row, now.B = B;
+  if (!decode_graph_.same_step(now)) decode_graph_ = std::move(now);
+  if (decode_graph_.graph) {
+    decode_graph_.graph->replay();
+    return;
+  }
+  // The first run eagerly: it also grows every scratch buffer, which a
+  // recording must not do.
+  if (!decode_graphs_ || !backend_.can_capture() || decode_graph_.eager_runs++ == 0) {
+    cached_forward_ops(B, 1, step);
+    return;
+  }
+  backend_.begin_capture();
+  try {
+    cached_forward_ops(B, 1, step);
+  } catch (...) {
+    backend_.end_capture();  // leaves the stream usable; the error is the op's
+    throw;
+  }
+  decode_graph_.graph = backend_.end_capture();
+  decode_graph_.graph->replay();  // recording ran nothing
 }
 
 // A host f32 copy of logits rows (converted on the device where they are bf16).

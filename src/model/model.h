@@ -125,7 +125,12 @@ class Model {
   // (T > 1) goes into empty rows through the fused attention; one token
   // (T = 1) attends each row's cache. ALiBi and position-free models only:
   // the other methods would need per-row position offsets.
+  // A decode step (T = 1) runs eagerly the first time for its rows, cache
+  // and buffers, is recorded the second (on a backend that can record ops)
+  // and replayed from then on: one launch for the whole step.
   std::vector<float> forward_cached(const int32_t* tokens, int64_t B, int64_t T, KvCache& cache, int64_t first_row);
+  // Recorded decode steps on (the default) or off: the same logits either way.
+  void set_decode_graphs(bool on) { decode_graphs_ = on; decode_graph_ = {}; }
 
  private:
   void allocate_parameters();
@@ -154,6 +159,8 @@ class Model {
                         const CachedStep* cached = nullptr);
   void cached_attention(const Tensor& att, const Tensor& qkv, int64_t l, int64_t B, int64_t T,
                         const CachedStep& cached);
+  void cached_forward_ops(int64_t B, int64_t T, const CachedStep& step);
+  void decode_step(int64_t B, const CachedStep& step);
   void attention_residual(const BlockActivations& a, int64_t l, const Tensor& x, int64_t B, int64_t T,
                           bool dropout);
   void mlp_inputs(const BlockActivations& a, int64_t l, int64_t B, int64_t T);
@@ -183,6 +190,7 @@ class Model {
   size_t arena_used_ = 0;
   int64_t capacity_batch_ = 0, capacity_len_ = 0;
   bool capacity_training_ = false;
+  uint64_t layout_generation_ = 0;  // counts the arena's layouts (reserve)
   Tensor tokens_, targets_, losses_;
   Tensor embedded_;                       // x_0
   Tensor embed_raw_, embed_mean_, embed_rstd_;  // model.embed_layernorm: its input and statistics
@@ -194,6 +202,20 @@ class Model {
   Tensor logits_f32_;  // [B, V]: logits on their way to the host
   // Backward scratch.
   Tensor d_residual_, d_scratch_, d_branch_, d_qkv_;
+
+  // The recorded decode step: valid for these rows, this cache's buffers and
+  // these activation buffers only.
+  struct DecodeGraph {
+    uint64_t layout = 0, cache = 0;  // layout_generation_, KvCache::id()
+    int64_t first_row = -1, B = 0;
+    int eager_runs = 0;
+    std::unique_ptr<OpGraph> graph;
+    bool same_step(const DecodeGraph& o) const {
+      return layout == o.layout && cache == o.cache && first_row == o.first_row && B == o.B;
+    }
+  };
+  bool decode_graphs_ = true;
+  DecodeGraph decode_graph_;
 
   // State of the last forward.
   int64_t last_B_ = 0, last_T_ = 0;

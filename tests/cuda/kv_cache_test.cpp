@@ -47,5 +47,46 @@ TEST(CudaKvCache, GreedyTokensAndLogitsEqualFullRecomputation) {
   }
 }
 
+// Decode steps recorded as a graph (from the second step on) give the logits
+// of eager steps bit for bit, over a batch of rows with prompts of different
+// lengths, and again after the activation buffers are laid out anew (a
+// longer full forward in between): the recording is then made afresh.
+TEST(CudaKvCache, RecordedDecodeStepsEqualEagerStepsBitwise) {
+  ALIBI_REQUIRE_GPU();
+  ModelShape shape;
+  shape.position = PositionMethod::Alibi;
+  shape.n_layer = 2, shape.d_model = 192, shape.n_head = 3, shape.d_ff = 768, shape.vocab = 300;
+  auto gpu = make_backend(RuntimeConfig{DeviceChoice::Cuda, 0});
+  const std::vector<float> params = init_parameters(Model(*gpu, shape).layout(), shape, 0.1f, 43);
+  Model recorded(*gpu, shape), eager(*gpu, shape);
+  recorded.load_parameters(params);
+  eager.load_parameters(params);
+  eager.set_decode_graphs(false);
+  const int64_t B = 3;
+  KvCache recorded_cache(*gpu, shape, B, 200), eager_cache(*gpu, shape, B, 200);
+  Rng rng(9);
+  std::vector<int32_t> next(B);
+  for (int64_t b = 0; b < B; ++b) {
+    std::vector<int32_t> prompt(static_cast<size_t>(20 + 37 * b));
+    for (int32_t& t : prompt) t = static_cast<int32_t>(rng.below(shape.vocab));
+    const auto a = recorded.forward_cached(prompt.data(), 1, static_cast<int64_t>(prompt.size()), recorded_cache, b);
+    const auto e = eager.forward_cached(prompt.data(), 1, static_cast<int64_t>(prompt.size()), eager_cache, b);
+    ASSERT_EQ(a, e) << "prompt of row " << b;
+    next[b] = static_cast<int32_t>(std::max_element(a.begin(), a.end()) - a.begin());
+  }
+  for (int step = 0; step < 12; ++step) {
+    if (step == 6) {  // a longer full forward lays the buffers out anew
+      std::vector<int32_t> tokens(2 * 150, 1), no_targets(tokens.size(), -1);
+      recorded.forward(tokens.data(), no_targets.data(), 2, 150, /*training=*/false);
+    }
+    const auto a = recorded.forward_cached(next.data(), B, 1, recorded_cache, 0);
+    const auto e = eager.forward_cached(next.data(), B, 1, eager_cache, 0);
+    ASSERT_EQ(a, e) << "decode step " << step;
+    for (int64_t b = 0; b < B; ++b)
+      next[b] = static_cast<int32_t>(std::max_element(a.begin() + b * shape.vocab, a.begin() + (b + 1) * shape.vocab) -
+                                     (a.begin() + b * shape.vocab));
+  }
+}
+
 }  // namespace
 }  // namespace alibi
