@@ -14,12 +14,17 @@
 namespace alibi {
 namespace {
 
-TEST(CudaKvCache, GreedyTokensAndLogitsEqualFullRecomputation) {
-  ALIBI_REQUIRE_GPU();
+// 3 heads of 64 (not a power of two).
+ModelShape small_alibi_shape() {
   ModelShape shape;
   shape.position = PositionMethod::Alibi;
-  // 3 heads of 64 (not a power of two); a prompt longer than one key split.
   shape.n_layer = 2, shape.d_model = 192, shape.n_head = 3, shape.d_ff = 768, shape.vocab = 300;
+  return shape;
+}
+
+TEST(CudaKvCache, GreedyTokensAndLogitsEqualFullRecomputation) {
+  ALIBI_REQUIRE_GPU();
+  const ModelShape shape = small_alibi_shape();  // a prompt longer than one key split below
   auto gpu = make_backend(RuntimeConfig{DeviceChoice::Cuda, 0});
   Model model(*gpu, shape);
   model.load_parameters(init_parameters(model.layout(), shape, 0.1f, 41));
@@ -53,9 +58,7 @@ TEST(CudaKvCache, GreedyTokensAndLogitsEqualFullRecomputation) {
 // longer full forward in between): the recording is then made afresh.
 TEST(CudaKvCache, RecordedDecodeStepsEqualEagerStepsBitwise) {
   ALIBI_REQUIRE_GPU();
-  ModelShape shape;
-  shape.position = PositionMethod::Alibi;
-  shape.n_layer = 2, shape.d_model = 192, shape.n_head = 3, shape.d_ff = 768, shape.vocab = 300;
+  const ModelShape shape = small_alibi_shape();
   auto gpu = make_backend(RuntimeConfig{DeviceChoice::Cuda, 0});
   const std::vector<float> params = init_parameters(Model(*gpu, shape).layout(), shape, 0.1f, 43);
   Model recorded(*gpu, shape), eager(*gpu, shape);
