@@ -91,7 +91,10 @@ class Scratch {
 class CudaGraph final : public OpGraph {
  public:
   CudaGraph(cudaGraph_t graph, cudaStream_t stream) : graph_(graph), stream_(stream) {
-    check_cuda(cudaGraphInstantiate(&exec_, graph_, 0), "cuda graph instantiate");
+    if (const cudaError_t err = cudaGraphInstantiate(&exec_, graph_, 0); err != cudaSuccess) {
+      cudaGraphDestroy(graph_);  // the destructor does not run for a throwing constructor
+      check_cuda(err, "cuda graph instantiate");
+    }
   }
   ~CudaGraph() override {
     if (exec_) cudaGraphExecDestroy(exec_);

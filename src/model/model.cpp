@@ -512,7 +512,12 @@ void Model::decode_step(int64_t B, const CachedStep& step) {
   try {
     cached_forward_ops(B, 1, step);
   } catch (...) {
-    backend_.end_capture();  // leaves the stream usable; the error is the op's
+    // End the recording so that the stream is usable again; the error to
+    // report is the op's, not the aborted recording's.
+    try {
+      backend_.end_capture();
+    } catch (...) {
+    }
     throw;
   }
   decode_graph_.graph = backend_.end_capture();
