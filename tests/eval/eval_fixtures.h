@@ -2,6 +2,8 @@
 // (known word and line counts) and tiny models trained for a few steps.
 #pragma once
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -47,13 +49,15 @@ inline std::string handmade_dataset(const std::string& dir, const HandmadeCounts
   return dir;
 }
 
-// Trains a tiny model for `steps` steps into bin_dir/test-runs/<name> and
-// returns its run folder.
+// Trains a tiny model for `steps` steps into bin_dir/test-runs/<pid>/<name>
+// and returns its run folder (its name is the model's label). The pid keeps
+// apart the test processes ctest runs side by side that train the same
+// fixture (each removes and rewrites its folder).
 inline std::string train_tiny(const std::string& data_dir, const std::string& name,
                               const std::string& position = "alibi", int seq_len = 16, int steps = 3,
                               const std::vector<std::string>& more_overrides = {}) {
   namespace fs = std::filesystem;
-  const fs::path run = fs::path(bin_dir()) / "test-runs" / name;
+  const fs::path run = fs::path(bin_dir()) / "test-runs" / std::to_string(::getpid()) / name;
   fs::remove_all(run);
   std::vector<std::string> overrides = {
       "data.dir=" + data_dir, "log.run_dir=" + run.string(), "model.position=" + position, "model.n_layer=1",
