@@ -37,11 +37,7 @@ __device__ __forceinline__ float decay_at(const LaunchRanges& r, int64_t i) {
 __global__ void adamw_kernel(float* param, bf16* working, const float* grad, float* m, float* v,
                              int64_t n, AdamWHyper hp, const __grid_constant__ LaunchRanges ranges) {
   float grad_scale = hp.grad_scale;
-  if (hp.grad_norm_sq) {
-    const float norm_sq = *hp.grad_norm_sq;
-    if (!grad_norm_is_finite(norm_sq)) return;  // a diverging step: leave everything as it was
-    grad_scale *= grad_clip_scale(norm_sq, hp.max_grad_norm);
-  }
+  if (!guarded_grad_scale(hp.grad_norm_sq, hp.max_grad_norm, &grad_scale)) return;  // a diverging step
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
   const float g = grad[i] * grad_scale;

@@ -22,4 +22,14 @@ ALIBI_HOST_DEVICE inline float grad_clip_scale(float norm_sq, float max_norm) {
   return max_norm > 0.f && norm > max_norm ? max_norm / (norm + 1e-6f) : 1.f;
 }
 
+// An update's gradient factor: `scale` (the caller's own) times the clip
+// factor of *norm_sq. False where *norm_sq is NaN or infinite: the update is
+// skipped. A null norm_sq (none given) leaves scale as it is.
+ALIBI_HOST_DEVICE inline bool guarded_grad_scale(const float* norm_sq, float max_norm, float* scale) {
+  if (!norm_sq) return true;
+  if (!grad_norm_is_finite(*norm_sq)) return false;
+  *scale *= grad_clip_scale(*norm_sq, max_norm);
+  return true;
+}
+
 }  // namespace alibi

@@ -314,11 +314,8 @@ class CpuBackend final : public Backend {
   void adamw_update(const AdamWArgs& a) override {
     const std::vector<DecayRun> runs = checks.adamw(a, DType::F32, "adamw_update");
     float grad_scale = a.grad_scale;
-    if (!a.grad_norm_sq.empty()) {
-      const float norm_sq = a.grad_norm_sq.f32()[0];
-      if (!grad_norm_is_finite(norm_sq)) return;
-      grad_scale *= grad_clip_scale(norm_sq, a.max_grad_norm);
-    }
+    if (!guarded_grad_scale(a.grad_norm_sq.empty() ? nullptr : a.grad_norm_sq.f32(), a.max_grad_norm, &grad_scale))
+      return;  // a diverging step: leave everything as it was
     int64_t begin = 0;
     for (const DecayRun& run : runs) {
       const cpu::AdamWHyper hp{a.lr, a.beta1, a.beta2, a.eps, run.weight_decay, grad_scale, a.step};

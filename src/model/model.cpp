@@ -504,8 +504,9 @@ void Model::decode_step(int64_t B, const CachedStep& step) {
   }
   // The first run eagerly: it also grows every scratch buffer, which a
   // recording must not do.
-  if (!decode_graphs_ || !backend_.can_capture() || decode_graph_.eager_runs++ == 0) {
+  if (!decode_graphs_ || !backend_.can_capture() || !decode_graph_.ran_eagerly) {
     cached_forward_ops(B, 1, step);
+    decode_graph_.ran_eagerly = true;
     return;
   }
   backend_.begin_capture();

@@ -208,7 +208,7 @@ class Model {
   struct DecodeGraph {
     uint64_t layout = 0, cache = 0;  // layout_generation_, KvCache::id()
     int64_t first_row = -1, B = 0;
-    int eager_runs = 0;
+    bool ran_eagerly = false;
     std::unique_ptr<OpGraph> graph;
     bool same_step(const DecodeGraph& o) const {
       return layout == o.layout && cache == o.cache && first_row == o.first_row && B == o.B;

@@ -88,7 +88,9 @@ inline void expect_device_norm_clips_and_guards_the_update(Backend& backend) {
       // f32 rounding of m's two terms, which may cancel.
       ASSERT_NEAR(got_m[i], want_m[i], 1e-6 * (std::fabs(m[i]) + std::fabs(g[i]))) << "norm^2 " << norm_sq << " i " << i;
     }
-    if (!std::isfinite(norm_sq)) EXPECT_EQ(host_copy(backend, a.v), v);
+    if (!std::isfinite(norm_sq)) {
+      EXPECT_EQ(host_copy(backend, a.v), v);
+    }
   }
 }
 
