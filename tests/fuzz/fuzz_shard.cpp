@@ -1,34 +1,18 @@
 // libFuzzer harness: the token shard reader. The input is a whole shard
 // file; a DataError is the expected answer to a bad one.
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "data/shard.h"
-
-namespace {
-
-std::string scratch_path() {
-  return "/tmp/alibi-fuzz-shard-" + std::to_string(::getpid()) + ".bin";
-}
-
-void write_file(const std::string& path, const uint8_t* data, size_t size) {
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) std::abort();  // the harness's own failure, not the reader's
-  if (size && std::fwrite(data, 1, size, f) != size) std::abort();
-  std::fclose(f);
-}
-
-}  // namespace
+#include "fuzz_input_file.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string path = scratch_path();
-  write_file(path, data, size);
+  static const std::string path = alibi::fuzz::scratch_path("shard", ".bin");
+  alibi::fuzz::write_input(path, data, size);
   try {
     (void)alibi::read_shard_header(path);
     alibi::ShardReader reader(path);

@@ -24,6 +24,14 @@ inline std::string bin_dir() { return env_or("ALIBI_BIN_DIR", ALIBI_BIN_DIR); }
 inline std::string source_dir() { return env_or("ALIBI_SOURCE_DIR", ALIBI_SOURCE_DIR); }
 inline std::string bin(const std::string& tool) { return bin_dir() + "/" + tool; }
 
+// bin_dir/test-runs/<name>, emptied and created: a run folder of its own.
+inline std::filesystem::path fresh_run_dir(const std::string& name) {
+  const std::filesystem::path run = std::filesystem::path(bin_dir()) / "test-runs" / name;
+  std::filesystem::remove_all(run);
+  std::filesystem::create_directories(run);
+  return run;
+}
+
 inline int run_command(const std::string& command) {
   const int status = std::system(command.c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;

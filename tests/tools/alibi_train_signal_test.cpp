@@ -86,9 +86,7 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 TEST(AlibiTrainSignals, SigintStopsBetweenMicroBatchesWithACheckpoint) {
   const std::string data = alibi::testing::grammar_dataset();
   ASSERT_FALSE(data.empty());
-  const fs::path run = fs::path(alibi::testing::bin_dir()) / "test-runs" / "signal-micro";
-  fs::remove_all(run);
-  fs::create_directories(run);
+  const fs::path run = alibi::testing::fresh_run_dir("signal-micro");
   // One step of 60000 micro-batches takes minutes: only a stop between
   // micro-batches ends it within seconds.
   const fs::path log = run / "output.log";
@@ -116,9 +114,7 @@ TEST(AlibiTrainSignals, SigintStopsBetweenMicroBatchesWithACheckpoint) {
 TEST(AlibiTrainSignals, ASecondSignalExitsAtOnceAndTheLastCheckpointStaysValid) {
   const std::string data = alibi::testing::grammar_dataset();
   ASSERT_FALSE(data.empty());
-  const fs::path run = fs::path(alibi::testing::bin_dir()) / "test-runs" / "signal-twice";
-  fs::remove_all(run);
-  fs::create_directories(run);
+  const fs::path run = alibi::testing::fresh_run_dir("signal-twice");
   const std::vector<std::string> args = common_args(data, run);
   const fs::path log = run / "output.log";
   // Two quick steps and a checkpoint, then a resume whose every micro-batch

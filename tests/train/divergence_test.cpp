@@ -85,9 +85,7 @@ TEST(Divergence, SkipGoesOnUntilTooManyStepsInARow) {
 }
 
 TEST(Divergence, ToolsRefuseNonFiniteWeights) {
-  const fs::path dir = fs::path(testing::bin_dir()) / "test-runs" / "diverge-crafted";
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const fs::path dir = testing::fresh_run_dir("diverge-crafted");
   ModelShape shape;
   shape.n_layer = 1, shape.d_model = 8, shape.n_head = 2, shape.d_ff = 32, shape.vocab = 16;
   const std::vector<ParamSpec> layout = parameter_layout(shape);

@@ -158,9 +158,7 @@ TEST(StaleTempFiles, OnlyThoseOfProcessesThatAreGoneAreRemoved) {
 // ---------------------------------------------------------------------------
 
 fs::path fresh_run_dir(const std::string& name) {
-  const fs::path dir = fs::path(alibi::testing::bin_dir()) / "test-runs" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const fs::path dir = alibi::testing::fresh_run_dir(name);
   return dir;
 }
 

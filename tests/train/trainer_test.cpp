@@ -27,9 +27,7 @@ using alibi::testing::bin;
 using alibi::testing::run_command;
 
 fs::path fresh_run_dir(const std::string& name) {
-  const fs::path dir = fs::path(alibi::testing::bin_dir()) / "test-runs" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const fs::path dir = alibi::testing::fresh_run_dir(name);
   return dir;
 }
 
