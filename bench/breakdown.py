@@ -3,7 +3,7 @@
 
   ncu --clock-control none --cache-control none --metrics gpu__time_duration.sum --csv \
       --log-file ncu.csv alibi-bench train --config C --steps S --warmup 0 ...
-  bench/breakdown.py ncu.csv STEPS [MS_PER_STEP] [--json out.json]
+  bench/breakdown.py ncu.csv STEPS [MS_PER_STEP] [--json out.json] [--decode]
 
 A step ends with the AdamW update, so the kernels after the last but one
 AdamW launch are one steady-state step (the first step also times candidate
@@ -22,6 +22,7 @@ from collections import OrderedDict
 CLASSES = [
     ("attention forward", ["attention_forward"]),
     ("attention backward", ["attention_dkdv", "attention_dq", "row_dot", "row_stats", "dq_from_accumulator"]),
+    ("attention decode, KV cache", ["decode_partials", "decode_combine", "kv_cache_write"]),
     ("attention (other)", ["attention"]),
     ("matmul (cuBLASLt)", ["gemm", "nvjet", "xmma", "cutlass", "sm90_", "splitk", "epilogue::"]),
     ("bias / LayerNorm parameter sums", ["bias_grad", "column_sums", "layernorm_param", "add_chunk_sums",
@@ -56,9 +57,27 @@ def read_kernels(path):
     return kernels
 
 
+def last_step(kernels, steps, path, decode):
+    """The kernels of the trace's last complete step. A training step ends
+    with its AdamW launch; a decode step (--decode) begins with the token
+    embedding, and the trace's last one runs to its end."""
+    if decode:
+        starts = [i for i, (name, _, _) in enumerate(kernels) if "embedding" in name.lower()]
+        if len(starts) < 2:
+            sys.exit(f"{len(starts)} embedding launches in {path}: trace a prefill and a decode step")
+        return kernels[starts[-1]:]
+    updates = [i for i, (name, _, _) in enumerate(kernels) if "adamw" in name.lower()]
+    if len(updates) < 2 or steps < 2:
+        sys.exit(f"{len(updates)} AdamW launches in {path}: trace at least 2 steps")
+    return kernels[updates[-2] + 1:updates[-1] + 1]
+
+
 def main():
     args = [a for a in sys.argv[1:]]
     json_path = None
+    decode = "--decode" in args
+    if decode:
+        args.remove("--decode")
     if "--json" in args:
         i = args.index("--json")
         json_path = args[i + 1]
@@ -66,10 +85,7 @@ def main():
     path, steps = args[0], int(args[1])
     step_ms = float(args[2]) if len(args) > 2 else None
     kernels = read_kernels(path)
-    updates = [i for i, (name, _, _) in enumerate(kernels) if "adamw" in name.lower()]
-    if len(updates) < 2 or steps < 2:
-        sys.exit(f"{len(updates)} AdamW launches in {path}: trace at least 2 steps")
-    step = kernels[updates[-2] + 1:updates[-1] + 1]
+    step = last_step(kernels, steps, path, decode)
     per_step = len(step)
     by_class, counts = OrderedDict(), OrderedDict()
     for name, ms, _ in step:

@@ -2,7 +2,7 @@
 # What each train.recompute setting costs and saves: step time, tokens/s, MFU
 # and device memory of the 350M and 2.7B models (configs/gpt2-350m.yaml,
 # configs/gpt-2.7b.yaml), no accumulation. A setting that does not fit is
-# reported as such.
+# reported as such. RECOMPUTE_SETTINGS picks settings (default: all four).
 #   bench/recompute.sh [BIN_DIR] [OUT_DIR] [MODELS...]   (models: 350m 2.7b)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +11,7 @@ if [ $# -gt 0 ]; then MODELS=("$@"); else MODELS=(350m 2.7b); fi
 mkdir -p "$OUT"
 config_of() { case "$1" in 350m) echo configs/gpt2-350m.yaml ;; *) echo "configs/gpt-$1.yaml" ;; esac; }
 for model in "${MODELS[@]}"; do
-  for recompute in none attention mlp block; do
+  for recompute in ${RECOMPUTE_SETTINGS:-none attention mlp block}; do
     rm -f "$OUT/recompute-$model-$recompute.json"
     "$BIN/alibi-bench" train --config "$(config_of "$model")" --steps "${RECOMPUTE_STEPS:-8}" --warmup 2 \
       --set train.grad_accum=1 train.recompute="$recompute" --json "$OUT/recompute-$model-$recompute.json" \

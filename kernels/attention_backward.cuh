@@ -69,7 +69,7 @@ __global__ void __launch_bounds__(Tr::kThreads)
   const bf16* do_head = dout + layout.out(b, h);
   const float* lse_row = lse + layout.row(b, h);
   const float* delta_row = delta + layout.row(b, h);
-  const float scale_log2 = rsqrtf(float(kD)) * kLog2e, slope_log2 = slopes[h] * kLog2e;
+  const AlibiLog2 alibi = AlibiLog2::of(slopes[h], kD);
 
   const int64_t m_first = (n0 / kM) * kM;  // first query tile with a row >= n0
   const int n_tiles = int((T - m_first + kM - 1) / kM);
@@ -107,7 +107,7 @@ __global__ void __launch_bounds__(Tr::kThreads)
       float p[kM / 8][4];
       zero(p);
       warp_gemm_rows_rows<kD, kM, kS>(p, warp_k, s_q + buf * Smem::kQ);
-      apply_alibi_and_mask<kM, true>(p, key0, m0, scale_log2, slope_log2, key0 + 15 > m0);
+      apply_alibi_and_mask<kM, true>(p, key0, m0, alibi, key0 + 15 > m0);
       float dp[kM / 8][4];
       zero(dp);
       const float* tile_lse = s_lse + buf * kM;
@@ -166,7 +166,7 @@ __global__ void __launch_bounds__(Tr::kThreads)
   const int64_t stride = layout.qkv_stride();
   const bf16* k_head = qkv + layout.qkv(b, 1, h);
   const bf16* v_head = qkv + layout.qkv(b, 2, h);
-  const float scale_log2 = rsqrtf(float(kD)) * kLog2e, slope_log2 = slopes[h] * kLog2e;
+  const AlibiLog2 alibi = AlibiLog2::of(slopes[h], kD);
 
   const int64_t key_end = min(T, m0 + Tr::kOwnedRows);
   const int n_tiles = int((key_end + kN - 1) / kN);
@@ -200,7 +200,7 @@ __global__ void __launch_bounds__(Tr::kThreads)
       float p[kN / 8][4];
       zero(p);
       warp_gemm_rows_rows<kD, kN, kS>(p, warp_q, s_k + buf * Smem::kKV);
-      apply_alibi_and_mask<kN, false>(p, row0, n0, scale_log2, slope_log2, n0 + kN - 1 > row0);
+      apply_alibi_and_mask<kN, false>(p, row0, n0, alibi, n0 + kN - 1 > row0);
       float ds[kN / 8][4];
       zero(ds);
       warp_gemm_rows_rows<kD, kN, kS>(ds, warp_do, s_v + buf * Smem::kKV);

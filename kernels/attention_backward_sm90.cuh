@@ -446,8 +446,7 @@ __device__ void consume_dkdv(const Sm90BackwardArgs& a, unsigned char* smem,
   const int warp = (threadIdx.x / 32) % 4;
   const int key_wg = n0 + consumer * Tr::kConsumerRows;
   const int key0 = key_wg + 16 * warp;  // this warp's first key
-  const float scale_log2 = rsqrtf(float(kD)) * kLog2e;
-  const float slope_log2 = a.slopes[h] * kLog2e;
+  const AlibiLog2 alibi = AlibiLog2::of(a.slopes[h], kD);
   const uint32_t k_block = tma::smem_addr(smem + Smem::kOwnedA);
   OwnedRows<Tr> k_rows(k_block + consumer * Tr::kConsumerRows * Tr::kRowBytes);
   OwnedRows<Tr> v_rows(tma::smem_addr(smem + Smem::kOwnedB) + consumer * Tr::kConsumerRows * Tr::kRowBytes);
@@ -490,16 +489,15 @@ __device__ void consume_dkdv(const Sm90BackwardArgs& a, unsigned char* smem,
       const float* s_delta = s_lse + kM;
       const bool mask = m0 < key_wg + Tr::kConsumerRows - 1;  // some j > i in the warpgroup's tile
       const int rel0 = key0 + L.g - m0 - 2 * L.t;
-      const float bias0 = slope_log2 * float(rel0);
+      const float bias0 = alibi.bias(float(rel0));
 #pragma unroll
       for (int c = 0; c < kM / 8; ++c) {
         const float2 l = *reinterpret_cast<const float2*>(s_lse + 8 * c + 2 * L.t);
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const int k = 8 * (e / 2) - 8 * c - (e % 2);
-          const float v = fmaf(s[c][e], scale_log2, fmaf(slope_log2, float(k), bias0)) -
-                          (e % 2 ? l.y : l.x);
-          s[c][e] = (mask && rel0 + k > 0) ? 0.f : fast_exp2(v);
+          const float v = alibi.score(s[c][e], alibi.bias_after(bias0, float(k))) - (e % 2 ? l.y : l.x);
+          s[c][e] = (mask && is_future_key(rel0 + k)) ? 0.f : fast_exp2(v);
         }
       }
       // dV += P^T dO runs while dS^T is formed (P^T in fp32 stays in s for it).
@@ -603,8 +601,7 @@ __device__ void consume_dq(const Sm90BackwardArgs& a, unsigned char* smem,
   const int row0 = q_wg + 16 * warp;  // this warp's first query
   const HeadLayout& lay = a.layout;
   const int64_t T = lay.T;
-  const float scale_log2 = rsqrtf(float(kD)) * kLog2e;
-  const float slope_log2 = a.slopes[h] * kLog2e;
+  const AlibiLog2 alibi = AlibiLog2::of(a.slopes[h], kD);
   // Q and dO from shared memory: with them in registers (Tr::kOwnedInRegisters)
   // this kernel computed wrong dQ for the second consumer's rows on an H200,
   // for a reason not yet found (the dK/dV kernel's K and V in registers are right).
@@ -650,9 +647,9 @@ __device__ void consume_dq(const Sm90BackwardArgs& a, unsigned char* smem,
     wgmma::wait<1>();
     wgmma::fence_operand(s);
     if (n0 + kN - 1 > q_wg)  // the tile crosses the warpgroup's diagonal
-      scores_to_log2<kN, true>(s, row0, n0, scale_log2, slope_log2);
+      scores_to_log2<kN, true>(s, row0, n0, alibi);
     else
-      scores_to_log2<kN, false>(s, row0, n0, scale_log2, slope_log2);
+      scores_to_log2<kN, false>(s, row0, n0, alibi);
 #pragma unroll
     for (int c = 0; c < kN / 8; ++c)
 #pragma unroll

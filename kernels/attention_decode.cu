@@ -1,20 +1,55 @@
 #include "cuda/cuda_check.cuh"
 #include "kernels/attention_decode.cuh"
+#include "kernels/alibi_score.cuh"
 #include "kernels/common.cuh"
 
 #include <cmath>
+#include <type_traits>
 
 namespace alibi::cuda {
 namespace {
 
 constexpr int kThreads = 128;
-constexpr int kKeysPerSplit = 256;  // keys one block scores
-constexpr int kMaxHeadDim = 256;
+constexpr int kVec = 8;              // bf16 channels in one 16-byte load
+constexpr int kMinKeysPerSplit = 64;  // below this a block's fixed costs dominate
+constexpr int kMaxKeysPerSplit = 1024;
 
-int64_t split_count(int64_t L) { return (L + kKeysPerSplit - 1) / kKeysPerSplit; }
+// How a block of kThreads walks the keys of one split, for head dim kD: each
+// key is read by a team of kLanes lanes, kVec channels a lane (kD = 80 and
+// 96 leave some lanes of a 16-lane team idle); the block's kTeams teams take
+// kTeams consecutive keys, kUnroll rounds of them in flight per iteration.
+template <int kD>
+struct DecodeTraits {
+  static_assert(kD % kVec == 0 && kD <= 32 * kVec, "head dim: a multiple of 8, at most 256");
+  static constexpr int kLanes = kD <= 4 * kVec ? 4 : kD <= 8 * kVec ? 8 : kD <= 16 * kVec ? 16 : 32;
+  static constexpr int kTeams = kThreads / kLanes;
+  static constexpr int kUnroll = 4;
+  static constexpr int kKeysPerIteration = kTeams * kUnroll;
+};
 
-// A split's result: the max score m, the sum l of exp(s - m) and the values
-// weighted by exp(s - m), D of them: D + 2 floats.
+// Enough splits for two blocks on every SM, in powers of two between
+// kMinKeysPerSplit and kMaxKeysPerSplit keys.
+int64_t keys_per_split(const KvCacheDims& s) {
+  static const int sms = [] {
+    int device = 0, count = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
+      return 132;  // an H100's; only the split size depends on it
+    return count;
+  }();
+  const int64_t wanted = (s.L * s.B * s.H + 2 * sms - 1) / (2 * sms);
+  int64_t keys = kMinKeysPerSplit;
+  while (keys < wanted && keys < kMaxKeysPerSplit) keys *= 2;
+  return keys;
+}
+
+int64_t split_count(const KvCacheDims& s) {
+  const int64_t keys = keys_per_split(s);
+  return (s.L + keys - 1) / keys;
+}
+
+// A split's result: the max score m (log2 units), the sum l of exp2(s - m)
+// and the values weighted by exp2(s - m), D of them: D + 2 floats.
 __device__ __forceinline__ float* partial_at(float* workspace, int64_t b, int64_t h, int64_t split, int64_t H,
                                              int64_t splits, int64_t D) {
   return workspace + ((b * H + h) * splits + split) * (D + 2);
@@ -33,56 +68,98 @@ __global__ void kv_cache_write_kernel(bf16* k_cache, bf16* v_cache, const bf16* 
   v_cache[dst] = qkv[src + s.H * s.D];
 }
 
+__device__ __forceinline__ void unpack(const uint4& packed, float (&out)[kVec]) {
+  const __nv_bfloat162* pairs = reinterpret_cast<const __nv_bfloat162*>(&packed);
+#pragma unroll
+  for (int i = 0; i < kVec / 2; ++i) {
+    const float2 f = __bfloat1622float2(pairs[i]);
+    out[2 * i] = f.x, out[2 * i + 1] = f.y;
+  }
+}
+
+// One split of one (row, head): an online softmax per team over its keys,
+// then the teams merged through shared memory.
+template <int kD>
 __global__ void __launch_bounds__(kThreads)
     decode_partials_kernel(float* workspace, const bf16* qkv, const bf16* k_cache, const bf16* v_cache,
-                           const int32_t* lengths, const float* slopes, KvCacheDims s, int64_t splits) {
-  __shared__ float q[kMaxHeadDim], p[kKeysPerSplit], reduce[kWarp];
-  __shared__ float acc[kThreads];
-  const int64_t split = blockIdx.x, h = blockIdx.y, b = blockIdx.z, D = s.D;
+                           const int32_t* lengths, const float* slopes, KvCacheDims s, int64_t keys_per_split,
+                           int64_t splits) {
+  using Tr = DecodeTraits<kD>;
+  __shared__ float team_max[Tr::kTeams], team_sum[Tr::kTeams];
+  __shared__ float team_values[Tr::kTeams][Tr::kLanes * kVec];
+  const int64_t split = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+  const int lane = threadIdx.x % Tr::kLanes, team = threadIdx.x / Tr::kLanes;
+  const bool has_channels = lane * kVec < kD;
   const int64_t n = min(max(static_cast<int64_t>(lengths[b]), int64_t{0}), s.L);
-  const int64_t begin = split * kKeysPerSplit, end = min(begin + kKeysPerSplit, n);
-  float* out = partial_at(workspace, b, h, split, s.H, splits, D);
+  const int64_t begin = split * keys_per_split, end = min(begin + keys_per_split, n);
+  float* out = partial_at(workspace, b, h, split, s.H, splits, kD);
   if (begin >= end) {  // past the row's keys: a split that weighs nothing
-    for (int64_t d = threadIdx.x; d < D + 2; d += kThreads) out[d] = d == 0 ? -INFINITY : 0.f;
+    for (int d = threadIdx.x; d < kD + 2; d += kThreads) out[d] = d == 0 ? -INFINITY : 0.f;
     return;
   }
-  const float scale = rsqrtf(static_cast<float>(D)), slope = slopes[h];
-  for (int64_t d = threadIdx.x; d < D; d += kThreads) q[d] = __bfloat162float(qkv[b * 3 * s.H * D + h * D + d]) * scale;
-  __syncthreads();
-  const bf16* keys = k_cache + (b * s.H + h) * s.L * D;
-  const bf16* values = v_cache + (b * s.H + h) * s.L * D;
-  float m = -INFINITY;
-  for (int64_t j = begin + threadIdx.x; j < end; j += kThreads) {
-    float dot = 0.f;
-    for (int64_t d = 0; d < D; ++d) dot += q[d] * __bfloat162float(keys[j * D + d]);
-    const float score = dot - slope * static_cast<float>(n - 1 - j);
-    p[j - begin] = score;
-    m = fmaxf(m, score);
-  }
-  m = block_max(m, reduce);  // its __syncthreads also publishes p
-  float l = 0.f;
-  for (int64_t j = threadIdx.x; j < end - begin; j += kThreads) {
-    p[j] = __expf(p[j] - m);
-    l += p[j];
-  }
-  l = block_sum(l, reduce);  // and publishes the weights
-  // Weighted values: thread t takes channel t % D of every groups-th key.
-  const int64_t groups = D < kThreads ? kThreads / D : 1;
-  for (int64_t base = 0; base < D; base += kThreads / groups) {
-    const int64_t d = base + threadIdx.x % (kThreads / groups), g = threadIdx.x / (kThreads / groups);
-    float sum = 0.f;
-    if (d < D && g < groups)
-      for (int64_t j = begin + g; j < end; j += groups) sum += p[j - begin] * __bfloat162float(values[j * D + d]);
-    __syncthreads();
-    acc[threadIdx.x] = sum;
-    __syncthreads();
-    if (g == 0 && d < D) {
-      float total = 0.f;
-      for (int64_t k = 0; k < groups; ++k) total += acc[k * (kThreads / groups) + threadIdx.x];
-      out[2 + d] = total;
+  const AlibiLog2 alibi = AlibiLog2::of(slopes[h], kD);
+  float q[kVec] = {};
+  if (has_channels) unpack(*reinterpret_cast<const uint4*>(qkv + b * 3 * s.H * kD + h * kD + lane * kVec), q);
+  const int64_t head = (b * s.H + h) * s.L * kD + lane * kVec;
+  const bf16* keys = k_cache + head;
+  const bf16* values = v_cache + head;
+  float m = -INFINITY, l = 0.f, acc[kVec] = {};
+  // Every lane runs the same iterations (the team sums shuffle over the warp).
+  for (int64_t first = begin + team; first - team < end; first += Tr::kKeysPerIteration) {
+    uint4 k_packed[Tr::kUnroll], v_packed[Tr::kUnroll];
+#pragma unroll
+    for (int u = 0; u < Tr::kUnroll; ++u) {
+      const int64_t j = first + u * Tr::kTeams;
+      const bool load = has_channels && j < end;
+      k_packed[u] = load ? *reinterpret_cast<const uint4*>(keys + j * kD) : make_uint4(0, 0, 0, 0);
+      v_packed[u] = load ? *reinterpret_cast<const uint4*>(values + j * kD) : make_uint4(0, 0, 0, 0);
     }
+    float score[Tr::kUnroll], step_max = m;
+#pragma unroll
+    for (int u = 0; u < Tr::kUnroll; ++u) {
+      float k[kVec], dot = 0.f;
+      unpack(k_packed[u], k);
+#pragma unroll
+      for (int i = 0; i < kVec; ++i) dot = fmaf(q[i], k[i], dot);
+#pragma unroll
+      for (int offset = Tr::kLanes / 2; offset > 0; offset /= 2) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
+      const int64_t j = first + u * Tr::kTeams;
+      // The query is the row's last position, n - 1: rel = j - (n - 1).
+      score[u] = j < end ? alibi.score(dot, alibi.bias(float(j - (n - 1)))) : -INFINITY;
+      step_max = fmaxf(step_max, score[u]);
+    }
+    if (step_max == -INFINITY) continue;  // this team had no keys this time
+    const float rescale = exp2f(m - step_max);  // 0 while m is -inf
+    l *= rescale;
+#pragma unroll
+    for (int i = 0; i < kVec; ++i) acc[i] *= rescale;
+#pragma unroll
+    for (int u = 0; u < Tr::kUnroll; ++u) {
+      const float p = exp2f(score[u] - step_max);
+      float v[kVec];
+      unpack(v_packed[u], v);
+      l += p;
+#pragma unroll
+      for (int i = 0; i < kVec; ++i) acc[i] = fmaf(p, v[i], acc[i]);
+    }
+    m = step_max;
   }
-  if (threadIdx.x == 0) out[0] = m, out[1] = l;
+  if (lane == 0) team_max[team] = m, team_sum[team] = l;
+#pragma unroll
+  for (int i = 0; i < kVec; ++i) team_values[team][lane * kVec + i] = acc[i];
+  __syncthreads();
+  float block_m = -INFINITY;
+  for (int t = 0; t < Tr::kTeams; ++t) block_m = fmaxf(block_m, team_max[t]);
+  for (int d = threadIdx.x; d < kD + 1; d += kThreads) {
+    float total = 0.f;
+    for (int t = 0; t < Tr::kTeams; ++t) {
+      const float w = team_max[t] > -INFINITY ? exp2f(team_max[t] - block_m) : 0.f;
+      total = fmaf(w, d < kD ? team_values[t][d] : team_sum[t], total);
+    }
+    if (d < kD) out[2 + d] = total;
+    else out[1] = total;
+  }
+  if (threadIdx.x == 0) out[0] = block_m;
 }
 
 __global__ void decode_combine_kernel(bf16* out, const float* workspace, KvCacheDims s, int64_t splits) {
@@ -95,13 +172,28 @@ __global__ void decode_combine_kernel(bf16* out, const float* workspace, KvCache
     if (m > -INFINITY)
       for (int64_t k = 0; k < splits; ++k) {
         const float* part = first + k * (D + 2);
-        const float w = part[0] > -INFINITY ? __expf(part[0] - m) : 0.f;
-        l += w * part[1];
-        v += w * part[2 + d];
+        const float w = part[0] > -INFINITY ? exp2f(part[0] - m) : 0.f;
+        l = fmaf(w, part[1], l);
+        v = fmaf(w, part[2 + d], v);
       }
     out[b * s.H * D + h * D + d] = __float2bfloat16_rn(l > 0.f ? v / l : 0.f);
   }
 }
+
+// Calls f(std::integral_constant<int, D>{}) for the head dims a model may have.
+template <typename F>
+void dispatch_decode_head_dim(int64_t D, F&& f) {
+  switch (D) {
+    case 32: return f(std::integral_constant<int, 32>{});
+    case 64: return f(std::integral_constant<int, 64>{});
+    case 80: return f(std::integral_constant<int, 80>{});
+    case 96: return f(std::integral_constant<int, 96>{});
+    case 128: return f(std::integral_constant<int, 128>{});
+    case 256: return f(std::integral_constant<int, 256>{});
+  }
+}
+
+bool decode_head_dim_supported(int64_t D) { return D == 32 || D == 64 || D == 80 || D == 96 || D == 128 || D == 256; }
 
 }  // namespace
 
@@ -114,21 +206,27 @@ void kv_cache_write(bf16* k_cache, bf16* v_cache, const bf16* qkv, const int32_t
 }
 
 size_t attention_decode_workspace_bytes(KvCacheDims dims) {
-  return static_cast<size_t>(dims.B * dims.H * split_count(dims.L) * (dims.D + 2)) * sizeof(float);
+  return static_cast<size_t>(dims.B * dims.H * split_count(dims) * (dims.D + 2)) * sizeof(float);
 }
 
 void attention_decode(bf16* out, const bf16* qkv, const bf16* k_cache, const bf16* v_cache, const int32_t* lengths,
                       const float* slopes, KvCacheDims dims, void* workspace, size_t workspace_bytes,
                       cudaStream_t stream) {
   const Dims shape = {{"B", dims.B}, {"H", dims.H}, {"L", dims.L}, {"D", dims.D}};
-  if (dims.D > kMaxHeadDim) throw_cuda_error("attention_decode", shape, "head dim above 256");
+  if (!decode_head_dim_supported(dims.D))
+    throw_cuda_error("attention_decode", shape, "head dim must be one of 32, 64, 80, 96, 128, 256");
   if (workspace_bytes < attention_decode_workspace_bytes(dims))
     throw_cuda_error("attention_decode", shape, "workspace too small");
-  const int64_t splits = split_count(dims.L);
+  for (const void* p : {static_cast<const void*>(qkv), static_cast<const void*>(k_cache),
+                        static_cast<const void*>(v_cache)})
+    if (!aligned16(p)) throw_cuda_error("attention_decode", shape, "bf16 tensors must be 16-byte aligned");
+  const int64_t keys = keys_per_split(dims), splits = split_count(dims);
   float* partials = static_cast<float*>(workspace);
-  decode_partials_kernel<<<dim3(static_cast<unsigned>(splits), static_cast<unsigned>(dims.H),
-                                static_cast<unsigned>(dims.B)),
-                           kThreads, 0, stream>>>(partials, qkv, k_cache, v_cache, lengths, slopes, dims, splits);
+  const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(dims.H), static_cast<unsigned>(dims.B));
+  dispatch_decode_head_dim(dims.D, [&](auto head_dim) {
+    decode_partials_kernel<decltype(head_dim)::value><<<grid, kThreads, 0, stream>>>(
+        partials, qkv, k_cache, v_cache, lengths, slopes, dims, keys, splits);
+  });
   check_launch("attention_decode (partials)", shape);
   decode_combine_kernel<<<dim3(static_cast<unsigned>(dims.H), static_cast<unsigned>(dims.B)), kThreads, 0,
                           stream>>>(out, partials, dims, splits);

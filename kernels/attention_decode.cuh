@@ -1,8 +1,9 @@
 // Attention over a key/value cache (generation) on bf16 caches [B,H,L,D];
 // the math is cpu/attention_decode.h's. Split over the keys (flash-decoding):
 // each block scores one chunk of one (row, head) and leaves its max, sum and
-// weighted values; a second pass combines the chunks, so a single row still
-// spreads over the whole GPU.
+// weighted values; a second pass combines the chunks. The chunks are sized
+// for two blocks on every SM, so a single row still spreads over the whole
+// GPU; keys are read in 16-byte pieces, a team of lanes per key.
 #pragma once
 
 #include <cuda_bf16.h>

@@ -68,7 +68,7 @@ __global__ void __launch_bounds__(Tr::kThreads)
   const bf16* q_head = qkv + layout.qkv(b, 0, h);
   const bf16* k_head = qkv + layout.qkv(b, 1, h);
   const bf16* v_head = qkv + layout.qkv(b, 2, h);
-  const float scale_log2 = rsqrtf(float(kD)) * kLog2e, slope_log2 = slopes[h] * kLog2e;
+  const AlibiLog2 alibi = AlibiLog2::of(slopes[h], kD);
 
   const int64_t key_end = min(T, m0 + Tr::kOwnedRows);
   const int n_tiles = int((key_end + kN - 1) / kN);
@@ -91,7 +91,7 @@ __global__ void __launch_bounds__(Tr::kThreads)
       float s[kN / 8][4];
       zero(s);
       warp_gemm_rows_rows<kD, kN, kS>(s, warp_q, s_k + buf * Smem::kKV);
-      apply_alibi_and_mask<kN, false>(s, row0, n0, scale_log2, slope_log2, n0 + kN - 1 > row0);
+      apply_alibi_and_mask<kN, false>(s, row0, n0, alibi, n0 + kN - 1 > row0);
       online_softmax_step<kN, kD>(s, o, st);
       uint32_t p[kN / 16][4];
       accumulator_to_a<kN>(p, s);

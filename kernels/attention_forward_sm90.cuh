@@ -89,25 +89,25 @@ __device__ __forceinline__ float fast_exp2(float x) {
   return y;
 }
 
-// Raw dot products -> log2-domain scores of a warp's 16 rows of the tile:
-// s * scale * log2(e) - slope * log2(e) * (i - j); -inf where j > i with
+// Raw dot products -> log2-domain scores (alibi_score.cuh) of a warp's 16
+// rows of the tile; -inf where j > i with
 // kMask (tiles that cross the warp's diagonal, including keys past T: those
 // are after every valid query). For element (c, e) of a thread,
 // j - i = (n0 - row0 + 2t - g) + (8c + e%2 - 8(e/2)), the second term a
 // compile-time constant, so bias and mask cost one FFMA and one compare.
 template <int kN, bool kMask>
 __device__ __forceinline__ void scores_to_log2(float (&s)[kN / 8][4], int row0, int n0,
-                                               float scale_log2, float slope_log2) {
+                                               const AlibiLog2& alibi) {
   const Lane L;
   const int rel0 = n0 - row0 + 2 * L.t - L.g;  // j - i of element (0, 0)
-  const float bias0 = slope_log2 * float(rel0);
+  const float bias0 = alibi.bias(float(rel0));
 #pragma unroll
   for (int c = 0; c < kN / 8; ++c)
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const int k = 8 * c + (e % 2) - 8 * (e / 2);
-      const float v = fmaf(s[c][e], scale_log2, fmaf(slope_log2, float(k), bias0));
-      s[c][e] = (kMask && rel0 + k > 0) ? -INFINITY : v;
+      const float v = alibi.score(s[c][e], alibi.bias_after(bias0, float(k)));
+      s[c][e] = (kMask && is_future_key(rel0 + k)) ? -INFINITY : v;
     }
 }
 
@@ -121,11 +121,11 @@ __device__ __forceinline__ void scores_to_log2(float (&s)[kN / 8][4], int row0, 
 template <int kN>
 struct ColumnBias {
   float v[kN / 8][2];
-  __device__ ColumnBias(float slope_log2, int t) {
+  __device__ ColumnBias(const AlibiLog2& alibi, int t) {
 #pragma unroll
     for (int c = 0; c < kN / 8; ++c)
 #pragma unroll
-      for (int odd = 0; odd < 2; ++odd) v[c][odd] = slope_log2 * float(8 * c + 2 * t + odd);
+      for (int odd = 0; odd < 2; ++odd) v[c][odd] = alibi.bias(float(8 * c + 2 * t + odd));
   }
   __device__ float operator()(int c, int odd) const { return v[c][odd]; }
 };
@@ -135,26 +135,24 @@ struct ColumnBias {
 // * 2t, one FFMA with a compile-time 8c + odd (the loops over c are unrolled).
 template <int kN>
 struct ColumnBiasRecomputed {
-  float slope_log2, t_bias;
-  __device__ ColumnBiasRecomputed(float slope_log2, int t)
-      : slope_log2(slope_log2), t_bias(slope_log2 * float(2 * t)) {}
-  __device__ float operator()(int c, int odd) const {
-    return fmaf(slope_log2, float(8 * c + odd), t_bias);
-  }
+  AlibiLog2 alibi;
+  float t_bias;
+  __device__ ColumnBiasRecomputed(const AlibiLog2& alibi, int t) : alibi(alibi), t_bias(alibi.bias(float(2 * t))) {}
+  __device__ float operator()(int c, int odd) const { return alibi.bias_after(t_bias, float(8 * c + odd)); }
 };
 
 // Raw dot products -> log2-domain scores less the row offset; -inf where
 // j > i with kMask (as scores_to_log2). Bias: ColumnBias or ColumnBiasRecomputed.
 template <int kN, bool kMask, class Bias>
 __device__ __forceinline__ void scores_less_row_offset(float (&s)[kN / 8][4], const Bias& bias,
-                                                       int rel0, float scale_log2) {
+                                                       int rel0, const AlibiLog2& alibi) {
 #pragma unroll
   for (int c = 0; c < kN / 8; ++c)
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const int k = 8 * c + (e % 2) - 8 * (e / 2);
-      const float v = fmaf(s[c][e], scale_log2, bias(c, e % 2));
-      s[c][e] = (kMask && rel0 + k > 0) ? -INFINITY : v;
+      const float v = alibi.score(s[c][e], bias(c, e % 2));
+      s[c][e] = (kMask && is_future_key(rel0 + k)) ? -INFINITY : v;
     }
 }
 
@@ -261,8 +259,7 @@ __device__ void consume(const Sm90ForwardArgs& a, unsigned char* smem, const Sm9
   const Lane L;
   const int warp = (threadIdx.x / 32) % 4;  // within the warpgroup
   const int row0 = m0 + consumer * Tr::kConsumerRows + 16 * warp;  // this warp's first row
-  const float scale_log2 = rsqrtf(float(kD)) * kLog2e;
-  const float slope_log2 = a.slopes[h] * kLog2e;
+  const AlibiLog2 alibi = AlibiLog2::of(a.slopes[h], kD);
   // This warpgroup's 64 rows inside each Q box (64 rows = 8 whole swizzle atoms).
   const uint32_t q_addr = tma::smem_addr(smem + Smem::kQ) + consumer * Tr::kConsumerRows * Tr::kRowBytes;
   const uint32_t k_addr = tma::smem_addr(smem + Smem::kK);
@@ -302,16 +299,16 @@ __device__ void consume(const Sm90ForwardArgs& a, unsigned char* smem, const Sm9
   // warp's first row (keys past T are after every row < T).
   using Bias =
       std::conditional_t<Tr::kColumnBiasInRegisters, ColumnBias<kN>, ColumnBiasRecomputed<kN>>;
-  const Bias column_bias(slope_log2, L.t);
+  const Bias column_bias(alibi, L.t);
   const auto softmax = [&](float (&s)[kN / 8][4], int tile, float (&correction)[2]) {
     const int n0 = tile * kN;
     const int rel0 = n0 - row0 + 2 * L.t - L.g;  // j - i of element (0, 0)
     const int row_rel = n0 - row0 - L.g;  // j - i of the row's first key in the tile
-    const float row_offset[2] = {slope_log2 * float(row_rel), slope_log2 * float(row_rel - 8)};
+    const float row_offset[2] = {alibi.bias(float(row_rel)), alibi.bias(float(row_rel - 8))};
     if (n0 + kN - 1 > row0)
-      scores_less_row_offset<kN, true>(s, column_bias, rel0, scale_log2);
+      scores_less_row_offset<kN, true>(s, column_bias, rel0, alibi);
     else
-      scores_less_row_offset<kN, false>(s, column_bias, rel0, scale_log2);
+      scores_less_row_offset<kN, false>(s, column_bias, rel0, alibi);
     softmax_step_sm90<kN>(s, row_offset, st, correction);
   };
   const auto parity = [](int j) { return uint32_t(j / Tr::kStages) & 1; };

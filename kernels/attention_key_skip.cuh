@@ -47,7 +47,7 @@ __device__ __forceinline__ int negligible_key_tiles(const KeySkipBounds& k, int6
   for (int q = 0; q < (rows + kKeySkipRows - 1) / kKeySkipRows; ++q)
     if (first + q < k.blocks) qmax = fmaxf(qmax, row[1 + first + q]);
   const float kmax = row[0];
-  const float r = (2.f * qmax * kmax * rsqrtf(float(head_dim)) + kNegligibleLog2 * kLn2) / slope;
+  const float r = negligible_distance(qmax * kmax, head_dim, kNegligibleLog2, slope);
   // Tile n is negligible when its last key n*kTileRows + kTileRows-1 is more
   // than r before the first query: n * kTileRows < m0 - (kTileRows - 1) - r.
   // As r > 0, room < m0 - kTileRows + 1, so ceil(room / kTileRows) is at

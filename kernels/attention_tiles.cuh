@@ -8,14 +8,12 @@
 
 #include <cstdint>
 
+#include "kernels/alibi_score.cuh"
 #include "kernels/mma_bf16.cuh"
 
 namespace alibi::cuda {
 
 using bf16 = __nv_bfloat16;
-
-constexpr float kLog2e = 1.4426950408889634f;
-constexpr float kLn2 = 0.6931471805599453f;
 
 // Where one (b, h) lives: qkv is [B,T,3,H,D], out/dout [B,T,H,D], lse/delta [B,H,T].
 struct HeadLayout {
@@ -200,12 +198,12 @@ __device__ void warp_gemm_regs_cols(float (&acc)[kN / 8][4], const uint32_t (&a)
 }
 
 // Turns raw dot products of a warp's 16 x kN score tile into log2-domain
-// scores: s * scale * log2(e) - slope * log2(e) * (i - j), and -inf where
-// j > i when mask is set (only tiles that cross the diagonal need it).
+// scores (alibi_score.cuh), and -inf where j > i when mask is set (only
+// tiles that cross the diagonal need it).
 // kRowsAreKeys: the tile is S^T (rows keys j, columns queries i).
 template <int kN, bool kRowsAreKeys>
 __device__ void apply_alibi_and_mask(float (&s)[kN / 8][4], int64_t row0, int64_t col0,
-                                     float scale_log2, float slope_log2, bool mask) {
+                                     const AlibiLog2& alibi, bool mask) {
   const Lane L;
 #pragma unroll
   for (int nt = 0; nt < kN / 8; ++nt)
@@ -213,8 +211,8 @@ __device__ void apply_alibi_and_mask(float (&s)[kN / 8][4], int64_t row0, int64_
     for (int e = 0; e < 4; ++e) {
       const int64_t row = row0 + L.g + (e / 2) * 8, col = col0 + nt * 8 + 2 * L.t + (e % 2);
       const int64_t i = kRowsAreKeys ? col : row, j = kRowsAreKeys ? row : col;
-      const float v = s[nt][e] * scale_log2 + slope_log2 * float(j - i);
-      s[nt][e] = (mask && j > i) ? -INFINITY : v;
+      const int rel = static_cast<int>(j - i);
+      s[nt][e] = (mask && is_future_key(rel)) ? -INFINITY : alibi.score(s[nt][e], alibi.bias(float(rel)));
     }
 }
 

@@ -1,6 +1,6 @@
 // The CUDA key/value cache and decode attention against the CPU reference:
 // bf16 caches, rows of different lengths across several key splits, head
-// counts that are not a power of two and head dims of 64, 80 and 128.
+// counts that are not a power of two and head dims of 32 to 128.
 #include "model/alibi_slopes.h"
 #include "tests/cuda/cuda_test_util.h"
 
@@ -47,12 +47,14 @@ void expect_decode_matches_cpu(const DecodeCase& c) {
 
 TEST(CudaAttentionDecode, MatchesTheCpuAcrossSplitsAndHeadDims) {
   ALIBI_REQUIRE_GPU();
-  for (int64_t D : {64, 80, 128}) {
+  for (int64_t D : {32, 64, 80, 96, 128}) {
     SCOPED_TRACE("D " + std::to_string(D));
-    // 600 positions: three key splits, the last partial; rows of 600, 1 and 333 keys.
-    expect_decode_matches_cpu({3, 3, 600, D, {600, 1, 333}});
+    // 600 positions: several key splits, the last partial; rows of 600, 1,
+    // 333 and 2 keys.
+    expect_decode_matches_cpu({4, 3, 600, D, {600, 1, 333, 2}});
   }
-  expect_decode_matches_cpu({1, 12, 4100, 64, {4097}});  // one row, many splits
+  expect_decode_matches_cpu({1, 12, 4100, 64, {4097}});   // one row, many splits
+  expect_decode_matches_cpu({2, 5, 20000, 128, {19999, 70}});  // splits of the largest size, a short row
 }
 
 }  // namespace
