@@ -22,4 +22,4 @@ for cfg in ${ATTN_CFGS//,/ }; do
 done
 BENCH_OUT="$OUT" ATTN_BUDGET_S="${ATTN_BUDGET_S:-200}" python3 "$BASE/attn_bench.py" > "$OUT/pytorch-attn.log" 2>&1 \
   || echo "PyTorch baseline failed: see $OUT/pytorch-attn.log"
-python3 bench/compare_attention.py "$OUT"
+python3 bench/compare_attention.py "$OUT" --record "$OUT/attention-bench.json"

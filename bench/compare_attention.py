@@ -1,14 +1,28 @@
 #!/usr/bin/env python3
-"""Prints our attention TFLOP/s beside FlexAttention ALiBi and cuDNN causal (bench/attention.sh)."""
+"""Prints our attention TFLOP/s beside FlexAttention ALiBi and cuDNN causal (bench/attention.sh).
+
+  compare_attention.py OUT_DIR [--record FILE]
+
+--record also writes {"gpu", "commit", "ours": [the alibi-bench attention --json objects],
+"pytorch": <the baseline's attn.json>} to FILE, the commit from $ALIBI_COMMIT or git.
+"""
 import glob
 import json
 import os
+import subprocess
 import sys
 
-out = sys.argv[1] if len(sys.argv) > 1 else "bench-out"
-torch = {}
+args = sys.argv[1:]
+record_path = None
+if "--record" in args:
+    i = args.index("--record")
+    record_path = args[i + 1]
+    del args[i:i + 2]
+out = args[0] if args else "bench-out"
+torch, baseline = {}, {}
 try:
-    for r in json.load(open(os.path.join(out, "attn.json")))["attn"]:
+    baseline = json.load(open(os.path.join(out, "attn.json")))
+    for r in baseline["attn"]:
         if "fwd_tflops" in r:
             torch[(r["variant"], r["D"], r["L"])] = r
 except FileNotFoundError:
@@ -43,3 +57,17 @@ for path in sorted(glob.glob(os.path.join(out, "ours-attn-D*.json")), key=lambda
     print(f"{D:3d} {H:2d} {L:6d} | {tf(ours, 'fwd_tflops')} {tf(ours, 'fwdbwd_tflops')} | {det_text} | "
           f"{tf(flex, 'fwd_tflops')} {tf(flex, 'fwdbwd_tflops')} | {tf(cudnn, 'fwd_tflops')} {tf(cudnn, 'fwdbwd_tflops')} | "
           f"{vs(flex):>7} {vs(cudnn):>8} | {100 * (ours['fwd_ms'] / zero['fwd_ms'] - 1):+5.1f}%")
+
+if record_path:
+    def command_output(command):
+        try:
+            return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return None
+    ours = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(out, "ours-attn-*.json")))]
+    record = {"gpu": command_output(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"]) or baseline.get("meta", {}).get("gpu"),
+              "commit": os.environ.get("ALIBI_COMMIT") or command_output(["git", "rev-parse", "HEAD"]),
+              "ours": ours, "pytorch": baseline}
+    with open(record_path, "w") as f:
+        json.dump(record, f, indent=1)
+    print(f"figures recorded in {record_path}")

@@ -4,7 +4,7 @@
 //
 // Kernel choice (docs/results/attention_sm90.md):
 //  - forward: the Hopper kernel (attention_forward_sm90.cuh) on compute
-//    capability 9.0 for D 64/128, unless ALIBI_ATTENTION_KERNEL=portable;
+//    capability 9.0 for D 64, 80, 96 and 128, unless ALIBI_ATTENTION_KERNEL=portable;
 //  - backward: likewise the Hopper backward (attention_backward_sm90.cuh),
 //    fused (dQ added into an fp32 accumulator by bulk reductions in the L2)
 //    or, when determinism is asked for, as two kernels;
@@ -20,6 +20,7 @@
 #include "kernels/attention.cuh"
 #include "kernels/attention_key_skip.cuh"
 #include "kernels/attention_launch.cuh"
+#include "kernels/attention_traits.cuh"
 
 namespace alibi::cuda {
 namespace {
@@ -50,12 +51,30 @@ void validate_alignment(const char* op, const AttentionDims& dims,
     if (!aligned16(p)) fail(op, dims, "bf16 tensors must be 16-byte aligned");
 }
 
+// The head dims the Hopper kernels take (80 and 96 in 128-column tiles).
+bool sm90_head_dim(int64_t D) { return D == 64 || D == 80 || D == 96 || D == 128; }
+
 // Calls f(std::integral_constant<int, D>{}) for the runtime head dim.
 template <typename F>
 cudaError_t dispatch_head_dim(int64_t D, F&& f) {
   switch (D) {
     case 32:
       return f(std::integral_constant<int, 32>{});
+    case 64:
+      return f(std::integral_constant<int, 64>{});
+    case 80:
+      return f(std::integral_constant<int, 80>{});
+    case 96:
+      return f(std::integral_constant<int, 96>{});
+    default:
+      return f(std::integral_constant<int, 128>{});
+  }
+}
+
+// The same for the Hopper kernels' head dims (sm90_head_dim).
+template <typename F>
+cudaError_t dispatch_sm90_head_dim(int64_t D, F&& f) {
+  switch (D) {
     case 64:
       return f(std::integral_constant<int, 64>{});
     case 80:
@@ -96,14 +115,13 @@ size_t dq_accumulator_offset(const AttentionDims& dims) {
 }
 
 size_t attention_backward_workspace_bytes(const AttentionDims& dims) {
-  const int64_t accum = dims.D == 64 || dims.D == 128
-                            ? attention_dq_accumulator_floats(dims.B, dims.H, dims.T, dims.D)
-                            : 0;
+  const int64_t accum =
+      sm90_head_dim(dims.D) ? attention_dq_accumulator_floats(dims.B, dims.H, dims.T, dims.D) : 0;
   return dq_accumulator_offset(dims) + static_cast<size_t>(accum) * sizeof(float);
 }
 
 bool attention_forward_sm90_applies(const AttentionDims& dims) {
-  if (dims.D != 64 && dims.D != 128) return false;
+  if (!sm90_head_dim(dims.D)) return false;
   // TMA coordinates are 32-bit: rows of the {D, 3H, B*T} view (and a tile past them) must fit.
   if (dims.B * dims.T + 256 >= (int64_t(1) << 31)) return false;
   int device = 0, major = 0, minor = 0;
@@ -134,7 +152,7 @@ void attention_forward_using(AttentionForwardKernel kernel, bf16* out, float* ls
       break;
     case AttentionForwardKernel::sm90:
       if (!attention_forward_sm90_applies(dims))
-        fail(op, dims, "the sm90 kernel needs a compute capability 9.0 device and D = 64 or 128");
+        fail(op, dims, "the sm90 kernel needs a compute capability 9.0 device and D = 64, 80, 96 or 128");
       sm90 = true;
       break;
   }
@@ -144,8 +162,11 @@ void attention_forward_using(AttentionForwardKernel kernel, bf16* out, float* ls
     float* key_bounds = KeySkipBounds::blocks_of(dims.T) <= 65535 ? static_cast<float*>(key_skip_workspace)
                                                                    : nullptr;
     if (key_bounds != nullptr) check(launch_attention_key_bounds(key_bounds, qkv, l.layout, l.B, stream), op, dims);
-    check(dims.D == 64 ? launch_attention_forward_sm90<64>(out, lse, qkv, slopes, key_bounds, l)
-                       : launch_attention_forward_sm90<128>(out, lse, qkv, slopes, key_bounds, l),
+    check(dispatch_sm90_head_dim(dims.D,
+                                 [&](auto d) {
+                                   return launch_attention_forward_sm90<decltype(d)::value>(out, lse, qkv, slopes,
+                                                                                            key_bounds, l);
+                                 }),
           op, dims);
     return;
   }
@@ -173,10 +194,10 @@ bool attention_backward_sm90_applies(const AttentionDims& dims) {
 AttentionBackwardKernel attention_backward_choice(const AttentionDims& dims, bool deterministic) {
   if (portable_backward_forced() || !attention_backward_sm90_applies(dims))
     return AttentionBackwardKernel::portable;
-  // At D = 128 up to 1024 tokens the pair of kernels is the faster one: the
-  // fused kernel's dQ accumulator (zeroed, then converted) costs per token,
-  // the pair's recomputation per token pair (docs/results/attention_sm90.md).
-  if (deterministic || (dims.D == 128 && dims.T <= 1024))
+  // In 128-column tiles up to 1024 tokens the pair of kernels is the faster
+  // one: the fused kernel's dQ accumulator (zeroed, then converted) costs per
+  // token, the pair's recomputation per token pair (docs/results/attention_sm90.md).
+  if (deterministic || (sm90_tile_dim(int(dims.D)) == 128 && dims.T <= 1024))
     return AttentionBackwardKernel::sm90_deterministic;
   return AttentionBackwardKernel::sm90;
 }
@@ -201,15 +222,16 @@ void attention_backward_using(AttentionBackwardKernel kernel, bf16* dqkv, const 
     return;
   }
   if (!attention_backward_sm90_applies(dims))
-    fail(op, dims, "the sm90 backward needs a compute capability 9.0 device and D = 64 or 128");
+    fail(op, dims, "the sm90 backward needs a compute capability 9.0 device and D = 64, 80, 96 or 128");
   float* dq_accum = kernel == AttentionBackwardKernel::sm90
                         ? reinterpret_cast<float*>(static_cast<char*>(workspace) +
                                                    dq_accumulator_offset(dims))
                         : nullptr;  // sm90_deterministic
-  check(dims.D == 64 ? launch_attention_backward_sm90<64>(dqkv, dout, qkv, out, lse, slopes,
-                                                          row_stats, dq_accum, l)
-                     : launch_attention_backward_sm90<128>(dqkv, dout, qkv, out, lse, slopes,
-                                                           row_stats, dq_accum, l),
+  check(dispatch_sm90_head_dim(dims.D,
+                                [&](auto d) {
+                                  return launch_attention_backward_sm90<decltype(d)::value>(
+                                      dqkv, dout, qkv, out, lse, slopes, row_stats, dq_accum, l);
+                                }),
         op, dims);
 }
 

@@ -38,7 +38,7 @@ void attention_forward(__nv_bfloat16* out, float* lse, const __nv_bfloat16* qkv,
 // not apply.
 enum class AttentionForwardKernel { automatic, portable, sm90 };
 
-// True when the current device is compute capability 9.0 and D is 64 or 128.
+// True when the current device is compute capability 9.0 and D is 64, 80, 96 or 128.
 bool attention_forward_sm90_applies(const AttentionDims& dims);
 
 void attention_forward_using(AttentionForwardKernel kernel, __nv_bfloat16* out, float* lse,
@@ -58,7 +58,7 @@ void attention_forward_using(AttentionForwardKernel kernel, __nv_bfloat16* out, 
 // they do not apply. Same workspace and semantics for all.
 enum class AttentionBackwardKernel { automatic, portable, sm90, sm90_deterministic };
 
-// True when the current device is compute capability 9.0 and D is 64 or 128.
+// True when the current device is compute capability 9.0 and D is 64, 80, 96 or 128.
 bool attention_backward_sm90_applies(const AttentionDims& dims);
 
 // The backward attention_backward runs: portable where the Hopper backward

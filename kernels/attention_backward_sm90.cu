@@ -27,29 +27,30 @@ cudaError_t launch_one(Kernel kernel, size_t smem, dim3 grid, unsigned threads,
 
 // The Sm90RowStats rows (padded rows: lse +inf, delta 0) and, for the fused
 // backward, its dQ accumulator zeroed (instead of a memset: one pass over
-// memory less). kLanes = D / 8 threads per row k = (b * H + h) * t_pad + t,
-// each reading 16 bytes of dout and of out, so that a warp's loads are whole
-// 128-byte lines; each also zeroes 8 of the row's D accumulator floats (any
-// DqAccumLayout holds B * H * t_pad * D floats: its tiles are t_pad / 64).
-template <int D>
+// memory less). kLanes = kTile / 8 threads per row k = (b * H + h) * t_pad + t,
+// each reading 16 bytes of dout and of out (lanes past the head's D read
+// nothing), so that a warp's loads are whole 128-byte lines; each also
+// zeroes 8 of the row's kTile accumulator floats (any DqAccumLayout holds
+// B * H * t_pad * kTile floats: its tiles are t_pad / 64).
+template <int kTile>
 __global__ void row_stats_sm90_kernel(float* lse_log2, float* delta, float* dq_accum,
                                       const bf16* dout, const bf16* out, const float* lse,
                                       HeadLayout lay, int64_t t_pad, int64_t n) {
-  constexpr int kLanes = D / 8;
+  constexpr int kLanes = kTile / 8;
   static_assert(32 % kLanes == 0, "a row's lanes lie in one warp");
   const int64_t thread = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   const int64_t k = thread / kLanes;
   if (k >= n) return;  // whole rows: the block size is a multiple of kLanes
   const int lane = int(thread % kLanes);
   if (dq_accum != nullptr) {
-    float4* zero = reinterpret_cast<float4*>(dq_accum + k * D + lane * 8);
+    float4* zero = reinterpret_cast<float4*>(dq_accum + k * kTile + lane * 8);
     zero[0] = zero[1] = make_float4(0.f, 0.f, 0.f, 0.f);
   }
   const int64_t bh = k / t_pad, t = k % t_pad;
   float dot = 0.f;
-  if (t < lay.T) {
+  if (t < lay.T && lane * 8 < lay.D) {
     const int64_t r = ((bh / lay.H) * lay.T + t) * lay.H + bh % lay.H;  // row of [B, T, H] out
-    dot = bf16_row_dot(dout + r * D + lane * 8, out + r * D + lane * 8, 8);
+    dot = bf16_row_dot(dout + r * lay.D + lane * 8, out + r * lay.D + lane * 8, 8);
   }
   const unsigned row_lanes = ((1u << kLanes) - 1) << (threadIdx.x % 32 / kLanes * kLanes);
 #pragma unroll
@@ -60,20 +61,22 @@ __global__ void row_stats_sm90_kernel(float* lse_log2, float* delta, float* dq_a
   delta[k] = dot;
 }
 
-// dQ = accum * 1/sqrt(D) into the q part of dqkv; accum in DqAccumLayout,
-// 8 elements (4 column pairs, contiguous there too) per thread.
-template <int D, class Layout>
+// dQ = accum * 1/sqrt(D) into the q part of dqkv; accum in DqAccumLayout
+// (kTile columns, of which the head's D are stored), 8 elements (4 column
+// pairs, contiguous there too) per thread.
+template <int kTile, class Layout>
 __global__ void dq_from_accumulator_kernel(bf16* dqkv, const float* accum, HeadLayout lay,
                                            int64_t n_chunks) {
   const int64_t n = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (n >= n_chunks) return;
-  const int d = int(n % (D / 8)) * 8;
-  const int64_t row = n / (D / 8);  // (b * H + h) * T + t
+  const int d = int(n % (kTile / 8)) * 8;
+  if (d >= lay.D) return;
+  const int64_t row = n / (kTile / 8);  // (b * H + h) * T + t
   const int64_t t = row % lay.T, bh = row / lay.T;
   const int r = int(t % Layout::kRows), col = d % Layout::kCols;
   const float* src = accum + Layout::block(bh, lay.T, t / Layout::kRows, d / Layout::kCols) +
                      r * Layout::kCols + 2 * Layout::pair_in_row(r, col / 2);
-  const float scale = rsqrtf(float(D));
+  const float scale = rsqrtf(float(lay.D));
   const float4 lo = reinterpret_cast<const float4*>(src)[0];
   const float4 hi = reinterpret_cast<const float4*>(src)[1];
   uint4 packed;
@@ -81,7 +84,7 @@ __global__ void dq_from_accumulator_kernel(bf16* dqkv, const float* accum, HeadL
   packed.y = mma::pack_bf16x2(lo.z * scale, lo.w * scale);
   packed.z = mma::pack_bf16x2(hi.x * scale, hi.y * scale);
   packed.w = mma::pack_bf16x2(hi.z * scale, hi.w * scale);
-  bf16* dq = dqkv + lay.qkv(bh / lay.H, 0, bh % lay.H) + t * 3 * lay.H * D + d;
+  bf16* dq = dqkv + lay.qkv(bh / lay.H, 0, bh % lay.H) + t * 3 * lay.H * lay.D + d;
   *reinterpret_cast<uint4*>(dq) = packed;
 }
 
@@ -101,18 +104,19 @@ template <class Tr>
 cudaError_t launch_backward_kernels(bf16* dqkv, const bf16* dout, const bf16* qkv,
                                const Sm90RowStats& stats, const float* slopes, float* dq_accum,
                                const AttentionLaunch& l) {
-  constexpr int D = Tr::kHeadDim;
+  constexpr int kTile = Tr::kHeadDim;
   using Smem = Sm90BackwardSmem<Tr>;
   const HeadLayout& lay = l.layout;
+  // The maps span the head's own D: the tile's columns past it read as zeros.
   CUtensorMap qkv_map, dout_map;
-  if (const cudaError_t st = encode_rows_map(&qkv_map, qkv, D, 3 * lay.H, l.B * lay.T, Tr::kBoxRows);
+  if (const cudaError_t st = encode_rows_map(&qkv_map, qkv, lay.D, 3 * lay.H, l.B * lay.T, Tr::kBoxRows);
       st != cudaSuccess)
     return st;
-  if (const cudaError_t st = encode_rows_map(&dout_map, dout, D, lay.H, l.B * lay.T, Tr::kBoxRows);
+  if (const cudaError_t st = encode_rows_map(&dout_map, dout, lay.D, lay.H, l.B * lay.T, Tr::kBoxRows);
       st != cudaSuccess)
     return st;
   const int blocks = int((lay.T + Tr::kBlock - 1) / Tr::kBlock);
-  const Sm90BackwardGrid order{l.B * lay.H, blocks, heads_per_group(l.B * lay.H, lay.T, D)};
+  const Sm90BackwardGrid order{l.B * lay.H, blocks, heads_per_group(l.B * lay.H, lay.T, kTile)};
   const Sm90BackwardArgs args{dqkv, dq_accum, stats, slopes, lay, order};
   const dim3 grid(unsigned(order.ctas()));
   if (dq_accum == nullptr) {  // deterministic: dK/dV, then dQ by its own kernel
@@ -123,13 +127,13 @@ cudaError_t launch_backward_kernels(bf16* dqkv, const bf16* dout, const bf16* qk
     return launch_one(attention_dq_sm90_kernel<Tr>, Smem::bytes(), grid, Tr::kThreads, qkv_map,
                       dout_map, args, l.stream);
   }
-  using Layout = DqAccumLayout<D, Tr::kDqColumnParts>;  // zeroed by row_stats_sm90_kernel
+  using Layout = DqAccumLayout<kTile, Tr::kDqColumnParts>;  // zeroed by row_stats_sm90_kernel
   if (const cudaError_t st = launch_one(attention_dkdv_sm90_kernel<Tr, true>, Smem::bytes(), grid,
                                         Tr::kThreads, qkv_map, dout_map, args, l.stream);
       st != cudaSuccess)
     return st;
-  const int64_t chunks = l.B * lay.H * lay.T * D / 8;
-  dq_from_accumulator_kernel<D, Layout><<<unsigned((chunks + 255) / 256), 256, 0, l.stream>>>(
+  const int64_t chunks = l.B * lay.H * lay.T * kTile / 8;
+  dq_from_accumulator_kernel<kTile, Layout><<<unsigned((chunks + 255) / 256), 256, 0, l.stream>>>(
       dqkv, dq_accum, lay, chunks);
   return cudaGetLastError();
 }
@@ -137,7 +141,8 @@ cudaError_t launch_backward_kernels(bf16* dqkv, const bf16* dout, const bf16* qk
 }  // namespace
 
 int64_t attention_dq_accumulator_floats(int64_t B, int64_t H, int64_t T, int64_t D) {
-  return B * H * DqAccumLayout<64, 1>::tiles(T) * DqAccumLayout<64, 1>::kRows * D;  // any layout's size
+  // Any layout's size, over the tile's columns.
+  return B * H * DqAccumLayout<64, 1>::tiles(T) * DqAccumLayout<64, 1>::kRows * sm90_tile_dim(int(D));
 }
 
 int64_t attention_sm90_stats_floats(int64_t B, int64_t H, int64_t T) {
@@ -153,9 +158,9 @@ cudaError_t launch_attention_backward_sm90(bf16* dqkv, const bf16* dout, const b
   const int64_t t_pad = Sm90RowStats::padded(lay.T), n = l.B * lay.H * t_pad;
   float* lse_log2 = stats_scratch;
   float* delta = stats_scratch + n;
-  constexpr int kThreadsPerBlock = 256;
-  const int64_t threads = n * (D / 8);
-  row_stats_sm90_kernel<D><<<unsigned((threads + kThreadsPerBlock - 1) / kThreadsPerBlock),
+  constexpr int kThreadsPerBlock = 256, kTile = sm90_tile_dim(D);
+  const int64_t threads = n * (kTile / 8);
+  row_stats_sm90_kernel<kTile><<<unsigned((threads + kThreadsPerBlock - 1) / kThreadsPerBlock),
                              kThreadsPerBlock, 0, l.stream>>>(lse_log2, delta, dq_accum, dout, out,
                                                               lse, lay, t_pad, n);
   if (const cudaError_t st = cudaGetLastError(); st != cudaSuccess) return st;
@@ -168,16 +173,22 @@ cudaError_t launch_attention_backward_sm90(bf16* dqkv, const bf16* dout, const b
     return v != nullptr && std::strcmp(v, value) == 0;
   };
   constexpr int S = kSm90BackwardStages;
-  if constexpr (D == 64) {
+  if constexpr (kTile == 64) {
     if (is("ALIBI_SM90_BWD_OWNED", "smem"))
-      return launch_backward_kernels<Sm90BackwardTraits<D, S, false>>(dqkv, dout, qkv, stats, slopes, dq_accum, l);
+      return launch_backward_kernels<Sm90BackwardTraits<kTile, S, false>>(dqkv, dout, qkv, stats, slopes, dq_accum, l);
     if (is("ALIBI_SM90_BWD_DQ", "columns"))
-      return launch_backward_kernels<Sm90BackwardTraits<D, S, true, 2>>(dqkv, dout, qkv, stats, slopes, dq_accum, l);
+      return launch_backward_kernels<Sm90BackwardTraits<kTile, S, true, 2>>(dqkv, dout, qkv, stats, slopes, dq_accum, l);
   }
-  return launch_backward_kernels<Sm90BackwardTraits<D, S>>(dqkv, dout, qkv, stats, slopes, dq_accum, l);
+  return launch_backward_kernels<Sm90BackwardTraits<kTile, S>>(dqkv, dout, qkv, stats, slopes, dq_accum, l);
 }
 
 template cudaError_t launch_attention_backward_sm90<64>(bf16*, const bf16*, const bf16*,
+                                                        const bf16*, const float*, const float*,
+                                                        float*, float*, const AttentionLaunch&);
+template cudaError_t launch_attention_backward_sm90<80>(bf16*, const bf16*, const bf16*,
+                                                        const bf16*, const float*, const float*,
+                                                        float*, float*, const AttentionLaunch&);
+template cudaError_t launch_attention_backward_sm90<96>(bf16*, const bf16*, const bf16*,
                                                         const bf16*, const float*, const float*,
                                                         float*, float*, const AttentionLaunch&);
 template cudaError_t launch_attention_backward_sm90<128>(bf16*, const bf16*, const bf16*,

@@ -1,5 +1,5 @@
-// Backward attention for Hopper (sm_90a), D = 64 or 128 (the default
-// backward there; attention.cu chooses).
+// Backward attention for Hopper (sm_90a), tiles of D = 64 or 128 columns (D =
+// 80 and 96 in 128-column tiles; the default backward there; attention.cu chooses).
 //
 // The steps of the portable backward (attention_backward.cuh):
 //   1. delta_i = dO_i . O_i and lse_i in log2 units, in padded rows
@@ -446,7 +446,8 @@ __device__ void consume_dkdv(const Sm90BackwardArgs& a, unsigned char* smem,
   const int warp = (threadIdx.x / 32) % 4;
   const int key_wg = n0 + consumer * Tr::kConsumerRows;
   const int key0 = key_wg + 16 * warp;  // this warp's first key
-  const AlibiLog2 alibi = AlibiLog2::of(a.slopes[h], kD);
+  const int head_dim = int(a.layout.D);  // <= kD (sm90_tile_dim)
+  const AlibiLog2 alibi = AlibiLog2::of(a.slopes[h], head_dim);
   const uint32_t k_block = tma::smem_addr(smem + Smem::kOwnedA);
   OwnedRows<Tr> k_rows(k_block + consumer * Tr::kConsumerRows * Tr::kRowBytes);
   OwnedRows<Tr> v_rows(tma::smem_addr(smem + Smem::kOwnedB) + consumer * Tr::kConsumerRows * Tr::kRowBytes);
@@ -540,9 +541,9 @@ __device__ void consume_dkdv(const Sm90BackwardArgs& a, unsigned char* smem,
   if (kFusedDq && threadIdx.x % 128 == 0) tma::bulk_wait();  // its reductions have read their parts
 
   const int64_t stride = 3 * lay.H * lay.D;
-  const float dk_scale[2] = {rsqrtf(float(kD)), rsqrtf(float(kD))}, dv_scale[2] = {1.f, 1.f};
-  store_accumulator_rows<kD>(a.dqkv + lay.qkv(b, 1, h), stride, dk, key0, lay.T, dk_scale);
-  store_accumulator_rows<kD>(a.dqkv + lay.qkv(b, 2, h), stride, dv, key0, lay.T, dv_scale);
+  const float dk_scale[2] = {rsqrtf(float(head_dim)), rsqrtf(float(head_dim))}, dv_scale[2] = {1.f, 1.f};
+  store_accumulator_rows<kD>(a.dqkv + lay.qkv(b, 1, h), stride, dk, key0, lay.T, dk_scale, head_dim);
+  store_accumulator_rows<kD>(a.dqkv + lay.qkv(b, 2, h), stride, dv, key0, lay.T, dv_scale, head_dim);
 }
 
 // Grid: Sm90BackwardGrid; key blocks in increasing order, so the blocks
@@ -601,7 +602,8 @@ __device__ void consume_dq(const Sm90BackwardArgs& a, unsigned char* smem,
   const int row0 = q_wg + 16 * warp;  // this warp's first query
   const HeadLayout& lay = a.layout;
   const int64_t T = lay.T;
-  const AlibiLog2 alibi = AlibiLog2::of(a.slopes[h], kD);
+  const int head_dim = int(lay.D);  // <= kD (sm90_tile_dim)
+  const AlibiLog2 alibi = AlibiLog2::of(a.slopes[h], head_dim);
   // Q and dO from shared memory: with them in registers (Tr::kOwnedInRegisters)
   // this kernel computed wrong dQ for the second consumer's rows on an H200,
   // for a reason not yet found (the dK/dV kernel's K and V in registers are right).
@@ -670,8 +672,8 @@ __device__ void consume_dq(const Sm90BackwardArgs& a, unsigned char* smem,
     tma::arrive(bar.empty(stage));
   }
 
-  const float dq_scale[2] = {rsqrtf(float(kD)), rsqrtf(float(kD))};
-  store_accumulator_rows<kD>(a.dqkv + lay.qkv(b, 0, h), 3 * lay.H * lay.D, dq, row0, T, dq_scale);
+  const float dq_scale[2] = {rsqrtf(float(head_dim)), rsqrtf(float(head_dim))};
+  store_accumulator_rows<kD>(a.dqkv + lay.qkv(b, 0, h), 3 * lay.H * lay.D, dq, row0, T, dq_scale, head_dim);
 }
 
 // Grid: Sm90BackwardGrid; query blocks in reverse order (the last has the

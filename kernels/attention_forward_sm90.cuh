@@ -259,7 +259,7 @@ __device__ void consume(const Sm90ForwardArgs& a, unsigned char* smem, const Sm9
   const Lane L;
   const int warp = (threadIdx.x / 32) % 4;  // within the warpgroup
   const int row0 = m0 + consumer * Tr::kConsumerRows + 16 * warp;  // this warp's first row
-  const AlibiLog2 alibi = AlibiLog2::of(a.slopes[h], kD);
+  const AlibiLog2 alibi = AlibiLog2::of(a.slopes[h], int(a.layout.D));  // D <= kD (sm90_tile_dim)
   // This warpgroup's 64 rows inside each Q box (64 rows = 8 whole swizzle atoms).
   const uint32_t q_addr = tma::smem_addr(smem + Smem::kQ) + consumer * Tr::kConsumerRows * Tr::kRowBytes;
   const uint32_t k_addr = tma::smem_addr(smem + Smem::kK);
@@ -382,7 +382,7 @@ __device__ void consume(const Sm90ForwardArgs& a, unsigned char* smem, const Sm9
     const int64_t i = row0 + L.g + 8 * half;
     if (a.lse && L.t == 0 && i < T) a.lse[lay.row(b, h) + i] = st.max[half] * kLn2 + logf(total);
   }
-  store_accumulator_rows<kD>(a.out + lay.out(b, h), lay.H * lay.D, o, row0, T, inv_sum);
+  store_accumulator_rows<kD>(a.out + lay.out(b, h), lay.H * lay.D, o, row0, T, inv_sum, int(lay.D));
 }
 
 // Grid (B * H, ceil(T / kBlockM)) (blocks_major) or (ceil(T / kBlockM), B * H).
@@ -411,7 +411,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   const int n_tiles = int((keys + Tr::kBlockN - 1) / Tr::kBlockN);
   static_assert(Tr::kBlockM % kKeySkipRows == 0, "blocks start on the key-skip bounds' blocks");
   const int first_tile = negligible_key_tiles<Tr::kBlockN>(args.key_skip, bh, m0, Tr::kBlockM,
-                                                           args.slopes[h], Tr::kHeadDim);
+                                                           args.slopes[h], int(args.layout.D));
 
   if (threadIdx.x == 0) bar.init();
   __syncthreads();

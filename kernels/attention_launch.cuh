@@ -19,7 +19,8 @@ template <int D>
 cudaError_t launch_attention_forward(bf16* out, float* lse, const bf16* qkv, const float* slopes,
                                      const AttentionLaunch& l);
 
-// Hopper (sm_90a) forward, D = 64 or 128 only (attention_forward_sm90.cu).
+// Hopper (sm_90a) forward, D = 64, 80, 96 or 128 (attention_forward_sm90.cu;
+// 80 and 96 in 128-column tiles, attention_traits.cuh sm90_tile_dim).
 // key_bounds: filled by launch_attention_key_bounds to skip the key tiles
 // that ALiBi makes negligible (attention_key_skip.cuh), or null.
 template <int D>
@@ -37,7 +38,7 @@ cudaError_t launch_attention_backward(bf16* dqkv, const bf16* dout, const bf16* 
 cudaError_t launch_attention_row_dot(float* delta, const bf16* dout, const bf16* out,
                                      const AttentionLaunch& l);
 
-// Hopper (sm_90a) backward, D = 64 or 128 only (attention_backward_sm90.cu);
+// Hopper (sm_90a) backward, D = 64, 80, 96 or 128 (attention_backward_sm90.cu);
 // same arguments and results as launch_attention_backward, with scratch of
 // attention_sm90_stats_floats for the row statistics (16-byte aligned) and
 // dq_accum: fp32 scratch (attention_dq_accumulator_floats) for the fused
@@ -49,7 +50,7 @@ cudaError_t launch_attention_backward_sm90(bf16* dqkv, const bf16* dout, const b
                                            const AttentionLaunch& l);
 int64_t attention_sm90_stats_floats(int64_t B, int64_t H, int64_t T);
 
-// Size of dq_accum in floats (D = 64 or 128; attention_backward_sm90.cu).
+// Size of dq_accum in floats (D = 64 .. 128; attention_backward_sm90.cu).
 int64_t attention_dq_accumulator_floats(int64_t B, int64_t H, int64_t T, int64_t D);
 
 // Allows a kernel more than the default 48 KiB of dynamic shared memory.

@@ -54,11 +54,13 @@ struct Lane {
 
 // Writes a warp's 16 rows of a 64 x kD wgmma accumulator (wgmma.cuh layout)
 // as bf16 to rows row0 + g (times row_factor[0]) and row0 + g + 8 (times
-// row_factor[1]) of a head whose rows are stride elements apart; rows < T.
+// row_factor[1]) of a head whose rows are stride elements apart; rows < T,
+// columns < cols (a multiple of 8: a head dim narrower than the tile's).
 template <int kD>
 __device__ __forceinline__ void store_accumulator_rows(bf16* head, int64_t stride,
                                                        const float (&acc)[kD / 8][4], int64_t row0,
-                                                       int64_t T, const float (&row_factor)[2]) {
+                                                       int64_t T, const float (&row_factor)[2],
+                                                       int cols = kD) {
   const Lane L;
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
@@ -67,8 +69,9 @@ __device__ __forceinline__ void store_accumulator_rows(bf16* head, int64_t strid
       bf16* row = head + i * stride + 2 * L.t;
 #pragma unroll
       for (int c = 0; c < kD / 8; ++c)
-        *reinterpret_cast<uint32_t*>(row + 8 * c) = mma::pack_bf16x2(
-            acc[c][2 * half] * row_factor[half], acc[c][2 * half + 1] * row_factor[half]);
+        if (8 * c < cols)
+          *reinterpret_cast<uint32_t*>(row + 8 * c) = mma::pack_bf16x2(
+              acc[c][2 * half] * row_factor[half], acc[c][2 * half + 1] * row_factor[half]);
     }
   }
 }

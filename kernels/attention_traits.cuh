@@ -98,6 +98,13 @@ struct Sm90ForwardTraits {
 // tiles keeping ColumnBias also fit, with room (no spill at 128 registers),
 // at twice the tiles, barrier waits and turns per row: the fallback if a
 // change makes the 128-key variant spill.
+// The Hopper kernels' tile width for head dim D. Their products run over
+// whole 64-column boxes, so D = 80 and 96 run in 128-column tiles: TMA
+// fills the columns past D with zeros, which add nothing to any product
+// (Q K^T, P V, dS K, ...), and the stores leave them out. The scale and the
+// row addressing use the head's own D (HeadLayout::D).
+constexpr int sm90_tile_dim(int D) { return D <= 64 ? 64 : 128; }
+
 template <int D, int kStages, int kConsumers = 2>
 using ForwardSm90Traits = Sm90ForwardTraits<D, 128, kStages, kConsumers, kConsumers == 2>;
 constexpr int kSm90DefaultStages = 3;

@@ -88,7 +88,7 @@ struct Problem {
 };
 
 // The forward kernels to check on this device: always the portable one, and
-// the Hopper one where it applies (compute capability 9.0, D = 64 or 128).
+// the Hopper one where it applies (compute capability 9.0, D = 64, 80, 96 or 128).
 std::vector<AttentionForwardKernel> forward_kernels(const AttentionDims& dims) {
   std::vector<AttentionForwardKernel> kernels{AttentionForwardKernel::portable};
   if (attention_forward_sm90_applies(dims)) kernels.push_back(AttentionForwardKernel::sm90);
@@ -309,7 +309,7 @@ TEST(CudaAttention, ForwardAtLongLengthsOnSampledRows) {
 TEST(CudaAttention, ForwardTileBoundaries) {
   ALIBI_SKIP_WITHOUT_GPU();
   uint64_t seed = 600;
-  for (int D : {64, 128})
+  for (int D : {64, 80, 96, 128})
     for (int64_t T : {1, 7, 63, 64, 65, 127, 128, 129, 255, 257})
       for (int64_t H : {8, 12}) {
         check_case({1, T, H, D, true}, false, seed++);
@@ -330,7 +330,8 @@ TEST(CudaAttention, Sm90ForwardMatchesPortable) {
   uint64_t seed = 700;
   for (const Case& c : {Case{2, 1000, 12, 64, true}, Case{2, 1000, 12, 128, true},
                         Case{1, 4097, 8, 128, true}, Case{3, 333, 12, 128, false},
-                        Case{1, 2048, 8, 64, false}}) {
+                        Case{1, 2048, 8, 64, false}, Case{2, 1000, 12, 80, true},
+                        Case{3, 333, 12, 96, false}, Case{1, 2048, 20, 96, true}}) {
     SCOPED_TRACE(c.name());
     if (!attention_forward_sm90_applies(c.dims())) GTEST_SKIP() << "not a compute capability 9.0 device";
     DeviceArray<uint16_t> qkv(c.qkv_size());
@@ -439,7 +440,7 @@ TEST(CudaAttention, Sm90BackwardTileBoundaries) {
   ALIBI_SKIP_WITHOUT_GPU();
   if (!sm90_backward_available()) GTEST_SKIP() << "not a compute capability 9.0 device";
   uint64_t seed = 900;
-  for (int D : {64, 128}) {
+  for (int D : {64, 80, 96, 128}) {
     for (int64_t T : {1, 7, 63, 64, 65, 127, 128, 129, 257, 1000})
       for (int64_t H : {8, 12})
         for (const Case& c : {Case{1, T, H, D, true}, Case{2, T, H, D, false}}) {
@@ -451,6 +452,7 @@ TEST(CudaAttention, Sm90BackwardTileBoundaries) {
             if (::testing::Test::HasFailure()) return;  // the first failing shape is the clue
           }
         }
+    if (D == 80 || D == 96) continue;  // their tiles are D = 128's, whose long cases follow
     for (const Case& c : {Case{1, 4097, 8, D, true}, Case{1, 4097, 12, D, false}}) {
       SCOPED_TRACE(c.name());
       const Problem p(c, seed++);
@@ -471,7 +473,7 @@ TEST(CudaAttention, Sm90BackwardEveryCtaOrder) {
   uint64_t seed = 1600;
   for (const char* heads_per_group : {"1", "5", "1000"}) {
     const test::ScopedEnv order("ALIBI_SM90_BWD_HEADS_PER_GROUP", heads_per_group);
-    for (int D : {64, 128})
+    for (int D : {64, 96, 128})
       for (const Case& c : {Case{2, 257, 12, D, true}, Case{3, 130, 8, D, false}}) {
         SCOPED_TRACE(c.name() + ", heads per group " + heads_per_group);
         const Problem p(c, seed++);
@@ -494,7 +496,8 @@ TEST(CudaAttention, Sm90BackwardMatchesPortable) {
   uint64_t seed = 1000;
   for (const Case& c : {Case{2, 1000, 12, 64, true}, Case{2, 1000, 12, 128, true},
                         Case{1, 4097, 8, 128, true}, Case{3, 333, 12, 128, false},
-                        Case{1, 2048, 8, 64, false}}) {
+                        Case{1, 2048, 8, 64, false}, Case{2, 1000, 12, 80, true},
+                        Case{3, 333, 12, 96, false}, Case{1, 2048, 20, 96, true}}) {
     SCOPED_TRACE(c.name());
     const Problem p(c, seed++);
     const std::vector<float> out = rounded_to_bf16(p.ref_out);
@@ -513,7 +516,7 @@ TEST(CudaAttention, Sm90BackwardMatchesPortable) {
 TEST(CudaAttention, Sm90DeterministicBackwardIsDeterministic) {
   ALIBI_SKIP_WITHOUT_GPU();
   if (!sm90_backward_available()) GTEST_SKIP() << "not a compute capability 9.0 device";
-  for (const Case& c : {Case{2, 1000, 8, 64, true}, Case{2, 1000, 12, 128, true}}) {
+  for (const Case& c : {Case{2, 1000, 8, 64, true}, Case{2, 1000, 12, 128, true}, Case{1, 700, 12, 96, true}}) {
     SCOPED_TRACE(c.name());
     const Problem p(c, 1100);
     const std::vector<float> out = rounded_to_bf16(p.ref_out);
@@ -525,8 +528,8 @@ TEST(CudaAttention, Sm90DeterministicBackwardIsDeterministic) {
 }
 
 // The automatic choice (attention_backward_choice): the fused Hopper backward,
-// except where the deterministic pair is asked for or faster (D = 128,
-// T <= 1024); the portable backward for other head dims or when
+// except where the deterministic pair is asked for or faster (D = 80 to 128,
+// T <= 1024); the portable backward for other head dims (32) or when
 // ALIBI_ATTENTION_BACKWARD=portable forces it. attention_backward runs the
 // chosen kernels, bit for bit (compared on shapes whose choice is a
 // deterministic backward).
@@ -542,7 +545,9 @@ TEST(CudaAttention, AutomaticBackwardChoice) {
   EXPECT_EQ(attention_backward_choice({1, 1025, 8, 128}, false), K::sm90);
   EXPECT_EQ(attention_backward_choice({1, 300, 8, 64}, false), K::sm90);
   EXPECT_EQ(attention_backward_choice({1, 5000, 8, 64}, true), K::sm90_deterministic);
-  EXPECT_EQ(attention_backward_choice({1, 300, 8, 96}, false), K::portable);
+  EXPECT_EQ(attention_backward_choice({1, 300, 8, 96}, false), K::sm90_deterministic);  // 128-column tiles
+  EXPECT_EQ(attention_backward_choice({1, 2000, 8, 80}, false), K::sm90);
+  EXPECT_EQ(attention_backward_choice({1, 300, 8, 32}, false), K::portable);
 
   const Case c{1, 300, 8, 64, true};
   const Problem p(c, 1200);
