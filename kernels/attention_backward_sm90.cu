@@ -179,7 +179,9 @@ cudaError_t launch_attention_backward_sm90(bf16* dqkv, const bf16* dout, const b
     if (is("ALIBI_SM90_BWD_DQ", "columns"))
       return launch_backward_kernels<Sm90BackwardTraits<kTile, S, true, 2>>(dqkv, dout, qkv, stats, slopes, dq_accum, l);
   }
-  return launch_backward_kernels<Sm90BackwardTraits<kTile, S>>(dqkv, dout, qkv, stats, slopes, dq_accum, l);
+  using Tiles = Sm90BackwardTraits<kTile, S>;
+  return launch_backward_kernels<Sm90BackwardTraits<kTile, S, Tiles::kOwnedInRegisters, Tiles::kDqColumnParts, D>>(
+      dqkv, dout, qkv, stats, slopes, dq_accum, l);
 }
 
 template cudaError_t launch_attention_backward_sm90<64>(bf16*, const bf16*, const bf16*,

@@ -237,7 +237,7 @@ struct OwnedRows {
   __device__ __forceinline__ void issue_times_rows(float (&d)[N / 8][4], uint32_t b_addr, int b_box) const {
     using Smem = Sm90BackwardSmem<Tr>;
 #pragma unroll
-    for (int k = 0; k < Tr::kHeadDim / 16; ++k) {
+    for (int k = 0; k < Tr::kDataDim / 16; ++k) {  // columns past the head's D are zeros
       const uint32_t box = k / 4, within = (k % 4) * 32;
       const uint64_t db = wgmma::desc_sw128(b_addr + box * b_box + within, 16, 1024);
       if constexpr (kInRegisters) {

@@ -90,10 +90,9 @@ cudaError_t launch_attention_forward_sm90(bf16* out, float* lse, const bf16* qkv
   const KeySkipBounds key_skip{key_bounds, KeySkipBounds::blocks_of(l.layout.T)};
   const Sm90ForwardArgs args{out, lse, slopes, l.layout, /*blocks_major, set by launch:*/ false,
                              key_skip};
-  constexpr int kTile = sm90_tile_dim(D);
   if constexpr (D == 64)
-    if (consumers_at_d64(l.layout.T) == 3) return launch_with_consumers<kTile, 3>(qkv, args, l);
-  return launch_with_consumers<kTile, 2>(qkv, args, l);
+    if (consumers_at_d64(l.layout.T) == 3) return launch_with_consumers<D, 3>(qkv, args, l);
+  return launch_with_consumers<D, 2>(qkv, args, l);
 }
 
 template cudaError_t launch_attention_forward_sm90<64>(bf16*, float*, const bf16*, const float*,

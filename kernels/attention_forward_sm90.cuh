@@ -274,7 +274,7 @@ __device__ void consume(const Sm90ForwardArgs& a, unsigned char* smem, const Sm9
   const auto issue_qk = [&](float (&s)[kN / 8][4], int stage) {
     wgmma::fence();
 #pragma unroll
-    for (int k = 0; k < kD / 16; ++k) {
+    for (int k = 0; k < Tr::kDataDim / 16; ++k) {  // columns past the head's D are zeros
       const uint32_t box = k / 4, within = (k % 4) * 32;
       const uint64_t da = wgmma::desc_sw128(q_addr + box * Smem::kQBox + within, 16, 1024);
       const uint64_t db = wgmma::desc_sw128(

@@ -52,10 +52,13 @@ using BackwardDkDvTraits = AttentionTraits<D, 4, (D > 96 ? 32 : 64)>;
 // kColumnBiasInRegisters: the key-dependent half of the ALiBi bias is kept
 // in registers across tiles (ColumnBias), else recomputed for every tile
 // (one more FFMA a score, kN / 4 fewer registers a thread).
+// kHeadDim is the tile's width (sm90_tile_dim), kDataDim the head's own D:
+// the products that sum over the head dim (Q K^T) take kDataDim / 16 steps.
 template <int kHeadDim_, int kBlockN_, int kStages_, int kConsumers_ = 2,
-          bool kColumnBiasInRegisters_ = true>
+          bool kColumnBiasInRegisters_ = true, int kDataDim_ = kHeadDim_>
 struct Sm90ForwardTraits {
   static constexpr int kHeadDim = kHeadDim_;
+  static constexpr int kDataDim = kDataDim_;
   static constexpr int kConsumers = kConsumers_;
   static constexpr int kConsumerRows = 64;
   static constexpr int kBlockM = kConsumers * kConsumerRows;
@@ -78,6 +81,7 @@ struct Sm90ForwardTraits {
   static constexpr int kBoxRows = std::gcd(kBlockM, kBlockN);
 
   static_assert(kHeadDim % kBoxCols == 0, "head dim must be a multiple of 64");
+  static_assert(kDataDim % 16 == 0 && kDataDim <= kHeadDim, "the head's D: whole k-steps inside the tile");
   static_assert(kConsumers == 2 || kConsumers == 3, "instantiated: 2 or 3 consumer warpgroups");
   static_assert(kBlockN % 16 == 0 && kBlockN <= 256, "one wgmma covers the key tile");
   static_assert(kBoxRows % 8 == 0 && kBoxRows <= 256,
@@ -106,7 +110,7 @@ struct Sm90ForwardTraits {
 constexpr int sm90_tile_dim(int D) { return D <= 64 ? 64 : 128; }
 
 template <int D, int kStages, int kConsumers = 2>
-using ForwardSm90Traits = Sm90ForwardTraits<D, 128, kStages, kConsumers, kConsumers == 2>;
+using ForwardSm90Traits = Sm90ForwardTraits<sm90_tile_dim(D), 128, kStages, kConsumers, kConsumers == 2, D>;
 constexpr int kSm90DefaultStages = 3;
 
 }  // namespace alibi::cuda
@@ -124,10 +128,15 @@ namespace alibi::cuda {
 // dK and dV (64 + 64 fp32), S^T and dP^T (32 + 32 fp32) and their bf16
 // fragments (16 + 16) under the 240-register cap; a 128-row stream tile
 // would double S^T and dP^T (FlashAttention-3 also streams 64 rows there).
+// kHeadDim is the tile's width (sm90_tile_dim), kDataDim the head's own D:
+// the products that sum over the head dim (S^T = K Q^T, dP^T = V dO^T) take
+// kDataDim / 16 steps.
 template <int kHeadDim_, int kStages_, bool kOwnedInRegisters_ = (kHeadDim_ == 64),
-          int kDqColumnParts_ = (kHeadDim_ == 64 ? 1 : 2)>
+          int kDqColumnParts_ = (kHeadDim_ == 64 ? 1 : 2), int kDataDim_ = kHeadDim_>
 struct Sm90BackwardTraits {
   static constexpr int kHeadDim = kHeadDim_;
+  static constexpr int kDataDim = kDataDim_;
+  static_assert(kDataDim % 16 == 0 && kDataDim <= kHeadDim, "the head's D: whole k-steps inside the tile");
   // The fused kernel's dQ = dS K of a tile, by columns: 2 parts, each
   // consumer multiplying for half of the head's columns every tile (D =
   // 128: a whole 64 x 128 dQ would not fit in registers beside dK and dV),
