@@ -1,6 +1,7 @@
 // Host side of the attention kernels: validation, head-dim dispatch and the
-// backward's scratch. The kernels are in attention_forward.cuh and
-// attention_backward.cuh, their tiling in attention_traits.cuh.
+// backward's scratch. The kernels are in attention_forward_sm80.cuh and
+// attention_backward_sm80.cuh (portable, mma.sync: sm_80 and later) and the
+// Hopper *_sm90.cuh, their tiling in attention_traits.cuh.
 //
 // Kernel choice (docs/results/attention_sm90.md):
 //  - forward: the Hopper kernel (attention_forward_sm90.cuh) on compute

@@ -9,7 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "kernels/attention_backward_sm90.cuh"
+#include "kernels/attention_dkdv_sm90.cuh"
+#include "kernels/attention_dq_sm90.cuh"
 #include "kernels/attention_launch.cuh"
 #include "kernels/tensor_map.cuh"
 

@@ -17,7 +17,7 @@
 // masks the tiles that reach past its first row, so a warp may see tiles
 // whose keys all lie after its rows (all masked: they add nothing).
 // Scores live in the log2 domain (log2(e) folded into scale and slope) so the
-// softmax uses exp2. Semantics as attention_forward_kernel (portable).
+// softmax uses exp2. Semantics as attention_forward_kernel (attention_forward_sm80.cuh).
 #pragma once
 
 #include <cuda.h>
@@ -25,6 +25,7 @@
 #include <type_traits>
 
 #include "kernels/attention_key_skip.cuh"
+#include "kernels/attention_sm90_pipeline.cuh"
 #include "kernels/attention_tiles.cuh"
 #include "kernels/attention_traits.cuh"
 #include "kernels/tma.cuh"
@@ -47,30 +48,24 @@ struct Sm90ForwardSmem {
   static constexpr int kK = kQ + kQBytes;
   static constexpr int kV = kK + Tr::kStages * kKVBytes;
   static constexpr int kBarriers = kV + Tr::kStages * kKVBytes;
-  static constexpr int kBarrierCount = 1 + 4 * Tr::kStages;
+  static constexpr int kBarrierCount = StageRing<Tr::kStages, 2>::kCount;
   static constexpr size_t bytes() { return size_t(kBarriers) + 8 * kBarrierCount + 1024; }
 };
 
-// The mbarriers: Q landed; per stage, K / V landed (one arrival, the
-// producer's, plus the bytes) and K / V consumed (one arrival per consumer warp).
+// The forward's ring (attention_sm90_pipeline.cuh): Q once; K (stream 0)
+// and V (stream 1) with barriers of their own, so that a K stage is free as
+// soon as S = Q K^T is done; an empty barrier takes one arrival per consumer warp.
 template <class Tr>
-struct Sm90Barriers {
-  uint64_t* base;
-  __device__ uint64_t* q_full() const { return base; }
-  __device__ uint64_t* k_full(int s) const { return base + 1 + s; }
-  __device__ uint64_t* v_full(int s) const { return base + 1 + Tr::kStages + s; }
-  __device__ uint64_t* k_empty(int s) const { return base + 1 + 2 * Tr::kStages + s; }
-  __device__ uint64_t* v_empty(int s) const { return base + 1 + 3 * Tr::kStages + s; }
-  __device__ void init() const {
-    tma::barrier_init(q_full(), 1);
-    for (int s = 0; s < Tr::kStages; ++s) {
-      tma::barrier_init(k_full(s), 1);
-      tma::barrier_init(v_full(s), 1);
-      tma::barrier_init(k_empty(s), 4 * Tr::kConsumers);
-      tma::barrier_init(v_empty(s), 4 * Tr::kConsumers);
-    }
-    tma::barrier_init_fence();
-  }
+struct Sm90Barriers : StageRing<Tr::kStages, 2> {
+  using Ring = StageRing<Tr::kStages, 2>;
+  static constexpr int kK = 0, kV = 1;
+  __device__ explicit Sm90Barriers(uint64_t* base) : Ring{base} {}
+  __device__ uint64_t* q_full() const { return Ring::once(); }
+  __device__ uint64_t* k_full(int s) const { return Ring::full(kK, s); }
+  __device__ uint64_t* v_full(int s) const { return Ring::full(kV, s); }
+  __device__ uint64_t* k_empty(int s) const { return Ring::empty(kK, s); }
+  __device__ uint64_t* v_empty(int s) const { return Ring::empty(kV, s); }
+  __device__ void init() const { Ring::init(4 * Tr::kConsumers); }
 };
 
 struct Sm90ForwardArgs {
@@ -82,34 +77,6 @@ struct Sm90ForwardArgs {
   bool blocks_major;
   KeySkipBounds key_skip;  // bounds null: every key tile is computed
 };
-
-__device__ __forceinline__ float fast_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
-
-// Raw dot products -> log2-domain scores (alibi_score.cuh) of a warp's 16
-// rows of the tile; -inf where j > i with
-// kMask (tiles that cross the warp's diagonal, including keys past T: those
-// are after every valid query). For element (c, e) of a thread,
-// j - i = (n0 - row0 + 2t - g) + (8c + e%2 - 8(e/2)), the second term a
-// compile-time constant, so bias and mask cost one FFMA and one compare.
-template <int kN, bool kMask>
-__device__ __forceinline__ void scores_to_log2(float (&s)[kN / 8][4], int row0, int n0,
-                                               const AlibiLog2& alibi) {
-  const Lane L;
-  const int rel0 = n0 - row0 + 2 * L.t - L.g;  // j - i of element (0, 0)
-  const float bias0 = alibi.bias(float(rel0));
-#pragma unroll
-  for (int c = 0; c < kN / 8; ++c)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int k = 8 * c + (e % 2) - 8 * (e / 2);
-      const float v = alibi.score(s[c][e], alibi.bias_after(bias0, float(k)));
-      s[c][e] = (kMask && is_future_key(rel0 + k)) ? -INFINITY : v;
-    }
-}
 
 // The forward's split of the bias of element (c, e) of a thread, in log2
 // units: slope * (j - i) = row_offset[e / 2] + column_bias[c][e % 2], where
@@ -194,22 +161,6 @@ __device__ __forceinline__ void rescale(float (&o)[kD / 8][4], const float (&cor
   }
 }
 
-// Copies rows [row, row + kRows) of head column `column` (part * H + h) of
-// the tensor map into kBoxes 64-column boxes of kRows rows at dst, each as
-// kRows / kBoxRows TMA copies stacked; the bytes complete on bar.
-template <class Tr, int kRows>
-__device__ __forceinline__ void load_rows(unsigned char* dst, const CUtensorMap* map, uint64_t* bar,
-                                          int column, int row) {
-  using Smem = Sm90ForwardSmem<Tr>;
-  static_assert(kRows % Tr::kBoxRows == 0, "whole TMA copies");
-#pragma unroll
-  for (int box = 0; box < Tr::kBoxes; ++box)
-#pragma unroll
-    for (int copy = 0; copy < kRows / Tr::kBoxRows; ++copy)
-      tma::load_3d(dst + box * kRows * Tr::kRowBytes + copy * Smem::kCopy, map, bar,
-                   box * Tr::kBoxCols, column, row + copy * Tr::kBoxRows);
-}
-
 // The producer's single thread: Q once, then K and V of key tiles
 // first_tile .. n_tiles - 1. Tensor-map coordinates: (column, part * H + h,
 // b * T + row).
@@ -217,30 +168,22 @@ template <class Tr>
 __device__ void produce(const CUtensorMap* map, unsigned char* smem, const Sm90Barriers<Tr>& bar,
                         int h, int H, int row_base, int m0, int first_tile, int n_tiles) {
   using Smem = Sm90ForwardSmem<Tr>;
+  using Bar = Sm90Barriers<Tr>;
   tma::prefetch_map(map);
+  const TileSource q{map, h, row_base}, k{map, H + h, row_base}, v{map, 2 * H + h, row_base};
   tma::arrive_expect_bytes(bar.q_full(), Smem::kQBytes);
-  load_rows<Tr, Tr::kBlockM>(smem + Smem::kQ, map, bar.q_full(), h, row_base + m0);
+  load_rows_sm90<Tr, Tr::kBlockM>(smem + Smem::kQ, Smem::kQBox, q, bar.q_full(), m0);
   for (int j = 0; j < n_tiles - first_tile; ++j) {  // j: the tile's place in the ring's order
-    const int stage = j % Tr::kStages, round = j / Tr::kStages;
-    const int row = row_base + (first_tile + j) * Tr::kBlockN;
-    // The stage's previous K (j - kStages) must have been consumed.
-    if (round > 0) tma::wait(bar.k_empty(stage), (round - 1) & 1);
+    const int stage = Bar::stage_of(j), row = (first_tile + j) * Tr::kBlockN;
+    bar.wait_free(Bar::kK, j);
     tma::arrive_expect_bytes(bar.k_full(stage), Smem::kKVBytes);
-    load_rows<Tr, Tr::kBlockN>(smem + Smem::kK + stage * Smem::kKVBytes, map, bar.k_full(stage),
-                               H + h, row);
-    if (round > 0) tma::wait(bar.v_empty(stage), (round - 1) & 1);
+    load_rows_sm90<Tr, Tr::kBlockN>(smem + Smem::kK + stage * Smem::kKVBytes, Smem::kKVBox, k, bar.k_full(stage),
+                                    row);
+    bar.wait_free(Bar::kV, j);
     tma::arrive_expect_bytes(bar.v_full(stage), Smem::kKVBytes);
-    load_rows<Tr, Tr::kBlockN>(smem + Smem::kV + stage * Smem::kKVBytes, map, bar.v_full(stage),
-                               2 * H + h, row);
+    load_rows_sm90<Tr, Tr::kBlockN>(smem + Smem::kV + stage * Smem::kKVBytes, Smem::kKVBox, v, bar.v_full(stage),
+                                    row);
   }
-}
-
-// Named barriers of the consumer warpgroups (id 0 is __syncthreads).
-__device__ __forceinline__ void named_barrier_sync(int id, int threads) {
-  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
-}
-__device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
-  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 
 // One consumer warpgroup: 64 query rows from m0 + 64 * consumer, over key
@@ -311,7 +254,7 @@ __device__ void consume(const Sm90ForwardArgs& a, unsigned char* smem, const Sm9
       scores_less_row_offset<kN, false>(s, column_bias, rel0, alibi);
     softmax_step_sm90<kN>(s, row_offset, st, correction);
   };
-  const auto parity = [](int j) { return uint32_t(j / Tr::kStages) & 1; };
+  const auto parity = [](int j) { return Sm90Barriers<Tr>::parity_of(j); };
   // Barrier 1 + c: consumer c's 128 threads wait, the previous consumer's
   // (c - 1, or the last for c = 0) arrive.
   static_assert(1 + Tr::kConsumers <= 16, "named barrier ids 1 .. kConsumers (0 is __syncthreads)");
@@ -396,10 +339,8 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
                                   const Sm90ForwardArgs args) {
   using Smem = Sm90ForwardSmem<Tr>;
   extern __shared__ unsigned char smem_raw[];
-  // TMA's 128-byte swizzle and the wgmma descriptors assume 1024-byte aligned atoms.
-  const uint32_t raw = tma::smem_addr(smem_raw);
-  unsigned char* smem = smem_raw + ((1024 - raw % 1024) % 1024);
-  const Sm90Barriers<Tr> bar{reinterpret_cast<uint64_t*>(smem + Smem::kBarriers)};
+  unsigned char* smem = aligned_shared_base(smem_raw);
+  const Sm90Barriers<Tr> bar(reinterpret_cast<uint64_t*>(smem + Smem::kBarriers));
 
   const int block = args.blocks_major ? gridDim.y - 1 - blockIdx.y : gridDim.x - 1 - blockIdx.x;
   const int bh = args.blocks_major ? blockIdx.x : blockIdx.y;
@@ -416,15 +357,12 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   if (threadIdx.x == 0) bar.init();
   __syncthreads();
 
-  const int warpgroup = threadIdx.x / 128;
-  if (warpgroup == 0) {
-    wgmma::shrink_registers<Tr::kProducerRegs>();
-    if (threadIdx.x == 0)
-      produce<Tr>(&qkv_map, smem, bar, h, H, int(b * args.layout.T), m0, first_tile, n_tiles);
-  } else {
-    wgmma::grow_registers<Tr::kConsumerRegs>();
-    consume<Tr, kPingPong>(args, smem, bar, warpgroup - 1, b, h, m0, first_tile, n_tiles);
-  }
+  run_roles<Tr>(
+      [&] {
+        if (threadIdx.x == 0)
+          produce<Tr>(&qkv_map, smem, bar, h, H, int(b * args.layout.T), m0, first_tile, n_tiles);
+      },
+      [&](int consumer) { consume<Tr, kPingPong>(args, smem, bar, consumer, b, h, m0, first_tile, n_tiles); });
 }
 
 }  // namespace alibi::cuda

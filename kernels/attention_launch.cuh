@@ -1,5 +1,5 @@
 // Launchers of the tensor-core attention kernels, one instantiation per
-// supported head dim (in attention_forward.cu and attention_backward.cu, so
+// supported head dim (in attention_forward_sm80.cu and attention_backward_sm80.cu, so
 // the two compile in parallel). attention.cu validates and dispatches.
 #pragma once
 
@@ -34,7 +34,7 @@ cudaError_t launch_attention_backward(bf16* dqkv, const bf16* dout, const bf16* 
                                       const bf16* out, const float* lse, const float* slopes,
                                       float* delta, const AttentionLaunch& l);
 
-// delta[b,h,t] = dO . O (the first step of both backwards; attention_backward.cu).
+// delta[b,h,t] = dO . O (the first step of both backwards; attention_backward_sm80.cu).
 cudaError_t launch_attention_row_dot(float* delta, const bf16* dout, const bf16* out,
                                      const AttentionLaunch& l);
 

@@ -1,4 +1,5 @@
-// Backward attention on tensor cores, deterministic (no atomics):
+// Backward attention on tensor cores, portable (mma.sync: sm_80 and later),
+// deterministic (no atomics):
 //   1. delta_i = dO_i . O_i                        (row_dot_kernel)
 //   2. a CTA per key block: dV = sum_i P^T dO, dK = sum_i dS^T Q, looping
 //      over query tiles; each warp owns 16 keys    (dkdv_kernel)

@@ -1,5 +1,5 @@
 // Instantiates the backward kernels for every supported head dim.
-#include "kernels/attention_backward.cuh"
+#include "kernels/attention_backward_sm80.cuh"
 #include "kernels/attention_launch.cuh"
 
 namespace alibi::cuda {

@@ -1,5 +1,5 @@
 // Instantiates the forward kernel for every supported head dim.
-#include "kernels/attention_forward.cuh"
+#include "kernels/attention_forward_sm80.cuh"
 #include "kernels/attention_launch.cuh"
 
 namespace alibi::cuda {

@@ -1,4 +1,5 @@
-// Forward attention on tensor cores, FlashAttention-2 style: a CTA per
+// Forward attention on tensor cores, portable (mma.sync: sm_80 and later),
+// FlashAttention-2 style: a CTA per
 // (query block, b, h); each warp owns 16 query rows and keeps their running
 // max, running sum and output accumulator in registers while K/V tiles
 // stream through double-buffered shared memory (cp.async). Scores live in
