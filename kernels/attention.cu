@@ -5,11 +5,12 @@
 //
 // Kernel choice (docs/results/attention_sm90.md):
 //  - forward: the Hopper kernel (attention_forward_sm90.cuh) on compute
-//    capability 9.0 for D 64, 80, 96 and 128, unless ALIBI_ATTENTION_KERNEL=portable;
+//    capability 9.0 for D 64, 80, 96 and 128, unless runtime.attention_kernel
+//    asks for the portable one;
 //  - backward: likewise the Hopper backward (attention_backward_sm90.cuh),
 //    fused (dQ added into an fp32 accumulator by bulk reductions in the L2)
-//    or, when determinism is asked for, as two kernels;
-//    ALIBI_ATTENTION_BACKWARD=portable forces the portable backward.
+//    or, when determinism is asked for, as two kernels; runtime.attention_backward
+//    may ask for the portable backward.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -87,24 +88,31 @@ cudaError_t dispatch_sm90_head_dim(int64_t D, F&& f) {
   }
 }
 
-// The environment override, read on every call so that a benchmark can time
-// both kernels in one process.
-bool portable_forced() {
-  const char* v = std::getenv("ALIBI_ATTENTION_KERNEL");
-  return v != nullptr && std::strcmp(v, "portable") == 0;
+AttentionLaunch launch_of(const AttentionDims& dims, cudaStream_t stream, const AttentionTuning& tuning) {
+  return {HeadLayout{dims.T, dims.H, dims.D}, dims.B, stream, tuning};
 }
 
-// The backward's override, read on every call like the above.
-bool portable_backward_forced() {
-  const char* v = std::getenv("ALIBI_ATTENTION_BACKWARD");
-  return v != nullptr && std::strcmp(v, "portable") == 0;
-}
-
-AttentionLaunch launch_of(const AttentionDims& dims, cudaStream_t stream) {
-  return {HeadLayout{dims.T, dims.H, dims.D}, dims.B, stream};
+// The value of an environment variable, or "" when it is not set.
+std::string environment(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? v : "";
 }
 
 }  // namespace
+
+AttentionTuning AttentionTuning::from_environment() {
+  AttentionTuning t;
+  t.pingpong = environment("ALIBI_SM90_PINGPONG") != "0";
+  if (const std::string v = environment("ALIBI_SM90_STAGES"); v == "2" || v == "3") t.forward_stages = std::stoi(v);
+  t.blocks_major = environment("ALIBI_SM90_ORDER") != "heads";
+  if (const std::string v = environment("ALIBI_SM90_FWD_CONSUMERS"); v == "2" || v == "3")
+    t.forward_consumers_d64 = std::stoi(v);
+  if (const long long n = std::atoll(environment("ALIBI_SM90_BWD_HEADS_PER_GROUP").c_str()); n > 0)
+    t.backward_heads_per_group = static_cast<int>(std::min<long long>(n, 1 << 30));
+  t.backward_owned_in_smem = environment("ALIBI_SM90_BWD_OWNED") == "smem";
+  t.backward_dq_by_columns = environment("ALIBI_SM90_BWD_DQ") == "columns";
+  return t;
+}
 
 // The workspace: the row statistics (the Hopper backward's two padded rows
 // per head, 2*B*H*ceil64(T) floats, which also hold the portable backward's
@@ -139,15 +147,15 @@ size_t attention_key_skip_workspace_bytes(const AttentionDims& dims) {
 
 void attention_forward_using(AttentionForwardKernel kernel, bf16* out, float* lse, const bf16* qkv,
                              const float* slopes, const AttentionDims& dims, cudaStream_t stream,
-                             void* key_skip_workspace) {
+                             void* key_skip_workspace, const AttentionTuning& tuning) {
   constexpr const char* op = "attention_forward";
   validate(op, dims);
   validate_alignment(op, dims, {out, qkv});
-  const AttentionLaunch l = launch_of(dims, stream);
+  const AttentionLaunch l = launch_of(dims, stream, tuning);
   bool sm90 = false;
   switch (kernel) {
     case AttentionForwardKernel::automatic:
-      sm90 = !portable_forced() && attention_forward_sm90_applies(dims);
+      sm90 = attention_forward_sm90_applies(dims);
       break;
     case AttentionForwardKernel::portable:
       break;
@@ -180,9 +188,10 @@ void attention_forward_using(AttentionForwardKernel kernel, bf16* out, float* ls
 }
 
 void attention_forward(bf16* out, float* lse, const bf16* qkv, const float* slopes,
-                       const AttentionDims& dims, cudaStream_t stream, void* key_skip_workspace) {
+                       const AttentionDims& dims, cudaStream_t stream, void* key_skip_workspace,
+                       const AttentionTuning& tuning) {
   attention_forward_using(AttentionForwardKernel::automatic, out, lse, qkv, slopes, dims, stream,
-                          key_skip_workspace);
+                          key_skip_workspace, tuning);
 }
 
 bool attention_backward_sm90_applies(const AttentionDims& dims) {
@@ -193,8 +202,7 @@ bool attention_backward_sm90_applies(const AttentionDims& dims) {
 }
 
 AttentionBackwardKernel attention_backward_choice(const AttentionDims& dims, bool deterministic) {
-  if (portable_backward_forced() || !attention_backward_sm90_applies(dims))
-    return AttentionBackwardKernel::portable;
+  if (!attention_backward_sm90_applies(dims)) return AttentionBackwardKernel::portable;
   // In 128-column tiles up to 1024 tokens the pair of kernels is the faster
   // one: the fused kernel's dQ accumulator (zeroed, then converted) costs per
   // token, the pair's recomputation per token pair (docs/results/attention_sm90.md).
@@ -206,12 +214,12 @@ AttentionBackwardKernel attention_backward_choice(const AttentionDims& dims, boo
 void attention_backward_using(AttentionBackwardKernel kernel, bf16* dqkv, const bf16* dout,
                               const bf16* qkv, const bf16* out, const float* lse,
                               const float* slopes, const AttentionDims& dims, void* workspace,
-                              cudaStream_t stream) {
+                              cudaStream_t stream, const AttentionTuning& tuning) {
   constexpr const char* op = "attention_backward";
   validate(op, dims);
   validate_alignment(op, dims, {dqkv, dout, qkv, out});
   if (kernel == AttentionBackwardKernel::automatic) kernel = attention_backward_choice(dims, false);
-  const AttentionLaunch l = launch_of(dims, stream);
+  const AttentionLaunch l = launch_of(dims, stream, tuning);
   float* row_stats = static_cast<float*>(workspace);  // delta, or the Hopper backward's rows
   if (kernel == AttentionBackwardKernel::portable) {
     check(dispatch_head_dim(dims.D,
@@ -238,9 +246,10 @@ void attention_backward_using(AttentionBackwardKernel kernel, bf16* dqkv, const 
 
 void attention_backward(bf16* dqkv, const bf16* dout, const bf16* qkv, const bf16* out,
                         const float* lse, const float* slopes, const AttentionDims& dims,
-                        bool deterministic, void* workspace, cudaStream_t stream) {
+                        bool deterministic, void* workspace, cudaStream_t stream,
+                        const AttentionTuning& tuning) {
   attention_backward_using(attention_backward_choice(dims, deterministic), dqkv, dout, qkv, out,
-                           lse, slopes, dims, workspace, stream);
+                           lse, slopes, dims, workspace, stream, tuning);
 }
 
 }  // namespace alibi::cuda

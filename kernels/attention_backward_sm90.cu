@@ -6,8 +6,6 @@
 //  - deterministic: the dK/dV kernel and the dQ kernel,
 // each with TMA tensor maps over qkv and dout.
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
 
 #include "kernels/attention_dkdv_sm90.cuh"
 #include "kernels/attention_dq_sm90.cuh"
@@ -91,13 +89,11 @@ __global__ void dq_from_accumulator_kernel(bf16* dqkv, const float* accum, HeadL
 
 // Heads per group of the CTA order (Sm90BackwardGrid): as many as keep a
 // group's Q, dO and dQ accumulator (8 bytes a head element) within 16 MiB
-// of the L2, at least 1. ALIBI_SM90_BWD_HEADS_PER_GROUP=N sets N instead (a
-// measurement switch; N >= B * H is the block-major order over all heads).
-int heads_per_group(int64_t heads, int64_t T, int D) {
+// of the L2, at least 1. AttentionTuning::backward_heads_per_group sets it
+// instead (a measuring switch; N >= B * H is the block-major order over all heads).
+int heads_per_group(const AttentionTuning& t, int64_t heads, int64_t T, int D) {
   constexpr int64_t kGroupBytes = int64_t(16) << 20;
-  int64_t n = kGroupBytes / (8 * T * D);
-  if (const char* v = std::getenv("ALIBI_SM90_BWD_HEADS_PER_GROUP"); v != nullptr && std::atoll(v) > 0)
-    n = std::atoll(v);
+  const int64_t n = t.backward_heads_per_group > 0 ? t.backward_heads_per_group : kGroupBytes / (8 * T * D);
   return int(std::max<int64_t>(1, std::min(n, heads)));
 }
 
@@ -117,7 +113,7 @@ cudaError_t launch_backward_kernels(bf16* dqkv, const bf16* dout, const bf16* qk
       st != cudaSuccess)
     return st;
   const int blocks = int((lay.T + Tr::kBlock - 1) / Tr::kBlock);
-  const Sm90BackwardGrid order{l.B * lay.H, blocks, heads_per_group(l.B * lay.H, lay.T, kTile)};
+  const Sm90BackwardGrid order{l.B * lay.H, blocks, heads_per_group(l.tuning, l.B * lay.H, lay.T, kTile)};
   const Sm90BackwardArgs args{dqkv, dq_accum, stats, slopes, lay, order};
   const dim3 grid(unsigned(order.ctas()));
   if (dq_accum == nullptr) {  // deterministic: dK/dV, then dQ by its own kernel
@@ -166,18 +162,14 @@ cudaError_t launch_attention_backward_sm90(bf16* dqkv, const bf16* dout, const b
                                                               lse, lay, t_pad, n);
   if (const cudaError_t st = cudaGetLastError(); st != cudaSuccess) return st;
   const Sm90RowStats stats{lse_log2, delta, t_pad};
-  // Measurement switches at D = 64 (Sm90BackwardTraits): ALIBI_SM90_BWD_OWNED=smem
-  // reads the owned rows from shared memory; ALIBI_SM90_BWD_DQ=columns splits
+  // Measuring switches at D = 64 (Sm90BackwardTraits): backward_owned_in_smem
+  // reads the owned rows from shared memory; backward_dq_by_columns splits
   // the fused dQ by columns.
-  const auto is = [](const char* name, const char* value) {
-    const char* v = std::getenv(name);
-    return v != nullptr && std::strcmp(v, value) == 0;
-  };
   constexpr int S = kSm90BackwardStages;
   if constexpr (kTile == 64) {
-    if (is("ALIBI_SM90_BWD_OWNED", "smem"))
+    if (l.tuning.backward_owned_in_smem)
       return launch_backward_kernels<Sm90BackwardTraits<kTile, S, false>>(dqkv, dout, qkv, stats, slopes, dq_accum, l);
-    if (is("ALIBI_SM90_BWD_DQ", "columns"))
+    if (l.tuning.backward_dq_by_columns)
       return launch_backward_kernels<Sm90BackwardTraits<kTile, S, true, 2>>(dqkv, dout, qkv, stats, slopes, dq_accum, l);
   }
   using Tiles = Sm90BackwardTraits<kTile, S>;

@@ -1,9 +1,6 @@
 // Launch of the Hopper forward kernel (attention_forward_sm90.cuh): the
 // choice of its tiling (measurement switches below), the TMA tensor map over
 // qkv (tensor_map.cuh) and the grid.
-#include <cstdlib>
-#include <cstring>
-
 #include "kernels/attention_forward_sm90.cuh"
 #include "kernels/attention_launch.cuh"
 #include "kernels/tensor_map.cuh"
@@ -11,38 +8,18 @@
 namespace alibi::cuda {
 namespace {
 
-// Measurement switches (defaults and their H200 timings: docs/results/attention_sm90.md):
-//   ALIBI_SM90_PINGPONG=0   the consumers do not take turns issuing products;
-//   ALIBI_SM90_STAGES=2|3   shared-memory stages of the K/V ring;
-//   ALIBI_SM90_ORDER=heads  grid (query blocks, B*H): one head's blocks after another;
-//   ALIBI_SM90_FWD_CONSUMERS=2|3  consumer warpgroups at D = 64: two (128-row
-//                           query blocks) or three (192-row blocks, FlashAttention-3's
-//                           tiles). By default three from 2048 tokens on, two below
-//                           (H200, ALiBi, 16k tokens a call: three are 10% slower at
-//                           L = 1024, where a third of the last block is padding, and
-//                           3%, 7%, 14% faster at 2048, 4096, 16384). D = 128 always
-//                           has two: there a consumer's S, P and O alone would fill
-//                           the 160 registers three consumers get.
-// Each is read at every launch (nothing cached), so one process can time both sides.
-const char* env(const char* name) { return std::getenv(name); }
-bool pingpong_enabled() {
-  const char* v = env("ALIBI_SM90_PINGPONG");
-  return v == nullptr || std::strcmp(v, "0") != 0;
-}
-int stages() {
-  const char* v = env("ALIBI_SM90_STAGES");
-  return v != nullptr && std::strcmp(v, "2") == 0 ? 2 : v != nullptr && std::strcmp(v, "3") == 0 ? 3
-                                                                                  : kSm90DefaultStages;
-}
-bool blocks_major() {
-  const char* v = env("ALIBI_SM90_ORDER");
-  return v == nullptr || std::strcmp(v, "heads") != 0;
-}
-// At D = 64 only (launch_attention_forward_sm90).
-int consumers_at_d64(int64_t T) {
-  const char* v = env("ALIBI_SM90_FWD_CONSUMERS");
-  if (v != nullptr && std::strcmp(v, "2") == 0) return 2;
-  if (v != nullptr && std::strcmp(v, "3") == 0) return 3;
+// The measuring switches (AttentionTuning; defaults and their H200 timings:
+// docs/results/attention_sm90.md): pingpong (the consumers take turns
+// issuing products), forward_stages (2 or 3 stages of the K/V ring),
+// blocks_major (the grid order), forward_consumers_d64: two consumer
+// warpgroups (128-row query blocks) or three (192-row blocks,
+// FlashAttention-3's tiles) at D = 64. By default three from 2048 tokens on,
+// two below (H200, ALiBi, 16k tokens a call: three are 10% slower at
+// L = 1024, where a third of the last block is padding, and 3%, 7%, 14%
+// faster at 2048, 4096, 16384). D = 128 always has two: there a consumer's
+// S, P and O alone would fill the 160 registers three consumers get.
+int consumers_at_d64(const AttentionTuning& t, int64_t T) {
+  if (t.forward_consumers_d64 == 2 || t.forward_consumers_d64 == 3) return t.forward_consumers_d64;
   return T >= 2048 ? 3 : 2;
 }
 
@@ -54,7 +31,7 @@ cudaError_t launch(const CUtensorMap& map, Sm90ForwardArgs args, const Attention
   const int64_t blocks = (l.layout.T + Tr::kBlockM - 1) / Tr::kBlockM;
   const unsigned heads = unsigned(l.B * l.layout.H);
   // gridDim.y is at most 65535 (query blocks when blocks_major).
-  args.blocks_major = blocks_major() && blocks <= 65535;
+  args.blocks_major = l.tuning.blocks_major && blocks <= 65535;
   const dim3 grid =
       args.blocks_major ? dim3(heads, unsigned(blocks)) : dim3(unsigned(blocks), heads);
   kernel<<<grid, Tr::kThreads, smem, l.stream>>>(map, args);
@@ -71,13 +48,13 @@ cudaError_t launch_with_traits(const bf16* qkv, const Sm90ForwardArgs& args,
                                              l.B * l.layout.T, Tr::kBoxRows);
       st != cudaSuccess)
     return st;
-  return pingpong_enabled() ? launch<Tr, true>(map, args, l) : launch<Tr, false>(map, args, l);
+  return l.tuning.pingpong ? launch<Tr, true>(map, args, l) : launch<Tr, false>(map, args, l);
 }
 
 template <int D, int kConsumers>
 cudaError_t launch_with_consumers(const bf16* qkv, const Sm90ForwardArgs& args,
                                   const AttentionLaunch& l) {
-  return stages() == 2 ? launch_with_traits<ForwardSm90Traits<D, 2, kConsumers>>(qkv, args, l)
+  return l.tuning.forward_stages == 2 ? launch_with_traits<ForwardSm90Traits<D, 2, kConsumers>>(qkv, args, l)
                        : launch_with_traits<ForwardSm90Traits<D, 3, kConsumers>>(qkv, args, l);
 }
 
@@ -91,7 +68,7 @@ cudaError_t launch_attention_forward_sm90(bf16* out, float* lse, const bf16* qkv
   const Sm90ForwardArgs args{out, lse, slopes, l.layout, /*blocks_major, set by launch:*/ false,
                              key_skip};
   if constexpr (D == 64)
-    if (consumers_at_d64(l.layout.T) == 3) return launch_with_consumers<D, 3>(qkv, args, l);
+    if (consumers_at_d64(l.tuning, l.layout.T) == 3) return launch_with_consumers<D, 3>(qkv, args, l);
   return launch_with_consumers<D, 2>(qkv, args, l);
 }
 

@@ -5,6 +5,7 @@
 
 #include <cuda_runtime.h>
 
+#include "kernels/attention.cuh"
 #include "kernels/attention_tiles.cuh"
 
 namespace alibi::cuda {
@@ -13,6 +14,7 @@ struct AttentionLaunch {
   HeadLayout layout;
   int64_t B;
   cudaStream_t stream;
+  AttentionTuning tuning;
 };
 
 template <int D>

@@ -28,7 +28,8 @@ std::unique_ptr<Backend> make_gpu_backend(int local_rank, const RuntimeConfig& r
 #ifdef ALIBI_HAVE_CUDA
   // Under a launcher that hides all but one GPU per rank, that one is 0.
   return make_cuda_backend(local_rank % std::max(1, cuda_device_count()),
-                           {runtime.deterministic, runtime.skip_negligible_keys});
+                           {runtime.deterministic, runtime.skip_negligible_keys, runtime.attention_forward,
+                            runtime.attention_backward});
 #else
   (void)local_rank;
   (void)runtime;

@@ -1,6 +1,4 @@
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <fstream>
 #include <memory>
 
@@ -14,7 +12,7 @@
 namespace alibi {
 
 int bench_attention(const AttentionBenchOptions& o) {
-  auto backend = make_bench_backend(o.device, o.deterministic);
+  auto backend = make_bench_backend(o.device, o.deterministic, o.forward_kernel, o.backward_kernel);
   Backend& be = *backend;
   const int64_t B = o.batch, T = o.len, H = o.heads, D = o.head_dim, C = H * D;
   const DType act = be.activation_dtype();
@@ -25,11 +23,11 @@ int bench_attention(const AttentionBenchOptions& o) {
   // Causal FLOPs, the convention of ../shared/bench/attn_bench.py.
   const double fwd_flops = 4.0 * B * H * double(T) * T * D / 2, bwd_flops = 2.5 * fwd_flops;
 
-  // The CUDA backend's backward: deterministic or not as asked, and portable
-  // where ALIBI_ATTENTION_BACKWARD=portable forces it; recorded as given.
-  const char* bwd_env = std::getenv("ALIBI_ATTENTION_BACKWARD");
+  // The CUDA backend's kernels as asked (--kernel, --backward-kernel,
+  // --deterministic); recorded as given.
   const std::string bwd_choice = std::string(o.deterministic ? "deterministic" : "fast") +
-                                 (bwd_env != nullptr && std::strcmp(bwd_env, "portable") == 0 ? ", portable forced" : "");
+                                 (o.backward_kernel != "auto" ? ", " + o.backward_kernel : "") +
+                                 (o.forward_kernel != "auto" ? ", forward " + o.forward_kernel : "");
   if (o.backward) std::printf("backward: %s\n", bwd_choice.c_str());
 
   nlohmann::json rows = nlohmann::json::array();

@@ -23,6 +23,7 @@ struct AttentionBenchOptions {
   int head_dim = 128, heads = 8, len = 4096, batch = 4;
   bool backward = false;
   bool deterministic = false;  // runtime.deterministic: the reproducible backward
+  std::string forward_kernel = "auto", backward_kernel = "auto";  // runtime.attention_kernel, _backward
   int reps = 20, warmup = 3;
   std::string device = "auto";
   std::string json_path;

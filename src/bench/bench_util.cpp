@@ -57,12 +57,20 @@ double median_timed(Backend& backend, int warmup, int reps, const std::function<
   return median_seconds(seconds);
 }
 
-std::unique_ptr<Backend> make_bench_backend(const std::string& device, bool deterministic) {
+std::unique_ptr<Backend> make_bench_backend(const std::string& device, bool deterministic,
+                                            const std::string& attention_forward,
+                                            const std::string& attention_backward) {
   const auto choice = parse_device_choice(device);
   if (!choice) throw std::invalid_argument("--device " + device + ": expected auto, cpu or cuda");
+  const auto forward = parse_attention_kernel(attention_forward), backward = parse_attention_kernel(attention_backward);
+  if (!forward) throw std::invalid_argument("--kernel " + attention_forward + ": expected auto, portable or sm90");
+  if (!backward)
+    throw std::invalid_argument("--backward-kernel " + attention_backward + ": expected auto, portable or sm90");
   RuntimeConfig runtime;
   runtime.device = *choice;
   runtime.deterministic = deterministic;
+  runtime.attention_forward = *forward;
+  runtime.attention_backward = *backward;
   return make_backend(runtime);
 }
 

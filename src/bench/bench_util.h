@@ -30,6 +30,8 @@ double median_timed(Backend& backend, int warmup, int reps, const std::function<
 Config load_bench_config(const std::string& path, const std::vector<std::string>& overrides);
 
 // "auto", "cpu" or "cuda"; throws naming the value otherwise.
-std::unique_ptr<Backend> make_bench_backend(const std::string& device, bool deterministic = false);
+std::unique_ptr<Backend> make_bench_backend(const std::string& device, bool deterministic = false,
+                                            const std::string& attention_forward = "auto",
+                                            const std::string& attention_backward = "auto");
 
 }  // namespace alibi

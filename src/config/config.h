@@ -81,11 +81,19 @@ struct LogConfig {
 
 enum class DeviceChoice { Auto, Cpu, Cuda };
 
+// Which attention kernels the CUDA backend runs: auto picks the fastest that
+// applies (the Hopper kernels on compute capability 9.0 for D 64-128), sm90
+// insists on them (an error where they do not apply), portable takes the
+// mma.sync kernels that run on every GPU and head dim.
+enum class AttentionKernelChoice { Auto, Portable, Sm90 };
+
 struct RuntimeConfig {
   DeviceChoice device = DeviceChoice::Auto;
   int threads = 0;            // CPU threads; 0: all cores
   bool deterministic = false;  // bitwise reproducible GPU kernels (slower attention backward)
   bool skip_negligible_keys = true;  // forward-only attention skips keys ALiBi makes negligible
+  AttentionKernelChoice attention_forward = AttentionKernelChoice::Auto;
+  AttentionKernelChoice attention_backward = AttentionKernelChoice::Auto;
 };
 
 enum class ReduceDType { Fp32, Bf16 };
@@ -137,8 +145,10 @@ const char* position_method_name(PositionMethod method);
 std::optional<PositionMethod> parse_position_method(std::string_view name);
 const char* device_choice_name(DeviceChoice device);  // "auto", "cpu", "cuda"
 std::optional<DeviceChoice> parse_device_choice(std::string_view name);
+const char* attention_kernel_name(AttentionKernelChoice choice);  // "auto", "portable", "sm90"
+std::optional<AttentionKernelChoice> parse_attention_kernel(std::string_view name);
 const char* reduce_dtype_name(ReduceDType dtype);     // "fp32", "bf16"
-const char* recompute_name(Recompute recompute);
-const char* on_nonfinite_name(OnNonfinite policy);      // "stop", "skip"      // "none", "attention", "mlp", "block"
+const char* recompute_name(Recompute recompute);       // "none", "attention", "mlp", "block"
+const char* on_nonfinite_name(OnNonfinite policy);      // "stop", "skip"
 
 }  // namespace alibi

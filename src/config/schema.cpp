@@ -21,6 +21,9 @@ static_assert(static_cast<size_t>(PositionMethod::None) + 1 == kPositionNames.si
 constexpr std::array<const char*, 3> kDeviceNames = {"auto", "cpu", "cuda"};
 static_assert(static_cast<size_t>(DeviceChoice::Cuda) + 1 == kDeviceNames.size());
 
+constexpr std::array<const char*, 3> kAttentionKernelNames = {"auto", "portable", "sm90"};
+static_assert(static_cast<size_t>(AttentionKernelChoice::Sm90) + 1 == kAttentionKernelNames.size());
+
 constexpr std::array<const char*, 2> kReduceDTypeNames = {"fp32", "bf16"};
 static_assert(static_cast<size_t>(ReduceDType::Bf16) + 1 == kReduceDTypeNames.size());
 
@@ -50,6 +53,12 @@ const char* device_choice_name(DeviceChoice device) {
 }
 std::optional<DeviceChoice> parse_device_choice(std::string_view name) {
   return enum_from_name<DeviceChoice>(kDeviceNames, name);
+}
+const char* attention_kernel_name(AttentionKernelChoice choice) {
+  return kAttentionKernelNames.at(static_cast<size_t>(choice));
+}
+std::optional<AttentionKernelChoice> parse_attention_kernel(std::string_view name) {
+  return enum_from_name<AttentionKernelChoice>(kAttentionKernelNames, name);
 }
 const char* reduce_dtype_name(ReduceDType dtype) {
   return kReduceDTypeNames.at(static_cast<size_t>(dtype));
@@ -271,6 +280,18 @@ std::vector<ConfigKey> build_keys() {
           "whose ALiBi bias provably makes every key's weight below 2^-40 of its row's total "
           "(a bound from the norms of q and k; a row loses under T * 2^-40 of its mass); false "
           "computes every key. Training's forward and backward always do."),
+      enum_key("runtime.attention_kernel", &C::runtime, &RuntimeConfig::attention_forward,
+               kAttentionKernelNames,
+               "The GPU's attention forward: auto takes the Hopper kernel (TMA + wgmma) on compute "
+               "capability 9.0 for head dims 64, 80, 96 and 128, else the portable one; sm90 insists on "
+               "the Hopper kernel (an error where it does not apply); portable takes the mma.sync kernel "
+               "that runs on every GPU (sm_80 and later) and head dim. The CPU ignores it."),
+      enum_key("runtime.attention_backward", &C::runtime, &RuntimeConfig::attention_backward,
+               kAttentionKernelNames,
+               "The GPU's attention backward, as runtime.attention_kernel: auto takes the Hopper "
+               "backward where it applies (with runtime.deterministic, its bitwise reproducible "
+               "variant), sm90 insists on it, portable takes the mma.sync kernels (always "
+               "deterministic). The CPU ignores it."),
       // dist
       non_empty(key("dist.rendezvous", &C::dist, &DistConfig::rendezvous, kAnyValue,
                     "How ranks find each other: auto (MPI under mpirun when built with MPI, else "

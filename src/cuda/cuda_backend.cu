@@ -378,7 +378,8 @@ class CudaBackend final : public Backend {
     void* key_skip = nullptr;
     if (lse.empty() && options_.skip_negligible_keys)
       key_skip = scratch_.get(cuda::attention_key_skip_workspace_bytes(dims_of(s)), stream_);
-    cuda::attention_forward(bf(out), f32_or_null(lse), bf(qkv), slopes.f32(), dims_of(s), stream_, key_skip);
+    cuda::attention_forward_using(forward_kernel(), bf(out), f32_or_null(lse), bf(qkv), slopes.f32(), dims_of(s),
+                                  stream_, key_skip, tuning_);
   }
   void kv_cache_write(const Tensor& k_cache, const Tensor& v_cache, const Tensor& qkv, const Tensor& starts,
                       int64_t T, KvCacheShape s) override {
@@ -406,8 +407,30 @@ class CudaBackend final : public Backend {
     checks.like(dout, out, op, "dout");
     checks.flat(lse, DType::F32, s.B * s.H * s.T, op, "lse [B,H,T]");
     const size_t bytes = cuda::attention_backward_workspace_bytes(dims_of(s));
-    cuda::attention_backward(bf(dqkv), bf(dout), bf(qkv), bf(out), lse.f32(), slopes.f32(), dims_of(s),
-                             options_.deterministic, scratch_.get(bytes, stream_), stream_);
+    cuda::attention_backward_using(backward_kernel(dims_of(s)), bf(dqkv), bf(dout), bf(qkv), bf(out), lse.f32(),
+                                   slopes.f32(), dims_of(s), scratch_.get(bytes, stream_), stream_, tuning_);
+  }
+  // runtime.attention_kernel and runtime.attention_backward (with runtime.deterministic).
+  cuda::AttentionForwardKernel forward_kernel() const {
+    switch (options_.attention_forward) {
+      case AttentionKernelChoice::Portable:
+        return cuda::AttentionForwardKernel::portable;
+      case AttentionKernelChoice::Sm90:
+        return cuda::AttentionForwardKernel::sm90;
+      default:
+        return cuda::AttentionForwardKernel::automatic;
+    }
+  }
+  cuda::AttentionBackwardKernel backward_kernel(const cuda::AttentionDims& dims) const {
+    switch (options_.attention_backward) {
+      case AttentionKernelChoice::Portable:
+        return cuda::AttentionBackwardKernel::portable;
+      case AttentionKernelChoice::Sm90:
+        return options_.deterministic ? cuda::AttentionBackwardKernel::sm90_deterministic
+                                      : cuda::AttentionBackwardKernel::sm90;
+      default:
+        return cuda::attention_backward_choice(dims, options_.deterministic);
+    }
   }
 
   // ---- elementwise (f32 or bf16) ---------------------------------------------
@@ -524,6 +547,8 @@ class CudaBackend final : public Backend {
 
   int device_;
   CudaBackendOptions options_;
+  // The attention kernels' measuring switches, read once from the environment.
+  cuda::AttentionTuning tuning_ = cuda::AttentionTuning::from_environment();
   cuda::GpuSpec gpu_;
   double peak_flops_ = 0;
   cudaStream_t stream_ = nullptr;

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "backend/backend.h"
+#include "config/config.h"
 
 namespace alibi {
 
@@ -19,6 +20,9 @@ struct CudaBackendOptions {
   // Forward-only attention leaves out the key tiles that ALiBi makes
   // negligible (kernels/attention_key_skip.cuh): runtime.skip_negligible_keys.
   bool skip_negligible_keys = true;
+  // runtime.attention_kernel and runtime.attention_backward.
+  AttentionKernelChoice attention_forward = AttentionKernelChoice::Auto;
+  AttentionKernelChoice attention_backward = AttentionKernelChoice::Auto;
 };
 
 // Builds the backend on `device`. Throws std::runtime_error when the device

@@ -38,6 +38,10 @@ int main(int argc, char** argv) {
   attn_cmd->add_flag("--backward", attn.backward, "Also time the backward pass");
   attn_cmd->add_flag("--deterministic", attn.deterministic,
                      "The bitwise reproducible backward (runtime.deterministic)");
+  attn_cmd->add_option("--kernel", attn.forward_kernel, "The forward kernel: auto, portable or sm90 "
+                                                        "(runtime.attention_kernel)");
+  attn_cmd->add_option("--backward-kernel", attn.backward_kernel, "The backward kernels: auto, portable or sm90 "
+                                                                  "(runtime.attention_backward)");
   attn_cmd->add_option("--reps", attn.reps, "Timed samples (median)")->check(CLI::PositiveNumber);
   attn_cmd->add_option("--device", attn.device, "auto, cpu or cuda");
   attn_cmd->add_option("--json", attn.json_path, "Also write the results as JSON here");

@@ -11,8 +11,13 @@
 namespace alibi {
 
 void inject_fault_if_asked(int rank, int64_t step) {
-  const char* spec = std::getenv("ALIBI_FAULT");
-  if (!spec || !*spec) return;
+  // Read once: the process's fault plan does not change while it runs.
+  static const std::string plan = [] {
+    const char* v = std::getenv("ALIBI_FAULT");
+    return std::string(v != nullptr ? v : "");
+  }();
+  if (plan.empty()) return;
+  const char* spec = plan.c_str();
   char kind[16] = {};
   int fault_rank = -1;
   long long fault_step = -1;

@@ -2,7 +2,7 @@
 // (kernels/attention_key_skip.cuh), against the CPU reference that computes
 // every key. Where the Hopper kernel does not apply, the workspace is
 // ignored and these tests check the plain forward. The Hopper forward runs
-// with each of its consumer counts (ALIBI_SM90_FWD_CONSUMERS: 128- or
+// with each of its consumer counts (AttentionTuning::forward_consumers_d64: 128- or
 // 192-row query blocks, each skipping by the bound of its own rows).
 #include <gtest/gtest.h>
 
@@ -23,7 +23,6 @@ using test::DeviceArray;
 using test::expect_close;
 using test::from_bf16;
 using test::random_bf16_values;
-using test::ScopedEnv;
 using test::to_bf16;
 
 struct SkipCase {
@@ -45,14 +44,12 @@ std::vector<int> consumer_counts(int64_t D) {
   return D == 64 ? std::vector<int>{2, 3} : std::vector<int>{2};
 }
 
-// Selects the consumer count for the scope.
-ScopedEnv consumers_env(int consumers) {
-  return ScopedEnv("ALIBI_SM90_FWD_CONSUMERS", consumers == 3 ? "3" : "2");
-}
-
-// The GPU forward without lse, skipping negligible keys; out poisoned first.
+// The GPU forward without lse, skipping negligible keys, with `consumers`
+// consumer warpgroups in the Hopper kernel; out poisoned first.
 std::vector<float> skipping_forward(const SkipCase& c, const std::vector<float>& qkv,
-                                    const std::vector<float>& slopes) {
+                                    const std::vector<float>& slopes, int consumers) {
+  AttentionTuning tuning;
+  tuning.forward_consumers_d64 = consumers;
   DeviceArray<uint16_t> d_qkv(qkv.size()), d_out(c.out_size());
   DeviceArray<float> d_slopes(slopes.size());
   DeviceArray<uint8_t> workspace(attention_key_skip_workspace_bytes(c.dims()));
@@ -62,7 +59,7 @@ std::vector<float> skipping_forward(const SkipCase& c, const std::vector<float>&
   workspace.poison();  // the bounds must be computed, not found
   attention_forward(reinterpret_cast<__nv_bfloat16*>(d_out.get()), nullptr,
                     reinterpret_cast<const __nv_bfloat16*>(d_qkv.get()), d_slopes.get(), c.dims(),
-                    nullptr, workspace.get());
+                    nullptr, workspace.get(), tuning);
   test::cuda_check(cudaDeviceSynchronize(), "attention_forward");
   return from_bf16(d_out.download());
 }
@@ -116,8 +113,7 @@ TEST(CudaAttentionKeySkip, MatchesTheFullReference) {
       const std::vector<float> want = reference_forward(c, qkv, slopes);
       for (int consumers : consumer_counts(c.D)) {
         SCOPED_TRACE("consumers=" + std::to_string(consumers));
-        const ScopedEnv selected = consumers_env(consumers);
-        expect_close(skipping_forward(c, qkv, slopes), want, 2e-2, 4e-2, "out");
+        expect_close(skipping_forward(c, qkv, slopes, consumers), want, 2e-2, 4e-2, "out");
       }
     }
 }
@@ -145,11 +141,7 @@ TEST(CudaAttentionKeySkip, LeavesOutTheKeysTheBoundProvesNegligible) {
     for (int consumers : consumer_counts(D)) {
       SCOPED_TRACE("consumers=" + std::to_string(consumers));
       const int64_t rows = 64 * consumers;  // the kernel's query block
-      std::vector<float> got;
-      {
-        const ScopedEnv selected = consumers_env(consumers);
-        got = skipping_forward(c, poisoned, slopes);
-      }
+      const std::vector<float> got = skipping_forward(c, poisoned, slopes, consumers);
       std::vector<float> got_rows, want_rows;
       int64_t blocks_checked = 0;
       for (int64_t h = 0; h < c.H; ++h)
@@ -185,8 +177,7 @@ TEST(CudaAttentionKeySkip, KeepsFarKeysThatDominate) {
   const std::vector<float> want = reference_forward(c, qkv, slopes);
   for (int consumers : consumer_counts(c.D)) {
     SCOPED_TRACE("consumers=" + std::to_string(consumers));
-    const ScopedEnv selected = consumers_env(consumers);
-    expect_close(skipping_forward(c, qkv, slopes), want, 2e-2, 4e-2, "out");
+    expect_close(skipping_forward(c, qkv, slopes, consumers), want, 2e-2, 4e-2, "out");
   }
 }
 

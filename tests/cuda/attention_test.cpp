@@ -115,7 +115,8 @@ void print_first_mismatches(const std::vector<float>& got, const std::vector<flo
   }
 }
 
-void check_forward_with(const Problem& p, AttentionForwardKernel kernel, bool with_lse) {
+void check_forward_with(const Problem& p, AttentionForwardKernel kernel, bool with_lse,
+                        const AttentionTuning& tuning = {}) {
   const Case& c = p.c;
   SCOPED_TRACE(std::string(kernel_name(kernel)) + (with_lse ? "" : " lse=null"));
   DeviceArray<uint16_t> d_out(c.out_size());
@@ -123,7 +124,7 @@ void check_forward_with(const Problem& p, AttentionForwardKernel kernel, bool wi
   d_out.poison();
   d_lse.poison();
   attention_forward_using(kernel, bf16(d_out), with_lse ? d_lse.get() : nullptr, bf16(p.d_qkv),
-                          p.d_slopes.get(), c.dims(), nullptr);
+                          p.d_slopes.get(), c.dims(), nullptr, nullptr, tuning);
   test::cuda_check(cudaDeviceSynchronize(), "attention_forward");
   const std::vector<float> out = from_bf16(d_out.download());
   expect_close(out, p.ref_out, 2e-2, 4e-2, "out");
@@ -139,10 +140,11 @@ void check_forward(const Problem& p, bool with_lse = true) {
 
 // Runs the GPU backward on the reference forward's out (rounded to bf16, as
 // the GPU forward would store it) and lse; returns dqkv as floats.
-// kernel: which backward (automatic: the environment's choice, by default
-// the fused Hopper backward where it applies, else the portable one).
+// kernel: which backward (automatic: the fused Hopper backward where it
+// applies, else the portable one).
 std::vector<float> gpu_backward(const Problem& p, const std::vector<float>& out_bf16,
-                                AttentionBackwardKernel kernel = AttentionBackwardKernel::automatic) {
+                                AttentionBackwardKernel kernel = AttentionBackwardKernel::automatic,
+                                const AttentionTuning& tuning = {}) {
   const Case& c = p.c;
   DeviceArray<uint16_t> d_out(c.out_size()), d_dqkv(c.qkv_size());
   DeviceArray<float> d_lse(c.lse_size());
@@ -152,7 +154,7 @@ std::vector<float> gpu_backward(const Problem& p, const std::vector<float>& out_
   d_dqkv.poison();
   workspace.poison();  // NaN: the backward must write its statistics and zero its dQ accumulator
   attention_backward_using(kernel, bf16(d_dqkv), bf16(p.d_dout), bf16(p.d_qkv), bf16(d_out),
-                           d_lse.get(), p.d_slopes.get(), c.dims(), workspace.get(), nullptr);
+                           d_lse.get(), p.d_slopes.get(), c.dims(), workspace.get(), nullptr, tuning);
   test::cuda_check(cudaDeviceSynchronize(), "attention_backward");
   return from_bf16(d_dqkv.download());
 }
@@ -202,9 +204,10 @@ void print_first_dqkv_mismatches(const std::vector<float>& got, const std::vecto
 }
 
 void check_backward(const Problem& p,
-                    AttentionBackwardKernel kernel = AttentionBackwardKernel::automatic) {
+                    AttentionBackwardKernel kernel = AttentionBackwardKernel::automatic,
+                    const AttentionTuning& tuning = {}) {
   const std::vector<float> out = rounded_to_bf16(p.ref_out);
-  const std::vector<float> got = gpu_backward(p, out, kernel), want = cpu_backward(p, out);
+  const std::vector<float> got = gpu_backward(p, out, kernel, tuning), want = cpu_backward(p, out);
   expect_gradients_close(got, want, p.c, 5e-2, 1e-1);
   if (::testing::Test::HasFailure()) print_first_dqkv_mismatches(got, want, p.c);
 }
@@ -359,7 +362,7 @@ TEST(CudaAttention, Sm90ForwardMatchesPortable) {
 }
 
 // The Hopper forward at D = 64 with each consumer count
-// (ALIBI_SM90_FWD_CONSUMERS): three warpgroups (the default from 2048
+// (AttentionTuning::forward_consumers_d64): three warpgroups (the default from 2048
 // tokens: 192-row query blocks over 128-key tiles, so blocks and tiles are
 // not square and a warp may meet tiles whose keys all follow its rows) and
 // two (128-row blocks). The lengths around both block sizes, both head
@@ -371,39 +374,17 @@ TEST(CudaAttention, Sm90ForwardTileBoundariesAtEachConsumerCount) {
   if (!attention_forward_sm90_applies(AttentionDims{1, 64, 8, 64}))
     GTEST_SKIP() << "not a compute capability 9.0 device";
   uint64_t seed = 1500;
-  for (const char* consumers : {"3", "2"}) {
-    const test::ScopedEnv consumer_count("ALIBI_SM90_FWD_CONSUMERS", consumers);
+  for (int consumers : {3, 2}) {
+    AttentionTuning tuning;
+    tuning.forward_consumers_d64 = consumers;
     for (int64_t T : {1, 7, 63, 64, 65, 127, 128, 129, 191, 192, 193, 1000, 4097})
       for (int64_t H : {8, 12})
         for (const Case& c : {Case{1, T, H, 64, true}, Case{T > 1000 ? 1 : 2, T, H, 64, false}}) {
-          SCOPED_TRACE(c.name() + ", consumers " + consumers);
-          check_forward_with(Problem(c, seed++), AttentionForwardKernel::sm90, /*with_lse=*/true);
+          SCOPED_TRACE(c.name() + ", consumers " + std::to_string(consumers));
+          check_forward_with(Problem(c, seed++), AttentionForwardKernel::sm90, /*with_lse=*/true, tuning);
           if (::testing::Test::HasFailure()) return;  // the first failing shape is the clue
         }
   }
-}
-
-// The automatic choice follows ALIBI_ATTENTION_KERNEL: "portable" forces the
-// portable kernel, bit for bit.
-TEST(CudaAttention, EnvironmentSelectsPortable) {
-  ALIBI_SKIP_WITHOUT_GPU();
-  const Case c{1, 300, 8, 128, true};
-  const Problem p(c, 800);
-  auto run = [&](AttentionForwardKernel k) {
-    DeviceArray<uint16_t> out(c.out_size());
-    out.poison();
-    attention_forward_using(k, bf16(out), nullptr, bf16(p.d_qkv), p.d_slopes.get(), c.dims(),
-                            nullptr);
-    test::cuda_check(cudaDeviceSynchronize(), "attention_forward");
-    return out.download();
-  };
-  const char* saved = std::getenv("ALIBI_ATTENTION_KERNEL");
-  const std::string saved_value = saved ? saved : "";
-  setenv("ALIBI_ATTENTION_KERNEL", "portable", 1);
-  const std::vector<uint16_t> forced = run(AttentionForwardKernel::automatic);
-  if (saved) setenv("ALIBI_ATTENTION_KERNEL", saved_value.c_str(), 1);
-  else unsetenv("ALIBI_ATTENTION_KERNEL");
-  EXPECT_EQ(forced, run(AttentionForwardKernel::portable));
 }
 
 TEST(CudaAttention, PortableBackwardIsDeterministic) {
@@ -464,22 +445,23 @@ TEST(CudaAttention, Sm90BackwardTileBoundaries) {
   }
 }
 
-// The Hopper backwards' CTA order (ALIBI_SM90_BWD_HEADS_PER_GROUP): one head
+// The Hopper backwards' CTA order (AttentionTuning::backward_heads_per_group): one head
 // a group, groups of 5 over 24 heads (the last group of 4), and all heads
 // in one group (block-major); each order gives the reference's gradients.
 TEST(CudaAttention, Sm90BackwardEveryCtaOrder) {
   ALIBI_SKIP_WITHOUT_GPU();
   if (!sm90_backward_available()) GTEST_SKIP() << "not a compute capability 9.0 device";
   uint64_t seed = 1600;
-  for (const char* heads_per_group : {"1", "5", "1000"}) {
-    const test::ScopedEnv order("ALIBI_SM90_BWD_HEADS_PER_GROUP", heads_per_group);
+  for (int heads_per_group : {1, 5, 1000}) {
+    AttentionTuning tuning;
+    tuning.backward_heads_per_group = heads_per_group;
     for (int D : {64, 96, 128})
       for (const Case& c : {Case{2, 257, 12, D, true}, Case{3, 130, 8, D, false}}) {
-        SCOPED_TRACE(c.name() + ", heads per group " + heads_per_group);
+        SCOPED_TRACE(c.name() + ", heads per group " + std::to_string(heads_per_group));
         const Problem p(c, seed++);
         for (AttentionBackwardKernel k : kSm90Backwards) {
           SCOPED_TRACE(backward_name(k));
-          check_backward(p, k);
+          check_backward(p, k, tuning);
           if (::testing::Test::HasFailure()) return;
         }
       }
@@ -529,17 +511,14 @@ TEST(CudaAttention, Sm90DeterministicBackwardIsDeterministic) {
 
 // The automatic choice (attention_backward_choice): the fused Hopper backward,
 // except where the deterministic pair is asked for or faster (D = 80 to 128,
-// T <= 1024); the portable backward for other head dims (32) or when
-// ALIBI_ATTENTION_BACKWARD=portable forces it. attention_backward runs the
-// chosen kernels, bit for bit (compared on shapes whose choice is a
-// deterministic backward).
+// T <= 1024); the portable backward for other head dims (32).
+// attention_backward runs the chosen kernels, bit for bit (compared on
+// shapes whose choice is a deterministic backward). The config keys'
+// choices: attention_choice_test.cpp.
 TEST(CudaAttention, AutomaticBackwardChoice) {
   ALIBI_SKIP_WITHOUT_GPU();
   if (!sm90_backward_available()) GTEST_SKIP() << "not a compute capability 9.0 device";
   using K = AttentionBackwardKernel;
-  const char* saved = std::getenv("ALIBI_ATTENTION_BACKWARD");
-  const std::string saved_value = saved ? saved : "";
-  unsetenv("ALIBI_ATTENTION_BACKWARD");
   EXPECT_EQ(attention_backward_choice({1, 300, 8, 128}, false), K::sm90_deterministic);
   EXPECT_EQ(attention_backward_choice({1, 1024, 8, 128}, false), K::sm90_deterministic);
   EXPECT_EQ(attention_backward_choice({1, 1025, 8, 128}, false), K::sm90);
@@ -570,17 +549,9 @@ TEST(CudaAttention, AutomaticBackwardChoice) {
     return from_bf16(d_dqkv.download());
   };
   const std::vector<float> chosen_fast = run(false), chosen_deterministic = run(true);
-  setenv("ALIBI_ATTENTION_BACKWARD", "portable", 1);
-  EXPECT_EQ(attention_backward_choice(c.dims(), true), K::portable);
-  const std::vector<float> forced = run(false), forced_deterministic = run(true);
-  if (saved) setenv("ALIBI_ATTENTION_BACKWARD", saved_value.c_str(), 1);
-  else unsetenv("ALIBI_ATTENTION_BACKWARD");
-  const std::vector<float> portable = gpu_backward(p, out, K::portable);
   EXPECT_EQ(bits(chosen_deterministic), bits(gpu_backward(p, out, K::sm90_deterministic)));
   // The fused backward's dQ may differ in its last bits from run to run.
   expect_gradients_close(chosen_fast, gpu_backward(p, out, K::sm90), c, 1e-3, 1e-2);
-  EXPECT_EQ(bits(forced), bits(portable));
-  EXPECT_EQ(bits(forced_deterministic), bits(portable));
 }
 
 TEST(CudaAttention, RejectsUnsupportedHeadDim) {
