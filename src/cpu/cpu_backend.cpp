@@ -47,24 +47,7 @@ class HostBuffer final : public Buffer {
 
 // ---- argument checks: every failure names the op and the argument ----------
 
-const ArgCheck checks(Device::CPU);
-
-// Position ops need the sequence structure: x must be [B,T,C]; returns its dims.
-struct Btc {
-  int64_t B, T, C;
-};
-Btc check_btc(const Tensor& x, const char* op, const char* arg) {
-  checks.tensor(x, DType::F32, op, arg);
-  if (x.rank() != 3) checks.fail(op, std::string(arg) + " " + x.describe() + " must be [B,T,C]");
-  return {x.dim(0), x.dim(1), x.dim(2)};
-}
-
-void check_attention(const Tensor& qkv, const Tensor& slopes, const AttentionShape& s,
-                     const char* op) {
-  if (s.B <= 0 || s.T <= 0 || s.H <= 0 || s.D <= 0) checks.fail(op, "attention shape must be positive");
-  checks.shape(qkv.view({qkv.numel()}), DType::F32, {s.B * s.T * 3 * s.H * s.D}, op, "qkv [B,T,3,H,D]");
-  checks.shape(slopes, DType::F32, {s.H}, op, "slopes");
-}
+const ArgCheck checks(Device::CPU, DType::F32);
 
 class CpuBackend final : public Backend {
  public:
@@ -99,39 +82,25 @@ class CpuBackend final : public Backend {
 
   // ---- embedding -------------------------------------------------------------
   void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte) override {
-    const char* op = "embedding_forward";
-    checks.tensor(wte, DType::F32, op, "wte");
-    if (wte.rank() != 2) checks.fail(op, "wte must be [V,C]");
-    const int64_t V = wte.dim(0), C = wte.dim(1);
-    const int64_t N = checks.rows(out, DType::F32, C, op, "out");
-    checks.shape(tokens.view({tokens.numel()}), DType::I32, {N}, op, "tokens");
+    const auto [N, V, C] = checks.embedding_forward(out, tokens, wte);
     with_threads([&] { cpu::embedding_forward(out.f32(), tokens.i32(), wte.f32(), N, V, C); });
   }
   void embedding_backward(const Tensor& dwte, const Tensor& dout, const Tensor& tokens) override {
-    const char* op = "embedding_backward";
-    checks.tensor(dwte, DType::F32, op, "dwte");
-    if (dwte.rank() != 2) checks.fail(op, "dwte must be [V,C]");
-    const int64_t V = dwte.dim(0), C = dwte.dim(1);
-    const int64_t N = checks.rows(dout, DType::F32, C, op, "dout");
-    checks.shape(tokens.view({tokens.numel()}), DType::I32, {N}, op, "tokens");
+    const auto [N, V, C] = checks.embedding_backward(dwte, dout, tokens);
     with_threads([&] { cpu::embedding_backward(dwte.f32(), dout.f32(), tokens.i32(), N, V, C); });
   }
 
   // ---- positions -------------------------------------------------------------
   void learned_position_forward(const Tensor& x, const Tensor& wpe) override {
-    const char* op = "learned_position_forward";
-    const Btc s = check_btc(x, op, "x");
-    check_wpe(wpe, s, op, "wpe");
+    const SequenceDims s = checks.learned_position_forward(x, wpe);
     with_threads([&] { cpu::learned_position_forward(x.f32(), wpe.f32(), s.B, s.T, s.C); });
   }
   void learned_position_backward(const Tensor& dwpe, const Tensor& dout) override {
-    const char* op = "learned_position_backward";
-    const Btc s = check_btc(dout, op, "dout");
-    check_wpe(dwpe, s, op, "dwpe");
+    const SequenceDims s = checks.learned_position_backward(dwpe, dout);
     with_threads([&] { cpu::learned_position_backward(dwpe.f32(), dout.f32(), s.B, s.T, s.C); });
   }
   void sinusoidal_position_forward(const Tensor& x) override {
-    const Btc s = check_btc(x, "sinusoidal_position_forward", "x");
+    const SequenceDims s = checks.sinusoidal_position_forward(x);
     with_threads([&] { cpu::sinusoidal_position_forward(x.f32(), s.B, s.T, s.C); });
   }
   void rotary_forward(const Tensor& qkv, float base) override {
@@ -145,14 +114,7 @@ class CpuBackend final : public Backend {
   void layernorm_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd,
                          const Tensor& inp, const Tensor& weight, const Tensor& bias,
                          float eps) override {
-    const char* op = "layernorm_forward";
-    checks.tensor(weight, DType::F32, op, "weight");
-    const int64_t C = weight.numel();
-    const int64_t N = checks.rows(inp, DType::F32, C, op, "inp");
-    checks.rows_equal(checks.rows(out, DType::F32, C, op, "out"), N, op, "out");
-    checks.shape(bias, DType::F32, {C}, op, "bias");
-    checks.shape(mean.view({mean.numel()}), DType::F32, {N}, op, "mean");
-    checks.shape(rstd.view({rstd.numel()}), DType::F32, {N}, op, "rstd");
+    const auto [N, C] = checks.layernorm_forward(out, mean, rstd, inp, weight, bias);
     with_threads([&] {
       cpu::layernorm_forward(out.f32(), mean.f32(), rstd.f32(), inp.f32(), weight.f32(),
                              bias.f32(), N, C, eps);
@@ -161,17 +123,7 @@ class CpuBackend final : public Backend {
   void layernorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias,
                           const Tensor& dout, const Tensor& inp, const Tensor& weight,
                           const Tensor& mean, const Tensor& rstd, bool add_to_dinp = false) override {
-    const char* op = "layernorm_backward";
-    checks.tensor(weight, DType::F32, op, "weight");
-    const int64_t C = weight.numel();
-    const int64_t N = checks.rows(inp, DType::F32, C, op, "inp");
-    checks.rows_equal(checks.rows(dinp, DType::F32, C, op, "dinp"), N, op, "dinp");
-    checks.rows_equal(checks.rows(dout, DType::F32, C, op, "dout"), N, op, "dout");
-    if (add_to_dinp && dinp.data == dout.data) checks.fail(op, "dinp must not alias dout when accumulating");
-    checks.shape(dweight, DType::F32, {C}, op, "dweight");
-    checks.shape(dbias, DType::F32, {C}, op, "dbias");
-    checks.shape(mean.view({mean.numel()}), DType::F32, {N}, op, "mean");
-    checks.shape(rstd.view({rstd.numel()}), DType::F32, {N}, op, "rstd");
+    const auto [N, C] = checks.layernorm_backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, add_to_dinp);
     with_threads([&] {
       cpu::layernorm_backward(dinp.f32(), dweight.f32(), dbias.f32(), dout.f32(), inp.f32(),
                               weight.f32(), mean.f32(), rstd.f32(), N, C, add_to_dinp);
@@ -181,27 +133,17 @@ class CpuBackend final : public Backend {
   // ---- matmul ----------------------------------------------------------------
   void matmul_forward(const Tensor& out, const Tensor& inp, const Tensor& weight,
                       const Tensor& bias) override {
-    const char* op = "matmul_forward";
-    const auto [OC, C] = check_weight(weight, op, "weight");
-    const int64_t N = checks.rows(inp, DType::F32, C, op, "inp");
-    checks.rows_equal(checks.rows(out, DType::F32, OC, op, "out"), N, op, "out");
-    if (!bias.empty()) checks.shape(bias, DType::F32, {OC}, op, "bias");
+    const auto [N, C, OC] = checks.matmul_forward(out, inp, weight, bias);
     // Structured bindings captured as copies: clang before 16 cannot capture them by reference.
-    with_threads([&, OC = OC, C = C] {
+    with_threads([&, N = N, C = C, OC = OC] {
       cpu::matmul_forward(out.f32(), inp.f32(), weight.f32(), bias.empty() ? nullptr : bias.f32(),
                           N, C, OC);
     });
   }
   void matmul_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias,
                        const Tensor& dout, const Tensor& inp, const Tensor& weight) override {
-    const char* op = "matmul_backward";
-    const auto [OC, C] = check_weight(weight, op, "weight");
-    checks.shape(dweight, DType::F32, {OC, C}, op, "dweight");
-    const int64_t N = checks.rows(inp, DType::F32, C, op, "inp");
-    checks.rows_equal(checks.rows(dout, DType::F32, OC, op, "dout"), N, op, "dout");
-    if (!dinp.empty()) checks.rows_equal(checks.rows(dinp, DType::F32, C, op, "dinp"), N, op, "dinp");
-    if (!dbias.empty()) checks.shape(dbias, DType::F32, {OC}, op, "dbias");
-    with_threads([&, OC = OC, C = C] {  // copies, as in matmul_forward
+    const auto [N, C, OC] = checks.matmul_backward(dinp, dweight, dbias, dout, inp, weight);
+    with_threads([&, N = N, C = C, OC = OC] {  // copies, as in matmul_forward
       cpu::matmul_backward(dinp.empty() ? nullptr : dinp.f32(), dweight.f32(),
                            dbias.empty() ? nullptr : dbias.f32(), dout.f32(), inp.f32(),
                            weight.f32(), N, C, OC);
@@ -211,10 +153,7 @@ class CpuBackend final : public Backend {
   // ---- attention ---------------------------------------------------------------
   void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& qkv,
                          const Tensor& slopes, AttentionShape s) override {
-    const char* op = "attention_forward";
-    check_attention(qkv, slopes, s, op);
-    checks.shape(out.view({out.numel()}), DType::F32, {s.B * s.T * s.H * s.D}, op, "out [B,T,C]");
-    if (!lse.empty()) checks.shape(lse.view({lse.numel()}), DType::F32, {s.B * s.H * s.T}, op, "lse [B,H,T]");
+    checks.attention_forward(out, lse, qkv, slopes, s);
     with_threads([&] {
       cpu::attention_forward(out.f32(), lse.empty() ? nullptr : lse.f32(), qkv.f32(),
                              slopes.f32(), s.B, s.T, s.H, s.D);
@@ -223,7 +162,7 @@ class CpuBackend final : public Backend {
   void kv_cache_write(const Tensor& k_cache, const Tensor& v_cache, const Tensor& qkv, const Tensor& starts,
                       int64_t T, KvCacheShape s) override {
     const char* op = "kv_cache_write";
-    checks.kv_cache(k_cache, v_cache, qkv, starts, T, s, DType::F32, op);
+    checks.kv_cache_write(k_cache, v_cache, qkv, starts, T, s);
     for (int64_t b = 0; b < s.B; ++b)
       if (starts.i32()[b] < 0 || starts.i32()[b] + T > s.L)
         checks.fail(op, "row " + std::to_string(b) + ": positions " + std::to_string(starts.i32()[b]) + " + " +
@@ -233,7 +172,7 @@ class CpuBackend final : public Backend {
   void attention_decode(const Tensor& out, const Tensor& qkv, const Tensor& k_cache, const Tensor& v_cache,
                         const Tensor& lengths, const Tensor& slopes, KvCacheShape s) override {
     const char* op = "attention_decode";
-    checks.attention_decode(out, qkv, k_cache, v_cache, lengths, slopes, s, DType::F32, op);
+    checks.attention_decode(out, qkv, k_cache, v_cache, lengths, slopes, s);
     for (int64_t b = 0; b < s.B; ++b)
       if (lengths.i32()[b] < 1 || lengths.i32()[b] > s.L)
         checks.fail(op, "row " + std::to_string(b) + ": length " + std::to_string(lengths.i32()[b]) +
@@ -246,12 +185,7 @@ class CpuBackend final : public Backend {
   void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv,
                           const Tensor& out, const Tensor& lse, const Tensor& slopes,
                           AttentionShape s) override {
-    const char* op = "attention_backward";
-    check_attention(qkv, slopes, s, op);
-    checks.like(dqkv, qkv, op, "dqkv");
-    checks.shape(out.view({out.numel()}), DType::F32, {s.B * s.T * s.H * s.D}, op, "out [B,T,C]");
-    checks.like(dout, out, op, "dout");
-    checks.shape(lse.view({lse.numel()}), DType::F32, {s.B * s.H * s.T}, op, "lse [B,H,T]");
+    checks.attention_backward(dqkv, dout, qkv, out, lse, slopes, s);
     with_threads([&] {
       cpu::attention_backward(dqkv.f32(), dout.f32(), qkv.f32(), out.f32(), lse.f32(),
                               slopes.f32(), s.B, s.T, s.H, s.D);
@@ -260,45 +194,35 @@ class CpuBackend final : public Backend {
 
   // ---- elementwise -----------------------------------------------------------
   void gelu_forward(const Tensor& out, const Tensor& inp) override {
-    checks.tensor(inp, DType::F32, "gelu_forward", "inp");
-    checks.like(out, inp, "gelu_forward", "out");
+    checks.gelu_forward(out, inp);
     with_threads([&] { cpu::gelu_forward(out.f32(), inp.f32(), inp.numel()); });
   }
   void gelu_backward(const Tensor& dinp, const Tensor& inp, const Tensor& dout) override {
-    checks.tensor(inp, DType::F32, "gelu_backward", "inp");
-    checks.like(dinp, inp, "gelu_backward", "dinp");
-    checks.like(dout, inp, "gelu_backward", "dout");
+    checks.gelu_backward(dinp, inp, dout);
     with_threads([&] { cpu::gelu_backward(dinp.f32(), inp.f32(), dout.f32(), inp.numel()); });
   }
   void add(const Tensor& out, const Tensor& a, const Tensor& b) override {
-    checks.tensor(a, DType::F32, "add", "a");
-    checks.like(b, a, "add", "b");
-    checks.like(out, a, "add", "out");
+    checks.add(out, a, b);
     with_threads([&] { cpu::add(out.f32(), a.f32(), b.f32(), a.numel()); });
   }
   void scale(const Tensor& x, float factor) override {
-    checks.tensor(x, DType::F32, "scale", "x");
+    checks.scale(x);
     with_threads([&] { cpu::scale(x.f32(), x.numel(), factor); });
   }
   void dropout_forward(const Tensor& x, float p, uint64_t seed) override {
-    check_dropout(x, p, "dropout_forward");
+    checks.dropout(x, p, "dropout_forward");
     with_threads([&] { cpu::dropout_forward(x.f32(), x.numel(), p, seed); });
   }
   void dropout_backward(const Tensor& dx, float p, uint64_t seed) override {
-    check_dropout(dx, p, "dropout_backward");
+    checks.dropout(dx, p, "dropout_backward");
     with_threads([&] { cpu::dropout_backward(dx.f32(), dx.numel(), p, seed); });
   }
 
   // ---- loss ------------------------------------------------------------------
   void cross_entropy(const Tensor& losses, const Tensor& logits, const Tensor& targets,
                      bool compute_grad, float dloss_scale) override {
-    const char* op = "cross_entropy";
-    checks.tensor(logits, DType::F32, op, "logits");
-    if (logits.rank() < 1 || logits.dim(-1) <= 0) checks.fail(op, "logits must be [N,V] with V > 0");
-    const int64_t V = logits.dim(-1), N = logits.numel() / V;
-    checks.shape(losses.view({losses.numel()}), DType::F32, {N}, op, "losses");
-    checks.shape(targets.view({targets.numel()}), DType::I32, {N}, op, "targets");
-    with_threads([&] {
+    const auto [N, V] = checks.cross_entropy(losses, logits, targets);
+    with_threads([&, N = N, V = V] {
       cpu::cross_entropy(losses.f32(), logits.f32(), targets.i32(), N, V, compute_grad,
                          dloss_scale);
     });
@@ -307,12 +231,11 @@ class CpuBackend final : public Backend {
   // ---- optimizer -------------------------------------------------------------
   using Backend::sum_of_squares;
   void sum_of_squares(const Tensor& out, const Tensor& t) override {
-    checks.shape(out, DType::F32, {1}, "sum_of_squares", "out");
-    checks.tensor(t, DType::F32, "sum_of_squares", "t");
+    checks.sum_of_squares(out, t);
     with_threads([&] { out.f32()[0] = static_cast<float>(cpu::sum_of_squares(t.f32(), t.numel())); });
   }
   void adamw_update(const AdamWArgs& a) override {
-    const std::vector<DecayRun> runs = checks.adamw(a, DType::F32, "adamw_update");
+    const std::vector<DecayRun> runs = checks.adamw_update(a);
     float grad_scale = a.grad_scale;
     if (!guarded_grad_scale(a.grad_norm_sq.empty() ? nullptr : a.grad_norm_sq.f32(), a.max_grad_norm, &grad_scale))
       return;  // a diverging step: leave everything as it was
@@ -346,31 +269,9 @@ class CpuBackend final : public Backend {
     omp_set_num_threads(saved);
   }
 
-  static std::pair<int64_t, int64_t> check_weight(const Tensor& w, const char* op,
-                                                  const char* arg) {
-    checks.tensor(w, DType::F32, op, arg);
-    if (w.rank() != 2) checks.fail(op, std::string(arg) + " " + w.describe() + " must be [OC,C]");
-    return {w.dim(0), w.dim(1)};
-  }
-
-  static void check_wpe(const Tensor& wpe, const Btc& s, const char* op, const char* arg) {
-    checks.tensor(wpe, DType::F32, op, arg);
-    if (wpe.rank() != 2 || wpe.dim(1) != s.C || wpe.dim(0) < s.T)
-      checks.fail(op, std::string(arg) + " " + wpe.describe() + " must be [T_max >= " +
-                   std::to_string(s.T) + ", " + std::to_string(s.C) + "]");
-  }
-
-  static void check_dropout(const Tensor& x, float p, const char* op) {
-    checks.tensor(x, DType::F32, op, "x");
-    if (!(p >= 0.f && p <= 1.f)) checks.fail(op, "p must be in [0, 1], got " + std::to_string(p));
-  }
-
   template <typename Fn>
   void rotary(const char* op, const Tensor& qkv, float base, Fn* fn) {
-    checks.tensor(qkv, DType::F32, op, "qkv");
-    if (qkv.rank() != 5 || qkv.dim(2) != 3)
-      checks.fail(op, "qkv " + qkv.describe() + " must be [B,T,3,H,D]");
-    if (qkv.dim(4) % 2 != 0) checks.fail(op, "head dim must be even, got " + std::to_string(qkv.dim(4)));
+    checks.rotary(qkv, op);
     with_threads([&] { fn(qkv.f32(), qkv.dim(0), qkv.dim(1), qkv.dim(3), qkv.dim(4), base); });
   }
 

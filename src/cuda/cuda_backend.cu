@@ -112,30 +112,7 @@ class CudaGraph final : public OpGraph {
 
 // ---- argument checks: every failure names the op and the argument ----------
 
-const ArgCheck checks(Device::CUDA);
-
-// Elementwise ops take f32 or bf16.
-void check_float(const Tensor& t, const char* op, const char* arg) {
-  checks.on_device(t, op, arg);
-  if (t.dtype != DType::F32 && t.dtype != DType::BF16)
-    checks.fail(op, std::string(arg) + " " + t.describe() + " must be f32 or bf16");
-}
-
-struct Btc {
-  int64_t B, T, C;
-};
-Btc check_btc(const Tensor& x, DType dtype, const char* op, const char* arg) {
-  checks.tensor(x, dtype, op, arg);
-  if (x.rank() != 3) checks.fail(op, std::string(arg) + " " + x.describe() + " must be [B,T,C]");
-  return {x.dim(0), x.dim(1), x.dim(2)};
-}
-
-void check_wpe(const Tensor& wpe, DType dtype, const Btc& s, const char* op, const char* arg) {
-  checks.tensor(wpe, dtype, op, arg);
-  if (wpe.rank() != 2 || wpe.dim(1) != s.C || wpe.dim(0) < s.T)
-    checks.fail(op, std::string(arg) + " " + wpe.describe() + " must be [T_max >= " + std::to_string(s.T) +
-                 ", " + std::to_string(s.C) + "]");
-}
+const ArgCheck checks(Device::CUDA, DType::BF16);
 
 bf16* bf(const Tensor& t) { return static_cast<bf16*>(t.data); }
 bf16* bf_or_null(const Tensor& t) { return t.empty() ? nullptr : bf(t); }
@@ -231,21 +208,11 @@ class CudaBackend final : public Backend {
 
   // ---- embedding -------------------------------------------------------------
   void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte) override {
-    const char* op = "embedding_forward";
-    checks.tensor(wte, DType::BF16, op, "wte");
-    if (wte.rank() != 2) checks.fail(op, "wte must be [V,C]");
-    const int64_t V = wte.dim(0), C = wte.dim(1);
-    const int64_t N = checks.rows(out, DType::BF16, C, op, "out");
-    checks.flat(tokens, DType::I32, N, op, "tokens");
+    const auto [N, V, C] = checks.embedding_forward(out, tokens, wte);
     cuda::embedding_forward(bf(out), tokens.i32(), bf(wte), N, V, C, stream_);
   }
   void embedding_backward(const Tensor& dwte, const Tensor& dout, const Tensor& tokens) override {
-    const char* op = "embedding_backward";
-    checks.tensor(dwte, DType::F32, op, "dwte");
-    if (dwte.rank() != 2) checks.fail(op, "dwte must be [V,C]");
-    const int64_t V = dwte.dim(0), C = dwte.dim(1);
-    const int64_t N = checks.rows(dout, DType::BF16, C, op, "dout");
-    checks.flat(tokens, DType::I32, N, op, "tokens");
+    const auto [N, V, C] = checks.embedding_backward(dwte, dout, tokens);
     const size_t bytes = cuda::embedding_backward_workspace_bytes(N, V);
     cuda::embedding_backward(dwte.f32(), bf(dout), tokens.i32(), N, V, C, scratch_.get(bytes, stream_), bytes,
                              stream_);
@@ -253,57 +220,36 @@ class CudaBackend final : public Backend {
 
   // ---- positions -------------------------------------------------------------
   void learned_position_forward(const Tensor& x, const Tensor& wpe) override {
-    const char* op = "learned_position_forward";
-    const Btc s = check_btc(x, DType::BF16, op, "x");
-    check_wpe(wpe, DType::BF16, s, op, "wpe");
+    const SequenceDims s = checks.learned_position_forward(x, wpe);
     cuda::learned_position_forward(bf(x), bf(wpe), s.B, s.T, s.C, stream_);
   }
   void learned_position_backward(const Tensor& dwpe, const Tensor& dout) override {
-    const char* op = "learned_position_backward";
-    const Btc s = check_btc(dout, DType::BF16, op, "dout");
-    check_wpe(dwpe, DType::F32, s, op, "dwpe");
+    const SequenceDims s = checks.learned_position_backward(dwpe, dout);
     cuda::learned_position_backward(dwpe.f32(), bf(dout), s.B, s.T, s.C, stream_);
   }
   void sinusoidal_position_forward(const Tensor& x) override {
-    const Btc s = check_btc(x, DType::BF16, "sinusoidal_position_forward", "x");
+    const SequenceDims s = checks.sinusoidal_position_forward(x);
     cuda::sinusoidal_position_forward(bf(x), s.B, s.T, s.C, stream_);
   }
   void rotary_forward(const Tensor& qkv, float base) override {
-    check_rotary(qkv, "rotary_forward");
+    checks.rotary(qkv, "rotary_forward");
     cuda::rotary_forward(bf(qkv), qkv.dim(0), qkv.dim(1), qkv.dim(3), qkv.dim(4), base, stream_);
   }
   void rotary_backward(const Tensor& dqkv, float base) override {
-    check_rotary(dqkv, "rotary_backward");
+    checks.rotary(dqkv, "rotary_backward");
     cuda::rotary_backward(bf(dqkv), dqkv.dim(0), dqkv.dim(1), dqkv.dim(3), dqkv.dim(4), base, stream_);
   }
 
   // ---- layernorm -------------------------------------------------------------
   void layernorm_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& inp,
                          const Tensor& weight, const Tensor& bias, float eps) override {
-    const char* op = "layernorm_forward";
-    checks.tensor(weight, DType::BF16, op, "weight");
-    const int64_t C = weight.numel();
-    const int64_t N = checks.rows(inp, DType::BF16, C, op, "inp");
-    checks.rows_equal(checks.rows(out, DType::BF16, C, op, "out"), N, op, "out");
-    checks.shape(bias, DType::BF16, {C}, op, "bias");
-    checks.flat(mean, DType::F32, N, op, "mean");
-    checks.flat(rstd, DType::F32, N, op, "rstd");
+    const auto [N, C] = checks.layernorm_forward(out, mean, rstd, inp, weight, bias);
     cuda::layernorm_forward(bf(out), mean.f32(), rstd.f32(), bf(inp), bf(weight), bf(bias), N, C, eps, stream_);
   }
   void layernorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias, const Tensor& dout,
                           const Tensor& inp, const Tensor& weight, const Tensor& mean,
                           const Tensor& rstd, bool add_to_dinp = false) override {
-    const char* op = "layernorm_backward";
-    checks.tensor(weight, DType::BF16, op, "weight");
-    const int64_t C = weight.numel();
-    const int64_t N = checks.rows(inp, DType::BF16, C, op, "inp");
-    checks.rows_equal(checks.rows(dinp, DType::BF16, C, op, "dinp"), N, op, "dinp");
-    checks.rows_equal(checks.rows(dout, DType::BF16, C, op, "dout"), N, op, "dout");
-    if (add_to_dinp && dinp.data == dout.data) checks.fail(op, "dinp must not alias dout when accumulating");
-    checks.shape(dweight, DType::F32, {C}, op, "dweight");
-    checks.shape(dbias, DType::F32, {C}, op, "dbias");
-    checks.flat(mean, DType::F32, N, op, "mean");
-    checks.flat(rstd, DType::F32, N, op, "rstd");
+    const auto [N, C] = checks.layernorm_backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, add_to_dinp);
     const size_t bytes = cuda::layernorm_backward_workspace_bytes(N, C);
     cuda::layernorm_backward(bf(dinp), dweight.f32(), dbias.f32(), bf(dout), bf(inp), bf(weight), mean.f32(),
                              rstd.f32(), N, C, scratch_.get(bytes, stream_), bytes, stream_, add_to_dinp);
@@ -311,58 +257,30 @@ class CudaBackend final : public Backend {
 
   // ---- matmul ----------------------------------------------------------------
   void matmul_forward(const Tensor& out, const Tensor& inp, const Tensor& weight, const Tensor& bias) override {
-    const char* op = "matmul_forward";
-    const auto [OC, C] = check_weight(weight, op);
-    const int64_t N = checks.rows(inp, DType::BF16, C, op, "inp");
-    checks.rows_equal(checks.rows(out, DType::BF16, OC, op, "out"), N, op, "out");
-    if (!bias.empty()) checks.shape(bias, DType::BF16, {OC}, op, "bias");
+    const auto [N, C, OC] = checks.matmul_forward(out, inp, weight, bias);
     cuda::matmul_forward(*matmul_, bf(out), bf(inp), bf(weight), bf_or_null(bias), N, C, OC, stream_);
   }
   void matmul_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias, const Tensor& dout,
                        const Tensor& inp, const Tensor& weight) override {
-    const char* op = "matmul_backward";
-    const auto [OC, C] = check_weight(weight, op);
-    checks.shape(dweight, DType::F32, {OC, C}, op, "dweight");
-    const int64_t N = checks.rows(inp, DType::BF16, C, op, "inp");
-    checks.rows_equal(checks.rows(dout, DType::BF16, OC, op, "dout"), N, op, "dout");
-    if (!dinp.empty()) checks.rows_equal(checks.rows(dinp, DType::BF16, C, op, "dinp"), N, op, "dinp");
-    if (!dbias.empty()) checks.shape(dbias, DType::F32, {OC}, op, "dbias");
+    const auto [N, C, OC] = checks.matmul_backward(dinp, dweight, dbias, dout, inp, weight);
     cuda::matmul_backward(*matmul_, bf_or_null(dinp), dweight.f32(), f32_or_null(dbias), bf(dout), bf(inp),
                           bf(weight), N, C, OC, stream_);
   }
 
   void matmul_residual_forward(const Tensor& out, const Tensor& inp, const Tensor& weight, const Tensor& bias,
                                const Tensor& residual) override {
-    const char* op = "matmul_residual_forward";
-    const auto [OC, C] = check_weight(weight, op);
-    const int64_t N = checks.rows(inp, DType::BF16, C, op, "inp");
-    checks.rows_equal(checks.rows(out, DType::BF16, OC, op, "out"), N, op, "out");
-    checks.rows_equal(checks.rows(residual, DType::BF16, OC, op, "residual"), N, op, "residual");
-    if (out.data == residual.data) checks.fail(op, "out must not alias residual");
-    if (!bias.empty()) checks.shape(bias, DType::BF16, {OC}, op, "bias");
+    const auto [N, C, OC] = checks.matmul_residual_forward(out, inp, weight, bias, residual);
     cuda::matmul_residual_forward(*matmul_, bf(out), bf(inp), bf(weight), bf_or_null(bias), bf(residual), N, C, OC,
                                   stream_);
   }
   void matmul_gelu_forward(const Tensor& out, const Tensor& pre, const Tensor& inp, const Tensor& weight,
                            const Tensor& bias) override {
-    const char* op = "matmul_gelu_forward";
-    const auto [OC, C] = check_weight(weight, op);
-    const int64_t N = checks.rows(inp, DType::BF16, C, op, "inp");
-    checks.rows_equal(checks.rows(out, DType::BF16, OC, op, "out"), N, op, "out");
-    checks.rows_equal(checks.rows(pre, DType::BF16, OC, op, "pre"), N, op, "pre");
-    if (!bias.empty()) checks.shape(bias, DType::BF16, {OC}, op, "bias");
+    const auto [N, C, OC] = checks.matmul_gelu_forward(out, pre, inp, weight, bias);
     cuda::matmul_gelu_forward(*matmul_, bf(out), bf(pre), bf(inp), bf(weight), bf_or_null(bias), N, C, OC, stream_);
   }
   void matmul_gelu_backward(const Tensor& dpre, const Tensor& dweight, const Tensor& dbias, const Tensor& dout,
                             const Tensor& inp, const Tensor& pre, const Tensor& weight) override {
-    const char* op = "matmul_gelu_backward";
-    const auto [OC, C] = check_weight(weight, op);
-    checks.shape(dweight, DType::F32, {OC, C}, op, "dweight");
-    const int64_t N = checks.rows(inp, DType::BF16, C, op, "inp");
-    checks.rows_equal(checks.rows(dout, DType::BF16, OC, op, "dout"), N, op, "dout");
-    checks.rows_equal(checks.rows(dpre, DType::BF16, C, op, "dpre"), N, op, "dpre");
-    checks.rows_equal(checks.rows(pre, DType::BF16, C, op, "pre"), N, op, "pre");
-    if (!dbias.empty()) checks.shape(dbias, DType::F32, {OC}, op, "dbias");
+    const auto [N, C, OC] = checks.matmul_gelu_backward(dpre, dweight, dbias, dout, inp, pre, weight);
     cuda::matmul_gelu_backward(*matmul_, bf(dpre), bf(pre), dweight.f32(), f32_or_null(dbias), bf(dout), bf(inp),
                                bf(weight), N, C, OC, stream_);
   }
@@ -370,10 +288,7 @@ class CudaBackend final : public Backend {
   // ---- attention ---------------------------------------------------------------
   void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& qkv, const Tensor& slopes,
                          AttentionShape s) override {
-    const char* op = "attention_forward";
-    check_attention(qkv, slopes, s, op);
-    checks.flat(out, DType::BF16, s.B * s.T * s.H * s.D, op, "out [B,T,C]");
-    if (!lse.empty()) checks.flat(lse, DType::F32, s.B * s.H * s.T, op, "lse [B,H,T]");
+    checks.attention_forward(out, lse, qkv, slopes, s);
     // Only without a backward to follow: that one recomputes every key.
     void* key_skip = nullptr;
     if (lse.empty() && options_.skip_negligible_keys)
@@ -383,12 +298,12 @@ class CudaBackend final : public Backend {
   }
   void kv_cache_write(const Tensor& k_cache, const Tensor& v_cache, const Tensor& qkv, const Tensor& starts,
                       int64_t T, KvCacheShape s) override {
-    checks.kv_cache(k_cache, v_cache, qkv, starts, T, s, DType::BF16, "kv_cache_write");
+    checks.kv_cache_write(k_cache, v_cache, qkv, starts, T, s);
     cuda::kv_cache_write(bf(k_cache), bf(v_cache), bf(qkv), starts.i32(), T, {s.B, s.H, s.L, s.D}, stream_);
   }
   void attention_decode(const Tensor& out, const Tensor& qkv, const Tensor& k_cache, const Tensor& v_cache,
                         const Tensor& lengths, const Tensor& slopes, KvCacheShape s) override {
-    checks.attention_decode(out, qkv, k_cache, v_cache, lengths, slopes, s, DType::BF16, "attention_decode");
+    checks.attention_decode(out, qkv, k_cache, v_cache, lengths, slopes, s);
     const cuda::KvCacheDims dims{s.B, s.H, s.L, s.D};
     const size_t bytes = cuda::attention_decode_workspace_bytes(dims);
     cuda::attention_decode(bf(out), bf(qkv), bf(k_cache), bf(v_cache), lengths.i32(), slopes.f32(), dims,
@@ -400,12 +315,7 @@ class CudaBackend final : public Backend {
   void reserve_workspace(size_t bytes) override { scratch_.get(bytes, stream_); }
   void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
                           const Tensor& lse, const Tensor& slopes, AttentionShape s) override {
-    const char* op = "attention_backward";
-    check_attention(qkv, slopes, s, op);
-    checks.like(dqkv, qkv, op, "dqkv");
-    checks.flat(out, DType::BF16, s.B * s.T * s.H * s.D, op, "out [B,T,C]");
-    checks.like(dout, out, op, "dout");
-    checks.flat(lse, DType::F32, s.B * s.H * s.T, op, "lse [B,H,T]");
+    checks.attention_backward(dqkv, dout, qkv, out, lse, slopes, s);
     const size_t bytes = cuda::attention_backward_workspace_bytes(dims_of(s));
     cuda::attention_backward_using(backward_kernel(dims_of(s)), bf(dqkv), bf(dout), bf(qkv), bf(out), lse.f32(),
                                    slopes.f32(), dims_of(s), scratch_.get(bytes, stream_), stream_, tuning_);
@@ -435,53 +345,43 @@ class CudaBackend final : public Backend {
 
   // ---- elementwise (f32 or bf16) ---------------------------------------------
   void gelu_forward(const Tensor& out, const Tensor& inp) override {
-    check_float(inp, "gelu_forward", "inp");
-    checks.like(out, inp, "gelu_forward", "out");
+    checks.gelu_forward(out, inp);
     with_float_type(inp, [&](auto* x) {
       cuda::gelu_forward(static_cast<decltype(x)>(out.data), x, inp.numel(), stream_);
     });
   }
   void gelu_backward(const Tensor& dinp, const Tensor& inp, const Tensor& dout) override {
-    check_float(inp, "gelu_backward", "inp");
-    checks.like(dinp, inp, "gelu_backward", "dinp");
-    checks.like(dout, inp, "gelu_backward", "dout");
+    checks.gelu_backward(dinp, inp, dout);
     with_float_type(inp, [&](auto* x) {
       using T = std::remove_pointer_t<decltype(x)>;
       cuda::gelu_backward(static_cast<T*>(dinp.data), x, static_cast<T*>(dout.data), inp.numel(), stream_);
     });
   }
   void add(const Tensor& out, const Tensor& a, const Tensor& b) override {
-    check_float(a, "add", "a");
-    checks.like(b, a, "add", "b");
-    checks.like(out, a, "add", "out");
+    checks.add(out, a, b);
     with_float_type(a, [&](auto* pa) {
       using T = std::remove_pointer_t<decltype(pa)>;
       cuda::add(static_cast<T*>(out.data), pa, static_cast<T*>(b.data), a.numel(), stream_);
     });
   }
   void scale(const Tensor& x, float factor) override {
-    check_float(x, "scale", "x");
+    checks.scale(x);
     with_float_type(x, [&](auto* p) { cuda::scale(p, x.numel(), factor, stream_); });
   }
   void dropout_forward(const Tensor& x, float p, uint64_t seed) override {
-    check_dropout(x, p, "dropout_forward");
+    checks.dropout(x, p, "dropout_forward");
     with_float_type(x, [&](auto* px) { cuda::dropout(px, x.numel(), p, seed, stream_); });
   }
   void dropout_backward(const Tensor& dx, float p, uint64_t seed) override {
     // d(x * mask * scale)/dx = mask * scale: the forward applied to the gradient.
-    check_dropout(dx, p, "dropout_backward");
+    checks.dropout(dx, p, "dropout_backward");
     with_float_type(dx, [&](auto* px) { cuda::dropout(px, dx.numel(), p, seed, stream_); });
   }
 
   // ---- loss ------------------------------------------------------------------
   void cross_entropy(const Tensor& losses, const Tensor& logits, const Tensor& targets, bool compute_grad,
                      float dloss_scale) override {
-    const char* op = "cross_entropy";
-    checks.tensor(logits, DType::BF16, op, "logits");
-    if (logits.rank() < 1 || logits.dim(-1) <= 0) checks.fail(op, "logits must be [N,V] with V > 0");
-    const int64_t V = logits.dim(-1), N = logits.numel() / V;
-    checks.flat(losses, DType::F32, N, op, "losses");
-    checks.flat(targets, DType::I32, N, op, "targets");
+    const auto [N, V] = checks.cross_entropy(losses, logits, targets);
     cuda::cross_entropy(losses.f32(), bf(logits), targets.i32(), N, V, compute_grad, dloss_scale, stream_);
   }
 
@@ -501,15 +401,14 @@ class CudaBackend final : public Backend {
   // ---- optimizer -------------------------------------------------------------
   using Backend::sum_of_squares;
   void sum_of_squares(const Tensor& out, const Tensor& t) override {
-    checks.shape(out, DType::F32, {1}, "sum_of_squares", "out");
-    check_float(t, "sum_of_squares", "t");
+    checks.sum_of_squares(out, t);
     const int64_t n = t.numel();
     const size_t bytes = cuda::sum_of_squares_workspace_bytes(n);
     void* workspace = scratch_.get(bytes, stream_);
     with_float_type(t, [&](auto* p) { cuda::sum_of_squares(out.f32(), p, n, workspace, bytes, stream_); });
   }
   void adamw_update(const AdamWArgs& a) override {
-    const std::vector<DecayRun> runs = checks.adamw(a, DType::BF16, "adamw_update");
+    const std::vector<DecayRun> runs = checks.adamw_update(a);
     // Bias corrections in double, as the CPU computes them.
     const cuda::AdamWHyper hp{a.lr,
                               a.beta1,
@@ -525,26 +424,6 @@ class CudaBackend final : public Backend {
   }
 
  private:
-  static std::pair<int64_t, int64_t> check_weight(const Tensor& w, const char* op) {
-    checks.tensor(w, DType::BF16, op, "weight");
-    if (w.rank() != 2) checks.fail(op, "weight " + w.describe() + " must be [OC,C]");
-    return {w.dim(0), w.dim(1)};
-  }
-  static void check_attention(const Tensor& qkv, const Tensor& slopes, const AttentionShape& s, const char* op) {
-    if (s.B <= 0 || s.T <= 0 || s.H <= 0 || s.D <= 0) checks.fail(op, "attention shape must be positive");
-    checks.flat(qkv, DType::BF16, s.B * s.T * 3 * s.H * s.D, op, "qkv [B,T,3,H,D]");
-    checks.shape(slopes, DType::F32, {s.H}, op, "slopes");
-  }
-  static void check_rotary(const Tensor& qkv, const char* op) {
-    checks.tensor(qkv, DType::BF16, op, "qkv");
-    if (qkv.rank() != 5 || qkv.dim(2) != 3) checks.fail(op, "qkv " + qkv.describe() + " must be [B,T,3,H,D]");
-    if (qkv.dim(4) % 2 != 0) checks.fail(op, "head dim must be even, got " + std::to_string(qkv.dim(4)));
-  }
-  static void check_dropout(const Tensor& x, float p, const char* op) {
-    check_float(x, op, "x");
-    if (!(p >= 0.f && p <= 1.f)) checks.fail(op, "p must be in [0, 1], got " + std::to_string(p));
-  }
-
   int device_;
   CudaBackendOptions options_;
   // The attention kernels' measuring switches, read once from the environment.
