@@ -56,36 +56,27 @@ void validate_alignment(const char* op, const AttentionDims& dims,
 // The head dims the Hopper kernels take (80 and 96 in 128-column tiles).
 bool sm90_head_dim(int64_t D) { return D == 64 || D == 80 || D == 96 || D == 128; }
 
-// Calls f(std::integral_constant<int, D>{}) for the runtime head dim.
-template <typename F>
-cudaError_t dispatch_head_dim(int64_t D, F&& f) {
-  switch (D) {
-    case 32:
-      return f(std::integral_constant<int, 32>{});
-    case 64:
-      return f(std::integral_constant<int, 64>{});
-    case 80:
-      return f(std::integral_constant<int, 80>{});
-    case 96:
-      return f(std::integral_constant<int, 96>{});
-    default:
-      return f(std::integral_constant<int, 128>{});
+// Calls f(std::integral_constant<int, D>{}) for the runtime head dim D, one
+// of the instantiated kHeadDims; the last stands for any other (validate()
+// has refused those already).
+template <int kFirst, int... kRest, typename F>
+cudaError_t dispatch_among(int64_t D, F&& f) {
+  if constexpr (sizeof...(kRest) == 0) {
+    return f(std::integral_constant<int, kFirst>{});
+  } else {
+    if (D == kFirst) return f(std::integral_constant<int, kFirst>{});
+    return dispatch_among<kRest...>(D, f);
   }
 }
 
-// The same for the Hopper kernels' head dims (sm90_head_dim).
+// The portable kernels' head dims, and the Hopper kernels' (sm90_head_dim).
+template <typename F>
+cudaError_t dispatch_head_dim(int64_t D, F&& f) {
+  return dispatch_among<32, 64, 80, 96, 128>(D, f);
+}
 template <typename F>
 cudaError_t dispatch_sm90_head_dim(int64_t D, F&& f) {
-  switch (D) {
-    case 64:
-      return f(std::integral_constant<int, 64>{});
-    case 80:
-      return f(std::integral_constant<int, 80>{});
-    case 96:
-      return f(std::integral_constant<int, 96>{});
-    default:
-      return f(std::integral_constant<int, 128>{});
-  }
+  return dispatch_among<64, 80, 96, 128>(D, f);
 }
 
 AttentionLaunch launch_of(const AttentionDims& dims, cudaStream_t stream, const AttentionTuning& tuning) {
