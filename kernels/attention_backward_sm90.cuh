@@ -137,6 +137,33 @@ struct Sm90BackwardArgs {
   Sm90BackwardGrid grid;
 };
 
+// Where both backward kernels' CTAs start: the shared memory and its ring
+// (initialized: the constructor synchronizes the block), the (b, h) and block
+// index of this CTA in the grid's order, and the head's q, k, v and dout as
+// the TMA sees them.
+template <class Tr>
+struct BackwardCta {
+  unsigned char* smem;
+  Sm90BackwardBarriers<Tr> bar;
+  int b, h, block;
+  TileSource q, k, v, dout;
+
+  __device__ BackwardCta(unsigned char* smem_raw, const CUtensorMap* qkv_map, const CUtensorMap* dout_map,
+                         const Sm90BackwardArgs& args)
+      : smem(aligned_shared_base(smem_raw)),
+        bar(reinterpret_cast<uint64_t*>(smem + Sm90BackwardSmem<Tr>::kBarriers)) {
+    const int H = int(args.layout.H);
+    int64_t bh;
+    args.grid.locate(blockIdx.x, bh, block);
+    b = int(bh / H), h = int(bh % H);
+    const int row_base = b * int(args.layout.T);
+    q = {qkv_map, h, row_base}, k = {qkv_map, H + h, row_base}, v = {qkv_map, 2 * H + h, row_base};
+    dout = {dout_map, h, row_base};
+    if (threadIdx.x == 0) bar.init();
+    __syncthreads();
+  }
+};
+
 // The producer warp (lane 0 issues the copies): the owned blocks once, then
 // the streamed tiles first_row + 64 * tile, and with kStats each tile's lse
 // and delta rows (stats_lse, stats_delta: this head's padded rows).

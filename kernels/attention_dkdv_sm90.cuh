@@ -297,33 +297,18 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     attention_dkdv_sm90_kernel(const __grid_constant__ CUtensorMap qkv_map,
                                const __grid_constant__ CUtensorMap dout_map,
                                const Sm90BackwardArgs args) {
-  using Smem = Sm90BackwardSmem<Tr>;
   extern __shared__ unsigned char smem_raw[];
-  unsigned char* smem = aligned_shared_base(smem_raw);
-  const Sm90BackwardBarriers<Tr> bar(reinterpret_cast<uint64_t*>(smem + Smem::kBarriers));
-
-  const int H = int(args.layout.H), T = int(args.layout.T);
-  int64_t bh;
-  int block;
-  args.grid.locate(blockIdx.x, bh, block);
-  const int b = int(bh / H), h = int(bh % H);
-  const int n0 = block * Tr::kBlock;
-  const int n_tiles = (T - n0 + Tr::kStream - 1) / Tr::kStream;  // queries [n0, T)
-
-  if (threadIdx.x == 0) bar.init();
-  __syncthreads();
-
+  const BackwardCta<Tr> cta(smem_raw, &qkv_map, &dout_map, args);
+  const int n0 = cta.block * Tr::kBlock;
+  const int n_tiles = (int(args.layout.T) - n0 + Tr::kStream - 1) / Tr::kStream;  // queries [n0, T)
   run_roles<Tr>(
       [&] {
         if (threadIdx.x >= 32) return;
-        const int row_base = b * T;
-        const TileSource k{&qkv_map, H + h, row_base}, v{&qkv_map, 2 * H + h, row_base};
-        const TileSource q{&qkv_map, h, row_base}, dout{&dout_map, h, row_base};
-        const int64_t stats_row = (int64_t(b) * H + h) * args.stats.t_pad;
-        produce_backward<Tr, true>(smem, bar, k, v, n0, q, dout, n0, n_tiles, args.stats.lse_log2 + stats_row,
-                                   args.stats.delta + stats_row);
+        const int64_t stats_row = (int64_t(cta.b) * args.layout.H + cta.h) * args.stats.t_pad;
+        produce_backward<Tr, true>(cta.smem, cta.bar, cta.k, cta.v, n0, cta.q, cta.dout, n0, n_tiles,
+                                   args.stats.lse_log2 + stats_row, args.stats.delta + stats_row);
       },
-      [&](int consumer) { consume_dkdv<Tr, kFusedDq>(args, smem, bar, consumer, b, h, n0, n_tiles); });
+      [&](int consumer) { consume_dkdv<Tr, kFusedDq>(args, cta.smem, cta.bar, consumer, cta.b, cta.h, n0, n_tiles); });
 }
 
 }  // namespace alibi::cuda

@@ -124,32 +124,18 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     attention_dq_sm90_kernel(const __grid_constant__ CUtensorMap qkv_map,
                              const __grid_constant__ CUtensorMap dout_map,
                              const Sm90BackwardArgs args) {
-  using Smem = Sm90BackwardSmem<Tr>;
   extern __shared__ unsigned char smem_raw[];
-  unsigned char* smem = aligned_shared_base(smem_raw);
-  const Sm90BackwardBarriers<Tr> bar(reinterpret_cast<uint64_t*>(smem + Smem::kBarriers));
-
-  const int H = int(args.layout.H), T = int(args.layout.T);
-  int64_t bh;
-  int block;
-  args.grid.locate(blockIdx.x, bh, block);
-  const int b = int(bh / H), h = int(bh % H);
-  const int m0 = (args.grid.blocks - 1 - block) * Tr::kBlock;
-  const int key_end = min(T, m0 + Tr::kBlock);  // keys [0, key_end)
+  const BackwardCta<Tr> cta(smem_raw, &qkv_map, &dout_map, args);
+  const int m0 = (args.grid.blocks - 1 - cta.block) * Tr::kBlock;
+  const int key_end = min(int(args.layout.T), m0 + Tr::kBlock);  // keys [0, key_end)
   const int n_tiles = (key_end + Tr::kStream - 1) / Tr::kStream;
-
-  if (threadIdx.x == 0) bar.init();
-  __syncthreads();
-
   run_roles<Tr>(
       [&] {
         if (threadIdx.x >= 32) return;
-        const int row_base = b * T;
-        const TileSource q{&qkv_map, h, row_base}, dout{&dout_map, h, row_base};
-        const TileSource k{&qkv_map, H + h, row_base}, v{&qkv_map, 2 * H + h, row_base};
-        produce_backward<Tr, false>(smem, bar, q, dout, m0, k, v, 0, n_tiles, nullptr, nullptr);
+        produce_backward<Tr, false>(cta.smem, cta.bar, cta.q, cta.dout, m0, cta.k, cta.v, 0, n_tiles, nullptr,
+                                    nullptr);
       },
-      [&](int consumer) { consume_dq<Tr>(args, smem, bar, consumer, b, h, m0, n_tiles); });
+      [&](int consumer) { consume_dq<Tr>(args, cta.smem, cta.bar, consumer, cta.b, cta.h, m0, n_tiles); });
 }
 
 }  // namespace alibi::cuda
