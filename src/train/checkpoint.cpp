@@ -459,4 +459,23 @@ std::string latest_checkpoint(const std::string& dir) {
   return all.empty() ? "" : all.back().string();
 }
 
+std::string checkpoint_shape_mismatch(const ModelShape& ckpt, const ModelShape& cfg) {
+  auto differ = [](const char* key, auto a, auto b) {
+    return a == b ? std::string() : std::string(key) + " is " + std::to_string(a) +
+                                        " in the checkpoint but " + std::to_string(b) + " in the config";
+  };
+  if (ckpt.position != cfg.position)
+    return std::string("model.position is ") + position_method_name(ckpt.position) +
+           " in the checkpoint but " + position_method_name(cfg.position) + " in the config";
+  for (const std::string& m : {differ("model.n_layer", ckpt.n_layer, cfg.n_layer),
+                               differ("model.d_model", ckpt.d_model, cfg.d_model),
+                               differ("model.n_head", ckpt.n_head, cfg.n_head),
+                               differ("model.d_ff", ckpt.d_ff, cfg.d_ff),
+                               differ("vocabulary size", ckpt.vocab, cfg.vocab),
+                               differ("model.max_position", ckpt.max_position, cfg.max_position),
+                               differ("model.embed_layernorm", ckpt.embed_layernorm, cfg.embed_layernorm)})
+    if (!m.empty()) return m;
+  return "";
+}
+
 }  // namespace alibi

@@ -93,4 +93,8 @@ std::vector<std::string> remove_stale_temp_files(const std::string& dir);
 // other content throws CheckpointError naming the file.
 std::string latest_checkpoint(const std::string& dir);
 
+// Why a checkpoint's model cannot load into the configured one ("model.n_head
+// is 8 in the checkpoint but 12 in the config"), or "" when the shapes agree.
+std::string checkpoint_shape_mismatch(const ModelShape& checkpoint, const ModelShape& config);
+
 }  // namespace alibi

@@ -1,3 +1,7 @@
+// The training loop (train(), trainer.h): setup, steps, validation, metrics
+// and the stop policy; saving and restoring the run live in
+// trainer_checkpoint.cpp, the file format in checkpoint.cpp, fault injection
+// and the run folder in files of their own.
 #include "train/trainer.h"
 
 #include <chrono>
@@ -26,6 +30,7 @@
 #include "train/schedule.h"
 #include "train/step.h"
 #include "train/stop_signals.h"
+#include "train/trainer_impl.h"
 
 namespace alibi {
 
@@ -35,25 +40,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-std::string shape_mismatch(const ModelShape& ckpt, const ModelShape& cfg) {
-  auto differ = [](const char* key, auto a, auto b) {
-    return a == b ? std::string() : std::string(key) + " is " + std::to_string(a) +
-                                        " in the checkpoint but " + std::to_string(b) + " in the config";
-  };
-  if (ckpt.position != cfg.position)
-    return std::string("model.position is ") + position_method_name(ckpt.position) +
-           " in the checkpoint but " + position_method_name(cfg.position) + " in the config";
-  for (const std::string& m : {differ("model.n_layer", ckpt.n_layer, cfg.n_layer),
-                               differ("model.d_model", ckpt.d_model, cfg.d_model),
-                               differ("model.n_head", ckpt.n_head, cfg.n_head),
-                               differ("model.d_ff", ckpt.d_ff, cfg.d_ff),
-                               differ("vocabulary size", ckpt.vocab, cfg.vocab),
-                               differ("model.max_position", ckpt.max_position, cfg.max_position),
-                               differ("model.embed_layernorm", ckpt.embed_layernorm, cfg.embed_layernorm)})
-    if (!m.empty()) return m;
-  return "";
-}
 
 // Micro-batches each rank accumulates per step: train.grad_accum, or what
 // train.global_batch leaves after the micro-batch and the ranks.
@@ -67,54 +53,10 @@ int accumulation_per_rank(const TrainConfig& t, int world) {
   return static_cast<int>(t.global_batch / per_micro_step);
 }
 
-class Trainer {
- public:
-  Trainer(const Config& config, const TrainOptions& options);
-  TrainSummary run();
-
- private:
-  void join_job();
-  void prepare_checkpoint_dir();
-  void open_validation_split();
-  void build_optimizer();
-  void reserve_activations();
-  void restore(const std::string& path);
-  void initialize_from(const std::string& source);
-  std::string nonfinite_step_message(int64_t step, double loss, int in_a_row) const;
-  std::string save();
-  std::vector<float> gather_moments(const Tensor& shard);
-  std::optional<double> train_step(int64_t step);
-  double validate();
-  bool any_rank_asks_to_stop();
-  bool is_root() const { return rank_ == 0; }
-  bool sharded() const { return comm_ && config_.dist.zero1; }
-  int64_t tokens_per_step() const { return int64_t{config_.train.micro_batch} * config_.train.seq_len * accum_ * world_; }
-  std::string banner() const;
-
-  Config config_;
-  TrainOptions options_;
-  LaunchInfo launch_;
-  int rank_ = 0, world_ = 1, accum_ = 1;
-  std::unique_ptr<Backend> backend_;
-  std::unique_ptr<Communicator> comm_;      // null: one process, the plain path
-  std::unique_ptr<GradientSync> grad_sync_;
-  std::unique_ptr<Buffer> gather_buffer_;   // ZeRO-1: one shard, for checkpoints
-  DatasetMeta dataset_;
-  std::unique_ptr<ShardReader> train_shard_, valid_shard_;
-  std::unique_ptr<WindowLoader> train_loader_, valid_loader_;
-  std::unique_ptr<Model> model_;
-  std::unique_ptr<AdamW> optimizer_;
-  LrSchedule schedule_;
-  TrainingState state_;
-  Rng rng_;
-  std::vector<std::string> notes_;  // said once the run starts (rank 0)
-  std::string warning_;             // printed once the run starts, quiet or not (rank 0)
-  std::vector<int32_t> inputs_, targets_;
-  OptimizerStepInfo last_info_;
-};
-
 // Seeds for the trainer's own random stream (dropout masks per step).
 constexpr uint64_t kTrainerRngStream = 0x7a11;
+
+}  // namespace
 
 Trainer::Trainer(const Config& config, const TrainOptions& options)
     : config_(config), options_(options), rng_(derive_seed(config.train.seed, kTrainerRngStream)) {
@@ -149,7 +91,7 @@ Trainer::Trainer(const Config& config, const TrainOptions& options)
 // weights of a checkpoint or an exported folder of the same shape.
 void Trainer::initialize_from(const std::string& source) {
   const EvalCheckpoint trained = load_eval_checkpoint(source);
-  const std::string mismatch = shape_mismatch(trained.shape, model_->shape());
+  const std::string mismatch = checkpoint_shape_mismatch(trained.shape, model_->shape());
   if (!mismatch.empty()) throw CheckpointError("--init-from " + source + ": " + mismatch);
   if (!trained.tokenizer_id.empty() && trained.tokenizer_id != dataset_.tokenizer_id)
     throw CheckpointError("--init-from " + source + ": the model was trained with tokenizer " + trained.tokenizer_id +
@@ -231,64 +173,6 @@ void Trainer::reserve_activations() {
   model_->reserve(t.micro_batch, t.seq_len, /*for_training=*/true);
 }
 
-void Trainer::restore(const std::string& path) {
-  if (path.empty())
-    throw CheckpointError("--resume " + options_.resume_from + ": no checkpoint found there" +
-                          (fs::exists(options_.resume_from) ? "" : " (no such file or folder)"));
-  Checkpoint ckpt = load_checkpoint(path);
-  const std::string mismatch = shape_mismatch(ckpt.model, model_->shape());
-  if (!mismatch.empty()) throw CheckpointError("cannot resume from '" + path + "': " + mismatch);
-  if (ckpt.state.tokenizer_id != dataset_.tokenizer_id)
-    throw CheckpointError("cannot resume from '" + path + "': it was trained with tokenizer " +
-                          ckpt.state.tokenizer_id + " but data.dir '" + config_.data.dir +
-                          "' uses tokenizer " + dataset_.tokenizer_id);
-  // `flat` holds flat elements [begin, begin + numel): all of them, or one
-  // rank's ZeRO-1 shard. The saved tensors do not depend on the world size.
-  auto copy_into = [&](const std::string& prefix, const Tensor& flat, int64_t begin) {
-    std::vector<float> host(model_->params_flat().numel(), 0.f);
-    for (const ParamSpec& spec : model_->layout()) {
-      const LoadedTensor& t = ckpt.tensor(prefix + spec.name);
-      if (t.dtype != DType::F32 || t.shape != spec.shape)
-        throw CheckpointError("checkpoint '" + path + "': tensor " + prefix + spec.name + " has the wrong shape");
-      std::copy(t.f32(), t.f32() + spec.numel(), host.begin() + spec.offset);
-    }
-    if (const std::string bad = first_nonfinite_parameter(model_->layout(), host); !bad.empty())
-      throw CheckpointError("cannot resume from '" + path + "': " + prefix + bad +
-                            " holds NaN or infinite values (the run had diverged)");
-    backend_->upload(flat, host.data() + begin);
-  };
-  copy_into("param/", model_->params_flat(), 0);
-  copy_into("adam_m/", optimizer_->m_flat(), optimizer_->shard_begin());
-  copy_into("adam_v/", optimizer_->v_flat(), optimizer_->shard_begin());
-  model_->refresh_working_weights();
-  const std::string config_yaml = state_.config_yaml;
-  state_ = ckpt.state;
-  state_.config_yaml = config_yaml;
-  rng_.set_state(state_.rng_state);
-}
-
-// ZeRO-1: the full moments on rank 0, one rank's shard at a time through a
-// shard-sized buffer (no full-size device copy); "" elsewhere. Collective.
-std::vector<float> Trainer::gather_moments(const Tensor& shard) {
-  if (!sharded()) {
-    if (!is_root()) return {};  // every rank holds the same moments; rank 0 saves them
-    std::vector<float> host(shard.numel());
-    backend_->download(host.data(), shard);
-    return host;
-  }
-  const int64_t size = shard.numel();
-  Tensor staging(gather_buffer_->data(), {size}, DType::F32, backend_->device());
-  std::vector<float> host(is_root() ? size * world_ : 0);
-  for (int owner = 0; owner < world_; ++owner) {
-    if (owner == rank_) backend_->copy(staging, shard);
-    comm_->broadcast(staging, owner, "gathering the optimizer state for a checkpoint");
-    comm_->join();
-    if (is_root()) backend_->download(host.data() + owner * size, staging);
-  }
-  backend_->synchronize();
-  return host;
-}
-
 // What a step with a NaN or infinite loss or gradient norm did, and, when the
 // run stops on it, where its good weights are.
 std::string Trainer::nonfinite_step_message(int64_t step, double loss, int in_a_row) const {
@@ -309,25 +193,6 @@ std::string Trainer::nonfinite_step_message(int64_t step, double loss, int in_a_
   return message + (latest.empty() ? "; no checkpoint was written yet"
                                    : "; the last checkpoint, " + latest +
                                          ", holds finite weights: resume from it, e.g. with a lower train.lr");
-}
-
-std::string Trainer::save() {
-  // Tensors are named "<kind>/<parameter>" and saved without the layout's
-  // alignment padding, so other tools can read them by name and shape alone.
-  std::vector<float> m = gather_moments(optimizer_->m_flat());
-  std::vector<float> v = gather_moments(optimizer_->v_flat());
-  if (!is_root()) return "";  // rank 0 alone writes
-  std::vector<float> params(model_->params_flat().numel());
-  backend_->download(params.data(), model_->params_flat());
-  if (const std::string bad = first_nonfinite_parameter(model_->layout(), params); !bad.empty())
-    throw std::runtime_error("step " + std::to_string(state_.step) + ": parameter " + bad +
-                             " is not finite; no checkpoint is written of non-finite weights");
-  std::vector<HostTensorRef> tensors;
-  for (auto [prefix, host] : {std::pair{"param/", &params}, {"adam_m/", &m}, {"adam_v/", &v}})
-    for (const ParamSpec& spec : model_->layout())
-      tensors.push_back({prefix + spec.name, DType::F32, spec.shape, host->data() + spec.offset});
-  state_.rng_state = rng_.state();
-  return save_checkpoint_in(config_.checkpoint_dir(), config_.checkpoint.keep, state_, model_->shape(), tensors);
 }
 
 // nullopt when a signal stopped the step between micro-batches: nothing of
@@ -519,8 +384,6 @@ TrainSummary Trainer::run() {
   if (metrics) metrics->close();
   return summary;
 }
-
-}  // namespace
 
 std::string resolve_resume_path(const std::string& file_or_dir) {
   if (fs::is_directory(file_or_dir)) return latest_checkpoint(file_or_dir);
