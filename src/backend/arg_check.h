@@ -5,8 +5,8 @@
 
 #include <cstdint>
 #include <initializer_list>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend/backend.h"
@@ -112,6 +112,8 @@ class ArgCheck {
   std::pair<int64_t, int64_t> weight_dims(const Tensor& w, const char* op) const;
   void attention_inputs(const Tensor& qkv, const Tensor& slopes, const AttentionShape& s, const char* op) const;
   SequenceDims sequence(const Tensor& x, const char* op, const char* arg) const;
+  // Both caches [B,H,L,D] in the working dtype, of a positive shape; T new positions.
+  void kv_caches(const Tensor& k_cache, const Tensor& v_cache, const KvCacheShape& s, int64_t T, const char* op) const;
   void position_table(const Tensor& wpe, DType dtype, const SequenceDims& s, const char* op, const char* arg) const;
 
   Device device_;

@@ -196,12 +196,17 @@ void ArgCheck::attention_backward(const Tensor& dqkv, const Tensor& dout, const 
   flat(lse, DType::F32, s.B * s.H * s.T, op, "lse [B,H,T]");
 }
 
-void ArgCheck::kv_cache_write(const Tensor& k_cache, const Tensor& v_cache, const Tensor& qkv,
-                              const Tensor& positions, int64_t T, const KvCacheShape& s) const {
-  const char* op = "kv_cache_write";
+void ArgCheck::kv_caches(const Tensor& k_cache, const Tensor& v_cache, const KvCacheShape& s, int64_t T,
+                         const char* op) const {
   if (s.B <= 0 || s.H <= 0 || s.L <= 0 || s.D <= 0 || T <= 0) fail(op, "cache shape and length must be positive");
   flat(k_cache, working_, s.B * s.H * s.L * s.D, op, "k_cache [B,H,L,D]");
   flat(v_cache, working_, s.B * s.H * s.L * s.D, op, "v_cache [B,H,L,D]");
+}
+
+void ArgCheck::kv_cache_write(const Tensor& k_cache, const Tensor& v_cache, const Tensor& qkv,
+                              const Tensor& positions, int64_t T, const KvCacheShape& s) const {
+  const char* op = "kv_cache_write";
+  kv_caches(k_cache, v_cache, s, T, op);
   flat(qkv, working_, s.B * T * 3 * s.H * s.D, op, "qkv [B,T,3,H,D]");
   shape(positions, DType::I32, {s.B}, op, "positions [B]");
 }
@@ -209,9 +214,7 @@ void ArgCheck::kv_cache_write(const Tensor& k_cache, const Tensor& v_cache, cons
 void ArgCheck::attention_decode(const Tensor& out, const Tensor& qkv, const Tensor& k_cache, const Tensor& v_cache,
                                 const Tensor& lengths, const Tensor& slopes, const KvCacheShape& s) const {
   const char* op = "attention_decode";
-  if (s.B <= 0 || s.H <= 0 || s.L <= 0 || s.D <= 0) fail(op, "cache shape and length must be positive");
-  flat(k_cache, working_, s.B * s.H * s.L * s.D, op, "k_cache [B,H,L,D]");
-  flat(v_cache, working_, s.B * s.H * s.L * s.D, op, "v_cache [B,H,L,D]");
+  kv_caches(k_cache, v_cache, s, 1, op);
   flat(qkv, working_, s.B * 3 * s.H * s.D, op, "qkv [B,1,3,H,D]");
   shape(lengths, DType::I32, {s.B}, op, "lengths [B]");
   flat(out, working_, s.B * s.H * s.D, op, "out [B,H*D]");

@@ -83,11 +83,11 @@ class CpuBackend final : public Backend {
   // ---- embedding -------------------------------------------------------------
   void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte) override {
     const auto [N, V, C] = checks.embedding_forward(out, tokens, wte);
-    with_threads([&] { cpu::embedding_forward(out.f32(), tokens.i32(), wte.f32(), N, V, C); });
+    with_threads([&, N = N, V = V, C = C] { cpu::embedding_forward(out.f32(), tokens.i32(), wte.f32(), N, V, C); });
   }
   void embedding_backward(const Tensor& dwte, const Tensor& dout, const Tensor& tokens) override {
     const auto [N, V, C] = checks.embedding_backward(dwte, dout, tokens);
-    with_threads([&] { cpu::embedding_backward(dwte.f32(), dout.f32(), tokens.i32(), N, V, C); });
+    with_threads([&, N = N, V = V, C = C] { cpu::embedding_backward(dwte.f32(), dout.f32(), tokens.i32(), N, V, C); });
   }
 
   // ---- positions -------------------------------------------------------------
@@ -115,7 +115,7 @@ class CpuBackend final : public Backend {
                          const Tensor& inp, const Tensor& weight, const Tensor& bias,
                          float eps) override {
     const auto [N, C] = checks.layernorm_forward(out, mean, rstd, inp, weight, bias);
-    with_threads([&] {
+    with_threads([&, N = N, C = C] {  // copies: see matmul_forward
       cpu::layernorm_forward(out.f32(), mean.f32(), rstd.f32(), inp.f32(), weight.f32(),
                              bias.f32(), N, C, eps);
     });
@@ -124,7 +124,7 @@ class CpuBackend final : public Backend {
                           const Tensor& dout, const Tensor& inp, const Tensor& weight,
                           const Tensor& mean, const Tensor& rstd, bool add_to_dinp = false) override {
     const auto [N, C] = checks.layernorm_backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, add_to_dinp);
-    with_threads([&] {
+    with_threads([&, N = N, C = C] {
       cpu::layernorm_backward(dinp.f32(), dweight.f32(), dbias.f32(), dout.f32(), inp.f32(),
                               weight.f32(), mean.f32(), rstd.f32(), N, C, add_to_dinp);
     });
