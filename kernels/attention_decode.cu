@@ -2,6 +2,7 @@
 #include "kernels/attention_decode.cuh"
 #include "kernels/alibi_score.cuh"
 #include "kernels/common.cuh"
+#include "kernels/dependent_launch.cuh"
 
 #include <cmath>
 #include <type_traits>
@@ -57,6 +58,8 @@ __device__ __forceinline__ float* partial_at(float* workspace, int64_t b, int64_
 
 __global__ void kv_cache_write_kernel(bf16* k_cache, bf16* v_cache, const bf16* qkv, const int32_t* starts,
                                       int64_t T, KvCacheDims s) {
+  wait_for_previous_kernels();
+  allow_next_kernel_to_start();
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= s.B * T * s.H * s.D) return;
   const int64_t d = i % s.D, h = i / s.D % s.H, t = i / (s.D * s.H) % T, b = i / (s.D * s.H * T);
@@ -87,6 +90,8 @@ __global__ void __launch_bounds__(kThreads)
   using Tr = DecodeTraits<kD>;
   __shared__ float team_max[Tr::kTeams], team_sum[Tr::kTeams];
   __shared__ float team_values[Tr::kTeams][Tr::kLanes * kVec];
+  wait_for_previous_kernels();
+  allow_next_kernel_to_start();
   const int64_t split = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
   const int lane = threadIdx.x % Tr::kLanes, team = threadIdx.x / Tr::kLanes;
   const bool has_channels = lane * kVec < kD;
@@ -163,6 +168,8 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 __global__ void decode_combine_kernel(bf16* out, const float* workspace, KvCacheDims s, int64_t splits) {
+  wait_for_previous_kernels();
+  allow_next_kernel_to_start();
   const int64_t h = blockIdx.x, b = blockIdx.y, D = s.D;
   const float* first = workspace + (b * s.H + h) * splits * (D + 2);
   float m = -INFINITY;
@@ -201,7 +208,8 @@ void kv_cache_write(bf16* k_cache, bf16* v_cache, const bf16* qkv, const int32_t
                     KvCacheDims dims, cudaStream_t stream) {
   const int64_t n = dims.B * T * dims.H * dims.D;
   if (n == 0) return;
-  kv_cache_write_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(k_cache, v_cache, qkv, starts, T, dims);
+  launch_dependent(kv_cache_write_kernel, dim3(blocks_for(n, 256)), dim3(256), 0, stream, k_cache, v_cache, qkv, starts,
+                   T, dims);
   check_launch("kv_cache_write", {{"B", dims.B}, {"T", T}, {"H", dims.H}, {"L", dims.L}, {"D", dims.D}});
 }
 
@@ -224,12 +232,12 @@ void attention_decode(bf16* out, const bf16* qkv, const bf16* k_cache, const bf1
   float* partials = static_cast<float*>(workspace);
   const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(dims.H), static_cast<unsigned>(dims.B));
   dispatch_decode_head_dim(dims.D, [&](auto head_dim) {
-    decode_partials_kernel<decltype(head_dim)::value><<<grid, kThreads, 0, stream>>>(
-        partials, qkv, k_cache, v_cache, lengths, slopes, dims, keys, splits);
+    launch_dependent(decode_partials_kernel<decltype(head_dim)::value>, grid, dim3(kThreads), 0, stream, partials, qkv,
+                     k_cache, v_cache, lengths, slopes, dims, keys, splits);
   });
   check_launch("attention_decode (partials)", shape);
-  decode_combine_kernel<<<dim3(static_cast<unsigned>(dims.H), static_cast<unsigned>(dims.B)), kThreads, 0,
-                          stream>>>(out, partials, dims, splits);
+  launch_dependent(decode_combine_kernel, dim3(static_cast<unsigned>(dims.H), static_cast<unsigned>(dims.B)),
+                   dim3(kThreads), 0, stream, out, partials, dims, splits);
   check_launch("attention_decode (combine)", shape);
 }
 

@@ -31,6 +31,7 @@
 
 #include "kernels/bias_grad.cuh"
 #include "kernels/gelu.cuh"
+#include "kernels/matvec.cuh"
 
 namespace alibi::cuda {
 namespace {
@@ -402,6 +403,7 @@ void matmul_forward(MatmulContext& ctx, __nv_bfloat16* out, const __nv_bfloat16*
                     int64_t OC, cudaStream_t stream) {
   const OpShape s{"matmul_forward", N, C, OC};
   validate(s);
+  if (MatvecArgs m{out, inp, weight, bias, N, C, OC}; matvec_suits(m)) return matvec(m, stream);
   Gemm g;
   g.trans_a = true;
   g.m = OC, g.n = N, g.k = C;
@@ -449,6 +451,8 @@ void matmul_residual_forward(MatmulContext& ctx, bf16* out, const bf16* inp, con
                              cudaStream_t stream) {
   const OpShape s{"matmul_residual_forward", N, C, OC};
   validate(s);
+  if (MatvecArgs m{out, inp, weight, bias, N, C, OC, MatvecEpilogue::Residual, residual}; matvec_suits(m))
+    return matvec(m, stream);
   Gemm g;
   g.trans_a = true;
   g.m = OC, g.n = N, g.k = C;
@@ -461,6 +465,8 @@ void matmul_gelu_forward(MatmulContext& ctx, bf16* out, bf16* pre, const bf16* i
                          const bf16* bias, int64_t N, int64_t C, int64_t OC, cudaStream_t stream) {
   const OpShape s{"matmul_gelu_forward", N, C, OC};
   validate(s);
+  if (MatvecArgs m{out, inp, weight, bias, N, C, OC, MatvecEpilogue::Gelu, nullptr, pre}; matvec_suits(m))
+    return matvec(m, stream);
   Gemm g;
   g.trans_a = true;
   g.m = OC, g.n = N, g.k = C;

@@ -99,6 +99,8 @@ class ArgCheck {
   // op: dropout_forward or dropout_backward.
   void dropout(const Tensor& x, float p, const char* op) const;
   LogitDims cross_entropy(const Tensor& losses, const Tensor& logits, const Tensor& targets) const;
+  // tokens [N] i32 for logits [N,V] in the working dtype, 1 <= limit <= V.
+  LogitDims argmax(const Tensor& tokens, const Tensor& logits, int64_t limit) const;
   void sum_of_squares(const Tensor& out, const Tensor& t) const;
   // adamw_update's contract: f32 param, grad, m and v alike, the working
   // copy (optional) in the working dtype with param's count, a 1-based step,

@@ -55,6 +55,13 @@ struct KvCacheShape {
 
 // One AdamW step over a contiguous range of parameters (one tensor, or many
 // tensors of the flat buffer with decay_runs telling their decays apart).
+// layernorm_forward's arguments, for the ops that normalise their input first.
+struct LayerNormArgs {
+  Tensor out, mean, rstd;    // written: [N,C], [N] f32, [N] f32
+  Tensor inp, weight, bias;  // [N,C], [C], [C]
+  float eps = 1e-5f;
+};
+
 struct AdamWArgs {
   Tensor param;         // f32 master weights, updated in place
   Tensor param_working; // optional: the working copy in activation dtype, refreshed
@@ -150,6 +157,23 @@ class Backend {
                                   const Tensor& inp, const Tensor& weight, const Tensor& mean,
                                   const Tensor& rstd, bool add_to_dinp = false) = 0;
 
+  // ---- LayerNorm, then a linear layer (attention's and the MLP's inputs) ----
+  // norm.out, norm.mean, norm.rstd = layernorm_forward of norm.inp, then
+  // out = matmul_forward of norm.out (or, with GELU, matmul_gelu_forward).
+  // These defaults run the two ops; CUDA folds the norm into the product
+  // where the rows are few (a decode step), saving a launch and a pass.
+  virtual void layernorm_matmul_forward(const Tensor& out /*[N,OC]*/, const LayerNormArgs& norm,
+                                        const Tensor& weight /*[OC,C]*/, const Tensor& bias /*[OC], optional*/) {
+    layernorm_forward(norm.out, norm.mean, norm.rstd, norm.inp, norm.weight, norm.bias, norm.eps);
+    matmul_forward(out, norm.out, weight, bias);
+  }
+  virtual void layernorm_matmul_gelu_forward(const Tensor& out /*[N,OC]*/, const Tensor& pre /*[N,OC]*/,
+                                             const LayerNormArgs& norm, const Tensor& weight /*[OC,C]*/,
+                                             const Tensor& bias /*[OC], optional*/) {
+    layernorm_forward(norm.out, norm.mean, norm.rstd, norm.inp, norm.weight, norm.bias, norm.eps);
+    matmul_gelu_forward(out, pre, norm.out, weight, bias);
+  }
+
   // ---- linear layer: out = inp @ weight^T + bias ----------------------------
   virtual void matmul_forward(const Tensor& out /*[N,OC]*/, const Tensor& inp /*[N,C]*/,
                               const Tensor& weight /*[OC,C]*/,
@@ -220,6 +244,11 @@ class Backend {
   virtual void attention_decode(const Tensor& out, const Tensor& qkv, const Tensor& k_cache,
                                 const Tensor& v_cache, const Tensor& lengths, const Tensor& slopes,
                                 KvCacheShape shape) = 0;
+
+  // tokens[n] = the first index of the largest of logits[n, 0 .. limit-1]
+  // (a NaN is never the larger): greedy decoding, without the logits leaving
+  // the device (cpu/argmax.h).
+  virtual void argmax(const Tensor& tokens /*[N] i32*/, const Tensor& logits /*[N,V]*/, int64_t limit) = 0;
 
   // Device scratch the backend's ops need for attention_backward of `shape`
   // (the largest of its scratch users), and its allocation ahead of time, so

@@ -257,6 +257,16 @@ LogitDims ArgCheck::cross_entropy(const Tensor& losses, const Tensor& logits, co
   return {N, V};
 }
 
+LogitDims ArgCheck::argmax(const Tensor& tokens, const Tensor& logits, int64_t limit) const {
+  const char* op = "argmax";
+  tensor(logits, working_, op, "logits");
+  if (logits.rank() < 1 || logits.dim(-1) <= 0) fail(op, "logits must be [N,V] with V > 0");
+  const int64_t V = logits.dim(-1), N = logits.numel() / V;
+  flat(tokens, DType::I32, N, op, "tokens");
+  if (limit < 1 || limit > V) fail(op, "limit " + std::to_string(limit) + " outside [1, V = " + std::to_string(V) + "]");
+  return {N, V};
+}
+
 void ArgCheck::sum_of_squares(const Tensor& out, const Tensor& t) const {
   shape(out, DType::F32, {1}, "sum_of_squares", "out");
   floating(t, "sum_of_squares", "t");

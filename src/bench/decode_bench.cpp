@@ -1,6 +1,7 @@
 // Generation speed: greedy decoding with the KV cache, one token per row per
-// step, after a prompt of `context` tokens, as alibi-generate runs it (the
-// logits of each step come back to the host). Beside it, the device's copy
+// step, after a prompt of `context` tokens, as alibi-generate runs it greedily
+// (each row's token chosen on the device, and only the tokens coming back to
+// the host: Model::greedy_cached). Beside it, the device's copy
 // bandwidth, and the step time that bandwidth allows for the bytes a step must
 // read (the weights once, every row's cache), the floor a decoder can reach.
 #include <algorithm>
@@ -33,15 +34,6 @@ double copy_bandwidth(Backend& backend) {
   return 2.0 * static_cast<double>(n) * 4 / seconds;
 }
 
-std::vector<int32_t> greedy(const std::vector<float>& logits, int64_t rows, int64_t vocab) {
-  std::vector<int32_t> next(rows);
-  for (int64_t b = 0; b < rows; ++b) {
-    const float* row = logits.data() + b * vocab;
-    next[b] = static_cast<int32_t>(std::max_element(row, row + vocab) - row);
-  }
-  return next;
-}
-
 struct DecodeTiming {
   double seconds_per_step;
   size_t cache_bytes;
@@ -55,7 +47,7 @@ DecodeTiming time_decode(Backend& backend, Model& model, int64_t B, int64_t cont
   std::vector<int32_t> prompt(context), next(B);
   for (int64_t b = 0; b < B; ++b) {  // one row at a time: the prompt's activations stay small
     for (int32_t& t : prompt) t = static_cast<int32_t>(rng.below(shape.vocab));
-    next[b] = greedy(model.forward_cached(prompt.data(), 1, context, cache, b), 1, shape.vocab)[0];
+    next[b] = model.greedy_cached(prompt.data(), 1, context, cache, b, shape.vocab)[0];
   }
   std::vector<double> seconds;
   for (int rep = 0; rep < reps + 1; ++rep) {  // the first, untimed, warms up
@@ -63,7 +55,7 @@ DecodeTiming time_decode(Backend& backend, Model& model, int64_t B, int64_t cont
     std::vector<int32_t> tokens = next;
     const auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < new_tokens; ++i)
-      tokens = greedy(model.forward_cached(tokens.data(), B, 1, cache, 0), B, shape.vocab);
+      tokens = model.greedy_cached(tokens.data(), B, 1, cache, 0, shape.vocab);
     const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
     if (rep > 0) seconds.push_back(elapsed.count() / new_tokens);
   }

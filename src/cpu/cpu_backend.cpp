@@ -11,6 +11,7 @@
 #include "backend/arg_check.h"
 #include "backend/grad_clip.h"
 #include "cpu/adamw.h"
+#include "cpu/argmax.h"
 #include "cpu/attention.h"
 #include "cpu/attention_decode.h"
 #include "cpu/cross_entropy.h"
@@ -229,6 +230,10 @@ class CpuBackend final : public Backend {
   }
 
   // ---- optimizer -------------------------------------------------------------
+  void argmax(const Tensor& tokens, const Tensor& logits, int64_t limit) override {
+    const auto [N, V] = checks.argmax(tokens, logits, limit);
+    cpu::argmax(tokens.i32(), logits.f32(), N, V, limit);
+  }
   using Backend::sum_of_squares;
   void sum_of_squares(const Tensor& out, const Tensor& t) override {
     checks.sum_of_squares(out, t);

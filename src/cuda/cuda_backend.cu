@@ -12,6 +12,7 @@
 #include "cuda/cuda_check.cuh"
 #include "cuda/peak_flops.h"
 #include "kernels/adamw.cuh"
+#include "kernels/argmax.cuh"
 #include "kernels/attention.cuh"
 #include "kernels/attention_decode.cuh"
 #include "kernels/cross_entropy.cuh"
@@ -20,6 +21,7 @@
 #include "kernels/gelu.cuh"
 #include "kernels/layernorm.cuh"
 #include "kernels/matmul.cuh"
+#include "kernels/matvec.cuh"
 #include "kernels/position.cuh"
 #include "kernels/reduce.cuh"
 
@@ -116,6 +118,11 @@ const ArgCheck checks(Device::CUDA, DType::BF16);
 
 bf16* bf(const Tensor& t) { return static_cast<bf16*>(t.data); }
 bf16* bf_or_null(const Tensor& t) { return t.empty() ? nullptr : bf(t); }
+
+// A LayerNorm folded into a matrix-vector product (kernels/matvec.cuh).
+cuda::MatvecNorm matvec_norm(const LayerNormArgs& norm) {
+  return {bf(norm.weight), bf(norm.bias), norm.eps, bf(norm.out), norm.mean.f32(), norm.rstd.f32()};
+}
 float* f32_or_null(const Tensor& t) { return t.empty() ? nullptr : t.f32(); }
 
 cuda::AttentionDims dims_of(const AttentionShape& s) { return {s.B, s.T, s.H, s.D}; }
@@ -260,6 +267,26 @@ class CudaBackend final : public Backend {
     const auto [N, C, OC] = checks.matmul_forward(out, inp, weight, bias);
     cuda::matmul_forward(*matmul_, bf(out), bf(inp), bf(weight), bf_or_null(bias), N, C, OC, stream_);
   }
+  void layernorm_matmul_forward(const Tensor& out, const LayerNormArgs& norm, const Tensor& weight,
+                                const Tensor& bias) override {
+    checks.layernorm_forward(norm.out, norm.mean, norm.rstd, norm.inp, norm.weight, norm.bias);
+    const auto [N, C, OC] = checks.matmul_forward(out, norm.out, weight, bias);
+    const cuda::MatvecNorm folded = matvec_norm(norm);
+    const cuda::MatvecArgs m{bf(out), bf(norm.inp), bf(weight), bf_or_null(bias), N, C, OC,
+                             cuda::MatvecEpilogue::Bias, nullptr, nullptr, &folded};
+    if (!cuda::matvec_suits(m)) return Backend::layernorm_matmul_forward(out, norm, weight, bias);
+    cuda::matvec(m, stream_);
+  }
+  void layernorm_matmul_gelu_forward(const Tensor& out, const Tensor& pre, const LayerNormArgs& norm,
+                                     const Tensor& weight, const Tensor& bias) override {
+    checks.layernorm_forward(norm.out, norm.mean, norm.rstd, norm.inp, norm.weight, norm.bias);
+    const auto [N, C, OC] = checks.matmul_gelu_forward(out, pre, norm.out, weight, bias);
+    const cuda::MatvecNorm folded = matvec_norm(norm);
+    const cuda::MatvecArgs m{bf(out), bf(norm.inp), bf(weight), bf_or_null(bias), N, C, OC,
+                             cuda::MatvecEpilogue::Gelu, nullptr, bf(pre), &folded};
+    if (!cuda::matvec_suits(m)) return Backend::layernorm_matmul_gelu_forward(out, pre, norm, weight, bias);
+    cuda::matvec(m, stream_);
+  }
   void matmul_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias, const Tensor& dout,
                        const Tensor& inp, const Tensor& weight) override {
     const auto [N, C, OC] = checks.matmul_backward(dinp, dweight, dbias, dout, inp, weight);
@@ -399,6 +426,10 @@ class CudaBackend final : public Backend {
   }
 
   // ---- optimizer -------------------------------------------------------------
+  void argmax(const Tensor& tokens, const Tensor& logits, int64_t limit) override {
+    const auto [N, V] = checks.argmax(tokens, logits, limit);
+    cuda::argmax(tokens.i32(), bf(logits), N, V, limit, stream_);
+  }
   using Backend::sum_of_squares;
   void sum_of_squares(const Tensor& out, const Tensor& t) override {
     checks.sum_of_squares(out, t);

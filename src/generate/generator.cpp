@@ -57,7 +57,7 @@ std::vector<std::string> Generator::generate(const std::vector<std::string>& pro
 }
 
 void Generator::run_batch(std::vector<Row>& rows, const TextSink& sink) {
-  const int64_t B = static_cast<int64_t>(rows.size()), V = model_.shape().vocab;
+  const int64_t B = static_cast<int64_t>(rows.size());
   size_t longest = 0;
   for (const Row& row : rows) longest = std::max(longest, row.prompt_tokens);
   // Every row steps together, so the longest prompt bounds the steps.
@@ -65,25 +65,38 @@ void Generator::run_batch(std::vector<Row>& rows, const TextSink& sink) {
   KvCache cache(backend_, model_.shape(), B, static_cast<int64_t>(longest) + steps);
   for (int64_t b = 0; b < B; ++b) {
     Row& row = rows[b];
-    const std::vector<float> logits =
-        model_.forward_cached(row.tokens.data(), 1, static_cast<int64_t>(row.tokens.size()), cache, b);
-    take_token(row, logits.data(), sink);
+    const int32_t token = next_tokens(rows, b, 1, row.tokens.data(), static_cast<int64_t>(row.tokens.size()), cache)[0];
+    take_token(row, token, sink);
   }
   for (int64_t step = 1; step < steps; ++step) {
     if (std::all_of(rows.begin(), rows.end(), [](const Row& r) { return r.done; })) break;
     std::vector<int32_t> last(static_cast<size_t>(B));
     for (int64_t b = 0; b < B; ++b) last[b] = rows[b].tokens.back();
-    const std::vector<float> logits = model_.forward_cached(last.data(), B, 1, cache, 0);
+    const std::vector<int32_t> next = next_tokens(rows, 0, B, last.data(), 1, cache);
     for (int64_t b = 0; b < B; ++b)
-      if (!rows[b].done) take_token(rows[b], logits.data() + b * V, sink);
+      if (!rows[b].done) take_token(rows[b], next[b], sink);
   }
 }
 
-// Samples the row's next token (among the tokenizer's pieces: the model's
-// vocabulary may be padded past them) and extends its text, up to a stop string.
-void Generator::take_token(Row& row, const float* logits, const TextSink& sink) {
-  const int32_t token =
-      sample_token(logits, tokenizer_.vocab_size(), options_.sampling, row.rng.uniform());
+// The next token of rows first .. first + B - 1 after `tokens` [B, T], among
+// the tokenizer's pieces (the model's vocabulary may be padded past them):
+// greedy on the device, or sampled on the host from the logits, one random
+// draw for each row still running.
+std::vector<int32_t> Generator::next_tokens(std::vector<Row>& rows, int64_t first, int64_t B, const int32_t* tokens,
+                                            int64_t T, KvCache& cache) {
+  const int64_t V = model_.shape().vocab, pieces = tokenizer_.vocab_size();
+  if (options_.sampling.temperature == 0) return model_.greedy_cached(tokens, B, T, cache, first, pieces);
+  const std::vector<float> logits = model_.forward_cached(tokens, B, T, cache, first);
+  std::vector<int32_t> next(static_cast<size_t>(B), 0);
+  for (int64_t b = 0; b < B; ++b) {
+    Row& row = rows[first + b];
+    if (!row.done) next[b] = sample_token(logits.data() + b * V, pieces, options_.sampling, row.rng.uniform());
+  }
+  return next;
+}
+
+// Extends the row by its next token and its text, up to a stop string.
+void Generator::take_token(Row& row, int32_t token, const TextSink& sink) {
   row.tokens.push_back(token);
   // Lines end at the end-of-line piece; the current one is decoded whole
   // (not piece by piece), which keeps SentencePiece's spaces right.

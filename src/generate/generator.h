@@ -1,5 +1,6 @@
 // Text from a trained model: prompts encoded, batched, run through the model
-// with a KV cache (Model::forward_cached) and continued a token at a time.
+// with a KV cache (Model::forward_cached) and continued a token at a time;
+// greedy decoding picks the tokens on the device (Model::greedy_cached).
 //
 // Each prompt starts after an end-of-line piece, as lines do in the training
 // data; the piece renders as a newline when generated. Row r of the prompts
@@ -42,7 +43,9 @@ class Generator {
  private:
   struct Row;
   void run_batch(std::vector<Row>& rows, const TextSink& sink);
-  void take_token(Row& row, const float* logits, const TextSink& sink);
+  std::vector<int32_t> next_tokens(std::vector<Row>& rows, int64_t first, int64_t B, const int32_t* tokens, int64_t T,
+                                   KvCache& cache);
+  void take_token(Row& row, int32_t token, const TextSink& sink);
 
   Backend& backend_;
   Model& model_;

@@ -5,12 +5,16 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "cpu/argmax.h"
+
 namespace alibi {
 
 namespace {
 
 int32_t most_likely(const float* logits, int64_t vocab) {
-  return static_cast<int32_t>(std::max_element(logits, logits + vocab) - logits);  // the first of equals
+  int32_t token = 0;
+  cpu::argmax(&token, logits, 1, vocab, vocab);  // the first of equals, as on the device
+  return token;
 }
 
 }  // namespace

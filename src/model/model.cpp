@@ -219,6 +219,7 @@ void Model::carve(int64_t B, int64_t T, bool for_training) {
   lnf_rstd_ = stat({N}, DType::F32);
   logits_ = act({for_training ? logit_chunk_rows(B, T) : N, V});
   logits_f32_ = stat({B, V}, DType::F32);  // enough for one position of each row
+  next_tokens_ = stat({B}, DType::I32);
   if (for_training) {
     d_residual_ = act({B, T, C});
     d_scratch_ = act({B, T, C});
@@ -341,9 +342,9 @@ void Model::attention_inputs(const BlockActivations& a, int64_t l, const Tensor&
   const BlockParams& w = weights_.blocks[l];
   Tensor ln1 = rows(a.ln1, {N, C}), qkv = rows(a.qkv, {B, T, 3, H, shape_.head_dim()});
   Tensor lse = a.lse.empty() ? Tensor() : rows(a.lse, {B, H, T});
-  backend_.layernorm_forward(ln1, rows(a.ln1_mean, {N}), rows(a.ln1_rstd, {N}), x.view({N, C}), w.ln1_weight,
-                             w.ln1_bias, shape_.layernorm_eps);
-  backend_.matmul_forward(qkv.view({N, 3 * C}), ln1, w.qkv_weight, w.qkv_bias);
+  const LayerNormArgs ln1_of_x{ln1, rows(a.ln1_mean, {N}), rows(a.ln1_rstd, {N}), x.view({N, C}), w.ln1_weight,
+                               w.ln1_bias, shape_.layernorm_eps};
+  backend_.layernorm_matmul_forward(qkv.view({N, 3 * C}), ln1_of_x, w.qkv_weight, w.qkv_bias);
   if (shape_.position == PositionMethod::Rotary) backend_.rotary_forward(qkv, shape_.rotary_base);
   if (cached)
     cached_attention(rows(a.att, {B, T, C}), qkv, l, B, T, *cached);
@@ -379,10 +380,10 @@ void Model::attention_residual(const BlockActivations& a, int64_t l, const Tenso
 void Model::mlp_inputs(const BlockActivations& a, int64_t l, int64_t B, int64_t T) {
   const int64_t C = shape_.d_model, F = shape_.d_ff, N = B * T;
   const BlockParams& w = weights_.blocks[l];
-  Tensor ln2 = rows(a.ln2, {N, C});
-  backend_.layernorm_forward(ln2, rows(a.ln2_mean, {N}), rows(a.ln2_rstd, {N}), rows(a.residual_mid, {N, C}),
-                             w.ln2_weight, w.ln2_bias, shape_.layernorm_eps);
-  backend_.matmul_gelu_forward(rows(a.fc_gelu, {N, F}), rows(a.fc, {N, F}), ln2, w.fc_weight, w.fc_bias);
+  const LayerNormArgs ln2_of_mid{rows(a.ln2, {N, C}), rows(a.ln2_mean, {N}), rows(a.ln2_rstd, {N}),
+                                 rows(a.residual_mid, {N, C}), w.ln2_weight, w.ln2_bias, shape_.layernorm_eps};
+  backend_.layernorm_matmul_gelu_forward(rows(a.fc_gelu, {N, F}), rows(a.fc, {N, F}), ln2_of_mid, w.fc_weight,
+                                         w.fc_bias);
 }
 
 // out = mid + dropout(W_out GELU(fc) + b).
@@ -444,6 +445,25 @@ void Model::lm_head_and_loss(const Tensor& lnf, int64_t N, bool training, float 
 
 std::vector<float> Model::forward_cached(const int32_t* tokens, int64_t B, int64_t T, KvCache& cache,
                                          int64_t first_row) {
+  run_cached(tokens, B, T, cache, first_row, /*greedy_limit=*/0);
+  std::vector<float> host(static_cast<size_t>(B * shape_.vocab));
+  backend_.download(host.data(), rows(logits_f32_, {B * shape_.vocab}));
+  return host;
+}
+
+std::vector<int32_t> Model::greedy_cached(const int32_t* tokens, int64_t B, int64_t T, KvCache& cache,
+                                          int64_t first_row, int64_t limit) {
+  if (limit < 1 || limit > shape_.vocab)
+    throw std::invalid_argument("greedy_cached: the token limit " + std::to_string(limit) + " is outside [1, " +
+                                std::to_string(shape_.vocab) + "]");
+  run_cached(tokens, B, T, cache, first_row, limit);
+  std::vector<int32_t> host(static_cast<size_t>(B));
+  backend_.download(host.data(), rows(next_tokens_, {B}));
+  return host;
+}
+
+void Model::run_cached(const int32_t* tokens, int64_t B, int64_t T, KvCache& cache, int64_t first_row,
+                       int64_t greedy_limit) {
   if (shape_.position != PositionMethod::Alibi && shape_.position != PositionMethod::None)
     throw std::invalid_argument(std::string("generation with a KV cache supports alibi and none positions, not ") +
                                 position_method_name(shape_.position));
@@ -458,18 +478,16 @@ std::vector<float> Model::forward_cached(const int32_t* tokens, int64_t B, int64
   last_B_ = B, last_T_ = T, last_training_ = false;
   backend_.upload(rows(tokens_, {B * T}), tokens);
   if (T == 1)
-    decode_step(B, step);
+    decode_step(B, step, greedy_limit);
   else
-    cached_forward_ops(B, T, step);
+    cached_forward_ops(B, T, step, greedy_limit);
   last_T_ = 1;  // logits_at(b, 0) reads these
-  std::vector<float> host(static_cast<size_t>(B * shape_.vocab));
-  backend_.download(host.data(), rows(logits_f32_, {B * shape_.vocab}));
-  return host;
 }
 
 // forward_cached's device work, its tokens uploaded: the blocks, then the
-// final norm and the LM head on each row's last token, the logits in f32.
-void Model::cached_forward_ops(int64_t B, int64_t T, const CachedStep& step) {
+// final norm and the LM head on each row's last token, and from its logits
+// the f32 copy for the host or (greedy_limit > 0) each row's likeliest token.
+void Model::cached_forward_ops(int64_t B, int64_t T, const CachedStep& step, int64_t greedy_limit) {
   const int64_t C = shape_.d_model, V = shape_.vocab;
   embed(B, T, /*training=*/false);
   Tensor x = rows(embedded_, {B, T, C});
@@ -484,19 +502,22 @@ void Model::cached_forward_ops(int64_t B, int64_t T, const CachedStep& step) {
     return Tensor(static_cast<char*>(t.data) + n * row_bytes, {1, C}, t.dtype, t.device);
   };
   for (int64_t b = 0; T > 1 && b < B; ++b) backend_.copy(row_of(x, b), row_of(x, b * T + T - 1));
-  Tensor lnf = rows(lnf_, {B, C}), logits = rows(logits_, {B, V});
-  backend_.layernorm_forward(lnf, rows(lnf_mean_, {B}), rows(lnf_rstd_, {B}), rows(x, {B, C}),
-                             weights_.lnf_weight, weights_.lnf_bias, shape_.layernorm_eps);
-  backend_.matmul_forward(logits, lnf, weights_.wte, Tensor());
-  backend_.copy(rows(logits_f32_, {B * V}), logits.view({B * V}));
+  const LayerNormArgs lnf_of_x{rows(lnf_, {B, C}), rows(lnf_mean_, {B}), rows(lnf_rstd_, {B}), rows(x, {B, C}),
+                               weights_.lnf_weight, weights_.lnf_bias, shape_.layernorm_eps};
+  const Tensor logits = rows(logits_, {B, V});
+  backend_.layernorm_matmul_forward(logits, lnf_of_x, weights_.wte, Tensor());
+  if (greedy_limit > 0)
+    backend_.argmax(rows(next_tokens_, {B}), logits, greedy_limit);
+  else
+    backend_.copy(rows(logits_f32_, {B * V}), logits.view({B * V}));
 }
 
 // A decode step is a hundred-odd small launches, each far shorter than the
 // host takes to issue it: recorded once, it is replayed as one.
-void Model::decode_step(int64_t B, const CachedStep& step) {
+void Model::decode_step(int64_t B, const CachedStep& step, int64_t greedy_limit) {
   DecodeGraph now;
   now.layout = layout_generation_, now.cache = step.cache->id();
-  now.first_row = step.first_row, now.B = B;
+  now.first_row = step.first_row, now.B = B, now.greedy_limit = greedy_limit;
   if (!decode_graph_.same_step(now)) decode_graph_ = std::move(now);
   if (decode_graph_.graph) {
     decode_graph_.graph->replay();
@@ -505,13 +526,13 @@ void Model::decode_step(int64_t B, const CachedStep& step) {
   // The first run eagerly: it also grows every scratch buffer, which a
   // recording must not do.
   if (!decode_graphs_ || !backend_.can_capture() || !decode_graph_.ran_eagerly) {
-    cached_forward_ops(B, 1, step);
+    cached_forward_ops(B, 1, step, greedy_limit);
     decode_graph_.ran_eagerly = true;
     return;
   }
   backend_.begin_capture();
   try {
-    cached_forward_ops(B, 1, step);
+    cached_forward_ops(B, 1, step, greedy_limit);
   } catch (...) {
     // End the recording so that the stream is usable again; the error to
     // report is the op's, not the aborted recording's.

@@ -129,6 +129,11 @@ class Model {
   // and buffers, is recorded the second (on a backend that can record ops)
   // and replayed from then on: one launch for the whole step.
   std::vector<float> forward_cached(const int32_t* tokens, int64_t B, int64_t T, KvCache& cache, int64_t first_row);
+  // forward_cached for greedy decoding: each row's likeliest next token
+  // among the first `limit` of the vocabulary (cpu/argmax.h's rule), chosen
+  // on the device, so only B tokens come back instead of [B, vocab] logits.
+  std::vector<int32_t> greedy_cached(const int32_t* tokens, int64_t B, int64_t T, KvCache& cache, int64_t first_row,
+                                     int64_t limit);
   // Recorded decode steps on (the default) or off: the same logits either way.
   void set_decode_graphs(bool on) { decode_graphs_ = on; decode_graph_ = {}; }
 
@@ -159,8 +164,12 @@ class Model {
                         const CachedStep* cached = nullptr);
   void cached_attention(const Tensor& att, const Tensor& qkv, int64_t l, int64_t B, int64_t T,
                         const CachedStep& cached);
-  void cached_forward_ops(int64_t B, int64_t T, const CachedStep& step);
-  void decode_step(int64_t B, const CachedStep& step);
+  // greedy_limit: 0 for the logits in f32 (forward_cached), else
+  // greedy_cached's limit.
+  void run_cached(const int32_t* tokens, int64_t B, int64_t T, KvCache& cache, int64_t first_row,
+                  int64_t greedy_limit);
+  void cached_forward_ops(int64_t B, int64_t T, const CachedStep& step, int64_t greedy_limit);
+  void decode_step(int64_t B, const CachedStep& step, int64_t greedy_limit);
   void attention_residual(const BlockActivations& a, int64_t l, const Tensor& x, int64_t B, int64_t T,
                           bool dropout);
   void mlp_inputs(const BlockActivations& a, int64_t l, int64_t B, int64_t T);
@@ -200,6 +209,7 @@ class Model {
   Tensor lnf_, lnf_mean_, lnf_rstd_;
   Tensor logits_;  // [rows, V]: all N rows, or a training forward's chunk of them
   Tensor logits_f32_;  // [B, V]: logits on their way to the host
+  Tensor next_tokens_;  // [B] i32: greedy_cached's tokens on their way to the host
   // Backward scratch.
   Tensor d_residual_, d_scratch_, d_branch_, d_qkv_;
 
@@ -207,11 +217,12 @@ class Model {
   // these activation buffers only.
   struct DecodeGraph {
     uint64_t layout = 0, cache = 0;  // layout_generation_, KvCache::id()
-    int64_t first_row = -1, B = 0;
+    int64_t first_row = -1, B = 0, greedy_limit = 0;
     bool ran_eagerly = false;
     std::unique_ptr<OpGraph> graph;
     bool same_step(const DecodeGraph& o) const {
-      return layout == o.layout && cache == o.cache && first_row == o.first_row && B == o.B;
+      return layout == o.layout && cache == o.cache && first_row == o.first_row && B == o.B &&
+             greedy_limit == o.greedy_limit;
     }
   };
   bool decode_graphs_ = true;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "cpu/argmax.h"
 #include "cuda_test_util.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
@@ -88,6 +89,41 @@ TEST(CudaKvCache, RecordedDecodeStepsEqualEagerStepsBitwise) {
     for (int64_t b = 0; b < B; ++b)
       next[b] = static_cast<int32_t>(std::max_element(a.begin() + b * shape.vocab, a.begin() + (b + 1) * shape.vocab) -
                                      (a.begin() + b * shape.vocab));
+  }
+}
+
+// Greedy decoding with the choice made on the device (recorded steps
+// included) picks the tokens the host picks from the same steps' logits,
+// among the first `limit` tokens only, for a batch of rows.
+TEST(CudaKvCache, GreedyOnTheDeviceEqualsTheHostsChoice) {
+  ALIBI_REQUIRE_GPU();
+  const ModelShape shape = small_alibi_shape();
+  auto gpu = make_backend(RuntimeConfig{DeviceChoice::Cuda, 0});
+  const std::vector<float> params = init_parameters(Model(*gpu, shape).layout(), shape, 0.1f, 47);
+  Model on_device(*gpu, shape), on_host(*gpu, shape);
+  on_device.load_parameters(params);
+  on_host.load_parameters(params);
+  const int64_t B = 3, V = shape.vocab, limit = V - 7;
+  KvCache device_cache(*gpu, shape, B, 100), host_cache(*gpu, shape, B, 100);
+  auto host_choice = [&](const std::vector<float>& logits) {
+    std::vector<int32_t> tokens(logits.size() / V);
+    cpu::argmax(tokens.data(), logits.data(), static_cast<int64_t>(tokens.size()), V, limit);
+    return tokens;
+  };
+  Rng rng(13);
+  std::vector<int32_t> next(B);
+  for (int64_t b = 0; b < B; ++b) {
+    std::vector<int32_t> prompt(static_cast<size_t>(5 + 11 * b));
+    for (int32_t& t : prompt) t = static_cast<int32_t>(rng.below(shape.vocab));
+    const auto mine = on_device.greedy_cached(prompt.data(), 1, static_cast<int64_t>(prompt.size()), device_cache, b, limit);
+    const auto want = host_choice(on_host.forward_cached(prompt.data(), 1, static_cast<int64_t>(prompt.size()), host_cache, b));
+    ASSERT_EQ(mine, want) << "prompt of row " << b;
+    next[b] = mine[0];
+  }
+  for (int step = 0; step < 10; ++step) {
+    const auto mine = on_device.greedy_cached(next.data(), B, 1, device_cache, 0, limit);
+    ASSERT_EQ(mine, host_choice(on_host.forward_cached(next.data(), B, 1, host_cache, 0))) << "decode step " << step;
+    next = mine;
   }
 }
 

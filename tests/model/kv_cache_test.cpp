@@ -64,6 +64,32 @@ TEST_P(KvCacheGeneration, GreedyTokensAndLogitsEqualFullRecomputation) {
   EXPECT_EQ(cache.length(1), 2 + new_tokens);
 }
 
+// greedy_cached picks, among the first `limit` tokens, the likeliest of the
+// logits forward_cached gives for the same step.
+TEST_P(KvCacheGeneration, GreedyCachedPicksTheLikeliestTokenOfTheLogits) {
+  auto backend = make_cpu_backend(1);
+  const ModelShape shape = generation_shape(GetParam());
+  Model greedy(*backend, shape), full(*backend, shape);
+  const std::vector<float> params = init_parameters(greedy.layout(), shape, 0.3f, 37);
+  greedy.load_parameters(params);
+  full.load_parameters(params);
+  const int64_t V = shape.vocab, limit = V - 4;
+  KvCache greedy_cache(*backend, shape, 2, 32), full_cache(*backend, shape, 2, 32);
+  const std::vector<int32_t> prompt = {2, 7, 1, 8};
+  std::vector<int32_t> next = {greedy.greedy_cached(prompt.data(), 1, 4, greedy_cache, 0, limit)[0],
+                               greedy.greedy_cached(prompt.data(), 1, 2, greedy_cache, 1, limit)[0]};
+  full.forward_cached(prompt.data(), 1, 4, full_cache, 0);
+  full.forward_cached(prompt.data(), 1, 2, full_cache, 1);
+  for (int step = 0; step < 6; ++step) {
+    const std::vector<float> logits = full.forward_cached(next.data(), 2, 1, full_cache, 0);
+    const std::vector<int32_t> mine = greedy.greedy_cached(next.data(), 2, 1, greedy_cache, 0, limit);
+    for (int64_t b = 0; b < 2; ++b)
+      EXPECT_EQ(mine[b], argmax(logits.data() + b * V, limit)) << "row " << b << " step " << step;
+    next = mine;
+  }
+  EXPECT_THROW(greedy.greedy_cached(next.data(), 2, 1, greedy_cache, 0, V + 1), std::invalid_argument);
+}
+
 INSTANTIATE_TEST_SUITE_P(PositionMethods, KvCacheGeneration,
                          ::testing::Values(PositionMethod::Alibi, PositionMethod::None),
                          [](const auto& info) { return std::string(position_method_name(info.param)); });

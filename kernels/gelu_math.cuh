@@ -1,0 +1,18 @@
+// GELU's tanh approximation on the device, for the kernels that apply it
+// (gelu.cu's elementwise pass, matvec.cu's epilogue). Internal to kernels/*.cu.
+#pragma once
+
+namespace alibi::cuda {
+
+constexpr float kSqrt2OverPi = 0.79788456080286535588f;
+constexpr float kGeluCubic = 0.044715f;
+
+// s = 0.5 (1 + tanh(u)) = sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3):
+// the same formulation as the CPU reference (one exp instead of a tanh).
+// __expf overflowing to inf for very negative u gives the right limit 0.
+__device__ __forceinline__ float gelu_gate(float x) {
+  const float u = kSqrt2OverPi * (x + kGeluCubic * x * x * x);
+  return 1.f / (1.f + __expf(-2.f * u));
+}
+
+}  // namespace alibi::cuda

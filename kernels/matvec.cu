@@ -1,0 +1,272 @@
+#include "kernels/matvec.cuh"
+
+#include <algorithm>
+
+#include "cuda/cuda_check.cuh"
+#include "kernels/common.cuh"
+#include "kernels/dependent_launch.cuh"
+#include "kernels/gelu_math.cuh"
+
+namespace alibi::cuda {
+namespace {
+
+// A block of kThreads reduces kOutputs weight rows (a "group") at a time, its
+// threads striding the rows in 16-byte pieces of 8 channels, kPieces pieces
+// of each row in registers: one round covers kRoundPieces pieces (4096
+// channels), so the layers of models up to that width take a single round,
+// and a block has it in flight before it waits for the previous kernel.
+// Blocks are as many as fit on the GPU at once, each taking every
+// gridDim.x-th group; the next group's first round loads during the
+// reduction of the current one.
+constexpr int kThreads = 128;
+constexpr int kWarps = kThreads / kWarp;
+constexpr int kOutputs = 4;
+constexpr int kPieces = 4;
+constexpr int kVec = 8;
+constexpr int64_t kRoundPieces = int64_t{kThreads} * kPieces;
+constexpr size_t kMaxInputBytes = 48 * 1024;  // the input rows, in shared memory
+
+struct Params {
+  MatvecArgs a;
+  MatvecNorm norm;  // a copy: the kernel cannot read the host's
+  bool has_norm;
+};
+
+__device__ __forceinline__ void unpack(const uint4& packed, float (&out)[kVec]) {
+  const __nv_bfloat162* pairs = reinterpret_cast<const __nv_bfloat162*>(&packed);
+#pragma unroll
+  for (int i = 0; i < kVec / 2; ++i) {
+    const float2 f = __bfloat1622float2(pairs[i]);
+    out[2 * i] = f.x, out[2 * i + 1] = f.y;
+  }
+}
+
+__device__ __forceinline__ uint4 pack(const float (&in)[kVec]) {
+  uint4 packed;
+  __nv_bfloat162* pairs = reinterpret_cast<__nv_bfloat162*>(&packed);
+#pragma unroll
+  for (int i = 0; i < kVec / 2; ++i) pairs[i] = __floats2bfloat162_rn(in[2 * i], in[2 * i + 1]);
+  return packed;
+}
+
+// Piece i of this thread in `round`.
+__device__ __forceinline__ int64_t piece_of(int64_t round, int i) {
+  return round * kRoundPieces + int64_t{i} * kThreads + threadIdx.x;
+}
+
+// Weight rows first .. first + kOutputs - 1, this thread's pieces of `round`
+// (zeros past the matrix).
+__device__ __forceinline__ void load_weights(uint4 (&w)[kOutputs][kPieces], const MatvecArgs& a, int64_t first,
+                                             int64_t round) {
+  const int64_t pieces = a.C / kVec;
+#pragma unroll
+  for (int r = 0; r < kOutputs; ++r)
+#pragma unroll
+    for (int i = 0; i < kPieces; ++i) {
+      const int64_t o = first + r, q = piece_of(round, i);
+      w[r][i] = o < a.OC && q < pieces ? __ldg(reinterpret_cast<const uint4*>(a.weight + o * a.C) + q)
+                                       : make_uint4(0, 0, 0, 0);
+    }
+}
+
+// LayerNorm of one input row into shared memory (two passes for the
+// variance, as layernorm_forward); the first block also writes it out.
+__device__ void normalise_row(uint4* row, const uint4* src, const Params& p, int64_t b, float* scratch) {
+  const int64_t pieces = p.a.C / kVec;
+  const float C = static_cast<float>(p.a.C);
+  float sum = 0.f, x[kVec];
+  for (int64_t q = threadIdx.x; q < pieces; q += kThreads) {
+    unpack(src[q], x);
+#pragma unroll
+    for (int k = 0; k < kVec; ++k) sum += x[k];
+  }
+  const float mean = block_sum(sum, scratch) / C;
+  float sq = 0.f;
+  for (int64_t q = threadIdx.x; q < pieces; q += kThreads) {
+    unpack(src[q], x);
+#pragma unroll
+    for (int k = 0; k < kVec; ++k) sq += (x[k] - mean) * (x[k] - mean);
+  }
+  const float rstd = rsqrtf(block_sum(sq, scratch) / C + p.norm.eps);
+  const bool writer = blockIdx.x == 0;
+  for (int64_t q = threadIdx.x; q < pieces; q += kThreads) {
+    float w[kVec], bias[kVec], y[kVec];
+    unpack(src[q], x);
+    unpack(reinterpret_cast<const uint4*>(p.norm.weight)[q], w);
+    unpack(reinterpret_cast<const uint4*>(p.norm.bias)[q], bias);
+#pragma unroll
+    for (int k = 0; k < kVec; ++k) y[k] = (x[k] - mean) * rstd * w[k] + bias[k];
+    row[q] = pack(y);
+    if (writer && p.norm.out) reinterpret_cast<uint4*>(p.norm.out + b * p.a.C)[q] = row[q];
+  }
+  if (writer && threadIdx.x == 0) {
+    if (p.norm.mean) p.norm.mean[b] = mean;
+    if (p.norm.rstd) p.norm.rstd[b] = rstd;
+  }
+}
+
+// The kRows input rows (normalised, or as they are) into shared memory;
+// rows past N are zeros.
+template <int kRows>
+__device__ void stage_inputs(uint4* xs, const Params& p, float* scratch) {
+  const int64_t pieces = p.a.C / kVec;
+  for (int64_t b = 0; b < kRows; ++b) {
+    uint4* row = xs + b * pieces;
+    const uint4* src = reinterpret_cast<const uint4*>(p.a.inp + b * p.a.C);
+    if (b < p.a.N && p.has_norm) {
+      normalise_row(row, src, p, b, scratch);
+      continue;
+    }
+    for (int64_t q = threadIdx.x; q < pieces; q += kThreads) row[q] = b < p.a.N ? src[q] : make_uint4(0, 0, 0, 0);
+  }
+}
+
+template <int kRows>
+__device__ __forceinline__ void accumulate(float (&acc)[kOutputs][kRows], const uint4 (&w)[kOutputs][kPieces],
+                                           const uint4* xs, int64_t pieces, int64_t round) {
+#pragma unroll
+  for (int i = 0; i < kPieces; ++i) {
+    const int64_t q = piece_of(round, i);
+    if (q >= pieces) break;
+    float wf[kOutputs][kVec];
+#pragma unroll
+    for (int r = 0; r < kOutputs; ++r) unpack(w[r][i], wf[r]);
+#pragma unroll
+    for (int b = 0; b < kRows; ++b) {
+      float x[kVec];
+      unpack(xs[b * pieces + q], x);
+#pragma unroll
+      for (int r = 0; r < kOutputs; ++r)
+#pragma unroll
+        for (int k = 0; k < kVec; ++k) acc[r][b] = fmaf(wf[r][k], x[k], acc[r][b]);
+    }
+  }
+}
+
+__device__ __forceinline__ void store_output(const MatvecArgs& a, int64_t b, int64_t o, float v) {
+  if (a.bias) v += to_f32(a.bias[o]);
+  const int64_t i = b * a.OC + o;
+  switch (a.epilogue) {
+    case MatvecEpilogue::Bias:
+      a.out[i] = __float2bfloat16_rn(v);
+      break;
+    case MatvecEpilogue::Residual:
+      a.out[i] = __float2bfloat16_rn(v + to_f32(a.residual[i]));
+      break;
+    case MatvecEpilogue::Gelu: {
+      const bf16 pre = __float2bfloat16_rn(v);  // GELU of pre as stored: out = GELU(pre) exactly
+      const float x = to_f32(pre);
+      a.pre[i] = pre;
+      a.out[i] = __float2bfloat16_rn(x * gelu_gate(x));
+      break;
+    }
+  }
+}
+
+// The group's sums over the block (fixed order: the same bits every run),
+// then the epilogue, one thread an output.
+template <int kRows>
+__device__ void reduce_and_store(float (&acc)[kOutputs][kRows], float (&partial)[kWarps][kOutputs * kRows],
+                                 const MatvecArgs& a, int64_t first) {
+  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+#pragma unroll
+  for (int r = 0; r < kOutputs; ++r)
+#pragma unroll
+    for (int b = 0; b < kRows; ++b) {
+      const float v = warp_sum(acc[r][b]);
+      if (lane == 0) partial[warp][r * kRows + b] = v;
+    }
+  __syncthreads();
+  if (threadIdx.x < kOutputs * kRows) {
+    const int r = threadIdx.x / kRows, b = threadIdx.x % kRows;
+    const int64_t o = first + r;
+    if (o < a.OC && b < a.N) {
+      float v = 0.f;
+      for (int w = 0; w < kWarps; ++w) v += partial[w][threadIdx.x];
+      store_output(a, b, o, v);
+    }
+  }
+  __syncthreads();  // partial is the next group's
+}
+
+template <int kRows>
+__global__ void __launch_bounds__(kThreads) matvec_kernel(Params p) {
+  extern __shared__ uint4 xs[];  // [kRows][C / 8]
+  __shared__ float partial[kWarps][kOutputs * kRows];
+  __shared__ float scratch[kWarp];
+  const MatvecArgs& a = p.a;
+  const int64_t pieces = a.C / kVec;
+  const int64_t groups = (a.OC + kOutputs - 1) / kOutputs, rounds = (pieces + kRoundPieces - 1) / kRoundPieces;
+  int64_t group = blockIdx.x;
+  uint4 w[kOutputs][kPieces];
+  load_weights(w, a, group * kOutputs, 0);  // the weights never depend on the previous kernel
+  wait_for_previous_kernels();
+  allow_next_kernel_to_start();
+  stage_inputs<kRows>(xs, p, scratch);
+  __syncthreads();
+  while (group < groups) {
+    float acc[kOutputs][kRows] = {};
+    for (int64_t round = 0; round < rounds; ++round) {
+      if (round > 0) load_weights(w, a, group * kOutputs, round);
+      accumulate(acc, w, xs, pieces, round);
+    }
+    const int64_t next = group + gridDim.x;
+    if (next < groups) load_weights(w, a, next * kOutputs, 0);
+    reduce_and_store(acc, partial, a, group * kOutputs);
+    group = next;
+  }
+}
+
+int64_t padded_rows(int64_t N) {
+  int64_t rows = 1;
+  while (rows < N) rows *= 2;
+  return rows;
+}
+
+template <int kRows>
+void launch(const Params& p, cudaStream_t stream) {
+  const MatvecArgs& a = p.a;
+  const size_t shared = static_cast<size_t>(kRows) * a.C * sizeof(bf16);
+  static const int sms = [] {
+    int device = 0, count = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
+      return 132;
+    return count;
+  }();
+  int per_sm = 0;
+  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, matvec_kernel<kRows>, kThreads, shared),
+             "matvec (occupancy)");
+  const int64_t groups = (a.OC + kOutputs - 1) / kOutputs;
+  const int64_t blocks = std::min<int64_t>(groups, std::max(1, per_sm) * int64_t{sms});
+  launch_dependent(matvec_kernel<kRows>, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), shared, stream, p);
+  check_launch("matvec", {{"N", a.N}, {"C", a.C}, {"OC", a.OC}});
+}
+
+}  // namespace
+
+bool matvec_suits(const MatvecArgs& a) {
+  if (a.N < 1 || a.N > kMatvecMaxRows || a.C < kVec || a.C % kVec != 0 || a.OC < 1) return false;
+  if (static_cast<size_t>(padded_rows(a.N)) * a.C * sizeof(bf16) > kMaxInputBytes) return false;
+  if (!aligned16(a.inp) || !aligned16(a.weight)) return false;
+  if (a.norm && (!aligned16(a.norm->weight) || !aligned16(a.norm->bias) || (a.norm->out && !aligned16(a.norm->out))))
+    return false;
+  return true;
+}
+
+void matvec(const MatvecArgs& a, cudaStream_t stream) {
+  const Dims shape = {{"N", a.N}, {"C", a.C}, {"OC", a.OC}};
+  if (!matvec_suits(a)) throw_cuda_error("matvec", shape, "shape or alignment outside the matrix-vector path");
+  if ((a.epilogue == MatvecEpilogue::Residual && !a.residual) || (a.epilogue == MatvecEpilogue::Gelu && !a.pre))
+    throw_cuda_error("matvec", shape, "the epilogue's extra tensor is missing");
+  Params p{a, a.norm ? *a.norm : MatvecNorm{}, a.norm != nullptr};
+  p.a.norm = nullptr;
+  switch (padded_rows(a.N)) {
+    case 1: return launch<1>(p, stream);
+    case 2: return launch<2>(p, stream);
+    case 4: return launch<4>(p, stream);
+    default: return launch<8>(p, stream);
+  }
+}
+
+}  // namespace alibi::cuda
