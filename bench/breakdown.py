@@ -25,6 +25,8 @@ CLASSES = [
     ("attention decode, KV cache", ["decode_partials", "decode_combine", "kv_cache_write"]),
     ("attention (other)", ["attention"]),
     ("matmul (cuBLASLt)", ["gemm", "nvjet", "xmma", "cutlass", "sm90_", "splitk", "epilogue::"]),
+    ("matrix-vector products (decode)", ["matvec"]),
+    ("greedy choice (argmax)", ["argmax"]),
     ("bias / LayerNorm parameter sums", ["bias_grad", "column_sums", "layernorm_param", "add_chunk_sums",
                                          "param_partials", "param_reduce"]),
     ("cross-entropy / LM head", ["cross_entropy", "classifier"]),

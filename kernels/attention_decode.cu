@@ -84,9 +84,8 @@ __device__ __forceinline__ void unpack(const uint4& packed, float (&out)[kVec]) 
 // then the teams merged through shared memory.
 template <int kD>
 __global__ void __launch_bounds__(kThreads)
-    decode_partials_kernel(float* workspace, const bf16* qkv, const bf16* k_cache, const bf16* v_cache,
-                           const int32_t* lengths, const float* slopes, KvCacheDims s, int64_t keys_per_split,
-                           int64_t splits) {
+    decode_partials_kernel(float* workspace, const bf16* qkv, bf16* k_cache, bf16* v_cache, const int32_t* lengths,
+                           const float* slopes, KvCacheDims s, int64_t keys_per_split, int64_t splits) {
   using Tr = DecodeTraits<kD>;
   __shared__ float team_max[Tr::kTeams], team_sum[Tr::kTeams];
   __shared__ float team_values[Tr::kTeams][Tr::kLanes * kVec];
@@ -103,9 +102,18 @@ __global__ void __launch_bounds__(kThreads)
     return;
   }
   const AlibiLog2 alibi = AlibiLog2::of(slopes[h], kD);
+  const bf16* token = qkv + b * 3 * s.H * kD + h * kD;  // its q; k and v follow at strides of H * D
   float q[kVec] = {};
-  if (has_channels) unpack(*reinterpret_cast<const uint4*>(qkv + b * 3 * s.H * kD + h * kD + lane * kVec), q);
+  if (has_channels) unpack(*reinterpret_cast<const uint4*>(token + lane * kVec), q);
   const int64_t head = (b * s.H + h) * s.L * kD + lane * kVec;
+  if (end == n) {  // this split holds the newest position: append the token's key and value first
+    if (team == 0 && has_channels) {
+      const int64_t at = head + (n - 1) * kD;
+      *reinterpret_cast<uint4*>(k_cache + at) = *reinterpret_cast<const uint4*>(token + s.H * kD + lane * kVec);
+      *reinterpret_cast<uint4*>(v_cache + at) = *reinterpret_cast<const uint4*>(token + 2 * s.H * kD + lane * kVec);
+    }
+    __syncthreads();  // the block's own writes are visible to its reads below
+  }
   const bf16* keys = k_cache + head;
   const bf16* values = v_cache + head;
   float m = -INFINITY, l = 0.f, acc[kVec] = {};
@@ -217,7 +225,7 @@ size_t attention_decode_workspace_bytes(KvCacheDims dims) {
   return static_cast<size_t>(dims.B * dims.H * split_count(dims) * (dims.D + 2)) * sizeof(float);
 }
 
-void attention_decode(bf16* out, const bf16* qkv, const bf16* k_cache, const bf16* v_cache, const int32_t* lengths,
+void attention_decode(bf16* out, const bf16* qkv, bf16* k_cache, bf16* v_cache, const int32_t* lengths,
                       const float* slopes, KvCacheDims dims, void* workspace, size_t workspace_bytes,
                       cudaStream_t stream) {
   const Dims shape = {{"B", dims.B}, {"H", dims.H}, {"L", dims.L}, {"D", dims.D}};

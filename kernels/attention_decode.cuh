@@ -1,7 +1,8 @@
 // Attention over a key/value cache (generation) on bf16 caches [B,H,L,D];
 // the math is cpu/attention_decode.h's. Split over the keys (flash-decoding):
 // each block scores one chunk of one (row, head) and leaves its max, sum and
-// weighted values; a second pass combines the chunks. The chunks are sized
+// weighted values; a second pass combines the chunks. The new token's key and
+// value go into the cache in the same launch (no kv_cache_write per step). The chunks are sized
 // for two blocks on every SM, so a single row still spreads over the whole
 // GPU; keys are read in 16-byte pieces, a team of lanes per key.
 #pragma once
@@ -24,9 +25,12 @@ void kv_cache_write(__nv_bfloat16* k_cache, __nv_bfloat16* v_cache, const __nv_b
 
 size_t attention_decode_workspace_bytes(KvCacheDims dims);
 
-// Lengths are clamped to [0, L]; a row of length 0 gets zeros.
-void attention_decode(__nv_bfloat16* out, const __nv_bfloat16* qkv, const __nv_bfloat16* k_cache,
-                      const __nv_bfloat16* v_cache, const int32_t* lengths, const float* slopes, KvCacheDims dims,
-                      void* workspace, size_t workspace_bytes, cudaStream_t stream);
+// Row b's token (qkv [B,1,3,H,D]) at position lengths[b] - 1: its key and
+// value written there (by the block whose split holds it), then its query
+// over the row's keys. Lengths are clamped to [0, L]; a row of length 0 gets
+// zeros and writes nothing.
+void attention_decode(__nv_bfloat16* out, const __nv_bfloat16* qkv, __nv_bfloat16* k_cache, __nv_bfloat16* v_cache,
+                      const int32_t* lengths, const float* slopes, KvCacheDims dims, void* workspace,
+                      size_t workspace_bytes, cudaStream_t stream);
 
 }  // namespace alibi::cuda

@@ -234,11 +234,12 @@ class Backend {
   // ---- generation: attention over a key/value cache (cpu/attention_decode.h) --
   // The caches are [B,H,L,D] in the activation dtype; positions [B] i32 on the
   // device. kv_cache_write copies the keys and values of qkv [B,T,3,H,D] to
-  // positions starts[b] .. starts[b]+T-1 (which must be < L). attention_decode
-  // attends row b's one query (qkv [B,1,3,H,D]) at position lengths[b]-1 over
-  // cache positions 0 .. lengths[b]-1 (1 <= lengths[b] <= L), its own key and
-  // value already written: out [B,H*D]. The positions are the caller's to keep
-  // in range: a device backend cannot check them without waiting for the device.
+  // positions starts[b] .. starts[b]+T-1 (which must be < L): a prompt's.
+  // attention_decode takes row b's one new token (qkv [B,1,3,H,D]) at position
+  // lengths[b]-1 (1 <= lengths[b] <= L): it writes the token's key and value
+  // there, as kv_cache_write would, then attends its query over cache
+  // positions 0 .. lengths[b]-1: out [B,H*D]. The positions are the caller's to
+  // keep in range: a device backend cannot check them without waiting for it.
   virtual void kv_cache_write(const Tensor& k_cache, const Tensor& v_cache, const Tensor& qkv,
                               const Tensor& starts, int64_t T, KvCacheShape shape) = 0;
   virtual void attention_decode(const Tensor& out, const Tensor& qkv, const Tensor& k_cache,

@@ -4,7 +4,8 @@
 // positions are filled. kv_cache_write copies the keys and values of
 // qkv [B,T,3,H,D] into positions starts[b] .. starts[b]+T-1. attention_decode
 // takes row b's one new query (q of qkv [B,1,3,H,D]), at position
-// n - 1 = lengths[b] - 1, whose own key and value are already in the cache:
+// n - 1 = lengths[b] - 1, whose own key and value are already in the cache
+// (Backend::attention_decode writes them there first):
 //   s_j = (q . k_j) / sqrt(D) - slopes[h] * (n - 1 - j),  j < n
 //   out[b, h*D + d] = sum_j softmax(s)_j v_j[d]
 // the same scores as attention_forward gives the last query of the sequence.

@@ -7,6 +7,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "backend/arg_check.h"
 #include "backend/grad_clip.h"
@@ -178,6 +179,9 @@ class CpuBackend final : public Backend {
       if (lengths.i32()[b] < 1 || lengths.i32()[b] > s.L)
         checks.fail(op, "row " + std::to_string(b) + ": length " + std::to_string(lengths.i32()[b]) +
                             " outside [1, " + std::to_string(s.L) + "]");
+    std::vector<int32_t> newest(lengths.i32(), lengths.i32() + s.B);
+    for (int32_t& position : newest) position -= 1;
+    cpu::kv_cache_write(k_cache.f32(), v_cache.f32(), qkv.f32(), newest.data(), s.B, 1, s.H, s.L, s.D);
     with_threads([&] {
       cpu::attention_decode(out.f32(), qkv.f32(), k_cache.f32(), v_cache.f32(), lengths.i32(), slopes.f32(), s.B,
                             s.H, s.L, s.D);

@@ -358,12 +358,13 @@ void Model::cached_attention(const Tensor& att, const Tensor& qkv, int64_t l, in
                              const CachedStep& cached) {
   const KvCache& cache = *cached.cache;
   const Tensor keys = cache.keys(l, cached.first_row, B), values = cache.values(l, cached.first_row, B);
-  backend_.kv_cache_write(keys, values, qkv, cached.positions.starts, T, cache.shape_of(B));
-  if (T == 1)
+  if (T == 1) {  // the decode kernel appends the token's key and value itself
     backend_.attention_decode(att.view({B, shape_.d_model}), qkv, keys, values, cached.positions.lengths, slopes_,
                               cache.shape_of(B));
-  else
-    backend_.attention_forward(att, Tensor(), qkv, slopes_, attention_shape(B, T));
+    return;
+  }
+  backend_.kv_cache_write(keys, values, qkv, cached.positions.starts, T, cache.shape_of(B));
+  backend_.attention_forward(att, Tensor(), qkv, slopes_, attention_shape(B, T));
 }
 
 // mid = x + dropout(W_proj Attn + b). The branch's scratch is lnf_, free
