@@ -24,7 +24,7 @@ constexpr int kOutputs = 4;
 constexpr int kPieces = 4;
 constexpr int kVec = 8;
 constexpr int64_t kRoundPieces = int64_t{kThreads} * kPieces;
-constexpr size_t kMaxInputBytes = 48 * 1024;  // the input rows, in shared memory
+constexpr size_t kMaxInputBytes = 96 * 1024;  // the input rows (and norm), in shared memory
 
 struct Params {
   MatvecArgs a;
@@ -69,33 +69,35 @@ __device__ __forceinline__ void load_weights(uint4 (&w)[kOutputs][kPieces], cons
     }
 }
 
-// LayerNorm of one input row into shared memory (two passes for the
-// variance, as layernorm_forward); the first block also writes it out.
-__device__ void normalise_row(uint4* row, const uint4* src, const Params& p, int64_t b, float* scratch) {
+// LayerNorm of one input row in shared memory, in place, from the norm's
+// weight and bias there too (two passes for the variance, as
+// layernorm_forward); the first block also writes it out.
+__device__ void normalise_row(uint4* row, const uint4* weight, const uint4* bias, const Params& p, int64_t b,
+                              float* scratch) {
   const int64_t pieces = p.a.C / kVec;
   const float C = static_cast<float>(p.a.C);
   float sum = 0.f, x[kVec];
   for (int64_t q = threadIdx.x; q < pieces; q += kThreads) {
-    unpack(src[q], x);
+    unpack(row[q], x);
 #pragma unroll
     for (int k = 0; k < kVec; ++k) sum += x[k];
   }
   const float mean = block_sum(sum, scratch) / C;
   float sq = 0.f;
   for (int64_t q = threadIdx.x; q < pieces; q += kThreads) {
-    unpack(src[q], x);
+    unpack(row[q], x);
 #pragma unroll
     for (int k = 0; k < kVec; ++k) sq += (x[k] - mean) * (x[k] - mean);
   }
   const float rstd = rsqrtf(block_sum(sq, scratch) / C + p.norm.eps);
   const bool writer = blockIdx.x == 0;
   for (int64_t q = threadIdx.x; q < pieces; q += kThreads) {
-    float w[kVec], bias[kVec], y[kVec];
-    unpack(src[q], x);
-    unpack(reinterpret_cast<const uint4*>(p.norm.weight)[q], w);
-    unpack(reinterpret_cast<const uint4*>(p.norm.bias)[q], bias);
+    float w[kVec], c[kVec], y[kVec];
+    unpack(row[q], x);
+    unpack(weight[q], w);
+    unpack(bias[q], c);
 #pragma unroll
-    for (int k = 0; k < kVec; ++k) y[k] = (x[k] - mean) * rstd * w[k] + bias[k];
+    for (int k = 0; k < kVec; ++k) y[k] = (x[k] - mean) * rstd * w[k] + c[k];
     row[q] = pack(y);
     if (writer && p.norm.out) reinterpret_cast<uint4*>(p.norm.out + b * p.a.C)[q] = row[q];
   }
@@ -105,20 +107,26 @@ __device__ void normalise_row(uint4* row, const uint4* src, const Params& p, int
   }
 }
 
-// The kRows input rows (normalised, or as they are) into shared memory;
-// rows past N are zeros.
+// The kRows input rows (rows past N as zeros) and the norm's weight and bias
+// into shared memory, all loads of one round trip; then each row
+// normalised where the product has a norm.
 template <int kRows>
 __device__ void stage_inputs(uint4* xs, const Params& p, float* scratch) {
   const int64_t pieces = p.a.C / kVec;
-  for (int64_t b = 0; b < kRows; ++b) {
-    uint4* row = xs + b * pieces;
-    const uint4* src = reinterpret_cast<const uint4*>(p.a.inp + b * p.a.C);
-    if (b < p.a.N && p.has_norm) {
-      normalise_row(row, src, p, b, scratch);
-      continue;
+  uint4* norm_weight = xs + kRows * pieces;
+  uint4* norm_bias = norm_weight + pieces;
+  for (int64_t q = threadIdx.x; q < pieces; q += kThreads) {
+#pragma unroll
+    for (int b = 0; b < kRows; ++b)
+      xs[b * pieces + q] = b < p.a.N ? reinterpret_cast<const uint4*>(p.a.inp + b * p.a.C)[q] : make_uint4(0, 0, 0, 0);
+    if (p.has_norm) {
+      norm_weight[q] = reinterpret_cast<const uint4*>(p.norm.weight)[q];
+      norm_bias[q] = reinterpret_cast<const uint4*>(p.norm.bias)[q];
     }
-    for (int64_t q = threadIdx.x; q < pieces; q += kThreads) row[q] = b < p.a.N ? src[q] : make_uint4(0, 0, 0, 0);
   }
+  if (!p.has_norm) return;
+  __syncthreads();
+  for (int64_t b = 0; b < p.a.N; ++b) normalise_row(xs + b * pieces, norm_weight, norm_bias, p, b, scratch);
 }
 
 template <int kRows>
@@ -191,7 +199,7 @@ __device__ void reduce_and_store(float (&acc)[kOutputs][kRows], float (&partial)
 
 template <int kRows>
 __global__ void __launch_bounds__(kThreads) matvec_kernel(Params p) {
-  extern __shared__ uint4 xs[];  // [kRows][C / 8]
+  extern __shared__ uint4 xs[];  // [kRows][C / 8] input rows, then (with a norm) its weight and bias
   __shared__ float partial[kWarps][kOutputs * kRows];
   __shared__ float scratch[kWarp];
   const MatvecArgs& a = p.a;
@@ -217,6 +225,11 @@ __global__ void __launch_bounds__(kThreads) matvec_kernel(Params p) {
   }
 }
 
+// Shared memory for kRows input rows of C channels, and the norm's weight and bias.
+size_t input_bytes(int64_t rows, int64_t C, bool norm) {
+  return static_cast<size_t>(rows + (norm ? 2 : 0)) * static_cast<size_t>(C) * sizeof(bf16);
+}
+
 int64_t padded_rows(int64_t N) {
   int64_t rows = 1;
   while (rows < N) rows *= 2;
@@ -226,7 +239,14 @@ int64_t padded_rows(int64_t N) {
 template <int kRows>
 void launch(const Params& p, cudaStream_t stream) {
   const MatvecArgs& a = p.a;
-  const size_t shared = static_cast<size_t>(kRows) * a.C * sizeof(bf16);
+  const size_t shared = input_bytes(kRows, a.C, p.has_norm);
+  static const bool opted_in = [] {  // above 48 KiB, a kernel must ask for it
+    check_cuda(cudaFuncSetAttribute(matvec_kernel<kRows>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    static_cast<int>(kMaxInputBytes)),
+               "matvec (shared memory)");
+    return true;
+  }();
+  (void)opted_in;
   static const int sms = [] {
     int device = 0, count = 0;
     if (cudaGetDevice(&device) != cudaSuccess ||
@@ -247,7 +267,7 @@ void launch(const Params& p, cudaStream_t stream) {
 
 bool matvec_suits(const MatvecArgs& a) {
   if (a.N < 1 || a.N > kMatvecMaxRows || a.C < kVec || a.C % kVec != 0 || a.OC < 1) return false;
-  if (static_cast<size_t>(padded_rows(a.N)) * a.C * sizeof(bf16) > kMaxInputBytes) return false;
+  if (input_bytes(padded_rows(a.N), a.C, a.norm != nullptr) > kMaxInputBytes) return false;
   if (!aligned16(a.inp) || !aligned16(a.weight)) return false;
   if (a.norm && (!aligned16(a.norm->weight) || !aligned16(a.norm->bias) || (a.norm->out && !aligned16(a.norm->out))))
     return false;

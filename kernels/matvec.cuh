@@ -47,8 +47,9 @@ struct MatvecArgs {
 };
 
 // Whether the matrix-vector path takes these: 1 <= N <= kMatvecMaxRows, C a
-// multiple of 8 whose N rows fit in 48 KiB of shared memory, and every
-// tensor 16-byte aligned (weight, input and their rows) or 2-byte (outputs).
+// multiple of 8 whose N rows (padded to a power of two, and the norm's
+// weight and bias) fit in 96 KiB of shared memory, and the weight, input and
+// norm parameters 16-byte aligned.
 bool matvec_suits(const MatvecArgs& a);
 
 void matvec(const MatvecArgs& a, cudaStream_t stream);

@@ -87,7 +87,7 @@ TEST(CudaMatvec, MatchesTheCpuForEveryEpilogueAndOddShapes) {
   for (const Case& c : std::vector<Case>{
            {1, 768, 2304, MatvecEpilogue::Bias, true, true},      // a 124M decode step's qkv
            {1, 3072, 768, MatvecEpilogue::Residual, false, true},  // its MLP output
-           {8, 3072, 768, MatvecEpilogue::Gelu, true, true},      // eight rows, the shared memory's limit
+           {8, 3072, 768, MatvecEpilogue::Gelu, true, true},      // eight rows and a norm: 60 KiB of shared memory
            {3, 200, 77, MatvecEpilogue::Residual, false, false},  // widths no tile divides
            {5, 64, 4099, MatvecEpilogue::Gelu, false, true},      // many groups a block
            {2, 4104, 13, MatvecEpilogue::Bias, true, true},       // rows of two rounds
@@ -142,8 +142,10 @@ TEST(CudaMatvec, TakesOnlyWhatItCanServe) {
   EXPECT_FALSE(matvec_suits(a)) << "a width not a multiple of 8";
   a.C = 64, a.inp = p + 1;
   EXPECT_FALSE(matvec_suits(a)) << "an input not 16-byte aligned";
-  a.inp = p, a.N = 8, a.C = 4096;
-  EXPECT_FALSE(matvec_suits(a)) << "eight rows of 4096 do not fit its shared memory";
+  a.inp = p, a.N = 8, a.C = 8192;
+  EXPECT_FALSE(matvec_suits(a)) << "eight rows of 8192 do not fit its shared memory";
+  a.N = 5, a.C = 4096;
+  EXPECT_TRUE(matvec_suits(a)) << "eight rows' room for five rows of 4096";
 }
 
 }  // namespace
