@@ -22,7 +22,7 @@ from collections import OrderedDict
 CLASSES = [
     ("attention forward", ["attention_forward"]),
     ("attention backward", ["attention_dkdv", "attention_dq", "row_dot", "row_stats", "dq_from_accumulator"]),
-    ("attention decode, KV cache", ["decode_partials", "decode_combine", "kv_cache_write"]),
+    ("attention decode, KV cache", ["decode_kernel", "decode_partials", "decode_combine", "kv_cache_write"]),
     ("attention (other)", ["attention"]),
     ("matmul (cuBLASLt)", ["gemm", "nvjet", "xmma", "cutlass", "sm90_", "splitk", "epilogue::"]),
     ("matrix-vector products (decode)", ["matvec"]),

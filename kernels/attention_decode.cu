@@ -81,16 +81,13 @@ __device__ __forceinline__ void unpack(const uint4& packed, float (&out)[kVec]) 
 }
 
 // One split of one (row, head): an online softmax per team over its keys,
-// then the teams merged through shared memory.
+// then the teams merged through shared memory, into the split's partial.
 template <int kD>
-__global__ void __launch_bounds__(kThreads)
-    decode_partials_kernel(float* workspace, const bf16* qkv, bf16* k_cache, bf16* v_cache, const int32_t* lengths,
-                           const float* slopes, KvCacheDims s, int64_t keys_per_split, int64_t splits) {
+__device__ void score_split(float* workspace, const bf16* qkv, bf16* k_cache, bf16* v_cache, const int32_t* lengths,
+                            const float* slopes, const KvCacheDims& s, int64_t keys_per_split, int64_t splits) {
   using Tr = DecodeTraits<kD>;
   __shared__ float team_max[Tr::kTeams], team_sum[Tr::kTeams];
   __shared__ float team_values[Tr::kTeams][Tr::kLanes * kVec];
-  wait_for_previous_kernels();
-  allow_next_kernel_to_start();
   const int64_t split = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
   const int lane = threadIdx.x % Tr::kLanes, team = threadIdx.x / Tr::kLanes;
   const bool has_channels = lane * kVec < kD;
@@ -175,24 +172,54 @@ __global__ void __launch_bounds__(kThreads)
   if (threadIdx.x == 0) out[0] = block_m;
 }
 
-__global__ void decode_combine_kernel(bf16* out, const float* workspace, KvCacheDims s, int64_t splits) {
-  wait_for_previous_kernels();
-  allow_next_kernel_to_start();
-  const int64_t h = blockIdx.x, b = blockIdx.y, D = s.D;
+// Whether this block is the last of its (row, head) to leave its partial:
+// that one combines them. Each split counts itself in once its partial is
+// visible device-wide; the last resets the count for the next launch.
+__device__ bool last_split_done(int* counter, int64_t splits) {
+  __shared__ bool last;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    last = atomicAdd(counter, 1) == splits - 1;
+    if (last) *counter = 0;  // every split of this launch has counted
+  }
+  __syncthreads();
+  return last;
+}
+
+// The splits' partials of (b, h) merged in split order (the same bits
+// whichever block does it), read past L1: other blocks wrote them.
+__device__ void combine_splits(bf16* out, const float* workspace, const KvCacheDims& s, int64_t splits, int64_t b,
+                               int64_t h) {
+  const int64_t D = s.D;
   const float* first = workspace + (b * s.H + h) * splits * (D + 2);
   float m = -INFINITY;
-  for (int64_t k = 0; k < splits; ++k) m = fmaxf(m, first[k * (D + 2)]);
+  for (int64_t k = 0; k < splits; ++k) m = fmaxf(m, __ldcg(first + k * (D + 2)));
   for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
     float l = 0.f, v = 0.f;
     if (m > -INFINITY)
       for (int64_t k = 0; k < splits; ++k) {
         const float* part = first + k * (D + 2);
-        const float w = part[0] > -INFINITY ? exp2f(part[0] - m) : 0.f;
-        l = fmaf(w, part[1], l);
-        v = fmaf(w, part[2 + d], v);
+        const float part_max = __ldcg(part);
+        const float w = part_max > -INFINITY ? exp2f(part_max - m) : 0.f;
+        l = fmaf(w, __ldcg(part + 1), l);
+        v = fmaf(w, __ldcg(part + 2 + d), v);
       }
     out[b * s.H * D + h * D + d] = __float2bfloat16_rn(l > 0.f ? v / l : 0.f);
   }
+}
+
+// One split of one (row, head) a block; the last of a (row, head)'s splits
+// to finish combines them, so a decode step's attention is one launch.
+template <int kD>
+__global__ void __launch_bounds__(kThreads)
+    decode_kernel(bf16* out, float* workspace, int* counters, const bf16* qkv, bf16* k_cache, bf16* v_cache,
+                  const int32_t* lengths, const float* slopes, KvCacheDims s, int64_t keys_per_split, int64_t splits) {
+  wait_for_previous_kernels();
+  allow_next_kernel_to_start();
+  score_split<kD>(workspace, qkv, k_cache, v_cache, lengths, slopes, s, keys_per_split, splits);
+  const int64_t h = blockIdx.y, b = blockIdx.z;
+  if (last_split_done(counters + b * s.H + h, splits)) combine_splits(out, workspace, s, splits, b, h);
 }
 
 // Calls f(std::integral_constant<int, D>{}) for the head dims a model may have.
@@ -226,7 +253,7 @@ size_t attention_decode_workspace_bytes(KvCacheDims dims) {
 }
 
 void attention_decode(bf16* out, const bf16* qkv, bf16* k_cache, bf16* v_cache, const int32_t* lengths,
-                      const float* slopes, KvCacheDims dims, void* workspace, size_t workspace_bytes,
+                      const float* slopes, KvCacheDims dims, void* workspace, size_t workspace_bytes, int* counters,
                       cudaStream_t stream) {
   const Dims shape = {{"B", dims.B}, {"H", dims.H}, {"L", dims.L}, {"D", dims.D}};
   if (!decode_head_dim_supported(dims.D))
@@ -240,13 +267,10 @@ void attention_decode(bf16* out, const bf16* qkv, bf16* k_cache, bf16* v_cache, 
   float* partials = static_cast<float*>(workspace);
   const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(dims.H), static_cast<unsigned>(dims.B));
   dispatch_decode_head_dim(dims.D, [&](auto head_dim) {
-    launch_dependent(decode_partials_kernel<decltype(head_dim)::value>, grid, dim3(kThreads), 0, stream, partials, qkv,
-                     k_cache, v_cache, lengths, slopes, dims, keys, splits);
+    launch_dependent(decode_kernel<decltype(head_dim)::value>, grid, dim3(kThreads), 0, stream, out, partials, counters,
+                     qkv, k_cache, v_cache, lengths, slopes, dims, keys, splits);
   });
-  check_launch("attention_decode (partials)", shape);
-  launch_dependent(decode_combine_kernel, dim3(static_cast<unsigned>(dims.H), static_cast<unsigned>(dims.B)),
-                   dim3(kThreads), 0, stream, out, partials, dims, splits);
-  check_launch("attention_decode (combine)", shape);
+  check_launch("attention_decode", shape);
 }
 
 }  // namespace alibi::cuda

@@ -333,8 +333,9 @@ class CudaBackend final : public Backend {
     checks.attention_decode(out, qkv, k_cache, v_cache, lengths, slopes, s);
     const cuda::KvCacheDims dims{s.B, s.H, s.L, s.D};
     const size_t bytes = cuda::attention_decode_workspace_bytes(dims);
+    int* counters = static_cast<int*>(decode_counters_.get(sizeof(int) * static_cast<size_t>(s.B * s.H), stream_));
     cuda::attention_decode(bf(out), bf(qkv), bf(k_cache), bf(v_cache), lengths.i32(), slopes.f32(), dims,
-                           scratch_.get(bytes, stream_), bytes, stream_);
+                           scratch_.get(bytes, stream_), bytes, counters, stream_);
   }
   size_t attention_workspace_bytes(AttentionShape s) const override {
     return cuda::attention_backward_workspace_bytes(dims_of(s));
@@ -464,6 +465,7 @@ class CudaBackend final : public Backend {
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<cuda::MatmulContext> matmul_;
   Scratch scratch_;
+  Scratch decode_counters_;  // attention_decode's, zero between launches (CudaBuffer starts zeroed)
 };
 
 }  // namespace
