@@ -187,25 +187,47 @@ __device__ bool last_split_done(int* counter, int64_t splits) {
   return last;
 }
 
-// The splits' partials of (b, h) merged in split order (the same bits
-// whichever block does it), read past L1: other blocks wrote them.
+// The splits' partials of (b, h) merged, in split order (the same bits
+// whichever block does it), read past L1 (other blocks wrote them): the
+// maxima first, then a chunk of kThreads splits at a time, each split's
+// weight in shared memory and the values' loads many in flight.
 __device__ void combine_splits(bf16* out, const float* workspace, const KvCacheDims& s, int64_t splits, int64_t b,
                                int64_t h) {
-  const int64_t D = s.D;
-  const float* first = workspace + (b * s.H + h) * splits * (D + 2);
+  constexpr int kMaxChannelsPerThread = 256 / kThreads;  // D <= 256
+  __shared__ float weight[kThreads];
+  __shared__ float scratch[kWarp];
+  const int64_t D = s.D, stride = D + 2;
+  const float* first = workspace + (b * s.H + h) * splits * stride;
   float m = -INFINITY;
-  for (int64_t k = 0; k < splits; ++k) m = fmaxf(m, __ldcg(first + k * (D + 2)));
-  for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
-    float l = 0.f, v = 0.f;
-    if (m > -INFINITY)
-      for (int64_t k = 0; k < splits; ++k) {
-        const float* part = first + k * (D + 2);
-        const float part_max = __ldcg(part);
-        const float w = part_max > -INFINITY ? exp2f(part_max - m) : 0.f;
-        l = fmaf(w, __ldcg(part + 1), l);
-        v = fmaf(w, __ldcg(part + 2 + d), v);
-      }
-    out[b * s.H * D + h * D + d] = __float2bfloat16_rn(l > 0.f ? v / l : 0.f);
+  for (int64_t k = threadIdx.x; k < splits; k += kThreads) m = fmaxf(m, __ldcg(first + k * stride));
+  m = block_max(m, scratch);
+  float l = 0.f, v[kMaxChannelsPerThread] = {};
+  for (int64_t k0 = 0; k0 < splits; k0 += kThreads) {
+    const int64_t k = k0 + threadIdx.x;
+    float w = 0.f;
+    if (k < splits && m > -INFINITY) {
+      const float part_max = __ldcg(first + k * stride);
+      w = part_max > -INFINITY ? exp2f(part_max - m) : 0.f;
+      l += w * __ldcg(first + k * stride + 1);
+    }
+    weight[threadIdx.x] = w;
+    __syncthreads();
+    const int64_t chunk = min(static_cast<int64_t>(kThreads), splits - k0);
+#pragma unroll
+    for (int c = 0; c < kMaxChannelsPerThread; ++c) {
+      const int64_t d = threadIdx.x + c * kThreads;
+      if (d >= D) break;
+      const float* values = first + k0 * stride + 2 + d;
+#pragma unroll 8
+      for (int64_t j = 0; j < chunk; ++j) v[c] = fmaf(weight[j], __ldcg(values + j * stride), v[c]);
+    }
+    __syncthreads();  // weight is the next chunk's
+  }
+  l = block_sum(l, scratch);
+#pragma unroll
+  for (int c = 0; c < kMaxChannelsPerThread; ++c) {
+    const int64_t d = threadIdx.x + c * kThreads;
+    if (d < D) out[b * s.H * D + h * D + d] = __float2bfloat16_rn(l > 0.f ? v[c] / l : 0.f);
   }
 }
 

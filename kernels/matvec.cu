@@ -10,21 +10,34 @@
 namespace alibi::cuda {
 namespace {
 
-// A block of kThreads reduces kOutputs weight rows (a "group") at a time, its
-// threads striding the rows in 16-byte pieces of 8 channels, kPieces pieces
-// of each row in registers: one round covers kRoundPieces pieces (4096
-// channels), so the layers of models up to that width take a single round,
-// and a block has it in flight before it waits for the previous kernel.
-// Blocks are as many as fit on the GPU at once, each taking every
-// gridDim.x-th group; the next group's first round loads during the
+// A block of kThreads reduces Tile::kOutputs weight rows (a "group") at a
+// time, its threads striding the rows in 16-byte pieces of 8 channels,
+// Tile::kPieces pieces of each row in registers: one round covers
+// kThreads * kPieces pieces, and a block has the first round of its first
+// group in flight before it waits for the previous kernel. Each block takes
+// every gridDim.x-th group; the next group's first round loads during the
 // reduction of the current one.
 constexpr int kThreads = 128;
 constexpr int kWarps = kThreads / kWarp;
-constexpr int kOutputs = 4;
-constexpr int kPieces = 4;
 constexpr int kVec = 8;
-constexpr int64_t kRoundPieces = int64_t{kThreads} * kPieces;
 constexpr size_t kMaxInputBytes = 96 * 1024;  // the input rows (and norm), in shared memory
+
+template <int kOutputsT, int kPiecesT>
+struct Tile {
+  static constexpr int kOutputs = kOutputsT, kPieces = kPiecesT;
+  static constexpr int64_t kRoundPieces = int64_t{kThreads} * kPieces;
+};
+// Rows of up to 1024 channels (a d_model-wide input) in one round, eight of
+// them a group; wider rows (the MLP's output layer) four a group, 4096
+// channels a round. Either way a thread holds 32 registers of weights.
+using NarrowTile = Tile<8, 1>;
+using WideTile = Tile<4, 4>;
+
+// A layer's product takes two blocks an SM, leaving room for the kernel
+// after it to start early; a product of many more groups (an LM head) fills
+// the GPU.
+constexpr int kBlocksPerSm = 2;
+constexpr int64_t kFillingGroupsPerSm = 16;
 
 struct Params {
   MatvecArgs a;
@@ -50,20 +63,22 @@ __device__ __forceinline__ uint4 pack(const float (&in)[kVec]) {
 }
 
 // Piece i of this thread in `round`.
+template <typename T>
 __device__ __forceinline__ int64_t piece_of(int64_t round, int i) {
-  return round * kRoundPieces + int64_t{i} * kThreads + threadIdx.x;
+  return round * T::kRoundPieces + int64_t{i} * kThreads + threadIdx.x;
 }
 
 // Weight rows first .. first + kOutputs - 1, this thread's pieces of `round`
 // (zeros past the matrix).
-__device__ __forceinline__ void load_weights(uint4 (&w)[kOutputs][kPieces], const MatvecArgs& a, int64_t first,
+template <typename T>
+__device__ __forceinline__ void load_weights(uint4 (&w)[T::kOutputs][T::kPieces], const MatvecArgs& a, int64_t first,
                                              int64_t round) {
   const int64_t pieces = a.C / kVec;
 #pragma unroll
-  for (int r = 0; r < kOutputs; ++r)
+  for (int r = 0; r < T::kOutputs; ++r)
 #pragma unroll
-    for (int i = 0; i < kPieces; ++i) {
-      const int64_t o = first + r, q = piece_of(round, i);
+    for (int i = 0; i < T::kPieces; ++i) {
+      const int64_t o = first + r, q = piece_of<T>(round, i);
       w[r][i] = o < a.OC && q < pieces ? __ldg(reinterpret_cast<const uint4*>(a.weight + o * a.C) + q)
                                        : make_uint4(0, 0, 0, 0);
     }
@@ -129,22 +144,22 @@ __device__ void stage_inputs(uint4* xs, const Params& p, float* scratch) {
   for (int64_t b = 0; b < p.a.N; ++b) normalise_row(xs + b * pieces, norm_weight, norm_bias, p, b, scratch);
 }
 
-template <int kRows>
-__device__ __forceinline__ void accumulate(float (&acc)[kOutputs][kRows], const uint4 (&w)[kOutputs][kPieces],
+template <int kRows, typename T>
+__device__ __forceinline__ void accumulate(float (&acc)[T::kOutputs][kRows], const uint4 (&w)[T::kOutputs][T::kPieces],
                                            const uint4* xs, int64_t pieces, int64_t round) {
 #pragma unroll
-  for (int i = 0; i < kPieces; ++i) {
-    const int64_t q = piece_of(round, i);
+  for (int i = 0; i < T::kPieces; ++i) {
+    const int64_t q = piece_of<T>(round, i);
     if (q >= pieces) break;
-    float wf[kOutputs][kVec];
+    float wf[T::kOutputs][kVec];
 #pragma unroll
-    for (int r = 0; r < kOutputs; ++r) unpack(w[r][i], wf[r]);
+    for (int r = 0; r < T::kOutputs; ++r) unpack(w[r][i], wf[r]);
 #pragma unroll
     for (int b = 0; b < kRows; ++b) {
       float x[kVec];
       unpack(xs[b * pieces + q], x);
 #pragma unroll
-      for (int r = 0; r < kOutputs; ++r)
+      for (int r = 0; r < T::kOutputs; ++r)
 #pragma unroll
         for (int k = 0; k < kVec; ++k) acc[r][b] = fmaf(wf[r][k], x[k], acc[r][b]);
     }
@@ -173,19 +188,19 @@ __device__ __forceinline__ void store_output(const MatvecArgs& a, int64_t b, int
 
 // The group's sums over the block (fixed order: the same bits every run),
 // then the epilogue, one thread an output.
-template <int kRows>
-__device__ void reduce_and_store(float (&acc)[kOutputs][kRows], float (&partial)[kWarps][kOutputs * kRows],
+template <int kRows, typename T>
+__device__ void reduce_and_store(float (&acc)[T::kOutputs][kRows], float (&partial)[kWarps][T::kOutputs * kRows],
                                  const MatvecArgs& a, int64_t first) {
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
 #pragma unroll
-  for (int r = 0; r < kOutputs; ++r)
+  for (int r = 0; r < T::kOutputs; ++r)
 #pragma unroll
     for (int b = 0; b < kRows; ++b) {
       const float v = warp_sum(acc[r][b]);
       if (lane == 0) partial[warp][r * kRows + b] = v;
     }
   __syncthreads();
-  if (threadIdx.x < kOutputs * kRows) {
+  if (threadIdx.x < T::kOutputs * kRows) {
     const int r = threadIdx.x / kRows, b = threadIdx.x % kRows;
     const int64_t o = first + r;
     if (o < a.OC && b < a.N) {
@@ -197,30 +212,31 @@ __device__ void reduce_and_store(float (&acc)[kOutputs][kRows], float (&partial)
   __syncthreads();  // partial is the next group's
 }
 
-template <int kRows>
+template <int kRows, typename T>
 __global__ void __launch_bounds__(kThreads) matvec_kernel(Params p) {
   extern __shared__ uint4 xs[];  // [kRows][C / 8] input rows, then (with a norm) its weight and bias
-  __shared__ float partial[kWarps][kOutputs * kRows];
+  __shared__ float partial[kWarps][T::kOutputs * kRows];
   __shared__ float scratch[kWarp];
   const MatvecArgs& a = p.a;
   const int64_t pieces = a.C / kVec;
-  const int64_t groups = (a.OC + kOutputs - 1) / kOutputs, rounds = (pieces + kRoundPieces - 1) / kRoundPieces;
+  const int64_t groups = (a.OC + T::kOutputs - 1) / T::kOutputs;
+  const int64_t rounds = (pieces + T::kRoundPieces - 1) / T::kRoundPieces;
   int64_t group = blockIdx.x;
-  uint4 w[kOutputs][kPieces];
-  load_weights(w, a, group * kOutputs, 0);  // the weights never depend on the previous kernel
+  uint4 w[T::kOutputs][T::kPieces];
+  load_weights<T>(w, a, group * T::kOutputs, 0);  // the weights never depend on the previous kernel
   wait_for_previous_kernels();
   allow_next_kernel_to_start();
   stage_inputs<kRows>(xs, p, scratch);
   __syncthreads();
   while (group < groups) {
-    float acc[kOutputs][kRows] = {};
+    float acc[T::kOutputs][kRows] = {};
     for (int64_t round = 0; round < rounds; ++round) {
-      if (round > 0) load_weights(w, a, group * kOutputs, round);
-      accumulate(acc, w, xs, pieces, round);
+      if (round > 0) load_weights<T>(w, a, group * T::kOutputs, round);
+      accumulate<kRows, T>(acc, w, xs, pieces, round);
     }
     const int64_t next = group + gridDim.x;
-    if (next < groups) load_weights(w, a, next * kOutputs, 0);
-    reduce_and_store(acc, partial, a, group * kOutputs);
+    if (next < groups) load_weights<T>(w, a, next * T::kOutputs, 0);
+    reduce_and_store<kRows, T>(acc, partial, a, group * T::kOutputs);
     group = next;
   }
 }
@@ -236,31 +252,42 @@ int64_t padded_rows(int64_t N) {
   return rows;
 }
 
-template <int kRows>
+int multiprocessors() {
+  static const int count = [] {
+    int device = 0, n = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
+      return 132;
+    return n;
+  }();
+  return count;
+}
+
+template <int kRows, typename T>
 void launch(const Params& p, cudaStream_t stream) {
   const MatvecArgs& a = p.a;
+  const auto kernel = matvec_kernel<kRows, T>;
   const size_t shared = input_bytes(kRows, a.C, p.has_norm);
-  static const bool opted_in = [] {  // above 48 KiB, a kernel must ask for it
-    check_cuda(cudaFuncSetAttribute(matvec_kernel<kRows>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+  static const bool opted_in = [&] {  // above 48 KiB, a kernel must ask for it
+    check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     static_cast<int>(kMaxInputBytes)),
                "matvec (shared memory)");
     return true;
   }();
   (void)opted_in;
-  static const int sms = [] {
-    int device = 0, count = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
-      return 132;
-    return count;
-  }();
   int per_sm = 0;
-  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, matvec_kernel<kRows>, kThreads, shared),
-             "matvec (occupancy)");
-  const int64_t groups = (a.OC + kOutputs - 1) / kOutputs;
-  const int64_t blocks = std::min<int64_t>(groups, std::max(1, per_sm) * int64_t{sms});
-  launch_dependent(matvec_kernel<kRows>, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), shared, stream, p);
+  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, shared), "matvec (occupancy)");
+  const int64_t groups = (a.OC + T::kOutputs - 1) / T::kOutputs, sms = multiprocessors();
+  const int64_t per_sm_used = groups >= kFillingGroupsPerSm * sms ? per_sm : std::min(per_sm, kBlocksPerSm);
+  const int64_t blocks = std::min<int64_t>(groups, std::max<int64_t>(1, per_sm_used) * sms);
+  launch_dependent(kernel, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), shared, stream, p);
   check_launch("matvec", {{"N", a.N}, {"C", a.C}, {"OC", a.OC}});
+}
+
+template <int kRows>
+void launch_tiled(const Params& p, cudaStream_t stream) {
+  if (p.a.C <= NarrowTile::kRoundPieces * kVec) return launch<kRows, NarrowTile>(p, stream);
+  launch<kRows, WideTile>(p, stream);
 }
 
 }  // namespace
@@ -282,10 +309,10 @@ void matvec(const MatvecArgs& a, cudaStream_t stream) {
   Params p{a, a.norm ? *a.norm : MatvecNorm{}, a.norm != nullptr};
   p.a.norm = nullptr;
   switch (padded_rows(a.N)) {
-    case 1: return launch<1>(p, stream);
-    case 2: return launch<2>(p, stream);
-    case 4: return launch<4>(p, stream);
-    default: return launch<8>(p, stream);
+    case 1: return launch_tiled<1>(p, stream);
+    case 2: return launch_tiled<2>(p, stream);
+    case 4: return launch_tiled<4>(p, stream);
+    default: return launch_tiled<8>(p, stream);
   }
 }
 
