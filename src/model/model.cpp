@@ -219,7 +219,6 @@ void Model::carve(int64_t B, int64_t T, bool for_training) {
   lnf_rstd_ = stat({N}, DType::F32);
   logits_ = act({for_training ? logit_chunk_rows(B, T) : N, V});
   logits_f32_ = stat({B, V}, DType::F32);  // enough for one position of each row
-  next_tokens_ = stat({B}, DType::I32);
   if (for_training) {
     d_residual_ = act({B, T, C});
     d_scratch_ = act({B, T, C});
@@ -402,6 +401,7 @@ StepResult Model::forward(const int32_t* tokens, const int32_t* targets, int64_t
   const int64_t C = shape_.d_model, N = B * T;
   last_B_ = B, last_T_ = T, last_training_ = training, dropout_seed_ = dropout_seed;
   backend_.upload(rows(tokens_, {N}), tokens);
+  fed_back_ = {};
   backend_.upload(rows(targets_, {N}), targets);
 
   embed(B, T, training);
@@ -459,7 +459,8 @@ std::vector<int32_t> Model::greedy_cached(const int32_t* tokens, int64_t B, int6
                                 std::to_string(shape_.vocab) + "]");
   run_cached(tokens, B, T, cache, first_row, limit);
   std::vector<int32_t> host(static_cast<size_t>(B));
-  backend_.download(host.data(), rows(next_tokens_, {B}));
+  backend_.download(host.data(), rows(tokens_, {B}));
+  fed_back_ = {host, layout_generation_};
   return host;
 }
 
@@ -477,7 +478,10 @@ void Model::run_cached(const int32_t* tokens, int64_t B, int64_t T, KvCache& cac
   reserve(B, T, /*for_training=*/false);
   const CachedStep step{&cache, first_row, cache.append(first_row, B, T)};
   last_B_ = B, last_T_ = T, last_training_ = false;
-  backend_.upload(rows(tokens_, {B * T}), tokens);
+  // A greedy step left its tokens in the input buffer: fed back as they
+  // are, they need no upload (a round trip to the device a token).
+  if (!(T == 1 && fed_back_.holds(tokens, B, layout_generation_))) backend_.upload(rows(tokens_, {B * T}), tokens);
+  fed_back_ = {};
   if (T == 1)
     decode_step(B, step, greedy_limit);
   else
@@ -507,8 +511,8 @@ void Model::cached_forward_ops(int64_t B, int64_t T, const CachedStep& step, int
                                weights_.lnf_weight, weights_.lnf_bias, shape_.layernorm_eps};
   const Tensor logits = rows(logits_, {B, V});
   backend_.layernorm_matmul_forward(logits, lnf_of_x, weights_.wte, Tensor());
-  if (greedy_limit > 0)
-    backend_.argmax(rows(next_tokens_, {B}), logits, greedy_limit);
+  if (greedy_limit > 0)  // into the input buffer, where the next step finds them
+    backend_.argmax(rows(tokens_, {B}), logits, greedy_limit);
   else
     backend_.copy(rows(logits_f32_, {B * V}), logits.view({B * V}));
 }

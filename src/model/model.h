@@ -12,6 +12,7 @@
 // front, for a given (batch, length) capacity; nothing is allocated per step.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -131,7 +132,8 @@ class Model {
   std::vector<float> forward_cached(const int32_t* tokens, int64_t B, int64_t T, KvCache& cache, int64_t first_row);
   // forward_cached for greedy decoding: each row's likeliest next token
   // among the first `limit` of the vocabulary (cpu/argmax.h's rule), chosen
-  // on the device, so only B tokens come back instead of [B, vocab] logits.
+  // on the device, so only B tokens come back instead of [B, vocab] logits;
+  // fed straight back as the next step's tokens, they are not sent again.
   std::vector<int32_t> greedy_cached(const int32_t* tokens, int64_t B, int64_t T, KvCache& cache, int64_t first_row,
                                      int64_t limit);
   // Recorded decode steps on (the default) or off: the same logits either way.
@@ -209,7 +211,6 @@ class Model {
   Tensor lnf_, lnf_mean_, lnf_rstd_;
   Tensor logits_;  // [rows, V]: all N rows, or a training forward's chunk of them
   Tensor logits_f32_;  // [B, V]: logits on their way to the host
-  Tensor next_tokens_;  // [B] i32: greedy_cached's tokens on their way to the host
   // Backward scratch.
   Tensor d_residual_, d_scratch_, d_branch_, d_qkv_;
 
@@ -227,6 +228,17 @@ class Model {
   };
   bool decode_graphs_ = true;
   DecodeGraph decode_graph_;
+  // The tokens greedy_cached's last step chose, which it left in tokens_ (the
+  // next step's input) under this layout of the arena.
+  struct FedBack {
+    std::vector<int32_t> tokens;
+    uint64_t layout = 0;
+    bool holds(const int32_t* next, int64_t B, uint64_t current_layout) const {
+      return layout == current_layout && static_cast<int64_t>(tokens.size()) == B &&
+             std::equal(tokens.begin(), tokens.end(), next);
+    }
+  };
+  FedBack fed_back_;
 
   // State of the last forward.
   int64_t last_B_ = 0, last_T_ = 0;
