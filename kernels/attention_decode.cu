@@ -14,6 +14,7 @@ constexpr int kThreads = 128;
 constexpr int kVec = 8;              // bf16 channels in one 16-byte load
 constexpr int kMinKeysPerSplit = 64;  // below this a block's fixed costs dominate
 constexpr int kMaxKeysPerSplit = 1024;
+constexpr int kBlocksPerSm = 4;
 
 // How a block of kThreads walks the keys of one split, for head dim kD: each
 // key is read by a team of kLanes lanes, kVec channels a lane (kD = 80 and
@@ -24,12 +25,13 @@ struct DecodeTraits {
   static_assert(kD % kVec == 0 && kD <= 32 * kVec, "head dim: a multiple of 8, at most 256");
   static constexpr int kLanes = kD <= 4 * kVec ? 4 : kD <= 8 * kVec ? 8 : kD <= 16 * kVec ? 16 : 32;
   static constexpr int kTeams = kThreads / kLanes;
-  static constexpr int kUnroll = 4;
+  static constexpr int kUnroll = 8;  // 16 loads of 16 bytes in flight a lane
   static constexpr int kKeysPerIteration = kTeams * kUnroll;
 };
 
-// Enough splits for two blocks on every SM, in powers of two between
-// kMinKeysPerSplit and kMaxKeysPerSplit keys.
+// Enough splits for kBlocksPerSm blocks on every SM (a long row then streams
+// through many blocks at once), in powers of two between kMinKeysPerSplit and
+// kMaxKeysPerSplit keys.
 int64_t keys_per_split(const KvCacheDims& s) {
   static const int sms = [] {
     int device = 0, count = 0;
@@ -38,7 +40,8 @@ int64_t keys_per_split(const KvCacheDims& s) {
       return 132;  // an H100's; only the split size depends on it
     return count;
   }();
-  const int64_t wanted = (s.L * s.B * s.H + 2 * sms - 1) / (2 * sms);
+  const int64_t blocks = int64_t{kBlocksPerSm} * sms;
+  const int64_t wanted = (s.L * s.B * s.H + blocks - 1) / blocks;
   int64_t keys = kMinKeysPerSplit;
   while (keys < wanted && keys < kMaxKeysPerSplit) keys *= 2;
   return keys;

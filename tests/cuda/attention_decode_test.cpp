@@ -54,7 +54,8 @@ TEST(CudaAttentionDecode, MatchesTheCpuAcrossSplitsAndHeadDims) {
     expect_decode_matches_cpu({4, 3, 600, D, {600, 1, 333, 2}});
   }
   expect_decode_matches_cpu({1, 12, 4100, 64, {4097}});   // one row, many splits
-  expect_decode_matches_cpu({2, 5, 20000, 128, {19999, 70}});  // splits of the largest size, a short row
+  expect_decode_matches_cpu({2, 5, 20000, 128, {19999, 70}});  // long splits, a short row
+  expect_decode_matches_cpu({4, 12, 12000, 64, {11999, 12000, 70, 1025}});  // splits of the largest size (1024 keys)
 }
 
 }  // namespace
