@@ -74,15 +74,6 @@ __global__ void kv_cache_write_kernel(bf16* k_cache, bf16* v_cache, const bf16* 
   v_cache[dst] = qkv[src + s.H * s.D];
 }
 
-__device__ __forceinline__ void unpack(const uint4& packed, float (&out)[kVec]) {
-  const __nv_bfloat162* pairs = reinterpret_cast<const __nv_bfloat162*>(&packed);
-#pragma unroll
-  for (int i = 0; i < kVec / 2; ++i) {
-    const float2 f = __bfloat1622float2(pairs[i]);
-    out[2 * i] = f.x, out[2 * i + 1] = f.y;
-  }
-}
-
 // One split of one (row, head): an online softmax per team over its keys,
 // then the teams merged through shared memory, into the split's partial.
 template <int kD>
@@ -104,7 +95,7 @@ __device__ void score_split(float* workspace, const bf16* qkv, bf16* k_cache, bf
   const AlibiLog2 alibi = AlibiLog2::of(slopes[h], kD);
   const bf16* token = qkv + b * 3 * s.H * kD + h * kD;  // its q; k and v follow at strides of H * D
   float q[kVec] = {};
-  if (has_channels) unpack(*reinterpret_cast<const uint4*>(token + lane * kVec), q);
+  if (has_channels) unpack_bf16x8(*reinterpret_cast<const uint4*>(token + lane * kVec), q);
   const int64_t head = (b * s.H + h) * s.L * kD + lane * kVec;
   if (end == n) {  // this split holds the newest position: append the token's key and value first
     if (team == 0 && has_channels) {
@@ -131,7 +122,7 @@ __device__ void score_split(float* workspace, const bf16* qkv, bf16* k_cache, bf
 #pragma unroll
     for (int u = 0; u < Tr::kUnroll; ++u) {
       float k[kVec], dot = 0.f;
-      unpack(k_packed[u], k);
+      unpack_bf16x8(k_packed[u], k);
 #pragma unroll
       for (int i = 0; i < kVec; ++i) dot = fmaf(q[i], k[i], dot);
 #pragma unroll
@@ -150,7 +141,7 @@ __device__ void score_split(float* workspace, const bf16* qkv, bf16* k_cache, bf
     for (int u = 0; u < Tr::kUnroll; ++u) {
       const float p = exp2f(score[u] - step_max);
       float v[kVec];
-      unpack(v_packed[u], v);
+      unpack_bf16x8(v_packed[u], v);
       l += p;
 #pragma unroll
       for (int i = 0; i < kVec; ++i) acc[i] = fmaf(p, v[i], acc[i]);

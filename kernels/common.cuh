@@ -65,6 +65,16 @@ inline unsigned int blocks_for(int64_t work_items, int threads_per_block) {
   return static_cast<unsigned int>((work_items + threads_per_block - 1) / threads_per_block);
 }
 
+// Eight bf16 of one 16-byte load, as floats.
+__device__ __forceinline__ void unpack_bf16x8(const uint4& packed, float (&out)[8]) {
+  const __nv_bfloat162* pairs = reinterpret_cast<const __nv_bfloat162*>(&packed);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = __bfloat1622float2(pairs[i]);
+    out[2 * i] = f.x, out[2 * i + 1] = f.y;
+  }
+}
+
 // Whether p is aligned for 128-bit (16-byte) vector access.
 inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 

@@ -45,15 +45,6 @@ struct Params {
   bool has_norm;
 };
 
-__device__ __forceinline__ void unpack(const uint4& packed, float (&out)[kVec]) {
-  const __nv_bfloat162* pairs = reinterpret_cast<const __nv_bfloat162*>(&packed);
-#pragma unroll
-  for (int i = 0; i < kVec / 2; ++i) {
-    const float2 f = __bfloat1622float2(pairs[i]);
-    out[2 * i] = f.x, out[2 * i + 1] = f.y;
-  }
-}
-
 __device__ __forceinline__ uint4 pack(const float (&in)[kVec]) {
   uint4 packed;
   __nv_bfloat162* pairs = reinterpret_cast<__nv_bfloat162*>(&packed);
@@ -93,14 +84,14 @@ __device__ void normalise_row(uint4* row, const uint4* weight, const uint4* bias
   const float C = static_cast<float>(p.a.C);
   float sum = 0.f, x[kVec];
   for (int64_t q = threadIdx.x; q < pieces; q += kThreads) {
-    unpack(row[q], x);
+    unpack_bf16x8(row[q], x);
 #pragma unroll
     for (int k = 0; k < kVec; ++k) sum += x[k];
   }
   const float mean = block_sum(sum, scratch) / C;
   float sq = 0.f;
   for (int64_t q = threadIdx.x; q < pieces; q += kThreads) {
-    unpack(row[q], x);
+    unpack_bf16x8(row[q], x);
 #pragma unroll
     for (int k = 0; k < kVec; ++k) sq += (x[k] - mean) * (x[k] - mean);
   }
@@ -108,9 +99,9 @@ __device__ void normalise_row(uint4* row, const uint4* weight, const uint4* bias
   const bool writer = blockIdx.x == 0;
   for (int64_t q = threadIdx.x; q < pieces; q += kThreads) {
     float w[kVec], c[kVec], y[kVec];
-    unpack(row[q], x);
-    unpack(weight[q], w);
-    unpack(bias[q], c);
+    unpack_bf16x8(row[q], x);
+    unpack_bf16x8(weight[q], w);
+    unpack_bf16x8(bias[q], c);
 #pragma unroll
     for (int k = 0; k < kVec; ++k) y[k] = (x[k] - mean) * rstd * w[k] + c[k];
     row[q] = pack(y);
@@ -153,11 +144,11 @@ __device__ __forceinline__ void accumulate(float (&acc)[T::kOutputs][kRows], con
     if (q >= pieces) break;
     float wf[T::kOutputs][kVec];
 #pragma unroll
-    for (int r = 0; r < T::kOutputs; ++r) unpack(w[r][i], wf[r]);
+    for (int r = 0; r < T::kOutputs; ++r) unpack_bf16x8(w[r][i], wf[r]);
 #pragma unroll
     for (int b = 0; b < kRows; ++b) {
       float x[kVec];
-      unpack(xs[b * pieces + q], x);
+      unpack_bf16x8(xs[b * pieces + q], x);
 #pragma unroll
       for (int r = 0; r < T::kOutputs; ++r)
 #pragma unroll
