@@ -53,8 +53,6 @@ struct KvCacheShape {
   int64_t B = 0, H = 0, L = 0, D = 0;
 };
 
-// One AdamW step over a contiguous range of parameters (one tensor, or many
-// tensors of the flat buffer with decay_runs telling their decays apart).
 // layernorm_forward's arguments, for the ops that normalise their input first.
 struct LayerNormArgs {
   Tensor out, mean, rstd;    // written: [N,C], [N] f32, [N] f32
@@ -62,6 +60,8 @@ struct LayerNormArgs {
   float eps = 1e-5f;
 };
 
+// One AdamW step over a contiguous range of parameters (one tensor, or many
+// tensors of the flat buffer with decay_runs telling their decays apart).
 struct AdamWArgs {
   Tensor param;         // f32 master weights, updated in place
   Tensor param_working; // optional: the working copy in activation dtype, refreshed

@@ -233,11 +233,13 @@ class CpuBackend final : public Backend {
     });
   }
 
-  // ---- optimizer -------------------------------------------------------------
+  // ---- generation: greedy choice ------------------------------------------------
   void argmax(const Tensor& tokens, const Tensor& logits, int64_t limit) override {
     const auto [N, V] = checks.argmax(tokens, logits, limit);
     cpu::argmax(tokens.i32(), logits.f32(), N, V, limit);
   }
+
+  // ---- optimizer -------------------------------------------------------------
   using Backend::sum_of_squares;
   void sum_of_squares(const Tensor& out, const Tensor& t) override {
     checks.sum_of_squares(out, t);

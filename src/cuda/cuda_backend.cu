@@ -426,11 +426,13 @@ class CudaBackend final : public Backend {
     return std::make_unique<CudaGraph>(graph, stream_);
   }
 
-  // ---- optimizer -------------------------------------------------------------
+  // ---- generation: greedy choice ------------------------------------------------
   void argmax(const Tensor& tokens, const Tensor& logits, int64_t limit) override {
     const auto [N, V] = checks.argmax(tokens, logits, limit);
     cuda::argmax(tokens.i32(), bf(logits), N, V, limit, stream_);
   }
+
+  // ---- optimizer -------------------------------------------------------------
   using Backend::sum_of_squares;
   void sum_of_squares(const Tensor& out, const Tensor& t) override {
     checks.sum_of_squares(out, t);
