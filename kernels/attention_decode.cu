@@ -33,14 +33,7 @@ struct DecodeTraits {
 // through many blocks at once), in powers of two between kMinKeysPerSplit and
 // kMaxKeysPerSplit keys.
 int64_t keys_per_split(const KvCacheDims& s) {
-  static const int sms = [] {
-    int device = 0, count = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
-      return 132;  // an H100's; only the split size depends on it
-    return count;
-  }();
-  const int64_t blocks = int64_t{kBlocksPerSm} * sms;
+  const int64_t blocks = int64_t{kBlocksPerSm} * multiprocessor_count();
   const int64_t wanted = (s.L * s.B * s.H + blocks - 1) / blocks;
   int64_t keys = kMinKeysPerSplit;
   while (keys < wanted && keys < kMaxKeysPerSplit) keys *= 2;

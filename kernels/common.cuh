@@ -75,6 +75,19 @@ __device__ __forceinline__ void unpack_bf16x8(const uint4& packed, float (&out)[
   }
 }
 
+// The current GPU's SM count, asked once (one GPU a process); an H100's where
+// the query fails, since only launch sizes depend on it.
+inline int multiprocessor_count() {
+  static const int count = [] {
+    int device = 0, n = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
+      return 132;
+    return n;
+  }();
+  return count;
+}
+
 // Whether p is aligned for 128-bit (16-byte) vector access.
 inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 

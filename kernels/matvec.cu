@@ -243,17 +243,6 @@ int64_t padded_rows(int64_t N) {
   return rows;
 }
 
-int multiprocessors() {
-  static const int count = [] {
-    int device = 0, n = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
-      return 132;
-    return n;
-  }();
-  return count;
-}
-
 template <int kRows, typename T>
 void launch(const Params& p, cudaStream_t stream) {
   const MatvecArgs& a = p.a;
@@ -268,7 +257,7 @@ void launch(const Params& p, cudaStream_t stream) {
   (void)opted_in;
   int per_sm = 0;
   check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, shared), "matvec (occupancy)");
-  const int64_t groups = (a.OC + T::kOutputs - 1) / T::kOutputs, sms = multiprocessors();
+  const int64_t groups = (a.OC + T::kOutputs - 1) / T::kOutputs, sms = multiprocessor_count();
   const int64_t per_sm_used = groups >= kFillingGroupsPerSm * sms ? per_sm : std::min(per_sm, kBlocksPerSm);
   const int64_t blocks = std::min<int64_t>(groups, std::max<int64_t>(1, per_sm_used) * sms);
   launch_dependent(kernel, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), shared, stream, p);

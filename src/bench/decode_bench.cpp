@@ -4,7 +4,6 @@
 // the host: Model::greedy_cached). Beside it, the device's copy
 // bandwidth, and the step time that bandwidth allows for the bytes a step must
 // read (the weights once, every row's cache), the floor a decoder can reach.
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 

@@ -118,11 +118,6 @@ const ArgCheck checks(Device::CUDA, DType::BF16);
 
 bf16* bf(const Tensor& t) { return static_cast<bf16*>(t.data); }
 bf16* bf_or_null(const Tensor& t) { return t.empty() ? nullptr : bf(t); }
-
-// A LayerNorm folded into a matrix-vector product (kernels/matvec.cuh).
-cuda::MatvecNorm matvec_norm(const LayerNormArgs& norm) {
-  return {bf(norm.weight), bf(norm.bias), norm.eps, bf(norm.out), norm.mean.f32(), norm.rstd.f32()};
-}
 float* f32_or_null(const Tensor& t) { return t.empty() ? nullptr : t.f32(); }
 
 cuda::AttentionDims dims_of(const AttentionShape& s) { return {s.B, s.T, s.H, s.D}; }
@@ -269,23 +264,15 @@ class CudaBackend final : public Backend {
   }
   void layernorm_matmul_forward(const Tensor& out, const LayerNormArgs& norm, const Tensor& weight,
                                 const Tensor& bias) override {
-    checks.layernorm_forward(norm.out, norm.mean, norm.rstd, norm.inp, norm.weight, norm.bias);
-    const auto [N, C, OC] = checks.matmul_forward(out, norm.out, weight, bias);
-    const cuda::MatvecNorm folded = matvec_norm(norm);
-    const cuda::MatvecArgs m{bf(out), bf(norm.inp), bf(weight), bf_or_null(bias), N, C, OC,
-                             cuda::MatvecEpilogue::Bias, nullptr, nullptr, &folded};
-    if (!cuda::matvec_suits(m)) return Backend::layernorm_matmul_forward(out, norm, weight, bias);
-    cuda::matvec(m, stream_);
+    const MatmulDims dims = checks.matmul_forward(out, norm.out, weight, bias);
+    if (!normed_matvec(out, Tensor(), norm, weight, bias, dims, cuda::MatvecEpilogue::Bias))
+      Backend::layernorm_matmul_forward(out, norm, weight, bias);
   }
   void layernorm_matmul_gelu_forward(const Tensor& out, const Tensor& pre, const LayerNormArgs& norm,
                                      const Tensor& weight, const Tensor& bias) override {
-    checks.layernorm_forward(norm.out, norm.mean, norm.rstd, norm.inp, norm.weight, norm.bias);
-    const auto [N, C, OC] = checks.matmul_gelu_forward(out, pre, norm.out, weight, bias);
-    const cuda::MatvecNorm folded = matvec_norm(norm);
-    const cuda::MatvecArgs m{bf(out), bf(norm.inp), bf(weight), bf_or_null(bias), N, C, OC,
-                             cuda::MatvecEpilogue::Gelu, nullptr, bf(pre), &folded};
-    if (!cuda::matvec_suits(m)) return Backend::layernorm_matmul_gelu_forward(out, pre, norm, weight, bias);
-    cuda::matvec(m, stream_);
+    const MatmulDims dims = checks.matmul_gelu_forward(out, pre, norm.out, weight, bias);
+    if (!normed_matvec(out, pre, norm, weight, bias, dims, cuda::MatvecEpilogue::Gelu))
+      Backend::layernorm_matmul_gelu_forward(out, pre, norm, weight, bias);
   }
   void matmul_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias, const Tensor& dout,
                        const Tensor& inp, const Tensor& weight) override {
@@ -458,6 +445,20 @@ class CudaBackend final : public Backend {
   }
 
  private:
+  // The LayerNorm folded into a matrix-vector product (kernels/matvec.cuh),
+  // where the shapes suit one; false leaves the two ops to the caller.
+  bool normed_matvec(const Tensor& out, const Tensor& pre, const LayerNormArgs& norm, const Tensor& weight,
+                     const Tensor& bias, MatmulDims dims, cuda::MatvecEpilogue epilogue) {
+    checks.layernorm_forward(norm.out, norm.mean, norm.rstd, norm.inp, norm.weight, norm.bias);
+    const cuda::MatvecNorm folded{bf(norm.weight), bf(norm.bias), norm.eps, bf(norm.out), norm.mean.f32(),
+                                  norm.rstd.f32()};
+    const cuda::MatvecArgs m{bf(out), bf(norm.inp), bf(weight), bf_or_null(bias), dims.N, dims.C, dims.OC,
+                             epilogue, nullptr, bf_or_null(pre), &folded};
+    if (!cuda::matvec_suits(m)) return false;
+    cuda::matvec(m, stream_);
+    return true;
+  }
+
   int device_;
   CudaBackendOptions options_;
   // The attention kernels' measuring switches, read once from the environment.

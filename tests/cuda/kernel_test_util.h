@@ -3,6 +3,7 @@
 // environment variable (for the kernels' switches).
 #pragma once
 
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
@@ -81,6 +82,9 @@ class DeviceArray {
   T* ptr_ = nullptr;
   size_t n_;
 };
+
+// The device pointer of bf16 values a DeviceArray holds as raw bits.
+inline __nv_bfloat16* bf16(const DeviceArray<uint16_t>& a) { return reinterpret_cast<__nv_bfloat16*>(a.get()); }
 
 inline std::vector<uint16_t> to_bf16(const std::vector<float>& x) {
   std::vector<uint16_t> b(x.size());

@@ -18,14 +18,13 @@
 namespace alibi::cuda {
 namespace {
 
+using test::bf16;
 using test::DeviceArray;
 using test::expect_close;
 using test::from_bf16;
 using test::random_bf16_values;
 using test::round_bf16;
 using test::to_bf16;
-
-__nv_bfloat16* bf16(const DeviceArray<uint16_t>& a) { return reinterpret_cast<__nv_bfloat16*>(a.get()); }
 
 struct Case {
   int64_t N, C, OC;
