@@ -14,7 +14,7 @@ constexpr int kThreads = 128;
 constexpr int kVec = 8;              // bf16 channels in one 16-byte load
 constexpr int kMinKeysPerSplit = 64;  // below this a block's fixed costs dominate
 constexpr int kMaxKeysPerSplit = 1024;
-constexpr int kBlocksPerSm = 2;
+constexpr int kBlocksPerSm = 4;
 
 // How a block of kThreads walks the keys of one split, for head dim kD: each
 // key is read by a team of kLanes lanes, kVec channels a lane (kD = 80 and
@@ -25,7 +25,7 @@ struct DecodeTraits {
   static_assert(kD % kVec == 0 && kD <= 32 * kVec, "head dim: a multiple of 8, at most 256");
   static constexpr int kLanes = kD <= 4 * kVec ? 4 : kD <= 8 * kVec ? 8 : kD <= 16 * kVec ? 16 : 32;
   static constexpr int kTeams = kThreads / kLanes;
-  static constexpr int kUnroll = 4;
+  static constexpr int kUnroll = 8;  // 16 loads of 16 bytes in flight a lane
   static constexpr int kKeysPerIteration = kTeams * kUnroll;
 };
 

@@ -3,7 +3,7 @@
 // each block scores one chunk of one (row, head) and leaves its max, sum and
 // weighted values; the last block of a (row, head) to finish combines them. The new token's key and
 // value go into the cache in the same launch (no kv_cache_write per step). The chunks are sized
-// for two blocks on every SM, so a single row still spreads over the whole
+// for four blocks on every SM, so a single row still spreads over the whole
 // GPU; keys are read in 16-byte pieces, a team of lanes per key.
 #pragma once
 

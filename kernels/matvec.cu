@@ -33,10 +33,10 @@ struct Tile {
 using NarrowTile = Tile<8, 1>;
 using WideTile = Tile<4, 4>;
 
-// A layer's product takes two blocks an SM, leaving room for the kernel
-// after it to start early; a product of many more groups (an LM head) fills
-// the GPU.
-constexpr int kBlocksPerSm = 2;
+// A layer's product takes three blocks an SM (enough for a 124M model's
+// widest layer in one wave), leaving room for the kernel after it to start
+// early; a product of many more groups (an LM head) fills the GPU.
+constexpr int kBlocksPerSm = 3;
 constexpr int64_t kFillingGroupsPerSm = 16;
 
 struct Params {
