@@ -75,6 +75,15 @@ __device__ __forceinline__ void unpack_bf16x8(const uint4& packed, float (&out)[
   }
 }
 
+// Eight floats rounded to bf16 (nearest even) as one 16-byte store.
+__device__ __forceinline__ uint4 pack_bf16x8(const float (&in)[8]) {
+  uint4 packed;
+  __nv_bfloat162* pairs = reinterpret_cast<__nv_bfloat162*>(&packed);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) pairs[i] = __floats2bfloat162_rn(in[2 * i], in[2 * i + 1]);
+  return packed;
+}
+
 // The current GPU's SM count, asked once (one GPU a process); an H100's where
 // the query fails, since only launch sizes depend on it.
 inline int multiprocessor_count() {

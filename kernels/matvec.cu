@@ -45,14 +45,6 @@ struct Params {
   bool has_norm;
 };
 
-__device__ __forceinline__ uint4 pack(const float (&in)[kVec]) {
-  uint4 packed;
-  __nv_bfloat162* pairs = reinterpret_cast<__nv_bfloat162*>(&packed);
-#pragma unroll
-  for (int i = 0; i < kVec / 2; ++i) pairs[i] = __floats2bfloat162_rn(in[2 * i], in[2 * i + 1]);
-  return packed;
-}
-
 // Piece i of this thread in `round`.
 template <typename T>
 __device__ __forceinline__ int64_t piece_of(int64_t round, int i) {
@@ -104,7 +96,7 @@ __device__ void normalise_row(uint4* row, const uint4* weight, const uint4* bias
     unpack_bf16x8(bias[q], c);
 #pragma unroll
     for (int k = 0; k < kVec; ++k) y[k] = (x[k] - mean) * rstd * w[k] + c[k];
-    row[q] = pack(y);
+    row[q] = pack_bf16x8(y);
     if (writer && p.norm.out) reinterpret_cast<uint4*>(p.norm.out + b * p.a.C)[q] = row[q];
   }
   if (writer && threadIdx.x == 0) {

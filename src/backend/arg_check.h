@@ -101,6 +101,8 @@ class ArgCheck {
   LogitDims cross_entropy(const Tensor& losses, const Tensor& logits, const Tensor& targets) const;
   // tokens [N] i32 for logits [N,V] in the working dtype, 1 <= limit <= V.
   LogitDims argmax(const Tensor& tokens, const Tensor& logits, int64_t limit) const;
+  // ... and decode_step's: every tensor of args in its shape; returns V.
+  int64_t decode_step(const DecodeStepArgs& args) const;
   void sum_of_squares(const Tensor& out, const Tensor& t) const;
   // adamw_update's contract: f32 param, grad, m and v alike, the working
   // copy (optional) in the working dtype with param's count, a 1-based step,

@@ -53,6 +53,29 @@ struct KvCacheShape {
   int64_t B = 0, H = 0, L = 0, D = 0;
 };
 
+// A whole decode step's inputs and outputs (Backend::decode_step): the
+// model's weights in the working dtype, each layer's cache rows, and the
+// step's tokens, one a row.
+struct DecodeStepLayer {
+  Tensor ln1_weight, ln1_bias, qkv_weight, qkv_bias, proj_weight, proj_bias;
+  Tensor ln2_weight, ln2_bias, fc_weight, fc_bias, out_weight, out_bias;
+  Tensor keys, values;  // [B,H,L,D]
+};
+struct DecodeStepArgs {
+  std::vector<DecodeStepLayer> layers;
+  Tensor wte;                             // [V,C]: the embedding and the tied LM head
+  Tensor embed_ln_weight, embed_ln_bias;  // empty without an embedding LayerNorm
+  Tensor lnf_weight, lnf_bias;
+  Tensor slopes;   // [H] f32
+  Tensor lengths;  // [B] i32: row b's token goes to position lengths[b] - 1
+  Tensor tokens;   // [B] i32: the step's tokens; with greedy_limit > 0 the choice is written back here
+  Tensor logits;   // [B,V] written
+  KvCacheShape cache;
+  int64_t d_ff = 0;
+  float layernorm_eps = 1e-5f;
+  int64_t greedy_limit = 0;  // > 0: argmax (as Backend::argmax) over the first greedy_limit logits
+};
+
 // layernorm_forward's arguments, for the ops that normalise their input first.
 struct LayerNormArgs {
   Tensor out, mean, rstd;    // written: [N,C], [N] f32, [N] f32
@@ -250,6 +273,14 @@ class Backend {
   // (a NaN is never the larger): greedy decoding, without the logits leaving
   // the device (cpu/argmax.h).
   virtual void argmax(const Tensor& tokens /*[N] i32*/, const Tensor& logits /*[N,V]*/, int64_t limit) = 0;
+
+  // One decode step of an ALiBi (or position-free) model, every op of
+  // Model's op-by-op step (embedding, its LayerNorm, the blocks with
+  // attention_decode, the final norm, the LM head, argmax) in one, where the
+  // backend has a fused path for the shape; false, doing nothing, where it
+  // has none (the CPU): the caller then runs the ops one by one. The same
+  // results within the ops' rounding (a different order of sums).
+  virtual bool decode_step(const DecodeStepArgs& /*args*/) { return false; }
 
   // Device scratch the backend's ops need for attention_backward of `shape`
   // (the largest of its scratch users), and its allocation ahead of time, so

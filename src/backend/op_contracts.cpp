@@ -267,6 +267,48 @@ LogitDims ArgCheck::argmax(const Tensor& tokens, const Tensor& logits, int64_t l
   return {N, V};
 }
 
+int64_t ArgCheck::decode_step(const DecodeStepArgs& a) const {
+  const char* op = "decode_step";
+  const KvCacheShape& s = a.cache;
+  const int64_t C = s.H * s.D, F = a.d_ff;
+  if (a.layers.empty() || F <= 0) fail(op, "needs at least one layer and d_ff > 0");
+  tensor(a.wte, working_, op, "wte");
+  if (a.wte.rank() != 2 || a.wte.dim(1) != C) fail(op, "wte must be [V, H*D = " + std::to_string(C) + "]");
+  const int64_t V = a.wte.dim(0);
+  auto vector = [&](const Tensor& t, int64_t n, const char* arg) { shape(t, working_, {n}, op, arg); };
+  auto matrix = [&](const Tensor& t, int64_t rows, int64_t cols, const char* arg) {
+    shape(t, working_, {rows, cols}, op, arg);
+  };
+  if (!a.embed_ln_weight.empty() || !a.embed_ln_bias.empty()) {
+    vector(a.embed_ln_weight, C, "embed_ln_weight");
+    vector(a.embed_ln_bias, C, "embed_ln_bias");
+  }
+  vector(a.lnf_weight, C, "lnf_weight");
+  vector(a.lnf_bias, C, "lnf_bias");
+  for (const DecodeStepLayer& w : a.layers) {
+    vector(w.ln1_weight, C, "ln1_weight");
+    vector(w.ln1_bias, C, "ln1_bias");
+    matrix(w.qkv_weight, 3 * C, C, "qkv_weight");
+    vector(w.qkv_bias, 3 * C, "qkv_bias");
+    matrix(w.proj_weight, C, C, "proj_weight");
+    vector(w.proj_bias, C, "proj_bias");
+    vector(w.ln2_weight, C, "ln2_weight");
+    vector(w.ln2_bias, C, "ln2_bias");
+    matrix(w.fc_weight, F, C, "fc_weight");
+    vector(w.fc_bias, F, "fc_bias");
+    matrix(w.out_weight, C, F, "out_weight");
+    vector(w.out_bias, C, "out_bias");
+    kv_caches(w.keys, w.values, s, 1, op);
+  }
+  shape(a.slopes, DType::F32, {s.H}, op, "slopes");
+  shape(a.lengths, DType::I32, {s.B}, op, "lengths [B]");
+  flat(a.tokens, DType::I32, s.B, op, "tokens [B]");
+  flat(a.logits, working_, s.B * V, op, "logits [B,V]");
+  if (a.greedy_limit < 0 || a.greedy_limit > V)
+    fail(op, "greedy_limit " + std::to_string(a.greedy_limit) + " outside [0, V = " + std::to_string(V) + "]");
+  return V;
+}
+
 void ArgCheck::sum_of_squares(const Tensor& out, const Tensor& t) const {
   shape(out, DType::F32, {1}, "sum_of_squares", "out");
   floating(t, "sum_of_squares", "t");

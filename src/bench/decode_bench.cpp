@@ -85,13 +85,15 @@ int bench_decode(const DecodeBenchOptions& o) {
       const DecodeTiming t = time_decode(*backend, model, B, context, o.new_tokens, o.reps, config.train.seed);
       const double step_bytes = static_cast<double>(weight_bytes + t.cache_bytes);
       const double bound = step_bytes / bandwidth;
-      std::printf("  B %3d | context %6d | %.3f ms/step | %.0f tok/s | bound %.3f ms (%.2fx) | cache %.2f GiB\n", B,
-                  context, 1e3 * t.seconds_per_step, B / t.seconds_per_step, 1e3 * bound, t.seconds_per_step / bound,
-                  t.cache_bytes / kGiB);
+      const char* step_kind = model.last_decode_step_fused() ? "fused" : "op by op";
+      std::printf("  B %3d | context %6d | %.3f ms/step | %.0f tok/s | bound %.3f ms (%.2fx) | cache %.2f GiB | %s\n",
+                  B, context, 1e3 * t.seconds_per_step, B / t.seconds_per_step, 1e3 * bound,
+                  t.seconds_per_step / bound, t.cache_bytes / kGiB, step_kind);
       results.push_back({{"bench", "decode"}, {"backend", backend->name()}, {"batch", B}, {"context", context},
                          {"new_tokens", o.new_tokens}, {"ms_per_token", 1e3 * t.seconds_per_step},
                          {"tokens_per_s", B / t.seconds_per_step}, {"copy_gbs", bandwidth / 1e9},
-                         {"bytes_per_step", step_bytes}, {"bandwidth_bound_ms", 1e3 * bound}});
+                         {"bytes_per_step", step_bytes}, {"bandwidth_bound_ms", 1e3 * bound},
+                         {"fused_step", model.last_decode_step_fused()}});
       if (!o.json_path.empty()) write_text_atomically(o.json_path, results.dump(1) + "\n");  // kept if a later one fails
     }
   return 0;

@@ -3,6 +3,7 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -13,6 +14,7 @@
 #include "cuda/peak_flops.h"
 #include "kernels/adamw.cuh"
 #include "kernels/argmax.cuh"
+#include "kernels/decode_step.cuh"
 #include "kernels/attention.cuh"
 #include "kernels/attention_decode.cuh"
 #include "kernels/cross_entropy.cuh"
@@ -121,6 +123,27 @@ bf16* bf_or_null(const Tensor& t) { return t.empty() ? nullptr : bf(t); }
 float* f32_or_null(const Tensor& t) { return t.empty() ? nullptr : t.f32(); }
 
 cuda::AttentionDims dims_of(const AttentionShape& s) { return {s.B, s.T, s.H, s.D}; }
+
+// The fused decode step's view of its arguments (device pointers); a model
+// of more layers than it takes gets n_layer past the limit, which
+// decode_step_suits turns down.
+cuda::DecodeStepModel decode_step_model(const DecodeStepArgs& a) {
+  cuda::DecodeStepModel m{};
+  m.B = a.cache.B, m.H = a.cache.H, m.D = a.cache.D, m.L = a.cache.L, m.C = a.cache.H * a.cache.D;
+  m.F = a.d_ff, m.V = a.wte.dim(0), m.n_layer = static_cast<int64_t>(a.layers.size());
+  m.eps = a.layernorm_eps;
+  m.wte = bf(a.wte), m.embed_ln_weight = bf_or_null(a.embed_ln_weight), m.embed_ln_bias = bf_or_null(a.embed_ln_bias);
+  m.lnf_weight = bf(a.lnf_weight), m.lnf_bias = bf(a.lnf_bias);
+  m.slopes = a.slopes.f32(), m.lengths = a.lengths.i32(), m.tokens = a.tokens.i32(), m.logits = bf(a.logits);
+  m.greedy_limit = a.greedy_limit;
+  for (int64_t l = 0; l < std::min<int64_t>(m.n_layer, cuda::kDecodeStepMaxLayers); ++l) {
+    const DecodeStepLayer& w = a.layers[static_cast<size_t>(l)];
+    m.layers[l] = {bf(w.ln1_weight), bf(w.ln1_bias), bf(w.qkv_weight), bf(w.qkv_bias), bf(w.proj_weight),
+                   bf(w.proj_bias),  bf(w.ln2_weight), bf(w.ln2_bias), bf(w.fc_weight), bf(w.fc_bias),
+                   bf(w.out_weight), bf(w.out_bias),  bf(w.keys),     bf(w.values)};
+  }
+  return m;
+}
 
 // Runs fn with the tensor's element pointer typed as float* or bf16*.
 template <typename Fn>
@@ -324,6 +347,14 @@ class CudaBackend final : public Backend {
     cuda::attention_decode(bf(out), bf(qkv), bf(k_cache), bf(v_cache), lengths.i32(), slopes.f32(), dims,
                            scratch_.get(bytes, stream_), bytes, counters, stream_);
   }
+  bool decode_step(const DecodeStepArgs& a) override {
+    checks.decode_step(a);
+    cuda::DecodeStepModel m = decode_step_model(a);
+    if (!cuda::decode_step_suits(m)) return false;
+    const size_t bytes = cuda::decode_step_workspace_bytes(m);
+    cuda::decode_step(m, decode_step_workspace_.get(bytes, stream_), bytes, stream_);
+    return true;
+  }
   size_t attention_workspace_bytes(AttentionShape s) const override {
     return cuda::attention_backward_workspace_bytes(dims_of(s));
   }
@@ -468,6 +499,7 @@ class CudaBackend final : public Backend {
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<cuda::MatmulContext> matmul_;
   Scratch scratch_;
+  Scratch decode_step_workspace_;  // decode_step's, its counters zero between launches (CudaBuffer starts zeroed)
   Scratch decode_counters_;  // attention_decode's, zero between launches (CudaBuffer starts zeroed)
 };
 

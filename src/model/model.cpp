@@ -494,6 +494,11 @@ void Model::run_cached(const int32_t* tokens, int64_t B, int64_t T, KvCache& cac
 // the f32 copy for the host or (greedy_limit > 0) each row's likeliest token.
 void Model::cached_forward_ops(int64_t B, int64_t T, const CachedStep& step, int64_t greedy_limit) {
   const int64_t C = shape_.d_model, V = shape_.vocab;
+  if (T == 1) last_step_fused_ = fused_decode_step(B, step, greedy_limit);
+  if (T == 1 && last_step_fused_) {
+    if (greedy_limit == 0) backend_.copy(rows(logits_f32_, {B * V}), rows(logits_, {B * V}));
+    return;
+  }
   embed(B, T, /*training=*/false);
   Tensor x = rows(embedded_, {B, T, C});
   for (int64_t l = 0; l < shape_.n_layer; ++l) {
@@ -515,6 +520,27 @@ void Model::cached_forward_ops(int64_t B, int64_t T, const CachedStep& step, int
     backend_.argmax(rows(tokens_, {B}), logits, greedy_limit);
   else
     backend_.copy(rows(logits_f32_, {B * V}), logits.view({B * V}));
+}
+
+// The whole decode step as the backend's one op, where it has one: the ops
+// below (embed, block_forward with attention_decode, the final norm, the LM
+// head, argmax) with their inputs and outputs.
+bool Model::fused_decode_step(int64_t B, const CachedStep& step, int64_t greedy_limit) {
+  if (!fused_decode_step_) return false;
+  DecodeStepArgs a;
+  for (int64_t l = 0; l < shape_.n_layer; ++l) {
+    const BlockParams& w = weights_.blocks[l];
+    a.layers.push_back({w.ln1_weight, w.ln1_bias, w.qkv_weight, w.qkv_bias, w.proj_weight, w.proj_bias,
+                        w.ln2_weight, w.ln2_bias, w.fc_weight, w.fc_bias, w.out_weight, w.out_bias,
+                        step.cache->keys(l, step.first_row, B), step.cache->values(l, step.first_row, B)});
+  }
+  a.wte = weights_.wte, a.lnf_weight = weights_.lnf_weight, a.lnf_bias = weights_.lnf_bias;
+  if (shape_.embed_layernorm) a.embed_ln_weight = weights_.embed_ln_weight, a.embed_ln_bias = weights_.embed_ln_bias;
+  a.slopes = slopes_, a.lengths = step.positions.lengths, a.tokens = rows(tokens_, {B});
+  a.logits = rows(logits_, {B, shape_.vocab});
+  a.cache = step.cache->shape_of(B), a.d_ff = shape_.d_ff, a.layernorm_eps = shape_.layernorm_eps;
+  a.greedy_limit = greedy_limit;
+  return backend_.decode_step(a);
 }
 
 // A decode step is a hundred-odd small launches, each far shorter than the

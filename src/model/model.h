@@ -138,6 +138,11 @@ class Model {
                                      int64_t limit);
   // Recorded decode steps on (the default) or off: the same logits either way.
   void set_decode_graphs(bool on) { decode_graphs_ = on; decode_graph_ = {}; }
+  // A decode step as one fused op where the backend has one (the default),
+  // or op by op: the same tokens, logits within the ops' rounding.
+  void set_fused_decode_step(bool on) { fused_decode_step_ = on; decode_graph_ = {}; }
+  // Whether the last decode step (T = 1) ran as the backend's fused op.
+  bool last_decode_step_fused() const { return last_step_fused_; }
 
  private:
   void allocate_parameters();
@@ -172,6 +177,7 @@ class Model {
                   int64_t greedy_limit);
   void cached_forward_ops(int64_t B, int64_t T, const CachedStep& step, int64_t greedy_limit);
   void decode_step(int64_t B, const CachedStep& step, int64_t greedy_limit);
+  bool fused_decode_step(int64_t B, const CachedStep& step, int64_t greedy_limit);
   void attention_residual(const BlockActivations& a, int64_t l, const Tensor& x, int64_t B, int64_t T,
                           bool dropout);
   void mlp_inputs(const BlockActivations& a, int64_t l, int64_t B, int64_t T);
@@ -227,6 +233,8 @@ class Model {
     }
   };
   bool decode_graphs_ = true;
+  bool fused_decode_step_ = true;
+  bool last_step_fused_ = false;
   DecodeGraph decode_graph_;
   // The tokens greedy_cached's last step chose, which it left in tokens_ (the
   // next step's input) under this layout of the arena.
