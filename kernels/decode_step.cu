@@ -23,6 +23,7 @@ constexpr int kSlots = 4;
 constexpr uint32_t kSlotBytes = 40 * 1024;
 constexpr size_t kMaxRowBytes = 48 * 1024;  // the staged input rows of a phase
 constexpr size_t kDynamicShared = kSlots * size_t{kSlotBytes} + kMaxRowBytes;
+constexpr long long kBarrierTimeoutCycles = 1ll << 34;  // ~10 s at 1.7 GHz
 
 // Counters the blocks share: zero before the first step, and left so.
 struct Sync {
@@ -156,8 +157,11 @@ class GridBarrier {
         arrived.store(0, ::cuda::memory_order_relaxed);
         generation.fetch_add(1, ::cuda::memory_order_release);
       } else {
-        while (generation.load(::cuda::memory_order_acquire) == generation_) {
-        }
+        // A block that never arrives (a bug) would hang the GPU for good:
+        // after seconds, the launch fails instead and the host reports it.
+        const long long start = clock64();
+        while (generation.load(::cuda::memory_order_acquire) == generation_)
+          if (clock64() - start > kBarrierTimeoutCycles) __trap();
       }
       ++generation_;
       __threadfence();
