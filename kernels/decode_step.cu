@@ -118,7 +118,8 @@ class WeightRing {
   // Chunk c of the sequence into its slot (nothing past the end).
   __device__ void issue(int64_t c) {
     if (c >= total_) return;
-    int64_t layer = c / per_layer_, k = c % per_layer_;
+    // A block with no share of a small model's layers has only LM-head chunks.
+    int64_t layer = per_layer_ > 0 ? c / per_layer_ : m_.n_layer, k = per_layer_ > 0 ? c % per_layer_ : 0;
     int which = 0;
     if (layer >= m_.n_layer) {
       which = kLmHead, k = c - per_layer_ * m_.n_layer;
