@@ -278,6 +278,22 @@ __device__ void chunk_products(const uint4* weights, int64_t count, int64_t inpu
   }
 }
 
+// out = residual + rows W^T + bias for this block's outputs of a layer's
+// C-wide product (the out-projection, the MLP's output layer), as matvec's
+// residual epilogue rounds it.
+template <int kRows>
+__device__ void residual_product(WeightRing& ring, int64_t layer, Matrix which, const uint4* rows,
+                                 const DecodeStepModel& m, const bf16* bias, const bf16* residual, bf16* out) {
+  const int64_t inputs = which == kOut ? m.F : m.C;
+  ring.consume(layer, which, [&](const uint4* weights, int64_t first, int64_t count) {
+    chunk_products<kRows>(weights, count, inputs, rows, m.B, [&](int64_t b, int64_t r, float v) {
+      const int64_t i = b * m.C + first + r;
+      v += to_f32(bias[first + r]);
+      out[i] = __float2bfloat16_rn(v + to_f32(__ldcg(residual + i)));
+    });
+  });
+}
+
 // Attention of every row's token over its cache, one split of one (row,
 // head) a block at a time (the token's key and value appended by the split
 // that holds its position).
@@ -383,13 +399,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     barrier.wait();
     // mid = x + Attn W_proj^T + b
     merge_attention<kD>(rows, m, buf);
-    ring.consume(l, kProj, [&](const uint4* weights, int64_t first, int64_t count) {
-      chunk_products<kRows>(weights, count, C, rows, B, [&](int64_t b, int64_t r, float v) {
-        const int64_t i = b * C + first + r;
-        v += to_f32(w.proj_bias[first + r]);
-        buf.mid[i] = __float2bfloat16_rn(v + to_f32(__ldcg(buf.x + i)));
-      });
-    });
+    residual_product<kRows>(ring, l, kProj, rows, m, w.proj_bias, buf.x, buf.mid);
     barrier.wait();
     // hidden = GELU(LN2(mid) W_fc^T + b), GELU of its input as stored in bf16
     stage_rows<kRows>(rows, buf.mid, B, C);
@@ -404,13 +414,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     barrier.wait();
     // x = mid + hidden W_out^T + b
     stage_rows<kRows>(rows, buf.hidden, B, F);
-    ring.consume(l, kOut, [&](const uint4* weights, int64_t first, int64_t count) {
-      chunk_products<kRows>(weights, count, F, rows, B, [&](int64_t b, int64_t r, float v) {
-        const int64_t i = b * C + first + r;
-        v += to_f32(w.out_bias[first + r]);
-        buf.x[i] = __float2bfloat16_rn(v + to_f32(__ldcg(buf.mid + i)));
-      });
-    });
+    residual_product<kRows>(ring, l, kOut, rows, m, w.out_bias, buf.mid, buf.x);
     barrier.wait();
   }
   // logits = LNf(x) wte^T, and each row's likeliest token
