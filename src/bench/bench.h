@@ -48,6 +48,7 @@ struct DecodeBenchOptions {
   std::vector<std::string> overrides;
   std::vector<int> batches = {1, 32}, contexts = {1024, 16384};
   int new_tokens = 64, reps = 3;
+  bool fused_step = false;  // Backend::decode_step (one kernel a step) where the backend has it
   std::string export_dir;  // also write the random weights here (alibi-export's folder) for the baselines
   std::string json_path;
 };

@@ -73,6 +73,7 @@ int bench_decode(const DecodeBenchOptions& o) {
   weights.params = init_parameters(model.layout(), shape, config.model.init_std, config.train.seed);
   weights.train_seq_len = config.train.seq_len;
   model.load_parameters(weights.params);
+  model.set_fused_decode_step(o.fused_step);
   if (!o.export_dir.empty()) write_export({.out_dir = o.export_dir}, weights);  // the baselines' copy
 
   const double bandwidth = copy_bandwidth(*backend);

@@ -138,8 +138,10 @@ class Model {
                                      int64_t limit);
   // Recorded decode steps on (the default) or off: the same logits either way.
   void set_decode_graphs(bool on) { decode_graphs_ = on; decode_graph_ = {}; }
-  // A decode step as one fused op where the backend has one (the default),
-  // or op by op: the same tokens, logits within the ops' rounding.
+  // A decode step as one fused op where the backend has one, or op by op
+  // (the default until the fused kernel has run on a GPU: it was written
+  // in a session without one): the same tokens, logits within the ops'
+  // rounding. alibi-bench decode --fused-step and the GPU tests turn it on.
   void set_fused_decode_step(bool on) { fused_decode_step_ = on; decode_graph_ = {}; }
   // Whether the last decode step (T = 1) ran as the backend's fused op.
   bool last_decode_step_fused() const { return last_step_fused_; }
@@ -233,7 +235,7 @@ class Model {
     }
   };
   bool decode_graphs_ = true;
-  bool fused_decode_step_ = true;
+  bool fused_decode_step_ = false;
   bool last_step_fused_ = false;
   DecodeGraph decode_graph_;
   // The tokens greedy_cached's last step chose, which it left in tokens_ (the

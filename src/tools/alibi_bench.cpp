@@ -68,6 +68,8 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   decode_cmd->add_option("--new-tokens", decode.new_tokens, "Timed steps per sample")->check(CLI::PositiveNumber);
   decode_cmd->add_option("--reps", decode.reps, "Timed samples (median)")->check(CLI::PositiveNumber);
+  decode_cmd->add_flag("--fused-step", decode.fused_step,
+                       "Run each step as the backend's fused op where it has one (Hopper: one kernel a step)");
   decode_cmd->add_option("--export", decode.export_dir, "Also export the (random) weights here, for the baselines");
   decode_cmd->add_option("--json", decode.json_path, "Also write the results as JSON here");
 

@@ -4,7 +4,8 @@
 // two, batches of 1 to 4 rows with prompts of different lengths, with and
 // without the embedding LayerNorm; cache positions past each row's length
 // poisoned with NaN (never read); and the greedy choice made in the kernel
-// equal to the host's argmax of the logits the kernel wrote.
+// equal to the host's argmax of the logits the kernel wrote; recorded steps
+// equal to eager ones bit for bit.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -67,6 +68,7 @@ TEST_P(CudaDecodeStep, FusedStepEqualsTheOpByOpStep) {
   Model fused(*gpu, shape), by_ops(*gpu, shape);
   fused.load_parameters(params);
   by_ops.load_parameters(params);
+  fused.set_fused_decode_step(true);
   by_ops.set_fused_decode_step(false);
   KvCache fused_cache(*gpu, shape, B, 300), ops_cache(*gpu, shape, B, 300);
   poison_cache(*gpu, fused_cache, shape);
@@ -110,6 +112,7 @@ TEST_P(CudaDecodeStep, GreedyChoiceIsTheArgmaxOfItsLogits) {
   auto gpu = make_backend(RuntimeConfig{DeviceChoice::Cuda, 0});
   Model model(*gpu, shape);
   model.load_parameters(init_parameters(model.layout(), shape, 0.1f, 67));
+  model.set_fused_decode_step(true);
   KvCache cache(*gpu, shape, B, 64);
   Rng rng(19);
   std::vector<int32_t> next(static_cast<size_t>(B));
@@ -129,6 +132,37 @@ TEST_P(CudaDecodeStep, GreedyChoiceIsTheArgmaxOfItsLogits) {
       ASSERT_EQ(chosen[static_cast<size_t>(b)], want) << "row " << b << " step " << step;
     }
     next = chosen;
+  }
+}
+
+// Fused steps recorded as a graph (from the second on) give the eager fused
+// steps' logits bit for bit: no order of blocks changes a sum.
+TEST_P(CudaDecodeStep, RecordedFusedStepsEqualEagerOnesBitwise) {
+  REQUIRE_HOPPER();
+  const ModelShape shape = shape_of(GetParam());
+  const int64_t B = GetParam().rows, V = shape.vocab;
+  auto gpu = make_backend(RuntimeConfig{DeviceChoice::Cuda, 0});
+  const std::vector<float> params = init_parameters(Model(*gpu, shape).layout(), shape, 0.1f, 71);
+  Model recorded(*gpu, shape), eager(*gpu, shape);
+  for (Model* m : {&recorded, &eager}) {
+    m->load_parameters(params);
+    m->set_fused_decode_step(true);
+  }
+  eager.set_decode_graphs(false);
+  KvCache recorded_cache(*gpu, shape, B, 40), eager_cache(*gpu, shape, B, 40);
+  std::vector<int32_t> prompt(static_cast<size_t>(B * 7));
+  Rng rng(23);
+  for (int32_t& t : prompt) t = static_cast<int32_t>(rng.below(V));
+  std::vector<float> a = recorded.forward_cached(prompt.data(), B, 7, recorded_cache, 0);
+  ASSERT_EQ(a, eager.forward_cached(prompt.data(), B, 7, eager_cache, 0));
+  std::vector<int32_t> next(static_cast<size_t>(B));
+  for (int step = 0; step < 6; ++step) {
+    for (int64_t b = 0; b < B; ++b)
+      next[static_cast<size_t>(b)] =
+          static_cast<int32_t>(std::max_element(a.begin() + b * V, a.begin() + (b + 1) * V) - (a.begin() + b * V));
+    a = recorded.forward_cached(next.data(), B, 1, recorded_cache, 0);
+    ASSERT_TRUE(recorded.last_decode_step_fused());
+    ASSERT_EQ(a, eager.forward_cached(next.data(), B, 1, eager_cache, 0)) << "step " << step;
   }
 }
 
