@@ -8,6 +8,7 @@
 #include "cuda/cuda_check.cuh"
 #include "kernels/attention_decode_split.cuh"
 #include "kernels/common.cuh"
+#include "kernels/decode_step_schedule.cuh"
 #include "kernels/gelu_math.cuh"
 #include "kernels/tma.cuh"
 
@@ -43,37 +44,16 @@ struct Buffers {
   int64_t splits;                // a (row, head)'s attention splits
 };
 
-// The matrices a step streams, in the order it reads them.
-enum Matrix { kQkv, kProj, kFc, kOut, kMatricesPerLayer, kLmHead = kMatricesPerLayer };
-
-struct MatrixShape {
-  const bf16* weight;  // [outputs, inputs], an output's weights contiguous
-  int64_t outputs, inputs;
-};
-
-__device__ MatrixShape matrix_of(const DecodeStepModel& m, int64_t layer, int which) {
-  if (which == kLmHead) return {m.wte, m.V, m.C};
+// Matrix `which` of a layer (decode_step_schedule.cuh's order), or the LM head.
+__device__ const bf16* weight_of(const DecodeStepModel& m, int64_t layer, int which) {
+  if (which == kLmHead) return m.wte;
   const DecodeStepLayer& w = m.layers[layer];
   switch (which) {
-    case kQkv: return {w.qkv_weight, 3 * m.C, m.C};
-    case kProj: return {w.proj_weight, m.C, m.C};
-    case kFc: return {w.fc_weight, m.F, m.C};
-    default: return {w.out_weight, m.C, m.F};
+    case kQkv: return w.qkv_weight;
+    case kProj: return w.proj_weight;
+    case kFc: return w.fc_weight;
+    default: return w.out_weight;
   }
-}
-
-// This block's outputs of a matrix (an equal share of them, the last
-// blocks' possibly short or empty), in chunks of at most a slot.
-struct Share {
-  int64_t first, count, chunk_rows;
-  __device__ int64_t chunks() const { return count > 0 ? (count + chunk_rows - 1) / chunk_rows : 0; }
-};
-
-__device__ Share share_of(const MatrixShape& a) {
-  const int64_t blocks = gridDim.x;
-  const int64_t per = (a.outputs + blocks - 1) / blocks;
-  const int64_t first = min(a.outputs, per * static_cast<int64_t>(blockIdx.x));
-  return {first, min(per, a.outputs - first), static_cast<int64_t>(kSlotBytes / (a.inputs * sizeof(bf16)))};
 }
 
 // The weights a block reads, every layer's four matrices and then the LM
@@ -83,10 +63,8 @@ __device__ Share share_of(const MatrixShape& a) {
 // never wait for activations).
 class WeightRing {
  public:
-  __device__ WeightRing(const DecodeStepModel& m, unsigned char* slots, uint64_t* full) : m_(m), slots_(slots), full_(full) {
-    for (int which = 0; which < kMatricesPerLayer; ++which) per_layer_ += share_of(matrix_of(m, 0, which)).chunks();
-    total_ = per_layer_ * m.n_layer + share_of(matrix_of(m, 0, kLmHead)).chunks();
-  }
+  __device__ WeightRing(const DecodeStepModel& m, unsigned char* slots, uint64_t* full)
+      : m_(m), schedule_(m.n_layer, m.C, m.F, m.V, gridDim.x, blockIdx.x, kSlotBytes), slots_(slots), full_(full) {}
 
   __device__ void start() {
     if (threadIdx.x == 0) {
@@ -99,10 +77,10 @@ class WeightRing {
   }
 
   // f(weights, first output, outputs) for each chunk of this block's share
-  // of the matrix, in order; every thread of the block calls it.
+  // of the matrix, in the schedule's order; every thread of the block calls it.
   template <typename F>
-  __device__ void consume(int64_t layer, int which, F&& f) {
-    const Share share = share_of(matrix_of(m_, layer, which));
+  __device__ void consume(int which, F&& f) {
+    const DecodeShare share = schedule_.share(which);
     for (int64_t k = 0; k < share.chunks(); ++k, ++next_) {
       const int slot = static_cast<int>(next_ % kSlots);
       tma::wait(&full_[slot], static_cast<uint32_t>((next_ / kSlots) & 1));
@@ -115,30 +93,23 @@ class WeightRing {
   }
 
  private:
-  // Chunk c of the sequence into its slot (nothing past the end).
+  // Chunk c of the schedule into its slot (nothing past the end).
   __device__ void issue(int64_t c) {
-    if (c >= total_) return;
-    // A block with no share of a small model's layers has only LM-head chunks.
-    int64_t layer = per_layer_ > 0 ? c / per_layer_ : m_.n_layer, k = per_layer_ > 0 ? c % per_layer_ : 0;
-    int which = 0;
-    if (layer >= m_.n_layer) {
-      which = kLmHead, k = c - per_layer_ * m_.n_layer;
-    } else {
-      for (int64_t n; k >= (n = share_of(matrix_of(m_, layer, which)).chunks()); ++which) k -= n;
-    }
-    const MatrixShape a = matrix_of(m_, layer, which);
-    const Share share = share_of(a);
-    const int64_t first = k * share.chunk_rows, rows = min(share.chunk_rows, share.count - first);
-    const uint32_t bytes = static_cast<uint32_t>(rows * a.inputs * sizeof(bf16));
+    if (c >= schedule_.total()) return;
+    const DecodeChunk chunk = schedule_.chunk(c);
+    const int64_t inputs = decode_matrix_shape(chunk.which, m_.C, m_.F, m_.V).inputs;
+    const uint32_t bytes = static_cast<uint32_t>(chunk.rows * inputs * sizeof(bf16));
     const int slot = static_cast<int>(c % kSlots);
     tma::arrive_expect_bytes(&full_[slot], bytes);
-    tma::load_bulk(slots_ + slot * size_t{kSlotBytes}, a.weight + (share.first + first) * a.inputs, bytes, &full_[slot]);
+    tma::load_bulk(slots_ + slot * size_t{kSlotBytes}, weight_of(m_, chunk.layer, chunk.which) + chunk.first_row * inputs,
+                   bytes, &full_[slot]);
   }
 
   const DecodeStepModel& m_;
+  DecodeSchedule schedule_;
   unsigned char* slots_;
   uint64_t* full_;
-  int64_t per_layer_ = 0, total_ = 0, next_ = 0;
+  int64_t next_ = 0;
 };
 
 // All blocks of the (cooperative, so co-resident) grid meet here; what any
@@ -282,10 +253,10 @@ __device__ void chunk_products(const uint4* weights, int64_t count, int64_t inpu
 // C-wide product (the out-projection, the MLP's output layer), as matvec's
 // residual epilogue rounds it.
 template <int kRows>
-__device__ void residual_product(WeightRing& ring, int64_t layer, Matrix which, const uint4* rows,
+__device__ void residual_product(WeightRing& ring, DecodeMatrix which, const uint4* rows,
                                  const DecodeStepModel& m, const bf16* bias, const bf16* residual, bf16* out) {
-  const int64_t inputs = which == kOut ? m.F : m.C;
-  ring.consume(layer, which, [&](const uint4* weights, int64_t first, int64_t count) {
+  const int64_t inputs = decode_matrix_shape(which, m.C, m.F, m.V).inputs;
+  ring.consume(which, [&](const uint4* weights, int64_t first, int64_t count) {
     chunk_products<kRows>(weights, count, inputs, rows, m.B, [&](int64_t b, int64_t r, float v) {
       const int64_t i = b * m.C + first + r;
       v += to_f32(bias[first + r]);
@@ -388,7 +359,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     if (l == 0) stage_embeddings<kRows>(rows, m, buf, scratch);
     else stage_rows<kRows>(rows, buf.x, B, C);
     normalise_rows<kRows>(rows, B, C, w.ln1_weight, w.ln1_bias, m.eps, scratch);
-    ring.consume(l, kQkv, [&](const uint4* weights, int64_t first, int64_t count) {
+    ring.consume(kQkv, [&](const uint4* weights, int64_t first, int64_t count) {
       chunk_products<kRows>(weights, count, C, rows, B, [&](int64_t b, int64_t r, float v) {
         const int64_t o = first + r;
         buf.qkv[b * 3 * C + o] = __float2bfloat16_rn(v + to_f32(w.qkv_bias[o]));
@@ -399,12 +370,12 @@ __global__ void __launch_bounds__(kThreads, 1)
     barrier.wait();
     // mid = x + Attn W_proj^T + b
     merge_attention<kD>(rows, m, buf);
-    residual_product<kRows>(ring, l, kProj, rows, m, w.proj_bias, buf.x, buf.mid);
+    residual_product<kRows>(ring, kProj, rows, m, w.proj_bias, buf.x, buf.mid);
     barrier.wait();
     // hidden = GELU(LN2(mid) W_fc^T + b), GELU of its input as stored in bf16
     stage_rows<kRows>(rows, buf.mid, B, C);
     normalise_rows<kRows>(rows, B, C, w.ln2_weight, w.ln2_bias, m.eps, scratch);
-    ring.consume(l, kFc, [&](const uint4* weights, int64_t first, int64_t count) {
+    ring.consume(kFc, [&](const uint4* weights, int64_t first, int64_t count) {
       chunk_products<kRows>(weights, count, C, rows, B, [&](int64_t b, int64_t r, float v) {
         const int64_t o = first + r;
         const float pre = to_f32(__float2bfloat16_rn(v + to_f32(w.fc_bias[o])));
@@ -414,7 +385,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     barrier.wait();
     // x = mid + hidden W_out^T + b
     stage_rows<kRows>(rows, buf.hidden, B, F);
-    residual_product<kRows>(ring, l, kOut, rows, m, w.out_bias, buf.mid, buf.x);
+    residual_product<kRows>(ring, kOut, rows, m, w.out_bias, buf.mid, buf.x);
     barrier.wait();
   }
   // logits = LNf(x) wte^T, and each row's likeliest token
@@ -423,7 +394,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   if (threadIdx.x < kRows) block_best[threadIdx.x] = 0;
   __syncthreads();
   const int64_t limit = min(m.greedy_limit, m.V);
-  ring.consume(m.n_layer, kLmHead, [&](const uint4* weights, int64_t first, int64_t count) {
+  ring.consume(kLmHead, [&](const uint4* weights, int64_t first, int64_t count) {
     chunk_products<kRows>(weights, count, C, rows, B, [&](int64_t b, int64_t r, float v) {
       const int64_t o = first + r;
       const bf16 logit = __float2bfloat16_rn(v);
