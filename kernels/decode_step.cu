@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "cuda/cuda_check.cuh"
+#include "kernels/argmax_key.cuh"
 #include "kernels/attention_decode_split.cuh"
 #include "kernels/common.cuh"
 #include "kernels/decode_step_schedule.cuh"
@@ -314,18 +315,6 @@ __device__ void merge_attention(uint4* rows, const DecodeStepModel& m, const Buf
   __syncthreads();
 }
 
-// Greedy keys: larger for a larger value, and for the earlier of equal values
-// (kernels/argmax.cuh's rule; NaNs never enter, -0 ranks with +0).
-__device__ __forceinline__ unsigned long long argmax_key(float value, int64_t index) {
-  const unsigned bits = __float_as_uint(value == 0.f ? 0.f : value);
-  const unsigned ordered = (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
-  return (static_cast<unsigned long long>(ordered) << 32) | (0xffffffffu - static_cast<unsigned>(index));
-}
-
-__device__ __forceinline__ int32_t token_of(unsigned long long key) {
-  return key == 0 ? 0 : static_cast<int32_t>(0xffffffffu - static_cast<unsigned>(key & 0xffffffffu));
-}
-
 // Each block's best candidates into the rows' keys; the last block to finish
 // writes the tokens and clears the keys and its count for the next step.
 __device__ void finish_greedy(const DecodeStepModel& m, Sync* sync, const unsigned long long* block_best) {
@@ -336,7 +325,7 @@ __device__ void finish_greedy(const DecodeStepModel& m, Sync* sync, const unsign
   __threadfence();
   if (atomicAdd(&sync->done, 1u) != gridDim.x - 1) return;
   __threadfence();
-  for (int64_t b = 0; b < m.B; ++b) m.tokens[b] = token_of(atomicExch(&sync->best[b], 0ull));
+  for (int64_t b = 0; b < m.B; ++b) m.tokens[b] = argmax_index(atomicExch(&sync->best[b], 0ull));
   atomicExch(&sync->done, 0u);
 }
 
