@@ -11,6 +11,7 @@
 #include "kernels/common.cuh"
 #include "kernels/decode_step_schedule.cuh"
 #include "kernels/gelu_math.cuh"
+#include "kernels/layernorm_row.cuh"
 #include "kernels/tma.cuh"
 
 namespace alibi::cuda {
@@ -160,38 +161,13 @@ __device__ void stage_rows(uint4* rows, const bf16* src, int64_t B, int64_t inpu
   __syncthreads();
 }
 
-// The rows' LayerNorm in place, as layernorm_forward (two passes, fp32,
-// the output rounded to bf16).
+// The first B staged rows' LayerNorm, in place (layernorm_row.cuh).
 template <int kRows>
 __device__ void normalise_rows(uint4* rows, int64_t B, int64_t C, const bf16* weight, const bf16* bias, float eps,
                                float* scratch) {
-  const int64_t pieces = C / kVec;
-  for (int64_t b = 0; b < B; ++b) {
-    uint4* row = rows + b * pieces;
-    float sum = 0.f, x[kVec];
-    for (int64_t q = threadIdx.x; q < pieces; q += kThreads) {
-      unpack_bf16x8(row[q], x);
-#pragma unroll
-      for (int k = 0; k < kVec; ++k) sum += x[k];
-    }
-    const float mean = block_sum(sum, scratch) / static_cast<float>(C);
-    float sq = 0.f;
-    for (int64_t q = threadIdx.x; q < pieces; q += kThreads) {
-      unpack_bf16x8(row[q], x);
-#pragma unroll
-      for (int k = 0; k < kVec; ++k) sq += (x[k] - mean) * (x[k] - mean);
-    }
-    const float rstd = rsqrtf(block_sum(sq, scratch) / static_cast<float>(C) + eps);
-    for (int64_t q = threadIdx.x; q < pieces; q += kThreads) {
-      float w[kVec], c[kVec], y[kVec];
-      unpack_bf16x8(row[q], x);
-      unpack_bf16x8(__ldg(reinterpret_cast<const uint4*>(weight) + q), w);
-      unpack_bf16x8(__ldg(reinterpret_cast<const uint4*>(bias) + q), c);
-#pragma unroll
-      for (int k = 0; k < kVec; ++k) y[k] = (x[k] - mean) * rstd * w[k] + c[k];
-      row[q] = pack_bf16x8(y);
-    }
-  }
+  for (int64_t b = 0; b < B; ++b)
+    normalise_shared_row(rows + b * (C / kVec), reinterpret_cast<const uint4*>(weight),
+                         reinterpret_cast<const uint4*>(bias), C, eps, scratch);
   __syncthreads();
 }
 

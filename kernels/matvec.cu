@@ -6,6 +6,7 @@
 #include "kernels/common.cuh"
 #include "kernels/dependent_launch.cuh"
 #include "kernels/gelu_math.cuh"
+#include "kernels/layernorm_row.cuh"
 
 namespace alibi::cuda {
 namespace {
@@ -68,40 +69,17 @@ __device__ __forceinline__ void load_weights(uint4 (&w)[T::kOutputs][T::kPieces]
 }
 
 // LayerNorm of one input row in shared memory, in place, from the norm's
-// weight and bias there too (two passes for the variance, as
-// layernorm_forward); the first block also writes it out.
+// weight and bias there too; the first block also writes it out.
 __device__ void normalise_row(uint4* row, const uint4* weight, const uint4* bias, const Params& p, int64_t b,
                               float* scratch) {
-  const int64_t pieces = p.a.C / kVec;
-  const float C = static_cast<float>(p.a.C);
-  float sum = 0.f, x[kVec];
-  for (int64_t q = threadIdx.x; q < pieces; q += kThreads) {
-    unpack_bf16x8(row[q], x);
-#pragma unroll
-    for (int k = 0; k < kVec; ++k) sum += x[k];
-  }
-  const float mean = block_sum(sum, scratch) / C;
-  float sq = 0.f;
-  for (int64_t q = threadIdx.x; q < pieces; q += kThreads) {
-    unpack_bf16x8(row[q], x);
-#pragma unroll
-    for (int k = 0; k < kVec; ++k) sq += (x[k] - mean) * (x[k] - mean);
-  }
-  const float rstd = rsqrtf(block_sum(sq, scratch) / C + p.norm.eps);
-  const bool writer = blockIdx.x == 0;
-  for (int64_t q = threadIdx.x; q < pieces; q += kThreads) {
-    float w[kVec], c[kVec], y[kVec];
-    unpack_bf16x8(row[q], x);
-    unpack_bf16x8(weight[q], w);
-    unpack_bf16x8(bias[q], c);
-#pragma unroll
-    for (int k = 0; k < kVec; ++k) y[k] = (x[k] - mean) * rstd * w[k] + c[k];
-    row[q] = pack_bf16x8(y);
-    if (writer && p.norm.out) reinterpret_cast<uint4*>(p.norm.out + b * p.a.C)[q] = row[q];
-  }
-  if (writer && threadIdx.x == 0) {
-    if (p.norm.mean) p.norm.mean[b] = mean;
-    if (p.norm.rstd) p.norm.rstd[b] = rstd;
+  const RowNorm norm = normalise_shared_row(row, weight, bias, p.a.C, p.norm.eps, scratch);
+  if (blockIdx.x != 0) return;
+  if (p.norm.out)  // each thread its own pieces, as normalise_shared_row wrote them
+    for (int64_t q = threadIdx.x; q < p.a.C / kVec; q += kThreads)
+      reinterpret_cast<uint4*>(p.norm.out + b * p.a.C)[q] = row[q];
+  if (threadIdx.x == 0) {
+    if (p.norm.mean) p.norm.mean[b] = norm.mean;
+    if (p.norm.rstd) p.norm.rstd[b] = norm.rstd;
   }
 }
 
