@@ -494,8 +494,8 @@ void Model::run_cached(const int32_t* tokens, int64_t B, int64_t T, KvCache& cac
 // the f32 copy for the host or (greedy_limit > 0) each row's likeliest token.
 void Model::cached_forward_ops(int64_t B, int64_t T, const CachedStep& step, int64_t greedy_limit) {
   const int64_t C = shape_.d_model, V = shape_.vocab;
-  if (T == 1) last_step_fused_ = fused_decode_step(B, step, greedy_limit);
-  if (T == 1 && last_step_fused_) {
+  last_step_fused_ = T == 1 && fused_decode_step(B, step, greedy_limit);
+  if (last_step_fused_) {
     if (greedy_limit == 0) backend_.copy(rows(logits_f32_, {B * V}), rows(logits_, {B * V}));
     return;
   }

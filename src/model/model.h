@@ -143,7 +143,8 @@ class Model {
   // in a session without one): the same tokens, logits within the ops'
   // rounding. alibi-bench decode --fused-step and the GPU tests turn it on.
   void set_fused_decode_step(bool on) { fused_decode_step_ = on; decode_graph_ = {}; }
-  // Whether the last decode step (T = 1) ran as the backend's fused op.
+  // Whether the last forward_cached step ran as the backend's fused op (a
+  // prompt, T > 1, never does).
   bool last_decode_step_fused() const { return last_step_fused_; }
 
  private:
