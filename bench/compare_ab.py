@@ -33,6 +33,9 @@ for path in glob.glob(os.path.join(args.out, "ab-*.json")):
     except (OSError, json.JSONDecodeError) as e:
         print(f"compare_ab.py: {path}: {e}")
         continue
+    if not isinstance(figures, dict) or "ms_per_step_median" not in figures:
+        print(f"compare_ab.py: {path}: no ms_per_step_median (not an alibi-bench train --json file?)")
+        continue
     runs.setdefault((m["config"], name), {})[int(m["round"])] = figures
 
 
