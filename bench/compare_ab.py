@@ -12,7 +12,8 @@ import json
 import os
 import re
 import statistics
-import subprocess
+
+from run_facts import gpu_name
 
 parser = argparse.ArgumentParser()
 parser.add_argument("out")
@@ -47,12 +48,7 @@ def median_of(config, name):
 configs = sorted({config for config, _ in runs})
 if not configs:
     raise SystemExit(f"compare_ab.py: no results in {args.out}")
-record = {"gpu": None, "builds": args.names, "results": []}
-try:
-    record["gpu"] = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                                   capture_output=True, text=True, check=True).stdout.strip()
-except (OSError, subprocess.CalledProcessError):
-    pass
+record = {"gpu": gpu_name(), "builds": args.names, "results": []}
 for config in configs:
     first = median_of(config, args.names[0])
     print(f"{config}: ms a step by round, median, against {args.names[0]}")

@@ -9,8 +9,9 @@
 import glob
 import json
 import os
-import subprocess
 import sys
+
+from run_facts import commit, gpu_name
 
 args = sys.argv[1:]
 record_path = None
@@ -59,14 +60,8 @@ for path in sorted(glob.glob(os.path.join(out, "ours-attn-D*.json")), key=lambda
           f"{vs(flex):>7} {vs(cudnn):>8} | {100 * (ours['fwd_ms'] / zero['fwd_ms'] - 1):+5.1f}%")
 
 if record_path:
-    def command_output(command):
-        try:
-            return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return None
     ours = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(out, "ours-attn-*.json")))]
-    record = {"gpu": command_output(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"]) or baseline.get("meta", {}).get("gpu"),
-              "commit": os.environ.get("ALIBI_COMMIT") or command_output(["git", "rev-parse", "HEAD"]),
+    record = {"gpu": gpu_name() or baseline.get("meta", {}).get("gpu"), "commit": commit(),
               "ours": ours, "pytorch": baseline}
     with open(record_path, "w") as f:
         json.dump(record, f, indent=1)

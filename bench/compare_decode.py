@@ -13,7 +13,8 @@ from $ALIBI_COMMIT or git.
 import argparse
 import json
 import os
-import subprocess
+
+from run_facts import commit, gpu_name
 
 MIN_SPEEDUP = 1.5      # ours over the faster PyTorch implementation, in tokens/s
 MAX_OVER_BOUND = 2.0   # batch 1: ms/token over the bandwidth bound
@@ -62,13 +63,6 @@ def row(ours, baseline):
             f"{bound:.3f}" if bound else "-", f"{over_bound:.2f}x" if over_bound is not None else "-", verdict]
 
 
-def command_output(command):
-    try:
-        return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("out", nargs="?", default="bench-out")
@@ -91,9 +85,7 @@ def main():
           "the bandwidth bound")
 
     if args.record:
-        record = {"gpu": command_output(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"])
-                  or pytorch.get("gpu"),
-                  "commit": os.environ.get("ALIBI_COMMIT") or command_output(["git", "rev-parse", "HEAD"]),
+        record = {"gpu": gpu_name() or pytorch.get("gpu"), "commit": commit(),
                   "ours": ours, "pytorch": pytorch}
         with open(args.record, "w") as f:
             json.dump(record, f, indent=1)

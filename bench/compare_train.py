@@ -12,7 +12,8 @@ beyond the CUDA context), PyTorch's its max_memory_allocated.
 import argparse
 import json
 import os
-import subprocess
+
+from run_facts import commit, gpu_name
 
 parser = argparse.ArgumentParser()
 parser.add_argument("out", nargs="?", default="bench-out")
@@ -50,18 +51,10 @@ for model, tag, shape in models:
             print(f"{'  ratio (ours / PyTorch time per step)':42s} {o['ms_per_step_median'] / t['ms_per_step']:9.2f}x")
 
 
-def command_output(command):
-    try:
-        return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
 if args.record:
     ours = [json.load(open(os.path.join(out, name))) for name in sorted(os.listdir(out))
             if name.startswith("ours-") and name.endswith(".json")]
-    record = {"gpu": command_output(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"]),
-              "commit": os.environ.get("ALIBI_COMMIT") or command_output(["git", "rev-parse", "HEAD"]),
+    record = {"gpu": gpu_name(), "commit": commit(),
               "ours": ours, "pytorch": baseline}
     with open(args.record, "w") as f:
         json.dump(record, f, indent=1)
