@@ -58,7 +58,7 @@ for config in configs:
             print(f"  {name:24s} no result")
             continue
         times = [rounds[r]["ms_per_step_median"] for r in sorted(rounds)]
-        median = median_of(config, name)
+        median = statistics.median(times)
         ratio = median / first if first else None
         gib = max(rounds[r].get("device_gib", 0.0) for r in rounds)
         print(f"  {name:24s} {' '.join(f'{t:8.2f}' for t in times)}  median {median:8.2f}  "
