@@ -422,24 +422,32 @@ void dispatch(const DecodeStepModel& m, F&& f) {
   }
 }
 
-// The kernel for m's shape, asked once for the shared memory it needs.
+// The kernel for m's shape, asked once for the shared memory it needs;
+// nullptr where the GPU cannot run it: a build whose code for this GPU was
+// compiled from PTX older than sm_90 (the kernel's body is empty there), or a
+// GPU that refuses the shared memory. Then the step runs op by op.
 template <int kRows, int kD>
 auto kernel_for() {
-  const auto kernel = decode_step_kernel<kRows, kD>;
-  static const bool opted_in = [&] {
-    check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    static_cast<int>(kDynamicShared)),
-               "decode_step (shared memory)");
-    return true;
+  using Kernel = decltype(&decode_step_kernel<kRows, kD>);
+  static const Kernel usable = [] {
+    const Kernel kernel = decode_step_kernel<kRows, kD>;
+    cudaFuncAttributes attributes{};
+    if (cudaFuncGetAttributes(&attributes, kernel) != cudaSuccess || attributes.ptxVersion < 90 ||
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             static_cast<int>(kDynamicShared)) != cudaSuccess) {
+      (void)cudaGetLastError();  // the failed query is not the next launch's error
+      return Kernel{nullptr};
+    }
+    return kernel;
   }();
-  (void)opted_in;
-  return kernel;
+  return usable;
 }
 
 size_t shared_bytes(const DecodeStepModel& m) { return kSlots * size_t{kSlotBytes} + row_bytes(m); }
 
-// Whether the GPU runs the kernel: Hopper, cooperative launches, and a
-// block on every SM at once.
+// Whether the GPU runs the kernel: Hopper, cooperative launches, the kernel
+// built for it, and a block on every SM at once. A failed query says no (the
+// step then runs op by op) rather than throwing.
 bool gpu_runs(const DecodeStepModel& m) {
   static const bool hopper_cooperative = [] {  // one GPU a process
     int device = 0, major = 0, cooperative = 0;
@@ -451,8 +459,11 @@ bool gpu_runs(const DecodeStepModel& m) {
   int per_sm = 0;
   dispatch(m, [&](auto rows, auto head_dim) {
     const auto kernel = kernel_for<decltype(rows)::value, decltype(head_dim)::value>();
-    check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, shared_bytes(m)),
-               "decode_step (occupancy)");
+    if (kernel &&
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, shared_bytes(m)) != cudaSuccess) {
+      (void)cudaGetLastError();
+      per_sm = 0;
+    }
   });
   return per_sm >= 1;
 }

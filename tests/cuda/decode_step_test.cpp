@@ -2,7 +2,9 @@
 // persistent kernel) against the op-by-op step on the same GPU: logits within
 // bf16 bounds for head dims 64/80/96/128, head counts that are not powers of
 // two, batches of 1 to 4 rows with prompts of different lengths, with and
-// without the embedding LayerNorm; cache positions past each row's length
+// without the embedding LayerNorm, and a GPT-2-sized vocabulary (each block
+// then streams its share of the LM head in several ring slots, where the
+// small vocabularies take one); cache positions past each row's length
 // poisoned with NaN (never read); and the greedy choice made in the kernel
 // equal to the host's argmax of the logits the kernel wrote; recorded steps
 // equal to eager ones bit for bit.
@@ -23,19 +25,22 @@ namespace {
 struct FusedCase {
   int64_t head_dim, n_head, rows;
   bool embed_layernorm;
+  int64_t vocab = 517;
 };
 
 std::string name_of(const testing::TestParamInfo<FusedCase>& info) {
   const FusedCase& c = info.param;
-  return "D" + std::to_string(c.head_dim) + "H" + std::to_string(c.n_head) + "B" + std::to_string(c.rows) +
-         (c.embed_layernorm ? "EmbedLn" : "");
+  std::string name = "D";
+  name += std::to_string(c.head_dim) + "H" + std::to_string(c.n_head) + "B" + std::to_string(c.rows);
+  if (c.embed_layernorm) name += "EmbedLn";
+  return name + "V" + std::to_string(c.vocab);
 }
 
 ModelShape shape_of(const FusedCase& c) {
   ModelShape shape;
   shape.position = PositionMethod::Alibi;
   shape.n_layer = 3, shape.n_head = c.n_head, shape.d_model = c.n_head * c.head_dim;
-  shape.d_ff = 4 * shape.d_model, shape.vocab = 517;
+  shape.d_ff = 4 * shape.d_model, shape.vocab = c.vocab;
   shape.embed_layernorm = c.embed_layernorm;
   return shape;
 }
@@ -169,7 +174,8 @@ TEST_P(CudaDecodeStep, RecordedFusedStepsEqualEagerOnesBitwise) {
 INSTANTIATE_TEST_SUITE_P(CudaFusedShapes, CudaDecodeStep,
                          testing::Values(FusedCase{64, 3, 1, false}, FusedCase{64, 12, 3, true},
                                          FusedCase{80, 3, 2, true}, FusedCase{96, 5, 1, false},
-                                         FusedCase{128, 2, 4, false}),
+                                         FusedCase{128, 2, 4, false},
+                                         FusedCase{64, 12, 2, false, 50257}),
                          name_of);
 
 }  // namespace
