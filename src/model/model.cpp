@@ -143,15 +143,18 @@ void Model::set_logit_chunk_rows(int64_t rows) {
 
 // The logits [B*T, V] are the largest activation (1.5 GiB in bf16 for GPT-2
 // at 16 x 1024); training holds chunks of at most 2^27 elements (256 MiB in
-// bf16; 2^28 left the 350M step above PyTorch's memory). Each chunk
-// past the first costs one more pass over wte's f32 gradient, so the chunks
-// are few and large (whole 128-row GEMM tiles); at least B rows, which
-// forward_cached() takes, one per row.
-int64_t Model::logit_chunk_rows(int64_t B, int64_t T) const {
+// bf16; 2^28 left the 350M step above PyTorch's memory) plus the
+// `shared_elements` of the backward's buffers that the chunk overlaps (see
+// carve()), which cost no memory. Each chunk past the first costs one more
+// pass over wte's f32 gradient, so the chunks are few and large (whole
+// 128-row GEMM tiles); at least B rows, which forward_cached() takes, one per
+// row.
+int64_t Model::logit_chunk_rows(int64_t B, int64_t T, int64_t shared_elements) const {
   constexpr int64_t kMaxChunkElements = int64_t{1} << 27;
   const int64_t N = B * T, V = shape_.vocab;
   if (logit_chunk_rows_ > 0) return std::min(N, std::max(B, logit_chunk_rows_));
-  const int64_t chunks = (N * V + kMaxChunkElements - 1) / kMaxChunkElements;
+  const int64_t budget = kMaxChunkElements + shared_elements;
+  const int64_t chunks = (N * V + budget - 1) / budget;
   const int64_t rows = ((N + chunks - 1) / chunks + 127) / 128 * 128;
   return std::min(N, std::max(B, rows));
 }
@@ -217,16 +220,26 @@ void Model::carve(int64_t B, int64_t T, bool for_training) {
   lnf_ = act({B, T, C});
   lnf_mean_ = stat({N}, DType::F32);
   lnf_rstd_ = stat({N}, DType::F32);
-  logits_ = act({for_training ? logit_chunk_rows(B, T) : N, V});
   logits_f32_ = stat({B, V}, DType::F32);  // enough for one position of each row
-  if (for_training) {
-    d_residual_ = act({B, T, C});
-    d_scratch_ = act({B, T, C});
-    d_branch_ = act({B, T, C});
-    d_qkv_ = act({B, T, 3, H, shape_.head_dim()});
-  } else {
+  if (!for_training) {
+    logits_ = act({N, V});
     d_residual_ = d_scratch_ = d_branch_ = d_qkv_ = Tensor();
+    return;
   }
+  // The LM head writes dlnf into d_scratch_ while its logits chunk is live;
+  // the other gradient buffers are first written by backward(), after the
+  // forward's last use of the chunk, so the chunk lies over them and grows
+  // by their size at no cost in memory.
+  d_scratch_ = act({B, T, C});
+  const size_t shared_start = arena_used_;
+  d_residual_ = act({B, T, C});
+  d_branch_ = act({B, T, C});
+  d_qkv_ = act({B, T, 3, H, shape_.head_dim()});
+  const size_t shared_end = arena_used_;
+  arena_used_ = shared_start;
+  const size_t element = dtype_size(backend_.activation_dtype());
+  logits_ = act({logit_chunk_rows(B, T, static_cast<int64_t>((shared_end - shared_start) / element)), V});
+  arena_used_ = std::max(arena_used_, shared_end);
 }
 
 size_t Model::arena_bytes_for(int64_t batch, int64_t seq_len, bool for_training) {

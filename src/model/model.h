@@ -160,7 +160,7 @@ class Model {
                   const Tensor& bias, const Tensor& scratch, std::optional<uint64_t> dropout_seed);
   void carve_attention(BlockActivations& a, int64_t B, int64_t T, bool for_training);
   void carve_mlp(BlockActivations& a, int64_t B, int64_t T);
-  int64_t logit_chunk_rows(int64_t B, int64_t T) const;
+  int64_t logit_chunk_rows(int64_t B, int64_t T, int64_t shared_elements) const;
   void lm_head_and_loss(const Tensor& lnf, int64_t N, bool training, float loss_scale);
   // A forward that reads and extends a KV cache (forward_cached).
   struct CachedStep {

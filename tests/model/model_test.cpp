@@ -300,5 +300,24 @@ TEST(ModelRecomputeMemory, EachSettingKeepsLessThanTheOneBefore) {
   EXPECT_EQ(model.activation_bytes_for(4, 64, false), eval_none);
 }
 
+// Training's logits chunk lies over the backward's gradient buffers (dead
+// while the forward's LM head runs): a chunk that fits over them costs no
+// memory, a larger one only what it does not overlap. Here those buffers
+// hold 5 x 256 x 8 = 10,240 elements: 16 rows of 200 logits fit, 256 not.
+TEST(ModelMemory, TheLogitChunkLiesOverTheBackwardsBuffers) {
+  auto backend = make_cpu_backend(1);
+  ModelShape shape = tiny_shape(PositionMethod::Alibi, 0.f);
+  shape.vocab = 200;
+  Model model(*backend, shape);
+  auto bytes = [&](int64_t chunk_rows) {
+    model.set_logit_chunk_rows(chunk_rows);
+    return model.activation_bytes_for(4, 64, /*for_training=*/true);
+  };
+  const size_t four_rows = bytes(4), sixteen_rows = bytes(16), all_rows = bytes(256);
+  EXPECT_EQ(sixteen_rows, four_rows);
+  const size_t element = dtype_size(backend->activation_dtype());
+  EXPECT_EQ(all_rows - four_rows, (256 * 200 - 5 * 256 * 8) * element);
+}
+
 }  // namespace
 }  // namespace alibi
