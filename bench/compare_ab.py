@@ -40,9 +40,10 @@ for path in glob.glob(os.path.join(args.out, "ab-*.json")):
     runs.setdefault((m["config"], name), {})[int(m["round"])] = figures
 
 
-def median_of(config, name):
+def times_of(config, name):
+    """A build's step times on a config, round by round ([] where it has none)."""
     rounds = runs.get((config, name), {})
-    return statistics.median(rounds[r]["ms_per_step_median"] for r in rounds) if rounds else None
+    return [rounds[r]["ms_per_step_median"] for r in sorted(rounds)]
 
 
 configs = sorted({config for config, _ in runs})
@@ -50,14 +51,15 @@ if not configs:
     raise SystemExit(f"compare_ab.py: no results in {args.out}")
 record = {"gpu": gpu_name(), "builds": args.names, "results": []}
 for config in configs:
-    first = median_of(config, args.names[0])
+    first_times = times_of(config, args.names[0])
+    first = statistics.median(first_times) if first_times else None
     print(f"{config}: ms a step by round, median, against {args.names[0]}")
     for name in args.names:
-        rounds = runs.get((config, name), {})
-        if not rounds:
+        times = times_of(config, name)
+        if not times:
             print(f"  {name:24s} no result")
             continue
-        times = [rounds[r]["ms_per_step_median"] for r in sorted(rounds)]
+        rounds = runs[(config, name)]
         median = statistics.median(times)
         ratio = median / first if first else None
         gib = max(rounds[r].get("device_gib", 0.0) for r in rounds)
