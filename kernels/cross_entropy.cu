@@ -1,4 +1,5 @@
 #include <cmath>
+#include <type_traits>
 
 #include "cuda/cuda_check.cuh"
 #include "kernels/common.cuh"
@@ -62,9 +63,15 @@ __device__ MaxSum block_merge(MaxSum v) {
   return MaxSum{result_m, result_s};
 }
 
-template <bool kVectorized>
+// Where a row fits in shared memory (kKeepRow), the first pass keeps it there
+// and the gradient pass reads it back from there: the logits come from DRAM
+// once instead of twice. Each thread reads back only the elements it stored
+// itself, so no barrier is needed between the passes.
+template <bool kVectorized, bool kKeepRow>
 __global__ void cross_entropy_kernel(float* losses, bf16* logits, const int32_t* targets, int64_t V,
                                      bool compute_grad, float dloss_scale) {
+  extern __shared__ __align__(16) unsigned char kept_bytes[];
+  bf16* kept = reinterpret_cast<bf16*>(kept_bytes);
   const int64_t n = blockIdx.x;
   bf16* x = logits + n * V;
   const int32_t target = targets[n];
@@ -81,11 +88,16 @@ __global__ void cross_entropy_kernel(float* losses, bf16* logits, const int32_t*
   if (kVectorized) {
     for (int64_t v = threadIdx.x * kVec; v < V; v += kThreads * kVec) {
       const Pack<bf16, kVec> p = *reinterpret_cast<const Pack<bf16, kVec>*>(x + v);
+      if constexpr (kKeepRow) *reinterpret_cast<Pack<bf16, kVec>*>(kept + v) = p;
 #pragma unroll
       for (int k = 0; k < kVec; ++k) local.add(__bfloat162float(p.v[k]));
     }
   } else {
-    for (int64_t v = threadIdx.x; v < V; v += kThreads) local.add(__bfloat162float(x[v]));
+    for (int64_t v = threadIdx.x; v < V; v += kThreads) {
+      const bf16 xv = x[v];
+      if constexpr (kKeepRow) kept[v] = xv;
+      local.add(__bfloat162float(xv));
+    }
   }
   const MaxSum row = block_merge(local);
   if (threadIdx.x == 0) losses[n] = row.m + logf(row.s) - target_logit;
@@ -99,16 +111,37 @@ __global__ void cross_entropy_kernel(float* losses, bf16* logits, const int32_t*
     if (v == target) g -= dloss_scale;
     return __float2bfloat16_rn(g);
   };
+  const bf16* source = kKeepRow ? kept : x;
   if (kVectorized) {
     for (int64_t v = threadIdx.x * kVec; v < V; v += kThreads * kVec) {
-      Pack<bf16, kVec> p = *reinterpret_cast<const Pack<bf16, kVec>*>(x + v);
+      Pack<bf16, kVec> p = *reinterpret_cast<const Pack<bf16, kVec>*>(source + v);
 #pragma unroll
       for (int k = 0; k < kVec; ++k) p.v[k] = grad(v + k, __bfloat162float(p.v[k]));
       *reinterpret_cast<Pack<bf16, kVec>*>(x + v) = p;
     }
   } else {
-    for (int64_t v = threadIdx.x; v < V; v += kThreads) x[v] = grad(v, __bfloat162float(x[v]));
+    for (int64_t v = threadIdx.x; v < V; v += kThreads) x[v] = grad(v, __bfloat162float(source[v]));
   }
+}
+
+// Rows up to this size are kept in shared memory: two blocks of 512 threads
+// still fit one SM (228 KB on Hopper), 1024 threads streaming. GPT-2's padded
+// 50,304 are 100.6 KB.
+constexpr int64_t kMaxKeptRowBytes = 110 * 1024;
+
+template <bool kVectorized, bool kKeepRow>
+void launch(float* losses, bf16* logits, const int32_t* targets, int64_t N, int64_t V, bool compute_grad,
+            float dloss_scale, cudaStream_t stream) {
+  auto* kernel = cross_entropy_kernel<kVectorized, kKeepRow>;
+  const size_t shared = kKeepRow ? static_cast<size_t>(V) * sizeof(bf16) : 0;
+  if constexpr (kKeepRow) {
+    // Above the default 48 KB a kernel must opt in, once per process.
+    static const cudaError_t opted_in =
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxKeptRowBytes);
+    check_cuda(opted_in, "cudaFuncSetAttribute(cross_entropy_kernel, 110 KB of shared memory)");
+  }
+  kernel<<<static_cast<unsigned>(N), kThreads, shared, stream>>>(losses, logits, targets, V, compute_grad,
+                                                                dloss_scale);
 }
 
 }  // namespace
@@ -118,12 +151,18 @@ void cross_entropy(float* losses, bf16* logits, const int32_t* targets, int64_t 
   if (N == 0) return;
   // Rows start 16-byte aligned when the base is and V is a multiple of 8.
   const bool vectorized = V % kVec == 0 && aligned16(logits);
+  // Without the gradient there is no second pass to feed.
+  const bool keep_row = compute_grad && V * static_cast<int64_t>(sizeof(bf16)) <= kMaxKeptRowBytes;
+  const auto run = [&](auto vectorized_tag, auto keep_tag) {
+    launch<decltype(vectorized_tag)::value, decltype(keep_tag)::value>(losses, logits, targets, N, V,
+                                                                       compute_grad, dloss_scale, stream);
+  };
+  using Yes = std::true_type;
+  using No = std::false_type;
   if (vectorized)
-    cross_entropy_kernel<true><<<static_cast<unsigned>(N), kThreads, 0, stream>>>(
-        losses, logits, targets, V, compute_grad, dloss_scale);
+    keep_row ? run(Yes{}, Yes{}) : run(Yes{}, No{});
   else
-    cross_entropy_kernel<false><<<static_cast<unsigned>(N), kThreads, 0, stream>>>(
-        losses, logits, targets, V, compute_grad, dloss_scale);
+    keep_row ? run(No{}, Yes{}) : run(No{}, No{});
   check_launch("cross_entropy", {{"N", N}, {"V", V}});
 }
 

@@ -13,6 +13,7 @@ struct TrainBenchOptions {
   std::vector<std::string> overrides;
   int steps = 20, warmup = 3;
   bool data_parallel = false;  // through a communicator of one rank
+  int64_t logit_chunk_rows = 0;  // rows of the LM head per chunk; 0: the model's own choice
   std::string json_path;
 };
 int bench_train(const TrainBenchOptions& options);

@@ -30,6 +30,7 @@ int bench_train(const TrainBenchOptions& o) {
   const ModelShape shape = resolve_model_shape(config, config.model.vocab_size);
   Model model(*backend, shape);
   model.set_recompute(t.recompute);
+  model.set_logit_chunk_rows(o.logit_chunk_rows);
   model.load_parameters(init_parameters(model.layout(), shape, config.model.init_std, t.seed));
   AdamW optimizer(*backend, model, OptimizerSettings::from(t));
   model.reserve(t.micro_batch, t.seq_len, /*for_training=*/true);
@@ -86,6 +87,7 @@ int bench_train(const TrainBenchOptions& o) {
                            {"n_layer", shape.n_layer}, {"d_model", shape.d_model}, {"n_head", shape.n_head},
                            {"seq_len", t.seq_len}, {"micro_batch", t.micro_batch}, {"grad_accum", t.grad_accum},
                            {"recompute", recompute_name(t.recompute)},
+                           {"logit_chunk_rows", o.logit_chunk_rows},  // 0: the model's own choice
                            {"data_parallel", o.data_parallel ? comm->name() : std::string("off")},
                            {"timed_steps", o.steps}, {"warmup_steps", o.warmup},
                            {"ms_per_step_median", 1e3 * step_s},

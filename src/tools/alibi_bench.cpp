@@ -28,6 +28,9 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--json", train.json_path, "Also write the result as JSON here");
   train_cmd->add_flag("--data-parallel", train.data_parallel,
                       "Run the data-parallel path as a job of one rank (NCCL on a GPU): its cost over the plain path");
+  train_cmd->add_option("--logit-chunk-rows", train.logit_chunk_rows,
+                        "Rows of the LM head and its loss per chunk (0: the model's own choice, from memory)")
+      ->check(CLI::NonNegativeNumber);
 
   alibi::AttentionBenchOptions attn;
   auto* attn_cmd = app.add_subcommand("attention", "The causal attention op: TFLOP/s with ALiBi and with slope 0");

@@ -39,7 +39,9 @@ TEST(CudaCrossEntropy, MatchesCpuForSmallAndGpt2Vocabularies) {
   for (bool grad : {false, true}) {
     check_cross_entropy(37, 1000, grad);   // vectorized path (V % 8 == 0)
     check_cross_entropy(13, 1001, grad);   // scalar path
-    check_cross_entropy(9, 50304, grad);   // GPT-2's padded vocabulary
+    check_cross_entropy(9, 50304, grad);   // GPT-2's padded vocabulary, kept in shared memory
+    check_cross_entropy(5, 60000, grad);   // a row too long to keep: read twice
+    check_cross_entropy(4, 57001, grad);   // too long to keep, scalar path
   }
 }
 
