@@ -4,6 +4,7 @@
 #include "kernels/layernorm.cuh"
 #include "kernels/map.cuh"
 
+#include <algorithm>
 #include <initializer_list>
 
 namespace alibi::cuda {
@@ -188,6 +189,123 @@ void launch_param_partials(float* partial_w, float* partial_b, const bf16* dout,
 
 int64_t chunk_count(int64_t N) { return (N + kChunkRows - 1) / kChunkRows; }
 
+// The whole backward in one pass, for rows of kPacks * 256 channels up to 768
+// (GPT-2 small; at 1024 its registers spill): each warp takes rows of its block's
+// kOnePassRows, reads x and dout once, writes dinp, and keeps its lanes'
+// parameter-gradient sums in registers; the block's 8 warps then add theirs
+// in a fixed tree (deterministic) and write one partial per block, which
+// add_chunk_sums adds in block order. Saves the second read of x and dout
+// that the partials kernel above makes.
+constexpr int kOnePassRows = 64;
+constexpr int kOnePassWarps = 8;
+
+template <int kPacks>
+__global__ void __launch_bounds__(kOnePassWarps * kWarp, 2)
+    layernorm_backward_one_pass_kernel(bf16* dinp, float* partial_w, float* partial_b, const bf16* dout,
+                                       const bf16* inp, const bf16* weight, const float* mean, const float* rstd,
+                                       int64_t N, bool add_to_dinp) {
+  constexpr int C = kPacks * kWarp * kVec;
+  // Half the warps' sums at a time (the tree below): 4 x C x 2 floats.
+  __shared__ float tree_w[kOnePassWarps / 2][C], tree_b[kOnePassWarps / 2][C];
+  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+  float dw[kPacks][kVec] = {}, db[kPacks][kVec] = {};
+  const int64_t row_end = min(N, (static_cast<int64_t>(blockIdx.x) + 1) * kOnePassRows);
+  for (int64_t n = static_cast<int64_t>(blockIdx.x) * kOnePassRows + warp; n < row_end; n += kOnePassWarps) {
+    const bf16* x = inp + n * C;
+    const bf16* dy = dout + n * C;
+    const float m = mean[n], s = rstd[n];
+    // The row is held as loaded (bf16, 4 registers a pack) and widened twice:
+    // fp32 copies of it would not leave registers for two blocks an SM.
+    Pack<bf16, kVec> xp[kPacks], dyp[kPacks];
+    float sum_g = 0.f, sum_g_xhat = 0.f;
+#pragma unroll
+    for (int p = 0; p < kPacks; ++p) {
+      const int c = (p * kWarp + lane) * kVec;
+      xp[p] = *reinterpret_cast<const Pack<bf16, kVec>*>(x + c);
+      dyp[p] = *reinterpret_cast<const Pack<bf16, kVec>*>(dy + c);
+      float w[kVec];
+      load(w, weight + c);
+#pragma unroll
+      for (int k = 0; k < kVec; ++k) {
+        const float xhat = (__bfloat162float(xp[p].v[k]) - m) * s, dyv = __bfloat162float(dyp[p].v[k]);
+        const float g = dyv * w[k];
+        sum_g += g;
+        sum_g_xhat += g * xhat;
+        dw[p][k] += dyv * xhat;
+        db[p][k] += dyv;
+      }
+    }
+    const float mean_g = warp_sum(sum_g) / static_cast<float>(C);
+    const float mean_g_xhat = warp_sum(sum_g_xhat) / static_cast<float>(C);
+    // Each lane writes only the elements it has read: dinp may alias dout.
+    bf16* dx = dinp + n * C;
+#pragma unroll
+    for (int p = 0; p < kPacks; ++p) {
+      const int c = (p * kWarp + lane) * kVec;
+      float w[kVec], grad[kVec];
+      load(w, weight + c);
+#pragma unroll
+      for (int k = 0; k < kVec; ++k) {
+        const float xhat = (__bfloat162float(xp[p].v[k]) - m) * s;
+        grad[k] = s * (__bfloat162float(dyp[p].v[k]) * w[k] - mean_g - xhat * mean_g_xhat);
+      }
+      if (add_to_dinp) {
+        float prior[kVec];
+        load(prior, dx + c);
+#pragma unroll
+        for (int k = 0; k < kVec; ++k) grad[k] += prior[k];
+      }
+      store(dx + c, grad);
+    }
+  }
+  // Tree over the warps: the upper half stores, the lower half adds, halving
+  // until warp 0 holds the block's sums.
+  for (int half = kOnePassWarps / 2; half > 0; half /= 2) {
+    if (warp >= half && warp < 2 * half)
+#pragma unroll
+      for (int p = 0; p < kPacks; ++p)
+#pragma unroll
+        for (int k = 0; k < kVec; ++k) {
+          tree_w[warp - half][(p * kWarp + lane) * kVec + k] = dw[p][k];
+          tree_b[warp - half][(p * kWarp + lane) * kVec + k] = db[p][k];
+        }
+    __syncthreads();
+    if (warp < half)
+#pragma unroll
+      for (int p = 0; p < kPacks; ++p)
+#pragma unroll
+        for (int k = 0; k < kVec; ++k) {
+          dw[p][k] += tree_w[warp][(p * kWarp + lane) * kVec + k];
+          db[p][k] += tree_b[warp][(p * kWarp + lane) * kVec + k];
+        }
+    __syncthreads();
+  }
+  if (warp != 0) return;
+  float* pw = partial_w + static_cast<int64_t>(blockIdx.x) * C;
+  float* pb = partial_b + static_cast<int64_t>(blockIdx.x) * C;
+#pragma unroll
+  for (int p = 0; p < kPacks; ++p) {
+    const int c = (p * kWarp + lane) * kVec;
+    float4* w4 = reinterpret_cast<float4*>(pw + c);
+    float4* b4 = reinterpret_cast<float4*>(pb + c);
+    w4[0] = make_float4(dw[p][0], dw[p][1], dw[p][2], dw[p][3]);
+    w4[1] = make_float4(dw[p][4], dw[p][5], dw[p][6], dw[p][7]);
+    b4[0] = make_float4(db[p][0], db[p][1], db[p][2], db[p][3]);
+    b4[1] = make_float4(db[p][4], db[p][5], db[p][6], db[p][7]);
+  }
+}
+
+// Packs of 8 channels per lane of the one-pass kernel for this row width, or
+// 0 where it does not apply (the two-pass path then runs).
+int one_pass_packs(int64_t C, std::initializer_list<const void*> pointers) {
+  if (C % (kWarp * kVec) != 0 || C > 3 * kWarp * kVec) return 0;
+  for (const void* p : pointers)
+    if (!aligned16(p)) return 0;
+  return static_cast<int>(C / (kWarp * kVec));
+}
+
+int64_t one_pass_blocks(int64_t N) { return (N + kOnePassRows - 1) / kOnePassRows; }
+
 }  // namespace
 
 void layernorm_forward(bf16* out, float* mean, float* rstd, const bf16* inp, const bf16* weight,
@@ -202,7 +320,8 @@ void layernorm_forward(bf16* out, float* mean, float* rstd, const bf16* inp, con
 }
 
 size_t layernorm_backward_workspace_bytes(int64_t N, int64_t C) {
-  return 2 * static_cast<size_t>(chunk_count(N) * C) * sizeof(float);
+  // Enough for either path: the one-pass kernel's partials are per 64 rows.
+  return 2 * static_cast<size_t>(std::max(chunk_count(N), one_pass_blocks(N)) * C) * sizeof(float);
 }
 
 void layernorm_backward(bf16* dinp, float* dweight, float* dbias, const bf16* dout, const bf16* inp,
@@ -213,8 +332,21 @@ void layernorm_backward(bf16* dinp, float* dweight, float* dbias, const bf16* do
   const Dims dims = {{"N", N}, {"C", C}};
   if (workspace_bytes < layernorm_backward_workspace_bytes(N, C))
     throw_cuda_error("layernorm_backward", dims, "workspace too small");
-  const int64_t chunks = chunk_count(N);
   float* partial_w = static_cast<float*>(workspace);
+  if (const int packs = one_pass_packs(C, {dinp, dout, inp, weight, partial_w}); packs > 0) {
+    const int64_t blocks = one_pass_blocks(N);
+    float* partial_b = partial_w + blocks * C;
+    const auto kernel = packs == 3   ? layernorm_backward_one_pass_kernel<3>
+                        : packs == 2 ? layernorm_backward_one_pass_kernel<2>
+                                     : layernorm_backward_one_pass_kernel<1>;
+    kernel<<<static_cast<unsigned>(blocks), kOnePassWarps * kWarp, 0, stream>>>(dinp, partial_w, partial_b, dout, inp,
+                                                                                weight, mean, rstd, N, add_to_dinp);
+    check_launch("layernorm_backward (one pass)", dims);
+    add_chunk_sums(dweight, partial_w, blocks, C, stream);
+    add_chunk_sums(dbias, partial_b, blocks, C, stream);
+    return;
+  }
+  const int64_t chunks = chunk_count(N);
   float* partial_b = partial_w + chunks * C;
   // Parameter gradients first: they read dout, which dinp may overwrite.
   if (rows_vectorizable(C, {dout, inp}))
