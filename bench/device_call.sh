@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# One GPU-machine call's worth of checks, in order of need, each stage given
+# what is left of the call: the GPU test suite, our decode op by op and as
+# the fused step, an A/B of several builds' training step (bench/ab.sh), then
+# bench/train.sh with the PyTorch baseline. Results go to OUT_DIR/r and are
+# packed into OUT_DIR/results.tgz after every stage (the device tool returns
+# few files, and a call cut short keeps what had landed).
+#   bench/device_call.sh OUT_DIR PACK [BUILD...]
+# PACK: a folder made by scripts/device_pack.sh (tests and binaries); BUILDs:
+# more folders holding an alibi-bench, compared with PACK by the A/B (each
+# runs with PACK's lib/ unless it has its own).
+# Environment: CALL_S (the call's seconds, default 590), STAGES (default
+# "tests decode ab train"), AB_ROUNDS (2), BASELINE_DIR (../shared/bench, for
+# train), TESTS (the gtest filter).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT="${1:?usage: bench/device_call.sh OUT_DIR PACK [BUILD...]}"; PACK="$(realpath "${2:?pack folder}")"; shift 2
+start=$(date +%s)
+left() { echo $(( ${CALL_S:-590} - ($(date +%s) - start) )); }
+R="$OUT/r"; mkdir -p "$R" || exit 2
+pack() { tar czf "$OUT/results.tgz" -C "$OUT" r; }
+export ALIBI_SOURCE_DIR=$PWD ALIBI_BIN_DIR="$PACK" LD_LIBRARY_PATH="$PACK/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+builds=("$PACK")
+for b in "$@"; do
+  [ -d "$b/lib" ] || ln -sfn "$PACK/lib" "$b/lib"
+  builds+=("$(realpath "$b")")
+done
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader > "$R/gpu.txt" 2>&1
+git log --oneline -1 >> "$R/gpu.txt"
+for stage in ${STAGES:-tests decode ab train}; do
+  [ "$(left)" -gt 30 ] || { echo "device_call: no time left for $stage" | tee -a "$R/stages.txt"; continue; }
+  case "$stage" in
+    tests)
+      timeout $(( $(left) < 240 ? $(left) : 240 )) "$PACK/alibi_tests" \
+        --gtest_filter="${TESTS:-Cuda*:KvCache*:AlibiExport*:ExportFolder*:Divergence*:AdamW*:AlibiGenerate*}" \
+        > "$R/tests.log" 2>&1
+      echo "tests: exit $?" >> "$R/stages.txt"
+      grep -aE "^\[  (PASSED|FAILED|SKIPPED) |tests from .* ran|FAILED  \]" "$R/tests.log" ;;
+    decode)
+      for mode in op-by-op --fused-step; do
+        flag=$([ "$mode" = op-by-op ] || echo "$mode")
+        timeout $(( $(left) < 120 ? $(left) : 120 )) "$PACK/alibi-bench" decode --config configs/gpt2-124m.yaml \
+          --set model.embed_layernorm=true $flag --batch 1,32 --context 1024,16384 --new-tokens 64 \
+          --json "$R/decode-${mode#--}.json" > "$R/decode-${mode#--}.log" 2>&1
+        echo "decode $mode: exit $?" >> "$R/stages.txt"; tail -4 "$R/decode-${mode#--}.log"
+      done ;;
+    ab)
+      [ ${#builds[@]} -ge 2 ] || continue
+      AB_BUDGET_S=$(( $(left) - 150 > 1 ? $(left) - 150 : 1 )) bash bench/ab.sh "$R/ab" "${builds[@]}" > "$R/ab.log" 2>&1
+      echo "ab: exit $?" >> "$R/stages.txt"; tail -$(( ${#builds[@]} + 3 )) "$R/ab.log" ;;
+    train)
+      TRAIN_BUDGET_S=$(( $(left) - 100 )) timeout "$(left)" bash bench/train.sh "$PACK" "${BASELINE_DIR:-../shared/bench}" \
+        "$R/train" > "$R/train.log" 2>&1
+      echo "train: exit $?" >> "$R/stages.txt"; tail -14 "$R/train.log" ;;
+    *) echo "device_call: unknown stage $stage" >&2 ;;
+  esac
+  pack
+done
+pack
