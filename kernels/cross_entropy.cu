@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <type_traits>
 
@@ -124,24 +125,42 @@ __global__ void cross_entropy_kernel(float* losses, bf16* logits, const int32_t*
   }
 }
 
-// Rows up to this size are kept in shared memory: two blocks of 512 threads
-// still fit one SM (228 KB on Hopper), 1024 threads streaming. GPT-2's padded
-// 50,304 are 100.6 KB.
-constexpr int64_t kMaxKeptRowBytes = 110 * 1024;
+// The longest row kept in shared memory on this GPU, in bytes (0: none):
+// at most 110 KB (GPT-2's padded 50,304 are 100.6 KB), and only as long as
+// two blocks of 512 threads still fit an SM, 1024 threads streaming (on
+// Hopper's 228 KB; an A100's 164 KB or an sm_86/89 card's 100 KB keep
+// shorter rows only). Both kept-row kernels opt in to it once per process;
+// where that fails, rows are read twice.
+int64_t kept_row_limit() {
+  static const int64_t limit = [] {
+    constexpr int64_t kMaxKeptRowBytes = 110 * 1024, kReservedPerBlock = 2048;  // static + the runtime's 1 KB
+    int device = 0, per_block = 0, per_sm = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&per_block, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device) != cudaSuccess) {
+      cudaGetLastError();
+      return int64_t{0};
+    }
+    const int64_t bytes = std::min({kMaxKeptRowBytes, int64_t{per_block} - kReservedPerBlock,
+                                    int64_t{per_sm} / 2 - kReservedPerBlock});
+    if (bytes <= 0) return int64_t{0};
+    for (auto* kernel : {cross_entropy_kernel<true, true>, cross_entropy_kernel<false, true>})
+      if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)) !=
+          cudaSuccess) {
+        cudaGetLastError();
+        return int64_t{0};
+      }
+    return bytes;
+  }();
+  return limit;
+}
 
 template <bool kVectorized, bool kKeepRow>
 void launch(float* losses, bf16* logits, const int32_t* targets, int64_t N, int64_t V, bool compute_grad,
             float dloss_scale, cudaStream_t stream) {
-  auto* kernel = cross_entropy_kernel<kVectorized, kKeepRow>;
   const size_t shared = kKeepRow ? static_cast<size_t>(V) * sizeof(bf16) : 0;
-  if constexpr (kKeepRow) {
-    // Above the default 48 KB a kernel must opt in, once per process.
-    static const cudaError_t opted_in =
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxKeptRowBytes);
-    check_cuda(opted_in, "cudaFuncSetAttribute(cross_entropy_kernel, 110 KB of shared memory)");
-  }
-  kernel<<<static_cast<unsigned>(N), kThreads, shared, stream>>>(losses, logits, targets, V, compute_grad,
-                                                                dloss_scale);
+  cross_entropy_kernel<kVectorized, kKeepRow><<<static_cast<unsigned>(N), kThreads, shared, stream>>>(
+      losses, logits, targets, V, compute_grad, dloss_scale);
 }
 
 }  // namespace
@@ -152,7 +171,7 @@ void cross_entropy(float* losses, bf16* logits, const int32_t* targets, int64_t 
   // Rows start 16-byte aligned when the base is and V is a multiple of 8.
   const bool vectorized = V % kVec == 0 && aligned16(logits);
   // Without the gradient there is no second pass to feed.
-  const bool keep_row = compute_grad && V * static_cast<int64_t>(sizeof(bf16)) <= kMaxKeptRowBytes;
+  const bool keep_row = compute_grad && V * static_cast<int64_t>(sizeof(bf16)) <= kept_row_limit();
   const auto run = [&](auto vectorized_tag, auto keep_tag) {
     launch<decltype(vectorized_tag)::value, decltype(keep_tag)::value>(losses, logits, targets, N, V,
                                                                        compute_grad, dloss_scale, stream);

@@ -4,7 +4,6 @@
 #include "kernels/layernorm.cuh"
 #include "kernels/map.cuh"
 
-#include <algorithm>
 #include <initializer_list>
 
 namespace alibi::cuda {
@@ -297,8 +296,10 @@ __global__ void __launch_bounds__(kOnePassWarps * kWarp, 2)
 
 // Packs of 8 channels per lane of the one-pass kernel for this row width, or
 // 0 where it does not apply (the two-pass path then runs).
+bool one_pass_width(int64_t C) { return C % (kWarp * kVec) == 0 && C <= 3 * kWarp * kVec; }
+
 int one_pass_packs(int64_t C, std::initializer_list<const void*> pointers) {
-  if (C % (kWarp * kVec) != 0 || C > 3 * kWarp * kVec) return 0;
+  if (!one_pass_width(C)) return 0;
   for (const void* p : pointers)
     if (!aligned16(p)) return 0;
   return static_cast<int>(C / (kWarp * kVec));
@@ -320,8 +321,10 @@ void layernorm_forward(bf16* out, float* mean, float* rstd, const bf16* inp, con
 }
 
 size_t layernorm_backward_workspace_bytes(int64_t N, int64_t C) {
-  // Enough for either path: the one-pass kernel's partials are per 64 rows.
-  return 2 * static_cast<size_t>(std::max(chunk_count(N), one_pass_blocks(N)) * C) * sizeof(float);
+  // Partials per 64 rows where the one-pass kernel may run (enough for the
+  // two-pass path's per 256 too, taken when the pointers are not aligned).
+  const int64_t partials = one_pass_width(C) ? one_pass_blocks(N) : chunk_count(N);
+  return 2 * static_cast<size_t>(partials * C) * sizeof(float);
 }
 
 void layernorm_backward(bf16* dinp, float* dweight, float* dbias, const bf16* dout, const bf16* inp,

@@ -93,6 +93,7 @@ TEST(CudaLayerNorm, MatchesCpuWithOddSizes) {
   check_layernorm(777, 768);   // one-pass backward, a last block of 9 rows
   check_layernorm(5000, 768);  // one-pass backward, 79 blocks
   check_layernorm(100, 256);   // one-pass backward, one pack a lane
+  check_layernorm(1, 768);     // one-pass backward, seven idle warps
   check_layernorm(70, 512);    // one-pass backward, two packs a lane
   check_layernorm(300, 1000);
   check_layernorm(200, 2560);  // 2.7B's width
