@@ -6,17 +6,20 @@
 namespace alibi::cuda {
 namespace {
 
-// A block is 32 columns x 8 lanes of chunks: thread (x, y) adds chunks y,
-// y+8, ... of column x (reads coalesce along x), then thread (x, 0) adds the
-// 8 lane sums in y order. Many short sums instead of one thread walking all
-// chunks keep the latency low when C is only a few hundred columns.
-constexpr int kChunkLanes = 8;
+// A block is 32 columns x 16 lanes of chunks: thread (x, y) adds chunks y,
+// y+16, ... of column x (reads coalesce along x; four loads in flight), then
+// thread (x, 0) adds the 16 lane sums in y order. Many short sums instead of
+// one thread walking all chunks keep the latency low when C is only a few
+// hundred columns and the chunks are many (the one-pass LayerNorm backward
+// leaves one per 64 rows: 256 at 16,384 rows).
+constexpr int kChunkLanes = 16;
 
 __global__ void add_chunk_sums_kernel(float* out, const float* partials, int64_t chunks, int64_t C) {
   __shared__ float lane_sums[kChunkLanes][kWarp];
   const int64_t c = int64_t(blockIdx.x) * kWarp + threadIdx.x;
   float s = 0.f;
   if (c < C)
+#pragma unroll 4
     for (int64_t k = threadIdx.y; k < chunks; k += kChunkLanes) s += partials[k * C + c];
   lane_sums[threadIdx.y][threadIdx.x] = s;
   __syncthreads();
