@@ -188,8 +188,9 @@ void launch_param_partials(float* partial_w, float* partial_b, const bf16* dout,
 
 int64_t chunk_count(int64_t N) { return (N + kChunkRows - 1) / kChunkRows; }
 
-// The whole backward in one pass, for rows of kPacks * 256 channels up to 768
-// (GPT-2 small; at 1024 its registers spill): each warp takes rows of its block's
+// The whole backward in one pass, for rows of kPacks * 256 channels up to
+// 1024 (GPT-2 small and medium; two blocks an SM up to 768, one at 1024,
+// where the row and the sums take 168 registers): each warp takes rows of its block's
 // kOnePassRows, reads x and dout once, writes dinp, and keeps its lanes'
 // parameter-gradient sums in registers; the block's 8 warps then add theirs
 // in a fixed tree (deterministic) and write one partial per block, which
@@ -199,7 +200,7 @@ constexpr int kOnePassRows = 64;
 constexpr int kOnePassWarps = 8;
 
 template <int kPacks>
-__global__ void __launch_bounds__(kOnePassWarps * kWarp, 2)
+__global__ void __launch_bounds__(kOnePassWarps * kWarp, kPacks <= 3 ? 2 : 1)
     layernorm_backward_one_pass_kernel(bf16* dinp, float* partial_w, float* partial_b, const bf16* dout,
                                        const bf16* inp, const bf16* weight, const float* mean, const float* rstd,
                                        int64_t N, bool add_to_dinp) {
@@ -296,7 +297,7 @@ __global__ void __launch_bounds__(kOnePassWarps * kWarp, 2)
 
 // Packs of 8 channels per lane of the one-pass kernel for this row width, or
 // 0 where it does not apply (the two-pass path then runs).
-bool one_pass_width(int64_t C) { return C % (kWarp * kVec) == 0 && C <= 3 * kWarp * kVec; }
+bool one_pass_width(int64_t C) { return C % (kWarp * kVec) == 0 && C <= 4 * kWarp * kVec; }
 
 int one_pass_packs(int64_t C, std::initializer_list<const void*> pointers) {
   if (!one_pass_width(C)) return 0;
@@ -339,7 +340,8 @@ void layernorm_backward(bf16* dinp, float* dweight, float* dbias, const bf16* do
   if (const int packs = one_pass_packs(C, {dinp, dout, inp, weight, partial_w}); packs > 0) {
     const int64_t blocks = one_pass_blocks(N);
     float* partial_b = partial_w + blocks * C;
-    const auto kernel = packs == 3   ? layernorm_backward_one_pass_kernel<3>
+    const auto kernel = packs == 4   ? layernorm_backward_one_pass_kernel<4>
+                        : packs == 3 ? layernorm_backward_one_pass_kernel<3>
                         : packs == 2 ? layernorm_backward_one_pass_kernel<2>
                                      : layernorm_backward_one_pass_kernel<1>;
     kernel<<<static_cast<unsigned>(blocks), kOnePassWarps * kWarp, 0, stream>>>(dinp, partial_w, partial_b, dout, inp,

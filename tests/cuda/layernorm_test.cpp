@@ -95,6 +95,7 @@ TEST(CudaLayerNorm, MatchesCpuWithOddSizes) {
   check_layernorm(100, 256);   // one-pass backward, one pack a lane
   check_layernorm(1, 768);     // one-pass backward, seven idle warps
   check_layernorm(70, 512);    // one-pass backward, two packs a lane
+  check_layernorm(300, 1024);  // one-pass backward, four packs a lane (one block an SM)
   check_layernorm(300, 1000);
   check_layernorm(200, 2560);  // 2.7B's width
   check_layernorm(1, 200);
