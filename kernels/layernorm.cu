@@ -190,12 +190,12 @@ int64_t chunk_count(int64_t N) { return (N + kChunkRows - 1) / kChunkRows; }
 
 // The whole backward in one pass, for rows of kPacks * 256 channels up to
 // 1024 (GPT-2 small and medium; two blocks an SM up to 768, one at 1024,
-// where the row and the sums take 168 registers): each warp takes rows of its block's
-// kOnePassRows, reads x and dout once, writes dinp, and keeps its lanes'
-// parameter-gradient sums in registers; the block's 8 warps then add theirs
-// in a fixed tree (deterministic) and write one partial per block, which
-// add_chunk_sums adds in block order. Saves the second read of x and dout
-// that the partials kernel above makes.
+// where the row and the sums take 168 registers): each warp takes rows of
+// its block's kOnePassRows, reads x and dout once, writes dinp, and keeps its
+// lanes' parameter-gradient sums in registers; the block's 8 warps then add
+// theirs in a fixed tree (deterministic) and write one partial per block,
+// which add_chunk_sums adds in block order. Saves the second read of x and
+// dout that the partials kernel above makes.
 constexpr int kOnePassRows = 64;
 constexpr int kOnePassWarps = 8;
 
@@ -295,10 +295,12 @@ __global__ void __launch_bounds__(kOnePassWarps * kWarp, kPacks <= 3 ? 2 : 1)
   }
 }
 
-// Packs of 8 channels per lane of the one-pass kernel for this row width, or
-// 0 where it does not apply (the two-pass path then runs).
+// Whether rows of C channels are the one-pass kernel's (whole packs of 256,
+// at most four).
 bool one_pass_width(int64_t C) { return C % (kWarp * kVec) == 0 && C <= 4 * kWarp * kVec; }
 
+// Packs of 8 channels per lane of the one-pass kernel for this row width, or
+// 0 where it does not apply (the two-pass path then runs).
 int one_pass_packs(int64_t C, std::initializer_list<const void*> pointers) {
   if (!one_pass_width(C)) return 0;
   for (const void* p : pointers)
