@@ -144,12 +144,18 @@ int64_t kept_row_limit() {
     const int64_t bytes = std::min({kMaxKeptRowBytes, int64_t{per_block} - kReservedPerBlock,
                                     int64_t{per_sm} / 2 - kReservedPerBlock});
     if (bytes <= 0) return int64_t{0};
-    for (auto* kernel : {cross_entropy_kernel<true, true>, cross_entropy_kernel<false, true>})
+    for (auto* kernel : {cross_entropy_kernel<true, true>, cross_entropy_kernel<false, true>}) {
       if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)) !=
           cudaSuccess) {
         cudaGetLastError();
         return int64_t{0};
       }
+      // A hint that the SM's memory go to shared memory (two blocks' rows)
+      // rather than L1, which this streaming kernel does not reuse.
+      if (cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                               cudaSharedmemCarveoutMaxShared) != cudaSuccess)
+        cudaGetLastError();
+    }
     return bytes;
   }();
   return limit;
