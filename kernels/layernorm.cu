@@ -33,6 +33,25 @@ __device__ __forceinline__ void store(bf16* p, const float (&in)[V]) {
   *reinterpret_cast<Pack<bf16, V>*>(p) = pack;
 }
 
+// One pack of the input gradient, rstd * (g - mean(g) - xhat * mean(g * xhat))
+// with g = dout * weight, added to what dx holds when add_to_dinp, stored to
+// dx. The caller's lane has read this pack of dout already: dinp may alias it.
+template <int V>
+__device__ __forceinline__ void store_input_grad(bf16* dx, const float (&x)[V], const float (&dy)[V],
+                                                 const float (&w)[V], float m, float s, float mean_g,
+                                                 float mean_g_xhat, bool add_to_dinp) {
+  float grad[V];
+#pragma unroll
+  for (int k = 0; k < V; ++k) grad[k] = s * (dy[k] * w[k] - mean_g - (x[k] - m) * s * mean_g_xhat);
+  if (add_to_dinp) {
+    float prior[V];
+    load(prior, dx);
+#pragma unroll
+    for (int k = 0; k < V; ++k) grad[k] += prior[k];
+  }
+  store(dx, grad);
+}
+
 template <int V>
 __global__ void layernorm_forward_kernel(bf16* out, float* mean, float* rstd, const bf16* inp,
                                const bf16* weight, const bf16* bias, int64_t N, int64_t C,
@@ -104,19 +123,11 @@ __global__ void layernorm_input_grad_kernel(bf16* dinp, const bf16* dout, const 
   // of dout, after reading it: dinp may alias dout.
   bf16* dx = dinp + n * C;
   for (int64_t c = lane * V; c < C; c += kWarp * V) {
-    float xv[V], dyv[V], w[V], grad[V];
+    float xv[V], dyv[V], w[V];
     load(xv, x + c);
     load(dyv, dy + c);
     load(w, weight + c);
-#pragma unroll
-    for (int k = 0; k < V; ++k) grad[k] = s * (dyv[k] * w[k] - mean_g - (xv[k] - m) * s * mean_g_xhat);
-    if (add_to_dinp) {
-      float prior[V];
-      load(prior, dx + c);
-#pragma unroll
-      for (int k = 0; k < V; ++k) grad[k] += prior[k];
-    }
-    store(dx + c, grad);
+    store_input_grad(dx + c, xv, dyv, w, m, s, mean_g, mean_g_xhat, add_to_dinp);
   }
 }
 
@@ -242,20 +253,11 @@ __global__ void __launch_bounds__(kOnePassWarps * kWarp, kPacks <= 3 ? 2 : 1)
 #pragma unroll
     for (int p = 0; p < kPacks; ++p) {
       const int c = (p * kWarp + lane) * kVec;
-      float w[kVec], grad[kVec];
+      float xv[kVec], dyv[kVec], w[kVec];
+#pragma unroll
+      for (int k = 0; k < kVec; ++k) xv[k] = __bfloat162float(xp[p].v[k]), dyv[k] = __bfloat162float(dyp[p].v[k]);
       load(w, weight + c);
-#pragma unroll
-      for (int k = 0; k < kVec; ++k) {
-        const float xhat = (__bfloat162float(xp[p].v[k]) - m) * s;
-        grad[k] = s * (__bfloat162float(dyp[p].v[k]) * w[k] - mean_g - xhat * mean_g_xhat);
-      }
-      if (add_to_dinp) {
-        float prior[kVec];
-        load(prior, dx + c);
-#pragma unroll
-        for (int k = 0; k < kVec; ++k) grad[k] += prior[k];
-      }
-      store(dx + c, grad);
+      store_input_grad(dx + c, xv, dyv, w, m, s, mean_g, mean_g_xhat, add_to_dinp);
     }
   }
   // Tree over the warps: the upper half stores, the lower half adds, halving
