@@ -1,6 +1,5 @@
 #include <algorithm>
 #include <cmath>
-#include <type_traits>
 
 #include "cuda/cuda_check.cuh"
 #include "kernels/common.cuh"
@@ -161,14 +160,6 @@ int64_t kept_row_limit() {
   return limit;
 }
 
-template <bool kVectorized, bool kKeepRow>
-void launch(float* losses, bf16* logits, const int32_t* targets, int64_t N, int64_t V, bool compute_grad,
-            float dloss_scale, cudaStream_t stream) {
-  const size_t shared = kKeepRow ? static_cast<size_t>(V) * sizeof(bf16) : 0;
-  cross_entropy_kernel<kVectorized, kKeepRow><<<static_cast<unsigned>(N), kThreads, shared, stream>>>(
-      losses, logits, targets, V, compute_grad, dloss_scale);
-}
-
 }  // namespace
 
 void cross_entropy(float* losses, bf16* logits, const int32_t* targets, int64_t N, int64_t V,
@@ -178,16 +169,11 @@ void cross_entropy(float* losses, bf16* logits, const int32_t* targets, int64_t 
   const bool vectorized = V % kVec == 0 && aligned16(logits);
   // Without the gradient there is no second pass to feed.
   const bool keep_row = compute_grad && V * static_cast<int64_t>(sizeof(bf16)) <= kept_row_limit();
-  const auto run = [&](auto vectorized_tag, auto keep_tag) {
-    launch<decltype(vectorized_tag)::value, decltype(keep_tag)::value>(losses, logits, targets, N, V,
-                                                                       compute_grad, dloss_scale, stream);
-  };
-  using Yes = std::true_type;
-  using No = std::false_type;
-  if (vectorized)
-    keep_row ? run(Yes{}, Yes{}) : run(Yes{}, No{});
-  else
-    keep_row ? run(No{}, Yes{}) : run(No{}, No{});
+  const auto kernel = vectorized ? (keep_row ? cross_entropy_kernel<true, true> : cross_entropy_kernel<true, false>)
+                                 : (keep_row ? cross_entropy_kernel<false, true> : cross_entropy_kernel<false, false>);
+  const size_t shared = keep_row ? static_cast<size_t>(V) * sizeof(bf16) : 0;
+  kernel<<<static_cast<unsigned>(N), kThreads, shared, stream>>>(losses, logits, targets, V, compute_grad,
+                                                                dloss_scale);
   check_launch("cross_entropy", {{"N", N}, {"V", V}});
 }
 
