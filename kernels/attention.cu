@@ -23,6 +23,7 @@
 #include "kernels/attention_key_skip.cuh"
 #include "kernels/attention_launch.cuh"
 #include "kernels/attention_traits.cuh"
+#include "kernels/device_info.cuh"
 
 namespace alibi::cuda {
 namespace {
@@ -124,12 +125,8 @@ bool attention_forward_sm90_applies(const AttentionDims& dims) {
   if (!sm90_head_dim(dims.D)) return false;
   // TMA coordinates are 32-bit: rows of the {D, 3H, B*T} view (and a tile past them) must fit.
   if (dims.B * dims.T + 256 >= (int64_t(1) << 31)) return false;
-  int device = 0, major = 0, minor = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess)
-    return false;
-  return major == 9 && minor == 0;
+  const ComputeCapability cc = compute_capability();  // the kernels are built for sm_90a only
+  return cc.major == 9 && cc.minor == 0;
 }
 
 size_t attention_key_skip_workspace_bytes(const AttentionDims& dims) {

@@ -9,6 +9,7 @@
 #include "kernels/argmax_key.cuh"
 #include "kernels/attention_decode_split.cuh"
 #include "kernels/common.cuh"
+#include "kernels/device_info.cuh"
 #include "kernels/decode_step_schedule.cuh"
 #include "kernels/gelu_math.cuh"
 #include "kernels/layernorm_row.cuh"
@@ -450,9 +451,8 @@ size_t shared_bytes(const DecodeStepModel& m) { return kSlots * size_t{kSlotByte
 // step then runs op by op) rather than throwing.
 bool gpu_runs(const DecodeStepModel& m) {
   static const bool hopper_cooperative = [] {  // one GPU a process
-    int device = 0, major = 0, cooperative = 0;
-    return cudaGetDevice(&device) == cudaSuccess &&
-           cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess && major >= 9 &&
+    int device = 0, cooperative = 0;
+    return sm90_or_newer() && cudaGetDevice(&device) == cudaSuccess &&
            cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device) == cudaSuccess && cooperative;
   }();
   if (!hopper_cooperative) return false;

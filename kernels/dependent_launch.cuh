@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "cuda/cuda_check.cuh"
+#include "kernels/device_info.cuh"
 
 namespace alibi::cuda {
 
@@ -37,7 +38,7 @@ __device__ __forceinline__ void allow_next_kernel_to_start() {
 
 // Whether the current device can start kernels early (compute capability 9+);
 // elsewhere launch_dependent() is an ordinary launch.
-bool dependent_launch_supported();
+inline bool dependent_launch_supported() { return sm90_or_newer(); }
 
 template <typename... Params, typename... Args>
 void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream,

@@ -40,6 +40,10 @@ TEST(CudaCrossEntropy, MatchesCpuForSmallAndGpt2Vocabularies) {
     check_cross_entropy(37, 1000, grad);   // vectorized path (V % 8 == 0)
     check_cross_entropy(13, 1001, grad);   // scalar path
     check_cross_entropy(9, 50304, grad);   // GPT-2's padded vocabulary, kept in shared memory
+    // Hopper copies kept rows in 16 KB pieces: less than a piece, exactly one, one and a bit.
+    check_cross_entropy(6, 24, grad);
+    check_cross_entropy(5, 8192, grad);
+    check_cross_entropy(7, 8200, grad);
     check_cross_entropy(5, 60000, grad);   // a row too long to keep: read twice
     check_cross_entropy(4, 57001, grad);   // too long to keep, scalar path
   }
