@@ -14,8 +14,11 @@ namespace {
 // leaves one per 64 rows: 256 at 16,384 rows).
 constexpr int kChunkLanes = 16;
 
-__global__ void add_chunk_sums_kernel(float* out, const float* partials, int64_t chunks, int64_t C) {
+// blockIdx.y picks the reduction: out, or out_next from the [chunks, C]
+// partials right after the first's.
+__global__ void add_chunk_sums_kernel(float* out, float* out_next, const float* partials, int64_t chunks, int64_t C) {
   __shared__ float lane_sums[kChunkLanes][kWarp];
+  if (blockIdx.y == 1) out = out_next, partials += chunks * C;
   const int64_t c = int64_t(blockIdx.x) * kWarp + threadIdx.x;
   float s = 0.f;
   if (c < C)
@@ -33,8 +36,17 @@ __global__ void add_chunk_sums_kernel(float* out, const float* partials, int64_t
 
 void add_chunk_sums(float* out, const float* partials, int64_t chunks, int64_t C, cudaStream_t stream) {
   if (chunks <= 0 || C <= 0) return;
-  add_chunk_sums_kernel<<<blocks_for(C, kWarp), dim3(kWarp, kChunkLanes), 0, stream>>>(out, partials, chunks, C);
+  add_chunk_sums_kernel<<<blocks_for(C, kWarp), dim3(kWarp, kChunkLanes), 0, stream>>>(out, nullptr, partials,
+                                                                                     chunks, C);
   check_launch("add_chunk_sums", {{"chunks", chunks}, {"C", C}});
+}
+
+void add_chunk_sums_pair(float* out, float* out_next, const float* partials, int64_t chunks, int64_t C,
+                         cudaStream_t stream) {
+  if (chunks <= 0 || C <= 0) return;
+  const dim3 grid(blocks_for(C, kWarp), 2);
+  add_chunk_sums_kernel<<<grid, dim3(kWarp, kChunkLanes), 0, stream>>>(out, out_next, partials, chunks, C);
+  check_launch("add_chunk_sums (pair)", {{"chunks", chunks}, {"C", C}});
 }
 
 }  // namespace alibi::cuda

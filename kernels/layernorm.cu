@@ -351,8 +351,7 @@ void layernorm_backward(bf16* dinp, float* dweight, float* dbias, const bf16* do
     kernel<<<static_cast<unsigned>(blocks), kOnePassWarps * kWarp, 0, stream>>>(dinp, partial_w, partial_b, dout, inp,
                                                                                 weight, mean, rstd, N, add_to_dinp);
     check_launch("layernorm_backward (one pass)", dims);
-    add_chunk_sums(dweight, partial_w, blocks, C, stream);
-    add_chunk_sums(dbias, partial_b, blocks, C, stream);
+    add_chunk_sums_pair(dweight, dbias, partial_w, blocks, C, stream);  // partial_b follows partial_w
     return;
   }
   const int64_t chunks = chunk_count(N);
@@ -363,8 +362,7 @@ void layernorm_backward(bf16* dinp, float* dweight, float* dbias, const bf16* do
   else
     launch_param_partials<1>(partial_w, partial_b, dout, inp, mean, rstd, N, C, chunks, stream);
   check_launch("layernorm_backward (partials)", dims);
-  add_chunk_sums(dweight, partial_w, chunks, C, stream);
-  add_chunk_sums(dbias, partial_b, chunks, C, stream);
+  add_chunk_sums_pair(dweight, dbias, partial_w, chunks, C, stream);  // partial_b follows partial_w
   const unsigned blocks = blocks_for(N, kRowsPerBlock);
   if (rows_vectorizable(C, {dinp, dout, inp, weight}))
     layernorm_input_grad_kernel<kVec><<<blocks, kRowThreads, 0, stream>>>(dinp, dout, inp, weight, mean, rstd, N, C,
