@@ -3,19 +3,29 @@
 #include "cuda/cuda_check.cuh"
 #include "kernels/common.cuh"
 #include "kernels/embedding.cuh"
+#include "kernels/map.cuh"
 
 namespace alibi::cuda {
 namespace {
 
 constexpr int kThreads = 256;
 
-__global__ void embedding_forward_kernel(bf16* out, const int32_t* tokens, const bf16* wte,
-                                         int64_t N, int64_t V, int64_t C) {
-  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+// kVec channels a thread (one 16-byte copy where rows allow it).
+template <int kVec>
+__global__ void embedding_forward_kernel(bf16* out, const int32_t* tokens, const bf16* wte, int64_t N, int64_t V,
+                                         int64_t C) {
+  const int64_t i = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) * kVec;
   if (i >= N * C) return;
   const int64_t n = i / C, c = i % C;
   const int32_t token = tokens[n];
-  out[i] = (token >= 0 && token < V) ? wte[token * C + c] : __float2bfloat16_rn(__int_as_float(0x7fc00000));
+  Pack<bf16, kVec> p;
+  if (token >= 0 && token < V) {
+    p = *reinterpret_cast<const Pack<bf16, kVec>*>(wte + token * C + c);
+  } else {  // out of range: NaN, so the loss says so (see header)
+#pragma unroll
+    for (int k = 0; k < kVec; ++k) p.v[k] = __float2bfloat16_rn(__int_as_float(0x7fc00000));
+  }
+  *reinterpret_cast<Pack<bf16, kVec>*>(out + i) = p;
 }
 
 // Number of key bits the radix sort must look at for ids in [0, V).
@@ -97,7 +107,11 @@ __global__ void sum_runs_kernel(float* dwte, const bf16* dout, const int32_t* so
 void embedding_forward(bf16* out, const int32_t* tokens, const bf16* wte, int64_t N, int64_t V,
                        int64_t C, cudaStream_t stream) {
   if (N * C == 0) return;
-  embedding_forward_kernel<<<blocks_for(N * C, kThreads), kThreads, 0, stream>>>(out, tokens, wte, N, V, C);
+  constexpr int kVec = 8;
+  if (C % kVec == 0 && aligned16(out) && aligned16(wte))
+    embedding_forward_kernel<kVec><<<blocks_for(N * C / kVec, kThreads), kThreads, 0, stream>>>(out, tokens, wte, N, V, C);
+  else
+    embedding_forward_kernel<1><<<blocks_for(N * C, kThreads), kThreads, 0, stream>>>(out, tokens, wte, N, V, C);
   check_launch("embedding_forward", {{"N", N}, {"V", V}, {"C", C}});
 }
 

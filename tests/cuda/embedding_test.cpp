@@ -47,6 +47,7 @@ TEST(CudaEmbedding, MatchesCpuWithOddSizes) {
   ALIBI_REQUIRE_GPU();
   check_embedding(/*N=*/1031, /*V=*/1000, /*C=*/80);
   check_embedding(/*N=*/517, /*V=*/50304, /*C=*/200);
+  check_embedding(/*N=*/33, /*V=*/100, /*C=*/36);  // C not a multiple of 8: one channel a thread
 }
 
 TEST(CudaEmbedding, OutOfRangeTokenGivesNanRowNotACrash) {
