@@ -166,7 +166,9 @@ __global__ void __launch_bounds__(kThreads)
 // memory; here the row's every byte is in flight from the start. Rows of 16-
 // byte multiples at 16-byte addresses only (the vectorized case).
 constexpr int kPieceBytes = 16 * 1024;
-constexpr int kMaxPieces = 8;  // rows up to 128 KB (kept_row_limit() keeps at most 110)
+constexpr int kMaxPieces = 8;
+constexpr int64_t kMaxKeptRowBytes = 110 * 1024;  // GPT-2's padded 50,304 are 100.6 KB
+static_assert(int64_t{kMaxPieces} * kPieceBytes >= kMaxKeptRowBytes, "a kept row's pieces need their barriers");
 
 __global__ void __launch_bounds__(kThreads)
     cross_entropy_bulk_kernel(float* losses, bf16* logits, const int32_t* targets, int64_t V,
@@ -219,7 +221,7 @@ __global__ void __launch_bounds__(kThreads)
 // where that fails, rows are read twice.
 int64_t kept_row_limit() {
   static const int64_t limit = [] {
-    constexpr int64_t kMaxKeptRowBytes = 110 * 1024, kReservedPerBlock = 2048;  // static + the runtime's 1 KB
+    constexpr int64_t kReservedPerBlock = 2048;  // static + the runtime's 1 KB
     int device = 0, per_block = 0, per_sm = 0;
     if (cudaGetDevice(&device) != cudaSuccess ||
         cudaDeviceGetAttribute(&per_block, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess ||
