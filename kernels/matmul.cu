@@ -30,7 +30,6 @@
 #include <vector>
 
 #include "kernels/bias_grad.cuh"
-#include "kernels/elementwise.cuh"
 #include "kernels/gelu.cuh"
 #include "kernels/matvec.cuh"
 
@@ -151,8 +150,7 @@ struct Preference {
 // unless given (a residual added in the same pass).
 // Epilogues: BIAS adds bias[m] to every column; GELU_AUX_BIAS also stores
 // the pre-GELU value in aux and writes GELU of it to D; DGELU multiplies the
-// product by GELU'(aux). aux is bf16 [m,n] with leading dimension m. BGRADB
-// (set by bias_grad) writes the sums of op(b) over k, one per column of D.
+// product by GELU'(aux). aux is bf16 [m,n] with leading dimension m.
 struct Gemm {
   bool trans_a = false, trans_b = false;
   int64_t m = 0, n = 0, k = 0;
@@ -162,7 +160,6 @@ struct Gemm {
   const void* c = nullptr;  // c_type, [m,n], read when beta != 0; null: d itself
   cudaDataType_t c_type = CUDA_R_16BF;
   const void* bias = nullptr;  // bf16 [m] or null
-  float* bias_grad = nullptr;  // fp32 [n] or null: BGRADB, the column sums of op(b) over k, written
   cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;  // BIAS is implied by a bias
   const void* aux = nullptr;
   float beta = 0.f;
@@ -291,11 +288,7 @@ bool choose_algo(MatmulContext& ctx, const GemmKey& key, MatmulDesc& desc, Layou
   const cublasStatus_t st =
       cublasLtMatmulAlgoGetHeuristic(static_cast<cublasLtHandle_t>(ctx.handle()), desc.desc, la.layout,
                                      lb.layout, ld.layout, ld.layout, pref.pref, wanted, results.data(), &found);
-  // A fused epilogue cuBLASLt cannot do with these types it may also call
-  // invalid (BGRADB with an fp32 bias gradient on some versions): no algorithm.
-  const bool fused = key.epilogue != CUBLASLT_EPILOGUE_DEFAULT && key.epilogue != CUBLASLT_EPILOGUE_BIAS;
-  if (st == CUBLAS_STATUS_NOT_SUPPORTED || (fused && st == CUBLAS_STATUS_INVALID_VALUE) ||
-      (st == CUBLAS_STATUS_SUCCESS && found == 0)) {
+  if (st == CUBLAS_STATUS_NOT_SUPPORTED || (st == CUBLAS_STATUS_SUCCESS && found == 0)) {
     algo_cache().insert(key, std::nullopt);
     return false;
   }
@@ -323,12 +316,6 @@ bool try_gemm(MatmulContext& ctx, const Gemm& g, const OpShape& s, cudaStream_t 
                                            : static_cast<cublasLtEpilogue_t>(epi | CUBLASLT_EPILOGUE_BIAS);
     const cudaDataType_t bias_type = CUDA_R_16BF;
     set_attribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g.bias, sizeof(g.bias), s, "BIAS_POINTER");
-    set_attribute(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof(bias_type), s, "BIAS_DATA_TYPE");
-  }
-  if (g.bias_grad) {
-    epi = CUBLASLT_EPILOGUE_BGRADB;
-    const cudaDataType_t bias_type = CUDA_R_32F;
-    set_attribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g.bias_grad, sizeof(g.bias_grad), s, "BIAS_POINTER");
     set_attribute(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof(bias_type), s, "BIAS_DATA_TYPE");
   }
   if (g.aux) {
@@ -404,15 +391,9 @@ MatmulContext::MatmulContext(bool tune_algorithms, size_t workspace_bytes)
       check(st, s, "cudaMalloc(workspace)");
     }
   }
-  if (const cudaError_t st = cudaMalloc(&bias_grad_scratch_, kBiasGradColumns * sizeof(float)); st != cudaSuccess) {
-    if (workspace_) cudaFree(workspace_);
-    cublasLtDestroy(handle);
-    check(st, s, "cudaMalloc(bias gradient scratch)");
-  }
 }
 
 MatmulContext::~MatmulContext() {
-  if (bias_grad_scratch_) cudaFree(bias_grad_scratch_);
   if (workspace_) cudaFree(workspace_);
   if (handle_) cublasLtDestroy(static_cast<cublasLtHandle_t>(handle_));
 }
@@ -441,17 +422,6 @@ void parameter_grads(MatmulContext& ctx, float* dweight, float* dbias, const bf1
   gw.a = inp, gw.b = dout, gw.d = dweight;
   gw.c_type = CUDA_R_32F;
   gw.beta = 1.f;
-  // The bias gradient in the product's epilogue (BGRADB: dout is b, summed
-  // over k = N) costs no pass of its own over dout; cuBLASLt writes it rather
-  // than adding, so it lands in scratch and is added from there.
-  if (dbias && s.OC <= MatmulContext::kBiasGradColumns) {
-    gw.bias_grad = ctx.bias_grad_scratch();
-    if (try_gemm(ctx, gw, s, stream)) {
-      add<float>(dbias, dbias, ctx.bias_grad_scratch(), s.OC, stream);
-      return;
-    }
-    gw.bias_grad = nullptr;  // no fused algorithm at this shape: the sums as a pass of their own
-  }
   run_gemm(ctx, gw, s, stream);
   // The matmul is done with the workspace by then (one stream).
   if (dbias) bias_grad(dbias, dout, s.N, s.OC, ctx.workspace(), ctx.workspace_bytes(), stream);

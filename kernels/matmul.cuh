@@ -10,8 +10,7 @@
 
 namespace alibi::cuda {
 
-// Owns the cuBLASLt handle, its workspace and the scratch a fused bias
-// gradient is written to (allocated once).
+// Owns the cuBLASLt handle and its workspace (allocated once).
 // tune_algorithms: the first call of each shape times the heuristic's best
 // few algorithms and keeps the fastest (faster, but which one wins may vary
 // from run to run, and with it the last bits); otherwise the heuristic's
@@ -26,16 +25,12 @@ class MatmulContext {
   void* workspace() const { return workspace_; }
   size_t workspace_bytes() const { return workspace_bytes_; }
   bool tune_algorithms() const { return tune_algorithms_; }
-  // fp32 room for the column sums of an output of up to this many columns.
-  static constexpr int64_t kBiasGradColumns = 1 << 16;
-  float* bias_grad_scratch() const { return bias_grad_scratch_; }
 
  private:
   bool tune_algorithms_ = false;
   void* handle_ = nullptr;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
-  float* bias_grad_scratch_ = nullptr;
 };
 
 // out = inp @ weight^T (+ bias). bias may be null.
