@@ -32,6 +32,7 @@
 #include "kernels/bias_grad.cuh"
 #include "kernels/gelu.cuh"
 #include "kernels/matvec.cuh"
+#include "kernels/transpose.cuh"
 
 namespace alibi::cuda {
 namespace {
@@ -89,10 +90,11 @@ struct GemmKey {
   cudaDataType_t c_type;
   cublasLtEpilogue_t epilogue;
   uint32_t align_a, align_b, align_c, align_d, align_aux;
+  size_t workspace_bytes;  // what cuBLASLt may use
   bool tuned;  // chosen by timing (MatmulContext::tune_algorithms) or the heuristic's first
   auto tie() const {
     return std::tie(device, trans_a, trans_b, m, n, k, lda, ldb, ldd, c_type, epilogue, align_a,
-                    align_b, align_c, align_d, align_aux, tuned);
+                    align_b, align_c, align_d, align_aux, workspace_bytes, tuned);
   }
   bool operator<(const GemmKey& o) const { return tie() < o.tie(); }
 };
@@ -163,6 +165,7 @@ struct Gemm {
   cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;  // BIAS is implied by a bias
   const void* aux = nullptr;
   float beta = 0.f;
+  size_t workspace_taken = 0;  // bytes at the workspace's start that hold an operand (a multiple of 256)
 };
 
 void set_attribute(MatmulDesc& desc, cublasLtMatmulDescAttributes_t attr, const void* value, size_t size,
@@ -270,7 +273,7 @@ bool choose_algo(MatmulContext& ctx, const GemmKey& key, MatmulDesc& desc, Layou
   }
   Preference pref;
   check(cublasLtMatmulPreferenceCreate(&pref.pref), s, "cublasLtMatmulPreferenceCreate");
-  const size_t ws = ctx.workspace_bytes();
+  const size_t ws = key.workspace_bytes;
   check(cublasLtMatmulPreferenceSetAttribute(pref.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                              &ws, sizeof(ws)),
         s, "cublasLtMatmulPreferenceSetAttribute(workspace)");
@@ -351,12 +354,14 @@ bool try_gemm(MatmulContext& ctx, const Gemm& g, const OpShape& s, cudaStream_t 
                     alignment_of(g.c ? g.c : g.d),
                     alignment_of(g.d),
                     g.aux ? alignment_of(g.aux) : 256u,
+                    ctx.workspace_bytes() - g.workspace_taken,
                     ctx.tune_algorithms() && !capturing(stream, s)};
+  void* workspace = static_cast<char*>(ctx.workspace()) + g.workspace_taken;
   const float alpha = 1.f;
   const RunGemm run = [&](const cublasLtMatmulAlgo_t& algo) {
     return cublasLtMatmul(static_cast<cublasLtHandle_t>(ctx.handle()), desc.desc, &alpha, g.a, la.layout, g.b,
-                          lb.layout, &g.beta, g.c ? g.c : g.d, ld.layout, g.d, ld.layout, &algo, ctx.workspace(),
-                          ctx.workspace_bytes(), stream);
+                          lb.layout, &g.beta, g.c ? g.c : g.d, ld.layout, g.d, ld.layout, &algo, workspace,
+                          key.workspace_bytes, stream);
   };
   cublasLtMatmulAlgo_t algo;
   if (!choose_algo(ctx, key, desc, la, lb, ld, g, run, stream, s, &algo)) return false;
@@ -427,6 +432,25 @@ void parameter_grads(MatmulContext& ctx, float* dweight, float* dbias, const bf1
   if (dbias) bias_grad(dbias, dout, s.N, s.OC, ctx.workspace(), ctx.workspace_bytes(), stream);
 }
 
+// An input-gradient product (input_grad_gemm) with the weight transposed
+// into the workspace first, its A read as op T: cuBLASLt's DGELU kernels for
+// the weight as stored (NN) are slower than for TN (on an H100 at 124M's MLP
+// output layer, bench/gelu_gemm_probe.cu: 185 against 157 us; the transpose
+// moves 9.4 MB). Only where the copy takes at most half the workspace
+// (cuBLASLt keeps the rest); false where it does not fit or cuBLASLt offers
+// nothing, and the caller runs g as it is.
+bool try_gemm_transposed_weight(MatmulContext& ctx, Gemm g, const bf16* weight, const OpShape& s,
+                                cudaStream_t stream) {
+  const size_t bytes = (static_cast<size_t>(s.OC * s.C) * sizeof(bf16) + 255) / 256 * 256;
+  if (bytes > ctx.workspace_bytes() / 2) return false;
+  bf16* transposed = static_cast<bf16*>(ctx.workspace());  // [C, OC]
+  transpose(transposed, weight, s.OC, s.C, stream);
+  g.trans_a = true;
+  g.a = transposed;
+  g.workspace_taken = bytes;
+  return try_gemm(ctx, g, s, stream);
+}
+
 // dinp = dout @ weight, with the given epilogue (and its aux input).
 Gemm input_grad_gemm(bf16* dinp, const bf16* dout, const bf16* weight, const OpShape& s) {
   Gemm g;
@@ -491,11 +515,11 @@ void matmul_gelu_backward(MatmulContext& ctx, bf16* dpre, const bf16* pre, float
   Gemm g = input_grad_gemm(dpre, dout, weight, s);
   g.epilogue = CUBLASLT_EPILOGUE_DGELU;
   g.aux = pre;
-  if (!(gelu_epilogue_possible(C) && try_gemm(ctx, g, s, stream))) {
-    g.epilogue = CUBLASLT_EPILOGUE_DEFAULT, g.aux = nullptr;
-    run_gemm(ctx, g, s, stream);
-    gelu_backward(dpre, pre, static_cast<const bf16*>(dpre), N * C, stream);
-  }
+  if (gelu_epilogue_possible(C) && (try_gemm_transposed_weight(ctx, g, weight, s, stream) || try_gemm(ctx, g, s, stream)))
+    return;
+  g.epilogue = CUBLASLT_EPILOGUE_DEFAULT, g.aux = nullptr;
+  run_gemm(ctx, g, s, stream);
+  gelu_backward(dpre, pre, static_cast<const bf16*>(dpre), N * C, stream);
 }
 
 }  // namespace alibi::cuda

@@ -237,6 +237,10 @@ TEST(CudaMatmul, GeluBackwardMatchesMatmulBackwardThenGeluBackward) {
   check_gelu_backward(ctx, {77, 300, 200}, 53);  // unfused
   check_gelu_backward(ctx, {1024, 3072, 768}, 54, /*dpre_in_inp=*/true);
   check_gelu_backward(ctx, {77, 300, 200}, 55, /*dpre_in_inp=*/true);
+  // A workspace too small for the transposed weight: the product on the weight as stored.
+  MatmulContext small(/*tune_algorithms=*/false, /*workspace_bytes=*/1u << 20);
+  check_gelu_backward(small, {1024, 3072, 768}, 56);
+  check_gelu_backward(small, {77, 3072, 768}, 57, /*dpre_in_inp=*/true);
 }
 
 TEST(CudaMatmul, FailureNamesOpAndShape) {
