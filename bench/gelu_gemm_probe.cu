@@ -1,8 +1,9 @@
 // What cuBLASLt offers for the MLP's fused products at GPT-2 124M's training
 // shapes (N = 16 x 1024 rows, C = 768, F = 3072), before building on it:
 // each case's heuristic candidates (up to 16) timed on random data, the
-// fastest kept. Cases: the fc forward with and without its GELU epilogue,
-// the MLP output layer's input gradient with DGELU in the layout we have (NN:
+// fastest kept. Cases: the fc forward with and without its GELU epilogue and
+// bias, in both weight layouts; the qkv forward with and without its bias;
+// the MLP output layer's input gradient with DGELU in the layout we had (NN:
 // the weight as stored) and with the weight transposed (TN), and the
 // weight-gradient products with and without the bias gradient in a BGRADB
 // epilogue (fp32). Not built by CMake; build and run by hand on the GPU
@@ -88,8 +89,8 @@ void run_case(const Case& c) {
       cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias));
       cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &t, sizeof(t));
     }
-    if (c.epilogue == CUBLASLT_EPILOGUE_GELU_AUX_BIAS || c.epilogue == CUBLASLT_EPILOGUE_DGELU ||
-        c.epilogue == CUBLASLT_EPILOGUE_DGELU_BGRAD) {
+    if (c.epilogue == CUBLASLT_EPILOGUE_GELU_AUX_BIAS || c.epilogue == CUBLASLT_EPILOGUE_GELU_AUX ||
+        c.epilogue == CUBLASLT_EPILOGUE_DGELU || c.epilogue == CUBLASLT_EPILOGUE_DGELU_BGRAD) {
       aux = random_bf16(size_t(c.m) * c.n, 4);
       const int64_t ld = c.m;
       const cudaDataType_t t = CUDA_R_16BF;
@@ -167,6 +168,11 @@ int main() {
       {"fc forward, plain (TN)", true, false, F, N, C, bf, CUBLASLT_EPILOGUE_DEFAULT, false, 0.f},
       {"fc forward, BIAS (TN)", true, false, F, N, C, bf, CUBLASLT_EPILOGUE_BIAS, false, 0.f},
       {"fc forward, GELU_AUX_BIAS (TN, ours)", true, false, F, N, C, bf, CUBLASLT_EPILOGUE_GELU_AUX_BIAS, false, 0.f},
+      {"fc forward, GELU_AUX_BIAS (NN: weight transposed)", false, false, F, N, C, bf, CUBLASLT_EPILOGUE_GELU_AUX_BIAS,
+       false, 0.f},
+      {"fc forward, GELU_AUX, no bias (TN)", true, false, F, N, C, bf, CUBLASLT_EPILOGUE_GELU_AUX, false, 0.f},
+      {"qkv forward, plain (TN)", true, false, QKV, N, C, bf, CUBLASLT_EPILOGUE_DEFAULT, false, 0.f},
+      {"qkv forward, BIAS (TN, ours)", true, false, QKV, N, C, bf, CUBLASLT_EPILOGUE_BIAS, false, 0.f},
       {"out layer dX, plain (NN)", false, false, F, N, C, bf, CUBLASLT_EPILOGUE_DEFAULT, false, 0.f},
       {"out layer dX, plain (TN: weight transposed)", true, false, F, N, C, bf, CUBLASLT_EPILOGUE_DEFAULT, false, 0.f},
       {"out layer dX, DGELU (NN, ours)", false, false, F, N, C, bf, CUBLASLT_EPILOGUE_DGELU, false, 0.f},
