@@ -232,7 +232,8 @@ int64_t kept_row_limit() {
     const int64_t bytes = std::min({kMaxKeptRowBytes, int64_t{per_block} - kReservedPerBlock,
                                     int64_t{per_sm} / 2 - kReservedPerBlock});
     if (bytes <= 0) return int64_t{0};
-    for (auto* kernel : {cross_entropy_kernel<true, true>, cross_entropy_kernel<false, true>, cross_entropy_bulk_kernel}) {
+    for (auto* kernel :
+         {cross_entropy_kernel<true, true>, cross_entropy_kernel<false, true>, cross_entropy_bulk_kernel}) {
       if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)) !=
           cudaSuccess) {
         cudaGetLastError();
@@ -258,8 +259,8 @@ void cross_entropy(float* losses, bf16* logits, const int32_t* targets, int64_t 
   const bool vectorized = V % kVec == 0 && aligned16(logits);
   // Without the gradient there is no second pass to feed.
   const bool keep_row = compute_grad && V * static_cast<int64_t>(sizeof(bf16)) <= kept_row_limit();
-  const auto kernel = vectorized ? (keep_row ? (sm90_or_newer() ? cross_entropy_bulk_kernel : cross_entropy_kernel<true, true>)
-                                            : cross_entropy_kernel<true, false>)
+  const auto kept_vectorized = sm90_or_newer() ? cross_entropy_bulk_kernel : cross_entropy_kernel<true, true>;
+  const auto kernel = vectorized ? (keep_row ? kept_vectorized : cross_entropy_kernel<true, false>)
                                  : (keep_row ? cross_entropy_kernel<false, true> : cross_entropy_kernel<false, false>);
   const size_t shared = keep_row ? static_cast<size_t>(V) * sizeof(bf16) : 0;
   kernel<<<static_cast<unsigned>(N), kThreads, shared, stream>>>(losses, logits, targets, V, compute_grad,

@@ -109,7 +109,8 @@ void embedding_forward(bf16* out, const int32_t* tokens, const bf16* wte, int64_
   if (N * C == 0) return;
   constexpr int kVec = 8;
   if (C % kVec == 0 && aligned16(out) && aligned16(wte))
-    embedding_forward_kernel<kVec><<<blocks_for(N * C / kVec, kThreads), kThreads, 0, stream>>>(out, tokens, wte, N, V, C);
+    embedding_forward_kernel<kVec>
+        <<<blocks_for(N * C / kVec, kThreads), kThreads, 0, stream>>>(out, tokens, wte, N, V, C);
   else
     embedding_forward_kernel<1><<<blocks_for(N * C, kThreads), kThreads, 0, stream>>>(out, tokens, wte, N, V, C);
   check_launch("embedding_forward", {{"N", N}, {"V", V}, {"C", C}});

@@ -515,7 +515,8 @@ void matmul_gelu_backward(MatmulContext& ctx, bf16* dpre, const bf16* pre, float
   Gemm g = input_grad_gemm(dpre, dout, weight, s);
   g.epilogue = CUBLASLT_EPILOGUE_DGELU;
   g.aux = pre;
-  if (gelu_epilogue_possible(C) && (try_gemm_transposed_weight(ctx, g, weight, s, stream) || try_gemm(ctx, g, s, stream)))
+  if (gelu_epilogue_possible(C) &&
+      (try_gemm_transposed_weight(ctx, g, weight, s, stream) || try_gemm(ctx, g, s, stream)))
     return;
   g.epilogue = CUBLASLT_EPILOGUE_DEFAULT, g.aux = nullptr;
   run_gemm(ctx, g, s, stream);
