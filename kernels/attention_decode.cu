@@ -53,7 +53,10 @@ __global__ void kv_cache_write_kernel(bf16* k_cache, bf16* v_cache, const bf16* 
   v_cache[dst] = qkv[src + s.H * s.D];
 }
 
-// One split of one (row, head) a block: blockIdx = (split, head, row).
+// One split of one (row, head) a block: blockIdx = (split, head, row). The
+// row's length was set before the step and the cached keys and values before
+// this launch, so the split's first round loads before the wait for the
+// kernel before (which writes the token's q, k and v).
 template <int kD>
 __device__ void score_split_of_block(float* workspace, const bf16* qkv, bf16* k_cache, bf16* v_cache,
                                      const int32_t* lengths, const float* slopes, const KvCacheDims& s,
@@ -62,9 +65,12 @@ __device__ void score_split_of_block(float* workspace, const bf16* qkv, bf16* k_
   const int64_t n = min(max(static_cast<int64_t>(lengths[b]), int64_t{0}), s.L);
   const int64_t begin = split * keys_per_split, end = min(begin + keys_per_split, n);
   const int64_t head = (b * s.H + h) * s.L * kD;
+  const auto first_round = preload_decode_split<kD, kThreads>(k_cache + head, v_cache + head, n, begin, end);
+  wait_for_previous_kernels();
+  allow_next_kernel_to_start();
   score_decode_split<kD, kThreads>(partial_at(workspace, b, h, split, s.H, splits, kD),
                                    qkv + b * 3 * s.H * kD + h * kD, k_cache + head, v_cache + head, s.H * kD, n, begin,
-                                   end, slopes[h]);
+                                   end, slopes[h], first_round, /*first_round_loaded=*/true);
 }
 
 // Whether this block is the last of its (row, head) to leave its partial:
@@ -129,11 +135,9 @@ __device__ void combine_splits(bf16* out, const float* workspace, const KvCacheD
 // One split of one (row, head) a block; the last of a (row, head)'s splits
 // to finish combines them, so a decode step's attention is one launch.
 template <int kD>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kBlocksPerSm)  // keys_per_split() counts on kBlocksPerSm an SM
     decode_kernel(bf16* out, float* workspace, int* counters, const bf16* qkv, bf16* k_cache, bf16* v_cache,
                   const int32_t* lengths, const float* slopes, KvCacheDims s, int64_t keys_per_split, int64_t splits) {
-  wait_for_previous_kernels();
-  allow_next_kernel_to_start();
   score_split_of_block<kD>(workspace, qkv, k_cache, v_cache, lengths, slopes, s, keys_per_split, splits);
   const int64_t h = blockIdx.y, b = blockIdx.z;
   if (last_split_done(counters + b * s.H + h, splits)) combine_splits(out, workspace, s, splits, b, h);

@@ -30,22 +30,75 @@ struct DecodeSplitTraits {
   static constexpr int kKeysPerIteration = kTeams * kUnroll;
 };
 
+// One round of a lane's keys and values: kUnroll keys of its team, kTeams
+// apart, starting at the team's key `first` (zeros past the split's end).
+template <int kD, int kThreads>
+struct DecodeRound {
+  using Tr = DecodeSplitTraits<kD, kThreads>;
+  uint4 k[Tr::kUnroll], v[Tr::kUnroll];
+
+  __device__ static int lane() { return threadIdx.x % Tr::kLanes; }
+  __device__ static int team() { return threadIdx.x / Tr::kLanes; }
+  __device__ static bool has_channels() { return lane() * kDecodeVec < kD; }
+
+  // From the cache ([L, D] of the row and head): every key of the round but
+  // the newest, n - 1, which this launch's token brings (load_newest).
+  __device__ void load_cached(const bf16* keys, const bf16* values, int64_t first, int64_t end, int64_t n) {
+    const int64_t at = lane() * kDecodeVec;
+#pragma unroll
+    for (int u = 0; u < Tr::kUnroll; ++u) {
+      const int64_t j = first + u * Tr::kTeams;
+      const bool load = has_channels() && j < end && j != n - 1;
+      k[u] = load ? *reinterpret_cast<const uint4*>(keys + j * kD + at) : make_uint4(0, 0, 0, 0);
+      v[u] = load ? *reinterpret_cast<const uint4*>(values + j * kD + at) : make_uint4(0, 0, 0, 0);
+    }
+  }
+  // The newest key and value, where this round holds them, from the token
+  // (its q, then k and v at strides of hd), read past L1.
+  __device__ void load_newest(const bf16* token, int64_t hd, int64_t first, int64_t end, int64_t n) {
+    if (!has_channels() || n - 1 >= end) return;
+#pragma unroll
+    for (int u = 0; u < Tr::kUnroll; ++u)
+      if (first + u * Tr::kTeams == n - 1) {
+        k[u] = __ldcg(reinterpret_cast<const uint4*>(token + hd + lane() * kDecodeVec));
+        v[u] = __ldcg(reinterpret_cast<const uint4*>(token + 2 * hd + lane() * kDecodeVec));
+      }
+  }
+};
+
+// The first round of a split of keys [begin, end) from the cache, which
+// earlier steps wrote: a launch that starts before the kernel it depends on
+// has finished (dependent_launch.cuh) loads it before it waits.
+template <int kD, int kThreads>
+__device__ DecodeRound<kD, kThreads> preload_decode_split(const bf16* keys, const bf16* values, int64_t n,
+                                                         int64_t begin, int64_t end) {
+  using Round = DecodeRound<kD, kThreads>;
+  Round r;
+  r.load_cached(keys, values, begin + Round::team(), end, n);
+  return r;
+}
+
 // The split of one (row, head) whose query is the row's position n - 1:
 //   token: its q (k and v follow at strides of hd = H * D), written by an
 //          earlier launch or (decode_step) an earlier phase: read past L1;
 //   keys, values: the (row, head)'s cache [L, D];
-//   out: the split's partial (D + 2 floats).
-// The split that holds position n - 1 first writes the token's key and value
-// there. Every thread of the block must call it.
+//   out: the split's partial (D + 2 floats);
+//   round, first_round_loaded: the split's first round, where the caller
+//          has loaded it (preload_decode_split).
+// The split that holds position n - 1 writes the token's key and value there
+// (for later steps: this one takes them from the token). Every thread of the
+// block must call it.
 template <int kD, int kThreads>
 __device__ void score_decode_split(float* out, const bf16* token, bf16* keys, bf16* values, int64_t hd, int64_t n,
-                                   int64_t begin, int64_t end, float slope) {
+                                   int64_t begin, int64_t end, float slope, DecodeRound<kD, kThreads> round = {},
+                                   bool first_round_loaded = false) {
   using Tr = DecodeSplitTraits<kD, kThreads>;
+  using Round = DecodeRound<kD, kThreads>;
   constexpr int kVec = kDecodeVec;
   __shared__ float team_max[Tr::kTeams], team_sum[Tr::kTeams];
   __shared__ float team_values[Tr::kTeams][Tr::kLanes * kVec];
-  const int lane = threadIdx.x % Tr::kLanes, team = threadIdx.x / Tr::kLanes;
-  const bool has_channels = lane * kVec < kD;
+  const int lane = Round::lane(), team = Round::team();
+  const bool has_channels = Round::has_channels();
   if (begin >= end) {  // past the row's keys: a split that weighs nothing
     for (int d = threadIdx.x; d < kD + 2; d += kThreads) out[d] = d == 0 ? -INFINITY : 0.f;
     return;
@@ -53,31 +106,21 @@ __device__ void score_decode_split(float* out, const bf16* token, bf16* keys, bf
   const AlibiLog2 alibi = AlibiLog2::of(slope, kD);
   float q[kVec] = {};
   if (has_channels) unpack_bf16x8(__ldcg(reinterpret_cast<const uint4*>(token + lane * kVec)), q);
-  if (end == n) {  // this split holds the newest position: append the token's key and value first
-    if (team == 0 && has_channels) {
-      const int64_t at = (n - 1) * kD + lane * kVec;
-      *reinterpret_cast<uint4*>(keys + at) = __ldcg(reinterpret_cast<const uint4*>(token + hd + lane * kVec));
-      *reinterpret_cast<uint4*>(values + at) = __ldcg(reinterpret_cast<const uint4*>(token + 2 * hd + lane * kVec));
-    }
-    __syncthreads();  // the block's own writes are visible to its reads below
+  if (end == n && team == 0 && has_channels) {  // this split holds the newest position: append it to the cache
+    const int64_t at = (n - 1) * kD + lane * kVec;
+    *reinterpret_cast<uint4*>(keys + at) = __ldcg(reinterpret_cast<const uint4*>(token + hd + lane * kVec));
+    *reinterpret_cast<uint4*>(values + at) = __ldcg(reinterpret_cast<const uint4*>(token + 2 * hd + lane * kVec));
   }
-  keys += lane * kVec, values += lane * kVec;
   float m = -INFINITY, l = 0.f, acc[kVec] = {};
   // Every lane runs the same iterations (the team sums shuffle over the warp).
   for (int64_t first = begin + team; first - team < end; first += Tr::kKeysPerIteration) {
-    uint4 k_packed[Tr::kUnroll], v_packed[Tr::kUnroll];
-#pragma unroll
-    for (int u = 0; u < Tr::kUnroll; ++u) {
-      const int64_t j = first + u * Tr::kTeams;
-      const bool load = has_channels && j < end;
-      k_packed[u] = load ? *reinterpret_cast<const uint4*>(keys + j * kD) : make_uint4(0, 0, 0, 0);
-      v_packed[u] = load ? *reinterpret_cast<const uint4*>(values + j * kD) : make_uint4(0, 0, 0, 0);
-    }
+    if (!(first_round_loaded && first == begin + team)) round.load_cached(keys, values, first, end, n);
+    round.load_newest(token, hd, first, end, n);
     float score[Tr::kUnroll], step_max = m;
 #pragma unroll
     for (int u = 0; u < Tr::kUnroll; ++u) {
       float k[kVec], dot = 0.f;
-      unpack_bf16x8(k_packed[u], k);
+      unpack_bf16x8(round.k[u], k);
 #pragma unroll
       for (int i = 0; i < kVec; ++i) dot = fmaf(q[i], k[i], dot);
 #pragma unroll
@@ -96,7 +139,7 @@ __device__ void score_decode_split(float* out, const bf16* token, bf16* keys, bf
     for (int u = 0; u < Tr::kUnroll; ++u) {
       const float p = exp2f(score[u] - step_max);
       float v[kVec];
-      unpack_bf16x8(v_packed[u], v);
+      unpack_bf16x8(round.v[u], v);
       l += p;
 #pragma unroll
       for (int i = 0; i < kVec; ++i) acc[i] = fmaf(p, v[i], acc[i]);
