@@ -10,8 +10,9 @@
 # more folders holding an alibi-bench, compared with PACK by the A/B (each
 # runs with PACK's lib/ unless it has its own).
 # Environment: CALL_S (the call's seconds, default 590), STAGES (default
-# "tests decode ab train"), AB_ROUNDS (2), BASELINE_DIR (../shared/bench, for
-# train), TESTS (the gtest filter).
+# "tests decode ab train"; also "probe": PACK's gelu_gemm_probe, and
+# "decode-ab": every build's decode op by op), AB_ROUNDS (2), BASELINE_DIR
+# (../shared/bench, for train), TESTS (the gtest filter).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:?usage: bench/device_call.sh OUT_DIR PACK [BUILD...]}"; PACK="$(realpath "${2:?pack folder}")"; shift 2
@@ -43,6 +44,17 @@ for stage in ${STAGES:-tests decode ab train}; do
           --set model.embed_layernorm=true $flag --batch 1,32 --context 1024,16384 --new-tokens 64 \
           --json "$R/decode-${mode#--}.json" > "$R/decode-${mode#--}.log" 2>&1
         echo "decode $mode: exit $?" >> "$R/stages.txt"; tail -4 "$R/decode-${mode#--}.log"
+      done ;;
+    probe)
+      timeout $(( $(left) < 90 ? $(left) : 90 )) "$PACK/gelu_gemm_probe" > "$R/probe.txt" 2>&1
+      echo "probe: exit $?" >> "$R/stages.txt"; cat "$R/probe.txt" ;;
+    decode-ab)
+      for b in "${builds[@]}"; do
+        name=$(basename "$b")
+        timeout $(( $(left) < 90 ? $(left) : 90 )) "$b/alibi-bench" decode --config configs/gpt2-124m.yaml \
+          --set model.embed_layernorm=true --batch 1,32 --context 1024,16384 --new-tokens 64 \
+          --json "$R/decode-ab-$name.json" > "$R/decode-ab-$name.log" 2>&1
+        echo "decode-ab $name: exit $?" >> "$R/stages.txt"; echo "$name"; tail -4 "$R/decode-ab-$name.log"
       done ;;
     ab)
       [ ${#builds[@]} -ge 2 ] || continue

@@ -20,4 +20,9 @@ for bin in "$dest"/alibi*; do
     esac
   done
 done
+# The cuBLASLt probe (bench/gelu_gemm_probe.cu), where this machine has nvcc.
+if command -v nvcc > /dev/null; then
+  nvcc -O2 -std=c++17 -gencode=arch=compute_90a,code=sm_90a "$(dirname "$0")/../bench/gelu_gemm_probe.cu" -lcublasLt \
+    -o "$dest/gelu_gemm_probe" || echo "device_pack: the probe did not build (left out)" >&2
+fi
 du -sh "$dest"
