@@ -18,8 +18,18 @@ cd "$(dirname "$0")/.."
 OUT="${1:?usage: bench/device_call.sh OUT_DIR PACK [BUILD...]}"; PACK="$(realpath "${2:?pack folder}")"; shift 2
 start=$(date +%s)
 left() { echo $(( ${CALL_S:-590} - ($(date +%s) - start) )); }
+# What is left of the call, at most $1 seconds and at least 1 (`timeout 0` would not stop at all).
+capped() { local l; l=$(left); l=$(( l < $1 ? l : $1 )); echo $(( l > 1 ? l : 1 )); }
 R="$OUT/r"; mkdir -p "$R" || exit 2
 pack() { tar czf "$OUT/results.tgz" -C "$OUT" r; }
+# One build's decode at issue 15's shapes, into decode-NAME.*: run_decode BUILD NAME [FLAGS...]
+run_decode() {
+  local build="$1" name="$2"; shift 2
+  timeout "$(capped 120)" "$build/alibi-bench" decode --config configs/gpt2-124m.yaml \
+    --set model.embed_layernorm=true "$@" --batch 1,32 --context 1024,16384 --new-tokens 64 \
+    --json "$R/decode-$name.json" > "$R/decode-$name.log" 2>&1
+  echo "decode $name: exit $?" >> "$R/stages.txt"; echo "$name"; tail -4 "$R/decode-$name.log"
+}
 export ALIBI_SOURCE_DIR=$PWD ALIBI_BIN_DIR="$PACK" LD_LIBRARY_PATH="$PACK/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 builds=("$PACK")
 for b in "$@"; do
@@ -32,30 +42,19 @@ for stage in ${STAGES:-tests decode ab train}; do
   [ "$(left)" -gt 30 ] || { echo "device_call: no time left for $stage" | tee -a "$R/stages.txt"; continue; }
   case "$stage" in
     tests)
-      timeout $(( $(left) < 240 ? $(left) : 240 )) "$PACK/alibi_tests" \
+      timeout "$(capped 240)" "$PACK/alibi_tests" \
         --gtest_filter="${TESTS:-Cuda*:KvCache*:AlibiExport*:ExportFolder*:Divergence*:AdamW*:AlibiGenerate*}" \
         > "$R/tests.log" 2>&1
       echo "tests: exit $?" >> "$R/stages.txt"
       grep -aE "^\[  (PASSED|FAILED|SKIPPED) |tests from .* ran|FAILED  \]" "$R/tests.log" ;;
     decode)
-      for mode in op-by-op --fused-step; do
-        flag=$([ "$mode" = op-by-op ] || echo "$mode")
-        timeout $(( $(left) < 120 ? $(left) : 120 )) "$PACK/alibi-bench" decode --config configs/gpt2-124m.yaml \
-          --set model.embed_layernorm=true $flag --batch 1,32 --context 1024,16384 --new-tokens 64 \
-          --json "$R/decode-${mode#--}.json" > "$R/decode-${mode#--}.log" 2>&1
-        echo "decode $mode: exit $?" >> "$R/stages.txt"; tail -4 "$R/decode-${mode#--}.log"
-      done ;;
+      run_decode "$PACK" op-by-op
+      run_decode "$PACK" fused-step --fused-step ;;
     probe)
-      timeout $(( $(left) < 90 ? $(left) : 90 )) "$PACK/gelu_gemm_probe" > "$R/probe.txt" 2>&1
+      timeout "$(capped 90)" "$PACK/gelu_gemm_probe" > "$R/probe.txt" 2>&1
       echo "probe: exit $?" >> "$R/stages.txt"; cat "$R/probe.txt" ;;
     decode-ab)
-      for b in "${builds[@]}"; do
-        name=$(basename "$b")
-        timeout $(( $(left) < 90 ? $(left) : 90 )) "$b/alibi-bench" decode --config configs/gpt2-124m.yaml \
-          --set model.embed_layernorm=true --batch 1,32 --context 1024,16384 --new-tokens 64 \
-          --json "$R/decode-ab-$name.json" > "$R/decode-ab-$name.log" 2>&1
-        echo "decode-ab $name: exit $?" >> "$R/stages.txt"; echo "$name"; tail -4 "$R/decode-ab-$name.log"
-      done ;;
+      for b in "${builds[@]}"; do run_decode "$b" "ab-$(basename "$b")"; done ;;
     ab)
       [ ${#builds[@]} -ge 2 ] || continue
       AB_BUDGET_S=$(( $(left) - 150 > 1 ? $(left) - 150 : 1 )) bash bench/ab.sh "$R/ab" "${builds[@]}" > "$R/ab.log" 2>&1
