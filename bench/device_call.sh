@@ -57,10 +57,10 @@ for stage in ${STAGES:-tests decode ab train}; do
       for b in "${builds[@]}"; do run_decode "$b" "ab-$(basename "$b")"; done ;;
     ab)
       [ ${#builds[@]} -ge 2 ] || continue
-      AB_BUDGET_S=$(( $(left) - 150 > 1 ? $(left) - 150 : 1 )) bash bench/ab.sh "$R/ab" "${builds[@]}" > "$R/ab.log" 2>&1
+      AB_BUDGET_S=$(capped $(( $(left) - 150 ))) bash bench/ab.sh "$R/ab" "${builds[@]}" > "$R/ab.log" 2>&1
       echo "ab: exit $?" >> "$R/stages.txt"; tail -$(( ${#builds[@]} + 3 )) "$R/ab.log" ;;
     train)
-      TRAIN_BUDGET_S=$(( $(left) - 100 )) timeout "$(left)" bash bench/train.sh "$PACK" "${BASELINE_DIR:-../shared/bench}" \
+      TRAIN_BUDGET_S=$(capped $(( $(left) - 100 ))) timeout "$(capped 600)" bash bench/train.sh "$PACK" "${BASELINE_DIR:-../shared/bench}" \
         "$R/train" > "$R/train.log" 2>&1
       echo "train: exit $?" >> "$R/stages.txt"; tail -14 "$R/train.log" ;;
     *) echo "device_call: unknown stage $stage" >&2 ;;
