@@ -32,21 +32,24 @@ __global__ void add_chunk_sums_kernel(float* out, float* out_next, const float* 
   out[c] += total;
 }
 
+// `reductions` (1 or 2) sums in one launch.
+void launch(float* out, float* out_next, int reductions, const float* partials, int64_t chunks, int64_t C,
+            cudaStream_t stream) {
+  if (chunks <= 0 || C <= 0) return;
+  const dim3 grid(blocks_for(C, kWarp), reductions);
+  add_chunk_sums_kernel<<<grid, dim3(kWarp, kChunkLanes), 0, stream>>>(out, out_next, partials, chunks, C);
+  check_launch("add_chunk_sums", {{"chunks", chunks}, {"C", C}, {"reductions", reductions}});
+}
+
 }  // namespace
 
 void add_chunk_sums(float* out, const float* partials, int64_t chunks, int64_t C, cudaStream_t stream) {
-  if (chunks <= 0 || C <= 0) return;
-  add_chunk_sums_kernel<<<blocks_for(C, kWarp), dim3(kWarp, kChunkLanes), 0, stream>>>(out, nullptr, partials,
-                                                                                     chunks, C);
-  check_launch("add_chunk_sums", {{"chunks", chunks}, {"C", C}});
+  launch(out, nullptr, 1, partials, chunks, C, stream);
 }
 
 void add_chunk_sums_pair(float* out, float* out_next, const float* partials, int64_t chunks, int64_t C,
                          cudaStream_t stream) {
-  if (chunks <= 0 || C <= 0) return;
-  const dim3 grid(blocks_for(C, kWarp), 2);
-  add_chunk_sums_kernel<<<grid, dim3(kWarp, kChunkLanes), 0, stream>>>(out, out_next, partials, chunks, C);
-  check_launch("add_chunk_sums (pair)", {{"chunks", chunks}, {"C", C}});
+  launch(out, out_next, 2, partials, chunks, C, stream);
 }
 
 }  // namespace alibi::cuda
