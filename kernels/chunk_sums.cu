@@ -2,6 +2,7 @@
 
 #include "cuda/cuda_check.cuh"
 #include "kernels/common.cuh"
+#include "kernels/dependent_launch.cuh"
 
 namespace alibi::cuda {
 namespace {
@@ -15,9 +16,13 @@ namespace {
 constexpr int kChunkLanes = 16;
 
 // blockIdx.y picks the reduction: out, or out_next from the [chunks, C]
-// partials right after the first's.
+// partials right after the first's. Launched as a dependent kernel: its
+// launch overlaps the partials kernel before it, which calls
+// allow_next_kernel_to_start() (a few microseconds, ~100 times a step).
 __global__ void add_chunk_sums_kernel(float* out, float* out_next, const float* partials, int64_t chunks, int64_t C) {
   __shared__ float lane_sums[kChunkLanes][kWarp];
+  wait_for_previous_kernels();
+  allow_next_kernel_to_start();
   if (blockIdx.y == 1) out = out_next, partials += chunks * C;
   const int64_t c = int64_t(blockIdx.x) * kWarp + threadIdx.x;
   float s = 0.f;
@@ -37,7 +42,7 @@ void launch(float* out, float* out_next, int reductions, const float* partials, 
             cudaStream_t stream) {
   if (chunks <= 0 || C <= 0) return;
   const dim3 grid(blocks_for(C, kWarp), reductions);
-  add_chunk_sums_kernel<<<grid, dim3(kWarp, kChunkLanes), 0, stream>>>(out, out_next, partials, chunks, C);
+  launch_dependent(add_chunk_sums_kernel, grid, dim3(kWarp, kChunkLanes), 0, stream, out, out_next, partials, chunks, C);
   check_launch("add_chunk_sums", {{"chunks", chunks}, {"C", C}, {"reductions", reductions}});
 }
 

@@ -1,6 +1,7 @@
 #include "cuda/cuda_check.cuh"
 #include "kernels/chunk_sums.cuh"
 #include "kernels/common.cuh"
+#include "kernels/dependent_launch.cuh"
 #include "kernels/layernorm.cuh"
 #include "kernels/map.cuh"
 
@@ -153,6 +154,7 @@ __global__ void __launch_bounds__(kWarp * kRowLanes)
                                     const float* mean, const float* rstd, int64_t N, int64_t C) {
   constexpr int kTile = kWarp * V;
   __shared__ float shared_w[kRowLanes][kTile], shared_b[kRowLanes][kTile];
+  allow_next_kernel_to_start();  // add_chunk_sums, launched while this runs
   const int64_t tile_col = static_cast<int64_t>(blockIdx.x) * kTile;
   const int64_t c = tile_col + threadIdx.x * V;  // V > 1 needs C % V == 0
   const int64_t chunk = blockIdx.y;
@@ -218,6 +220,7 @@ __global__ void __launch_bounds__(kOnePassWarps * kWarp, kPacks <= 3 ? 2 : 1)
   constexpr int C = kPacks * kWarp * kVec;
   // Half the warps' sums at a time (the tree below): 4 x C x 2 floats.
   __shared__ float tree_w[kOnePassWarps / 2][C], tree_b[kOnePassWarps / 2][C];
+  allow_next_kernel_to_start();  // add_chunk_sums, launched while this runs
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
   float dw[kPacks][kVec] = {}, db[kPacks][kVec] = {};
   const int64_t row_end = min(N, (static_cast<int64_t>(blockIdx.x) + 1) * kOnePassRows);
