@@ -70,7 +70,7 @@ void bias_grad(float* dbias, const bf16* dout, int64_t N, int64_t OC, void* work
   else
     launch_partials<1>(partials, dout, N, OC, chunks, chunk_rows, stream);
   check_launch("bias_grad (partials)", dims);
-  add_chunk_sums(dbias, partials, chunks, OC, stream);
+  add_chunk_sums({dbias}, partials, chunks, OC, stream);
 }
 
 }  // namespace alibi::cuda

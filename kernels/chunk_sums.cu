@@ -15,15 +15,20 @@ namespace {
 // leaves one per 64 rows: 256 at 16,384 rows).
 constexpr int kChunkLanes = 16;
 
-// blockIdx.y picks the reduction: out, or out_next from the [chunks, C]
-// partials right after the first's. Launched as a dependent kernel: its
-// launch overlaps the partials kernel before it, which calls
-// allow_next_kernel_to_start() (a few microseconds, ~100 times a step).
-__global__ void add_chunk_sums_kernel(float* out, float* out_next, const float* partials, int64_t chunks, int64_t C) {
+struct Outputs {
+  float* out[kMaxChunkSums];
+};
+
+// blockIdx.y picks the sum: outs.out[y], from the y-th [chunks, C] partials.
+// Launched as a dependent kernel: its launch overlaps the partials kernel
+// before it, which calls allow_next_kernel_to_start() (a few microseconds,
+// ~100 times a training step).
+__global__ void add_chunk_sums_kernel(Outputs outs, const float* partials, int64_t chunks, int64_t C) {
   __shared__ float lane_sums[kChunkLanes][kWarp];
   wait_for_previous_kernels();
   allow_next_kernel_to_start();
-  if (blockIdx.y == 1) out = out_next, partials += chunks * C;
+  float* out = outs.out[blockIdx.y];
+  partials += blockIdx.y * chunks * C;
   const int64_t c = int64_t(blockIdx.x) * kWarp + threadIdx.x;
   float s = 0.f;
   if (c < C)
@@ -37,24 +42,19 @@ __global__ void add_chunk_sums_kernel(float* out, float* out_next, const float* 
   out[c] += total;
 }
 
-// `reductions` (1 or 2) sums in one launch.
-void launch(float* out, float* out_next, int reductions, const float* partials, int64_t chunks, int64_t C,
-            cudaStream_t stream) {
-  if (chunks <= 0 || C <= 0) return;
-  const dim3 grid(blocks_for(C, kWarp), reductions);
-  launch_dependent(add_chunk_sums_kernel, grid, dim3(kWarp, kChunkLanes), 0, stream, out, out_next, partials, chunks, C);
-  check_launch("add_chunk_sums", {{"chunks", chunks}, {"C", C}, {"reductions", reductions}});
-}
-
 }  // namespace
 
-void add_chunk_sums(float* out, const float* partials, int64_t chunks, int64_t C, cudaStream_t stream) {
-  launch(out, nullptr, 1, partials, chunks, C, stream);
-}
-
-void add_chunk_sums_pair(float* out, float* out_next, const float* partials, int64_t chunks, int64_t C,
-                         cudaStream_t stream) {
-  launch(out, out_next, 2, partials, chunks, C, stream);
+void add_chunk_sums(std::initializer_list<float*> outs, const float* partials, int64_t chunks, int64_t C,
+                    cudaStream_t stream) {
+  const Dims dims = {{"chunks", chunks}, {"C", C}, {"sums", int64_t(outs.size())}};
+  if (outs.size() < 1 || outs.size() > kMaxChunkSums) throw_cuda_error("add_chunk_sums", dims, "1 to 3 sums");
+  if (chunks <= 0 || C <= 0) return;
+  Outputs o{};
+  int n = 0;
+  for (float* out : outs) o.out[n++] = out;
+  const dim3 grid(blocks_for(C, kWarp), static_cast<unsigned>(n));
+  launch_dependent(add_chunk_sums_kernel, grid, dim3(kWarp, kChunkLanes), 0, stream, o, partials, chunks, C);
+  check_launch("add_chunk_sums", dims);
 }
 
 }  // namespace alibi::cuda

@@ -6,15 +6,19 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <initializer_list>
 
 namespace alibi::cuda {
 
-// partials: [chunks, C] fp32, row k holding chunk k's column sums.
-void add_chunk_sums(float* out, const float* partials, int64_t chunks, int64_t C, cudaStream_t stream);
+// Up to this many sums in one launch (a launch costs more than the few
+// hundred KB each reads).
+constexpr int kMaxChunkSums = 3;
 
-// Two such sums in one launch (a launch costs more than these few hundred
-// KB): out from partials, out_next from the [chunks, C] right after them.
-void add_chunk_sums_pair(float* out, float* out_next, const float* partials, int64_t chunks, int64_t C,
-                         cudaStream_t stream);
+// For each out[r] (r-th of `outs`, at most kMaxChunkSums): out[r][c] +=
+// sum over k of partials[r][k][c], where the [chunks, C] fp32 partials of
+// the sums lie one after another from `partials`, row k holding chunk k's
+// column sums.
+void add_chunk_sums(std::initializer_list<float*> outs, const float* partials, int64_t chunks, int64_t C,
+                    cudaStream_t stream);
 
 }  // namespace alibi::cuda

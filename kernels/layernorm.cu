@@ -1,4 +1,5 @@
 #include "cuda/cuda_check.cuh"
+#include "kernels/bias_grad.cuh"
 #include "kernels/chunk_sums.cuh"
 #include "kernels/common.cuh"
 #include "kernels/dependent_launch.cuh"
@@ -37,10 +38,11 @@ __device__ __forceinline__ void store(bf16* p, const float (&in)[V]) {
 // One pack of the input gradient, rstd * (g - mean(g) - xhat * mean(g * xhat))
 // with g = dout * weight, added to what dx holds when add_to_dinp, stored to
 // dx. The caller's lane has read this pack of dout already: dinp may alias it.
+// Returns in `stored` the values as stored (bf16), for sums over dinp.
 template <int V>
 __device__ __forceinline__ void store_input_grad(bf16* dx, const float (&x)[V], const float (&dy)[V],
                                                  const float (&w)[V], float m, float s, float mean_g,
-                                                 float mean_g_xhat, bool add_to_dinp) {
+                                                 float mean_g_xhat, bool add_to_dinp, float (&stored)[V]) {
   float grad[V];
 #pragma unroll
   for (int k = 0; k < V; ++k) grad[k] = s * (dy[k] * w[k] - mean_g - (x[k] - m) * s * mean_g_xhat);
@@ -51,6 +53,8 @@ __device__ __forceinline__ void store_input_grad(bf16* dx, const float (&x)[V], 
     for (int k = 0; k < V; ++k) grad[k] += prior[k];
   }
   store(dx, grad);
+#pragma unroll
+  for (int k = 0; k < V; ++k) stored[k] = __bfloat162float(__float2bfloat16_rn(grad[k]));
 }
 
 template <int V>
@@ -128,7 +132,8 @@ __global__ void layernorm_input_grad_kernel(bf16* dinp, const bf16* dout, const 
     load(xv, x + c);
     load(dyv, dy + c);
     load(w, weight + c);
-    store_input_grad(dx + c, xv, dyv, w, m, s, mean_g, mean_g_xhat, add_to_dinp);
+    float stored[V];
+    store_input_grad(dx + c, xv, dyv, w, m, s, mean_g, mean_g_xhat, add_to_dinp, stored);
   }
 }
 
@@ -208,21 +213,75 @@ int64_t chunk_count(int64_t N) { return (N + kChunkRows - 1) / kChunkRows; }
 // lanes' parameter-gradient sums in registers; the block's 8 warps then add
 // theirs in a fixed tree (deterministic) and write one partial per block,
 // which add_chunk_sums adds in block order. Saves the second read of x and
-// dout that the partials kernel above makes.
+// dout that the partials kernel above makes. With kDinpSums it also sums the
+// columns of dinp as stored (a residual stream's gradient, whose column sums
+// are the bias gradient of the layer that wrote the stream), each warp in its
+// own row of shared memory: registers for them would leave one block an SM.
 constexpr int kOnePassRows = 64;
 constexpr int kOnePassWarps = 8;
 
-template <int kPacks>
+// The block's shared memory: the warps' dinp sums during the rows, then the
+// halves of the tree over the parameter sums.
+template <int C>
+union OnePassShared {
+  float dinp_sums[kOnePassWarps][C];
+  float tree[kOnePassWarps / 2][2][C];
+};
+
+// Tree over the warps of the parameter sums (kPacks x kVec values a lane, of
+// dweight and of dbias): the upper half stores, the lower half adds, halving
+// until warp 0 holds the block's sums.
+template <int kPacks, int C>
+__device__ void add_over_warps(float (&v)[2][kPacks][kVec], float (*rows)[2][C], int warp, int lane) {
+  for (int half = kOnePassWarps / 2; half > 0; half /= 2) {
+    if (warp >= half && warp < 2 * half)
+#pragma unroll
+      for (int a = 0; a < 2; ++a)
+#pragma unroll
+        for (int p = 0; p < kPacks; ++p)
+#pragma unroll
+          for (int k = 0; k < kVec; ++k) rows[warp - half][a][(p * kWarp + lane) * kVec + k] = v[a][p][k];
+    __syncthreads();
+    if (warp < half)
+#pragma unroll
+      for (int a = 0; a < 2; ++a)
+#pragma unroll
+        for (int p = 0; p < kPacks; ++p)
+#pragma unroll
+          for (int k = 0; k < kVec; ++k) v[a][p][k] += rows[warp][a][(p * kWarp + lane) * kVec + k];
+    __syncthreads();
+  }
+}
+
+// Warp 0's kPacks x kVec sums a lane, as row blockIdx.x of `partial`.
+template <int kPacks, int C>
+__device__ void write_partial(float* partial, const float (&v)[kPacks][kVec], int lane) {
+  float* row = partial + static_cast<int64_t>(blockIdx.x) * C;
+#pragma unroll
+  for (int p = 0; p < kPacks; ++p) {
+    float4* out = reinterpret_cast<float4*>(row + (p * kWarp + lane) * kVec);
+    out[0] = make_float4(v[p][0], v[p][1], v[p][2], v[p][3]);
+    out[1] = make_float4(v[p][4], v[p][5], v[p][6], v[p][7]);
+  }
+}
+
+// partials: [3][gridDim.x][C] (dweight's, dbias's, dinp's sums).
+template <int kPacks, bool kDinpSums>
 __global__ void __launch_bounds__(kOnePassWarps * kWarp, kPacks <= 3 ? 2 : 1)
-    layernorm_backward_one_pass_kernel(bf16* dinp, float* partial_w, float* partial_b, const bf16* dout,
-                                       const bf16* inp, const bf16* weight, const float* mean, const float* rstd,
-                                       int64_t N, bool add_to_dinp) {
+    layernorm_backward_one_pass_kernel(bf16* dinp, float* partials, const bf16* dout, const bf16* inp,
+                                       const bf16* weight, const float* mean, const float* rstd, int64_t N,
+                                       bool add_to_dinp) {
   constexpr int C = kPacks * kWarp * kVec;
-  // Half the warps' sums at a time (the tree below): 4 x C x 2 floats.
-  __shared__ float tree_w[kOnePassWarps / 2][C], tree_b[kOnePassWarps / 2][C];
+  __shared__ OnePassShared<C> shared;
   allow_next_kernel_to_start();  // add_chunk_sums, launched while this runs
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
-  float dw[kPacks][kVec] = {}, db[kPacks][kVec] = {};
+  float* dinp_sums = shared.dinp_sums[warp];  // this warp's; each lane its own columns
+  if constexpr (kDinpSums)
+#pragma unroll
+    for (int p = 0; p < kPacks; ++p)
+#pragma unroll
+      for (int k = 0; k < kVec; ++k) dinp_sums[(p * kWarp + lane) * kVec + k] = 0.f;
+  float sums[2][kPacks][kVec] = {};  // dweight's, dbias's
   const int64_t row_end = min(N, (static_cast<int64_t>(blockIdx.x) + 1) * kOnePassRows);
   for (int64_t n = static_cast<int64_t>(blockIdx.x) * kOnePassRows + warp; n < row_end; n += kOnePassWarps) {
     const bf16* x = inp + n * C;
@@ -245,8 +304,8 @@ __global__ void __launch_bounds__(kOnePassWarps * kWarp, kPacks <= 3 ? 2 : 1)
         const float g = dyv * w[k];
         sum_g += g;
         sum_g_xhat += g * xhat;
-        dw[p][k] += dyv * xhat;
-        db[p][k] += dyv;
+        sums[0][p][k] += dyv * xhat;
+        sums[1][p][k] += dyv;
       }
     }
     const float mean_g = warp_sum(sum_g) / static_cast<float>(C);
@@ -256,48 +315,38 @@ __global__ void __launch_bounds__(kOnePassWarps * kWarp, kPacks <= 3 ? 2 : 1)
 #pragma unroll
     for (int p = 0; p < kPacks; ++p) {
       const int c = (p * kWarp + lane) * kVec;
-      float xv[kVec], dyv[kVec], w[kVec];
+      float xv[kVec], dyv[kVec], w[kVec], stored[kVec];
 #pragma unroll
       for (int k = 0; k < kVec; ++k) xv[k] = __bfloat162float(xp[p].v[k]), dyv[k] = __bfloat162float(dyp[p].v[k]);
       load(w, weight + c);
-      store_input_grad(dx + c, xv, dyv, w, m, s, mean_g, mean_g_xhat, add_to_dinp);
+      store_input_grad(dx + c, xv, dyv, w, m, s, mean_g, mean_g_xhat, add_to_dinp, stored);
+      if constexpr (kDinpSums)
+#pragma unroll
+        for (int k = 0; k < kVec; ++k) dinp_sums[c + k] += stored[k];
     }
   }
-  // Tree over the warps: the upper half stores, the lower half adds, halving
-  // until warp 0 holds the block's sums.
-  for (int half = kOnePassWarps / 2; half > 0; half /= 2) {
-    if (warp >= half && warp < 2 * half)
+  if constexpr (kDinpSums) {
+    // Each lane's columns of the warps' rows, added in warp order; then the
+    // rows are free for the tree below.
+    __syncthreads();
+    if (warp == 0) {
+      float ds[kPacks][kVec];
 #pragma unroll
       for (int p = 0; p < kPacks; ++p)
 #pragma unroll
         for (int k = 0; k < kVec; ++k) {
-          tree_w[warp - half][(p * kWarp + lane) * kVec + k] = dw[p][k];
-          tree_b[warp - half][(p * kWarp + lane) * kVec + k] = db[p][k];
+          const int c = (p * kWarp + lane) * kVec + k;
+          ds[p][k] = shared.dinp_sums[0][c];
+          for (int w = 1; w < kOnePassWarps; ++w) ds[p][k] += shared.dinp_sums[w][c];
         }
-    __syncthreads();
-    if (warp < half)
-#pragma unroll
-      for (int p = 0; p < kPacks; ++p)
-#pragma unroll
-        for (int k = 0; k < kVec; ++k) {
-          dw[p][k] += tree_w[warp][(p * kWarp + lane) * kVec + k];
-          db[p][k] += tree_b[warp][(p * kWarp + lane) * kVec + k];
-        }
-    __syncthreads();
+      write_partial<kPacks, C>(partials + 2 * static_cast<int64_t>(gridDim.x) * C, ds, lane);
+    }
   }
+  __syncthreads();
+  add_over_warps<kPacks, C>(sums, shared.tree, warp, lane);
   if (warp != 0) return;
-  float* pw = partial_w + static_cast<int64_t>(blockIdx.x) * C;
-  float* pb = partial_b + static_cast<int64_t>(blockIdx.x) * C;
-#pragma unroll
-  for (int p = 0; p < kPacks; ++p) {
-    const int c = (p * kWarp + lane) * kVec;
-    float4* w4 = reinterpret_cast<float4*>(pw + c);
-    float4* b4 = reinterpret_cast<float4*>(pb + c);
-    w4[0] = make_float4(dw[p][0], dw[p][1], dw[p][2], dw[p][3]);
-    w4[1] = make_float4(dw[p][4], dw[p][5], dw[p][6], dw[p][7]);
-    b4[0] = make_float4(db[p][0], db[p][1], db[p][2], db[p][3]);
-    b4[1] = make_float4(db[p][4], db[p][5], db[p][6], db[p][7]);
-  }
+  write_partial<kPacks, C>(partials, sums[0], lane);
+  write_partial<kPacks, C>(partials + static_cast<int64_t>(gridDim.x) * C, sums[1], lane);
 }
 
 // Whether rows of C channels are the one-pass kernel's (whole packs of 256,
@@ -315,6 +364,16 @@ int one_pass_packs(int64_t C, std::initializer_list<const void*> pointers) {
 
 int64_t one_pass_blocks(int64_t N) { return (N + kOnePassRows - 1) / kOnePassRows; }
 
+template <int kPacks>
+void launch_one_pass(bf16* dinp, float* partials, const bf16* dout, const bf16* inp, const bf16* weight,
+                     const float* mean, const float* rstd, int64_t N, bool add_to_dinp, bool dinp_sums,
+                     cudaStream_t stream) {
+  const auto kernel = dinp_sums ? layernorm_backward_one_pass_kernel<kPacks, true>
+                                : layernorm_backward_one_pass_kernel<kPacks, false>;
+  kernel<<<static_cast<unsigned>(one_pass_blocks(N)), kOnePassWarps * kWarp, 0, stream>>>(
+      dinp, partials, dout, inp, weight, mean, rstd, N, add_to_dinp);
+}
+
 }  // namespace
 
 void layernorm_forward(bf16* out, float* mean, float* rstd, const bf16* inp, const bf16* weight,
@@ -329,43 +388,46 @@ void layernorm_forward(bf16* out, float* mean, float* rstd, const bf16* inp, con
 }
 
 size_t layernorm_backward_workspace_bytes(int64_t N, int64_t C) {
-  // Partials per 64 rows where the one-pass kernel may run (enough for the
-  // two-pass path's per 256 too, taken when the pointers are not aligned).
-  const int64_t partials = one_pass_width(C) ? one_pass_blocks(N) : chunk_count(N);
-  return 2 * static_cast<size_t>(partials * C) * sizeof(float);
+  // Three partials (dweight's, dbias's, dinp's) per 64 rows where the
+  // one-pass kernel may run; two per 256 on the two-pass path, taken when the
+  // pointers are not aligned, and enough for its bias_grad of dinp.
+  const int64_t partials = one_pass_width(C) ? 3 * one_pass_blocks(N) : 2 * chunk_count(N);
+  return static_cast<size_t>(partials * C) * sizeof(float);
 }
 
 void layernorm_backward(bf16* dinp, float* dweight, float* dbias, const bf16* dout, const bf16* inp,
                         const bf16* weight, const float* mean, const float* rstd, int64_t N,
                         int64_t C, void* workspace, size_t workspace_bytes, cudaStream_t stream,
-                        bool add_to_dinp) {
+                        bool add_to_dinp, float* dinp_sums) {
   if (N == 0) return;
   const Dims dims = {{"N", N}, {"C", C}};
   if (workspace_bytes < layernorm_backward_workspace_bytes(N, C))
     throw_cuda_error("layernorm_backward", dims, "workspace too small");
-  float* partial_w = static_cast<float*>(workspace);
-  if (const int packs = one_pass_packs(C, {dinp, dout, inp, weight, partial_w}); packs > 0) {
-    const int64_t blocks = one_pass_blocks(N);
-    float* partial_b = partial_w + blocks * C;
-    const auto kernel = packs == 4   ? layernorm_backward_one_pass_kernel<4>
-                        : packs == 3 ? layernorm_backward_one_pass_kernel<3>
-                        : packs == 2 ? layernorm_backward_one_pass_kernel<2>
-                                     : layernorm_backward_one_pass_kernel<1>;
-    kernel<<<static_cast<unsigned>(blocks), kOnePassWarps * kWarp, 0, stream>>>(dinp, partial_w, partial_b, dout, inp,
-                                                                                weight, mean, rstd, N, add_to_dinp);
+  float* partials = static_cast<float*>(workspace);
+  if (const int packs = one_pass_packs(C, {dinp, dout, inp, weight, partials}); packs > 0) {
+    const bool sums = dinp_sums != nullptr;
+    const auto launch = packs == 4   ? launch_one_pass<4>
+                        : packs == 3 ? launch_one_pass<3>
+                        : packs == 2 ? launch_one_pass<2>
+                                     : launch_one_pass<1>;
+    launch(dinp, partials, dout, inp, weight, mean, rstd, N, add_to_dinp, sums, stream);
     check_launch("layernorm_backward (one pass)", dims);
-    add_chunk_sums_pair(dweight, dbias, partial_w, blocks, C, stream);  // partial_b follows partial_w
+    const int64_t blocks = one_pass_blocks(N);
+    if (sums)
+      add_chunk_sums({dweight, dbias, dinp_sums}, partials, blocks, C, stream);
+    else
+      add_chunk_sums({dweight, dbias}, partials, blocks, C, stream);
     return;
   }
   const int64_t chunks = chunk_count(N);
-  float* partial_b = partial_w + chunks * C;
+  float* partial_b = partials + chunks * C;
   // Parameter gradients first: they read dout, which dinp may overwrite.
   if (rows_vectorizable(C, {dout, inp}))
-    launch_param_partials<kVec>(partial_w, partial_b, dout, inp, mean, rstd, N, C, chunks, stream);
+    launch_param_partials<kVec>(partials, partial_b, dout, inp, mean, rstd, N, C, chunks, stream);
   else
-    launch_param_partials<1>(partial_w, partial_b, dout, inp, mean, rstd, N, C, chunks, stream);
+    launch_param_partials<1>(partials, partial_b, dout, inp, mean, rstd, N, C, chunks, stream);
   check_launch("layernorm_backward (partials)", dims);
-  add_chunk_sums_pair(dweight, dbias, partial_w, chunks, C, stream);  // partial_b follows partial_w
+  add_chunk_sums({dweight, dbias}, partials, chunks, C, stream);  // partial_b follows
   const unsigned blocks = blocks_for(N, kRowsPerBlock);
   if (rows_vectorizable(C, {dinp, dout, inp, weight}))
     layernorm_input_grad_kernel<kVec><<<blocks, kRowThreads, 0, stream>>>(dinp, dout, inp, weight, mean, rstd, N, C,
@@ -374,6 +436,7 @@ void layernorm_backward(bf16* dinp, float* dweight, float* dbias, const bf16* do
     layernorm_input_grad_kernel<1><<<blocks, kRowThreads, 0, stream>>>(dinp, dout, inp, weight, mean, rstd, N, C,
                                                              add_to_dinp);
   check_launch("layernorm_backward", dims);
+  if (dinp_sums) bias_grad(dinp_sums, dinp, N, C, workspace, workspace_bytes, stream);  // its own pass here
 }
 
 }  // namespace alibi::cuda

@@ -71,7 +71,7 @@ class ArgCheck {
                             const Tensor& weight, const Tensor& bias) const;
   RowDims layernorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias, const Tensor& dout,
                              const Tensor& inp, const Tensor& weight, const Tensor& mean, const Tensor& rstd,
-                             bool add_to_dinp) const;
+                             bool add_to_dinp, const Tensor& dinp_sums) const;
   MatmulDims matmul_forward(const Tensor& out, const Tensor& inp, const Tensor& weight, const Tensor& bias) const;
   MatmulDims matmul_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias, const Tensor& dout,
                              const Tensor& inp, const Tensor& weight) const;

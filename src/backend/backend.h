@@ -174,11 +174,15 @@ class Backend {
                                  float eps) = 0;
   // dinp is overwritten (it may alias dout), or with add_to_dinp accumulated
   // (+=, no alias): a residual stream's gradient takes LayerNorm's share in
-  // the same pass.
+  // the same pass. dinp_sums (optional) += the column sums of dinp as
+  // written: the residual stream's gradient summed over rows is the bias
+  // gradient of the linear layer that added into the stream, taken here
+  // without a pass of its own.
   virtual void layernorm_backward(const Tensor& dinp /*[N,C]*/, const Tensor& dweight /*+=*/,
                                   const Tensor& dbias /*+=*/, const Tensor& dout,
                                   const Tensor& inp, const Tensor& weight, const Tensor& mean,
-                                  const Tensor& rstd, bool add_to_dinp = false) = 0;
+                                  const Tensor& rstd, bool add_to_dinp = false,
+                                  const Tensor& dinp_sums /*[C] f32 +=, optional*/ = Tensor{}) = 0;
 
   // ---- LayerNorm, then a linear layer (attention's and the MLP's inputs) ----
   // norm.out, norm.mean, norm.rstd = layernorm_forward of norm.inp, then

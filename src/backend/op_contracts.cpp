@@ -100,7 +100,7 @@ RowDims ArgCheck::layernorm_forward(const Tensor& out, const Tensor& mean, const
 
 RowDims ArgCheck::layernorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias,
                                      const Tensor& dout, const Tensor& inp, const Tensor& weight, const Tensor& mean,
-                                     const Tensor& rstd, bool add_to_dinp) const {
+                                     const Tensor& rstd, bool add_to_dinp, const Tensor& dinp_sums) const {
   const char* op = "layernorm_backward";
   tensor(weight, working_, op, "weight");
   const int64_t C = weight.numel();
@@ -110,6 +110,7 @@ RowDims ArgCheck::layernorm_backward(const Tensor& dinp, const Tensor& dweight, 
   if (add_to_dinp && dinp.data == dout.data) fail(op, "dinp must not alias dout when accumulating");
   shape(dweight, DType::F32, {C}, op, "dweight");
   shape(dbias, DType::F32, {C}, op, "dbias");
+  if (!dinp_sums.empty()) shape(dinp_sums, DType::F32, {C}, op, "dinp_sums");
   flat(mean, DType::F32, N, op, "mean");
   flat(rstd, DType::F32, N, op, "rstd");
   return {N, C};

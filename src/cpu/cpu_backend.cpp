@@ -124,11 +124,15 @@ class CpuBackend final : public Backend {
   }
   void layernorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias,
                           const Tensor& dout, const Tensor& inp, const Tensor& weight,
-                          const Tensor& mean, const Tensor& rstd, bool add_to_dinp = false) override {
-    const auto [N, C] = checks.layernorm_backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, add_to_dinp);
+                          const Tensor& mean, const Tensor& rstd, bool add_to_dinp = false,
+                          const Tensor& dinp_sums = Tensor{}) override {
+    const auto [N, C] =
+        checks.layernorm_backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, add_to_dinp, dinp_sums);
     with_threads([&, N = N, C = C] {
       cpu::layernorm_backward(dinp.f32(), dweight.f32(), dbias.f32(), dout.f32(), inp.f32(),
                               weight.f32(), mean.f32(), rstd.f32(), N, C, add_to_dinp);
+      // The same sums as matmul_backward's bias gradient would take of dinp.
+      if (!dinp_sums.empty()) cpu::add_column_sums(dinp_sums.f32(), dinp.f32(), N, C);
     });
   }
 

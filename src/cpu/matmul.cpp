@@ -169,21 +169,20 @@ void gemm(const Gemm<T>& g) {
   }
 }
 
-// dbias[o] += sum_n dout[n,o], rows in ascending order, one thread per column block.
+}  // namespace
+
 template <typename T>
-void bias_backward(T* dbias, const T* dout, int64_t N, int64_t OC) {
-  constexpr int64_t kBlock = 64;
+void add_column_sums(T* sums, const T* x, int64_t N, int64_t C) {
+  constexpr int64_t kBlock = 64;  // one thread a block of columns
 #pragma omp parallel for
-  for (int64_t o0 = 0; o0 < OC; o0 += kBlock) {
-    const int64_t o1 = std::min(o0 + kBlock, OC);
+  for (int64_t c0 = 0; c0 < C; c0 += kBlock) {
+    const int64_t c1 = std::min(c0 + kBlock, C);
     T sum[kBlock] = {};
     for (int64_t n = 0; n < N; ++n)
-      for (int64_t o = o0; o < o1; ++o) sum[o - o0] += dout[n * OC + o];
-    for (int64_t o = o0; o < o1; ++o) dbias[o] += sum[o - o0];
+      for (int64_t c = c0; c < c1; ++c) sum[c - c0] += x[n * C + c];
+    for (int64_t c = c0; c < c1; ++c) sums[c] += sum[c - c0];
   }
 }
-
-}  // namespace
 
 template <typename T>
 void matmul_forward(T* out, const T* inp, const T* weight, const T* bias, int64_t N, int64_t C,
@@ -198,7 +197,7 @@ void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
   // Parameter gradients first: dinp may take inp's place.
   // dweight(o,c) += sum_n dout[n,o] * inp[n,c]: A = dout^T through its strides.
   gemm(Gemm<T>{dout, 1, OC, inp, C, 1, dweight, nullptr, OC, C, N, true});
-  if (dbias) bias_backward(dbias, dout, N, OC);
+  if (dbias) add_column_sums(dbias, dout, N, OC);
   // dinp(n,c) = sum_o dout[n,o] * weight[o,c]
   if (dinp) gemm(Gemm<T>{dout, OC, 1, weight, C, 1, dinp, nullptr, N, C, OC, false});
 }
@@ -206,7 +205,8 @@ void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
 #define ALIBI_INSTANTIATE(T)                                                                 \
   template void matmul_forward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t); \
   template void matmul_backward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t,  \
-                                   int64_t);
+                                   int64_t);                                                     \
+  template void add_column_sums<T>(T*, const T*, int64_t, int64_t);
 ALIBI_INSTANTIATE(float)
 ALIBI_INSTANTIATE(double)
 #undef ALIBI_INSTANTIATE

@@ -22,4 +22,9 @@ template <typename T>
 void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
                      int64_t N, int64_t C, int64_t OC);
 
+// sums[C] += column sums of x[N,C] (a linear layer's bias gradient), rows in
+// ascending order, one thread a block of columns.
+template <typename T>
+void add_column_sums(T* sums, const T* x, int64_t N, int64_t C);
+
 }  // namespace alibi::cpu

@@ -273,11 +273,14 @@ class CudaBackend final : public Backend {
   }
   void layernorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias, const Tensor& dout,
                           const Tensor& inp, const Tensor& weight, const Tensor& mean,
-                          const Tensor& rstd, bool add_to_dinp = false) override {
-    const auto [N, C] = checks.layernorm_backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, add_to_dinp);
+                          const Tensor& rstd, bool add_to_dinp = false,
+                          const Tensor& dinp_sums = Tensor{}) override {
+    const auto [N, C] =
+        checks.layernorm_backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, add_to_dinp, dinp_sums);
     const size_t bytes = cuda::layernorm_backward_workspace_bytes(N, C);
     cuda::layernorm_backward(bf(dinp), dweight.f32(), dbias.f32(), bf(dout), bf(inp), bf(weight), mean.f32(),
-                             rstd.f32(), N, C, scratch_.get(bytes, stream_), bytes, stream_, add_to_dinp);
+                             rstd.f32(), N, C, scratch_.get(bytes, stream_), bytes, stream_, add_to_dinp,
+                             f32_or_null(dinp_sums));
   }
 
   // ---- matmul ----------------------------------------------------------------

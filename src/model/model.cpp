@@ -629,6 +629,14 @@ void Model::recompute_activations(int64_t l, const Tensor& x, int64_t B, int64_t
   if (!kept.mlp) mlp_inputs(a, l, B, T);
 }
 
+// The residual stream's gradient summed over rows is the bias gradient of the
+// linear layer that added into the stream (the MLP's out layer above a block's
+// output, the attention's projection above its middle). Where this holds, the
+// LayerNorm backward that writes that gradient adds the sums as it goes
+// (layernorm_backward's dinp_sums) and the products skip the bias: one pass
+// over the gradient less each. Not with dropout, whose mask lies between.
+bool Model::bias_grads_from_residual() const { return shape_.dropout == 0.f; }
+
 void Model::block_backward(int64_t l, const Tensor& x, const Tensor& dres, int64_t B, int64_t T) {
   recompute_activations(l, x, B, T);
   const int64_t C = shape_.d_model, F = shape_.d_ff, N = B * T, H = shape_.n_head;
@@ -650,11 +658,14 @@ void Model::block_backward(int64_t l, const Tensor& x, const Tensor& dres, int64
     backend_.dropout_backward(dbranch, shape_.dropout, dropout_site_seed(l, kMlpDropout));
     dmlp = dbranch;
   }
-  backend_.matmul_gelu_backward(dfc, g.out_weight, g.out_bias, dmlp, rows(a.fc_gelu, {N, F}), rows(a.fc, {N, F}),
-                                w.out_weight);
+  const bool from_residual = bias_grads_from_residual();
+  const Tensor none;
+  backend_.matmul_gelu_backward(dfc, g.out_weight, from_residual ? none : g.out_bias, dmlp,
+                                rows(a.fc_gelu, {N, F}), rows(a.fc, {N, F}), w.out_weight);
   backend_.matmul_backward(dtmp, g.fc_weight, g.fc_bias, dfc, rows(a.ln2, {N, C}), w.fc_weight);
   backend_.layernorm_backward(dres, g.ln2_weight, g.ln2_bias, dtmp, mid, w.ln2_weight, rows(a.ln2_mean, {N}),
-                              rows(a.ln2_rstd, {N}), /*add_to_dinp=*/true);  // dres now holds d mid
+                              rows(a.ln2_rstd, {N}), /*add_to_dinp=*/true,
+                              from_residual ? g.proj_bias : none);  // dres now holds d mid
 
   // Attention: mid = x + dropout(W_proj Attn(rotary(W_qkv LN1(x)))).
   Tensor dattn_out = dres;
@@ -666,14 +677,15 @@ void Model::block_backward(int64_t l, const Tensor& x, const Tensor& dres, int64
   Tensor att = rows(a.att, {B, T, C}), datt = rows(lnf_, {B, T, C});  // lnf_ is free here
   Tensor qkv = rows(a.qkv, {B, T, 3, H, shape_.head_dim()});
   Tensor dqkv = rows(d_qkv_, {B, T, 3, H, shape_.head_dim()});
-  backend_.matmul_backward(datt.view({N, C}), g.proj_weight, g.proj_bias, dattn_out, att.view({N, C}),
-                           w.proj_weight);
+  backend_.matmul_backward(datt.view({N, C}), g.proj_weight, from_residual ? none : g.proj_bias, dattn_out,
+                           att.view({N, C}), w.proj_weight);
   backend_.attention_backward(dqkv, datt, qkv, att, rows(a.lse, {B, H, T}), slopes_, attention_shape(B, T));
   if (shape_.position == PositionMethod::Rotary) backend_.rotary_backward(dqkv, shape_.rotary_base);
   backend_.matmul_backward(dtmp, g.qkv_weight, g.qkv_bias, dqkv.view({N, 3 * C}), rows(a.ln1, {N, C}),
                            w.qkv_weight);
   backend_.layernorm_backward(dres, g.ln1_weight, g.ln1_bias, dtmp, xr, w.ln1_weight, rows(a.ln1_mean, {N}),
-                              rows(a.ln1_rstd, {N}), /*add_to_dinp=*/true);  // dres now holds d x
+                              rows(a.ln1_rstd, {N}), /*add_to_dinp=*/true,
+                              from_residual && l > 0 ? grads_.blocks[l - 1].out_bias : none);  // dres: d x
 }
 
 void Model::embed_backward(const Tensor& dx0, int64_t B, int64_t T) {
@@ -706,7 +718,8 @@ void Model::backward(const GradsReadyHook& grads_ready) {
   Tensor x_last = rows(blocks_.back().residual_out, {N, C});
   Tensor dlnf = rows(d_scratch_, {N, C}), dres = rows(d_residual_, {N, C});
   backend_.layernorm_backward(dres, grads_.lnf_weight, grads_.lnf_bias, dlnf, x_last, weights_.lnf_weight,
-                              rows(lnf_mean_, {N}), rows(lnf_rstd_, {N}));
+                              rows(lnf_mean_, {N}), rows(lnf_rstd_, {N}), /*add_to_dinp=*/false,
+                              bias_grads_from_residual() ? grads_.blocks.back().out_bias : Tensor{});
   ready_through(shape_.n_layer);
 
   for (int64_t l = shape_.n_layer - 1; l >= 0; --l) {

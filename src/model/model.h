@@ -187,6 +187,7 @@ class Model {
   void mlp_residual(const BlockActivations& a, int64_t l, int64_t B, int64_t T, bool dropout);
   void recompute_activations(int64_t l, const Tensor& x, int64_t B, int64_t T);
   void block_backward(int64_t l, const Tensor& x, const Tensor& dresidual, int64_t B, int64_t T);
+  bool bias_grads_from_residual() const;
   void embed_backward(const Tensor& dresidual, int64_t B, int64_t T);
   AttentionShape attention_shape(int64_t B, int64_t T) const;
   std::vector<float> download_f32(const Tensor& logits);

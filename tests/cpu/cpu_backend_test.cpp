@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <functional>
 
@@ -303,6 +304,14 @@ TEST(CpuBackendWiring, RotaryLayerNormMatmul) {
   EXPECT_EQ(dinp.data, r_dinp);
   EXPECT_EQ(dw.data, r_dw);
   EXPECT_EQ(db.data, r_db);
+  // dinp_sums += column sums of dinp as written (a bias gradient, summed in
+  // matmul_backward's order), checked against sums in double.
+  HostTensor sums({C}, 19);
+  std::vector<double> want_sums(sums.data.begin(), sums.data.end());
+  be->layernorm_backward(dinp.t, dw.t, db.t, dout.t, inp.t, w.t, mean.t, rstd.t, /*add_to_dinp=*/true, sums.t);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c) want_sums[c] += dinp.data[n * C + c];
+  for (int64_t c = 0; c < C; ++c) EXPECT_NEAR(sums.data[c], want_sums[c], 1e-5 * (1 + std::fabs(want_sums[c])));
 
   HostTensor weight({OC, C}, 12), bias({OC}, 13), mout({N, OC}, 14), mdout({N, OC}, 15),
       mdinp({N, C}, 16), mdw({OC, C}, 17), mdb({OC}, 18);

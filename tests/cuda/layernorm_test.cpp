@@ -83,6 +83,30 @@ void check_layernorm(int64_t N, int64_t C) {
   std::vector<float> expected = be.download_cpu(cdi.t);
   for (size_t i = 0; i < expected.size(); ++i) expected[i] += residual[i];
   EXPECT_TRUE(close(be.download(acc.t), expected, kBf16Tol));
+
+  // dinp_sums: the column sums of dinp as stored (the bias gradient of the
+  // layer that wrote the residual stream), added to what it holds; checked
+  // against sums in double of the dinp that came back, overwritten and
+  // accumulated, twice for the same bits.
+  const std::vector<float> sums0 = random_values(C, 48);
+  for (const bool add : {false, true}) {
+    SCOPED_TRACE(add ? "dinp_sums, add_to_dinp" : "dinp_sums");
+    std::vector<float> first_sums;
+    for (int run = 0; run < 2; ++run) {
+      Owned di = add ? be.to_gpu(residual, {N, C}, DType::BF16) : allocate(*be.gpu, {N, C}, DType::BF16);
+      if (!add) be.poison(di.t);
+      Owned sums = be.to_gpu(sums0, {C}, DType::F32);
+      be.gpu->layernorm_backward(di.t, gdw.t, gdb.t, gdo.t, gi.t, gw.t, gm.t, gr.t, add, sums.t);
+      const std::vector<float> got_di = be.download(di.t), got = be.download(sums.t);
+      EXPECT_TRUE(close(got_di, add ? expected : be.download_cpu(cdi.t), kBf16Tol));
+      std::vector<double> want_sums(sums0.begin(), sums0.end());
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t c = 0; c < C; ++c) want_sums[c] += got_di[n * C + c];
+      EXPECT_TRUE(close(got, std::vector<float>(want_sums.begin(), want_sums.end()), 1e-5));
+      if (run == 0) first_sums = got;
+      else EXPECT_TRUE(same_bits(got, first_sums)) << "dinp sums are not deterministic";
+    }
+  }
 }
 
 TEST(CudaLayerNorm, MatchesCpuWithOddSizes) {
