@@ -36,8 +36,12 @@ for b in "$@"; do
   [ -d "$b/lib" ] || ln -sfn "$PACK/lib" "$b/lib"
   builds+=("$(realpath "$b")")
 done
+# The commit the pack was built from, as its binaries report it (this checkout's
+# git HEAD need not be it): what bench records name (run_facts.py).
+ALIBI_COMMIT=$("$PACK/alibi-bench" --version 2>/dev/null | sed -n 's/.*(commit \([^)]*\)).*/\1/p')
+export ALIBI_COMMIT
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader > "$R/gpu.txt" 2>&1
-git log --oneline -1 >> "$R/gpu.txt"
+echo "pack: commit ${ALIBI_COMMIT:-unknown}" >> "$R/gpu.txt"
 for stage in ${STAGES:-tests decode ab train}; do
   [ "$(left)" -gt 30 ] || { echo "device_call: no time left for $stage" | tee -a "$R/stages.txt"; continue; }
   case "$stage" in
