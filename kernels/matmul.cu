@@ -183,28 +183,26 @@ void make_layout(Layout& l, cudaDataType_t type, int64_t rows, int64_t cols, con
 using RunGemm = std::function<cublasStatus_t(const cublasLtMatmulAlgo_t&)>;
 
 // The heuristic's order is a guess: for fused epilogues and skinny shapes its
-// first pick is often not the fastest. So its first kCandidates are timed on
-// the stream and the fastest is kept, once per shape. Each timing is
-// kRunsPerTiming runs back to back (as the step runs them: a lone run timed
-// between two syncs pays a cold start that differs from kernel to kernel), in
-// kRounds rounds that take every candidate in turn (a drift of the clocks
-// falls on all alike); a candidate's time is its median round.
+// first pick is often not the fastest. So its first kCandidates are each run
+// a few times on the stream and the fastest is kept, once per shape.
 constexpr int kCandidates = 8;
-constexpr int kRounds = 3;
-constexpr int kRunsPerTiming = 4;
+constexpr int kTimedRuns = 3;
 
-// Milliseconds a run of kRunsPerTiming runs of `algo` back to back takes, per
-// run; infinity where the algorithm fails to run.
-float time_runs(const RunGemm& run, const cublasLtMatmulAlgo_t& algo, CudaEventPair& events, cudaStream_t stream,
-                const OpShape& s) {
-  check(cudaEventRecord(events.start, stream), s, "cudaEventRecord");
-  for (int r = 0; r < kRunsPerTiming; ++r)
+// Median milliseconds of kTimedRuns runs after one warm-up; infinity where
+// the algorithm fails to run.
+float time_algo(const RunGemm& run, const cublasLtMatmulAlgo_t& algo, cudaStream_t stream, const OpShape& s) {
+  if (run(algo) != CUBLAS_STATUS_SUCCESS) return std::numeric_limits<float>::infinity();
+  std::array<float, kTimedRuns> ms{};
+  CudaEventPair events(s);
+  for (float& t : ms) {
+    check(cudaEventRecord(events.start, stream), s, "cudaEventRecord");
     if (run(algo) != CUBLAS_STATUS_SUCCESS) return std::numeric_limits<float>::infinity();
-  check(cudaEventRecord(events.stop, stream), s, "cudaEventRecord");
-  check(cudaEventSynchronize(events.stop), s, "cudaEventSynchronize");
-  float ms = 0.f;
-  check(cudaEventElapsedTime(&ms, events.start, events.stop), s, "cudaEventElapsedTime");
-  return ms / kRunsPerTiming;
+    check(cudaEventRecord(events.stop, stream), s, "cudaEventRecord");
+    check(cudaEventSynchronize(events.stop), s, "cudaEventSynchronize");
+    check(cudaEventElapsedTime(&t, events.start, events.stop), s, "cudaEventElapsedTime");
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[kTimedRuns / 2];
 }
 
 // Runs that add into d (beta != 0 with c = d, a gradient accumulating) must
@@ -242,20 +240,11 @@ cublasLtMatmulAlgo_t fastest(const cublasLtMatmulHeuristicResult_t* results, int
   const size_t element = g.c_type == CUDA_R_32F ? sizeof(float) : sizeof(bf16);
   std::optional<SavedOutput> saved;
   if (accumulates) saved.emplace(g.d, static_cast<size_t>(g.m * g.n) * element, stream, s);
-  // A warm-up run of each (one that fails is out), then the rounds.
-  std::vector<std::array<float, kRounds>> ms(found);
-  std::vector<bool> runs(found);
-  for (int i = 0; i < found; ++i) runs[i] = run(results[i].algo) == CUBLAS_STATUS_SUCCESS;
-  CudaEventPair events(s);
-  for (int round = 0; round < kRounds; ++round)
-    for (int i = 0; i < found; ++i)
-      ms[i][round] = runs[i] ? time_runs(run, results[i].algo, events, stream, s)
-                             : std::numeric_limits<float>::infinity();
   int best = 0;
   float best_ms = std::numeric_limits<float>::infinity();
   for (int i = 0; i < found; ++i) {
-    std::sort(ms[i].begin(), ms[i].end());
-    if (ms[i][kRounds / 2] < best_ms) best = i, best_ms = ms[i][kRounds / 2];
+    const float ms = time_algo(run, results[i].algo, stream, s);
+    if (ms < best_ms) best = i, best_ms = ms;
   }
   if (saved) saved->restore();
   return results[best].algo;
