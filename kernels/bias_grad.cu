@@ -5,7 +5,6 @@
 #include "cuda/cuda_check.cuh"
 #include "kernels/chunk_sums.cuh"
 #include "kernels/common.cuh"
-#include "kernels/dependent_launch.cuh"
 #include "kernels/map.cuh"
 
 namespace alibi::cuda {
@@ -23,7 +22,6 @@ __global__ void __launch_bounds__(kWarps * kWarp)
     bias_grad_partials_kernel(float* partials, const bf16* dout, int64_t N, int64_t OC, int64_t chunk_rows) {
   constexpr int kTile = kWarp * kVec;
   __shared__ float sums[kWarps][kTile];
-  allow_next_kernel_to_start();  // add_chunk_sums, launched while this runs
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
   const int64_t tile_col = int64_t(blockIdx.x) * kTile;
   const int64_t col = tile_col + lane * kVec;  // kVec > 1 needs OC % kVec == 0

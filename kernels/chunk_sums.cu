@@ -2,7 +2,6 @@
 
 #include "cuda/cuda_check.cuh"
 #include "kernels/common.cuh"
-#include "kernels/dependent_launch.cuh"
 
 namespace alibi::cuda {
 namespace {
@@ -20,13 +19,8 @@ struct Outputs {
 };
 
 // blockIdx.y picks the sum: outs.out[y], from the y-th [chunks, C] partials.
-// Launched as a dependent kernel: its launch overlaps the partials kernel
-// before it, which calls allow_next_kernel_to_start() (a few microseconds,
-// ~100 times a training step).
 __global__ void add_chunk_sums_kernel(Outputs outs, const float* partials, int64_t chunks, int64_t C) {
   __shared__ float lane_sums[kChunkLanes][kWarp];
-  wait_for_previous_kernels();
-  allow_next_kernel_to_start();
   float* out = outs.out[blockIdx.y];
   partials += blockIdx.y * chunks * C;
   const int64_t c = int64_t(blockIdx.x) * kWarp + threadIdx.x;
@@ -53,7 +47,7 @@ void add_chunk_sums(std::initializer_list<float*> outs, const float* partials, i
   int n = 0;
   for (float* out : outs) o.out[n++] = out;
   const dim3 grid(blocks_for(C, kWarp), static_cast<unsigned>(n));
-  launch_dependent(add_chunk_sums_kernel, grid, dim3(kWarp, kChunkLanes), 0, stream, o, partials, chunks, C);
+  add_chunk_sums_kernel<<<grid, dim3(kWarp, kChunkLanes), 0, stream>>>(o, partials, chunks, C);
   check_launch("add_chunk_sums", dims);
 }
 

@@ -11,10 +11,6 @@
 //   - it calls allow_next_kernel_to_start() after that wait (not before: the
 //     next kernel's early start would then chain on and fill the GPU with
 //     waiting blocks).
-// A kernel launched the ordinary way (which waits for the kernels before it
-// anyway) may call allow_next_kernel_to_start() at its start: the dependent
-// kernel after it is then launched while it runs, and its own wait still
-// returns only once this kernel has finished and its writes are visible.
 // Transitivity holds: once a kernel's wait returns, every kernel before it in
 // the stream has finished and its writes are visible.
 #pragma once

@@ -2,7 +2,6 @@
 #include "kernels/bias_grad.cuh"
 #include "kernels/chunk_sums.cuh"
 #include "kernels/common.cuh"
-#include "kernels/dependent_launch.cuh"
 #include "kernels/layernorm.cuh"
 #include "kernels/map.cuh"
 
@@ -159,7 +158,6 @@ __global__ void __launch_bounds__(kWarp * kRowLanes)
                                     const float* mean, const float* rstd, int64_t N, int64_t C) {
   constexpr int kTile = kWarp * V;
   __shared__ float shared_w[kRowLanes][kTile], shared_b[kRowLanes][kTile];
-  allow_next_kernel_to_start();  // add_chunk_sums, launched while this runs
   const int64_t tile_col = static_cast<int64_t>(blockIdx.x) * kTile;
   const int64_t c = tile_col + threadIdx.x * V;  // V > 1 needs C % V == 0
   const int64_t chunk = blockIdx.y;
@@ -273,7 +271,6 @@ __global__ void __launch_bounds__(kOnePassWarps * kWarp, kPacks <= 3 ? 2 : 1)
                                        bool add_to_dinp) {
   constexpr int C = kPacks * kWarp * kVec;
   __shared__ OnePassShared<C> shared;
-  allow_next_kernel_to_start();  // add_chunk_sums, launched while this runs
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
   float* dinp_sums = shared.dinp_sums[warp];  // this warp's; each lane its own columns
   if constexpr (kDinpSums)
