@@ -11,7 +11,8 @@
 # runs with PACK's lib/ unless it has its own).
 # Environment: CALL_S (the call's seconds, default 590), STAGES (default
 # "tests decode ab train"; also "probe": PACK's gelu_gemm_probe, and
-# "decode-ab": every build's decode op by op), AB_ROUNDS (2), BASELINE_DIR
+# "decode-ab": every build's decode op by op, and "breakdown": PACK's
+# bench/breakdown.sh of the 124M step), AB_ROUNDS (2), BASELINE_DIR
 # (../shared/bench, for train), TESTS (the gtest filter).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -63,6 +64,9 @@ for stage in ${STAGES:-tests decode ab train}; do
       [ ${#builds[@]} -ge 2 ] || continue
       AB_BUDGET_S=$(capped $(( $(left) - 150 ))) bash bench/ab.sh "$R/ab" "${builds[@]}" > "$R/ab.log" 2>&1
       echo "ab: exit $?" >> "$R/stages.txt"; tail -$(( ${#builds[@]} + 3 )) "$R/ab.log" ;;
+    breakdown)
+      timeout "$(capped 150)" bash bench/breakdown.sh "$PACK" "$R/breakdown" > "$R/breakdown.log" 2>&1
+      echo "breakdown: exit $?" >> "$R/stages.txt"; grep -E " ms x" "$R/breakdown.log" | head -16 ;;
     train)
       TRAIN_BUDGET_S=$(capped $(( $(left) - 100 ))) timeout "$(capped 600)" bash bench/train.sh "$PACK" "${BASELINE_DIR:-../shared/bench}" \
         "$R/train" > "$R/train.log" 2>&1
