@@ -434,9 +434,11 @@ void parameter_grads(MatmulContext& ctx, float* dweight, float* dbias, const bf1
 
 // An input-gradient product (input_grad_gemm) with the weight transposed
 // into the workspace first, its A read as op T: cuBLASLt's DGELU kernels for
-// the weight as stored (NN) are slower than for TN (on an H100 at 124M's MLP
-// output layer, bench/gelu_gemm_probe.cu: 185 against 157 us; the transpose
-// moves 9.4 MB). Only where the copy takes at most half the workspace
+// the weight as stored (NN) were slower than for TN in one probe on an H100
+// at 124M's MLP output layer (bench/gelu_gemm_probe.cu: 185 against 157 us)
+// and equal in another (163 and 164); in the step, 180 us (NN) and 165 (TN);
+// the transpose moves 9.4 MB (docs/results/gpu-training.md). Only where the
+// copy takes at most half the workspace
 // (cuBLASLt keeps the rest); false where it does not fit or cuBLASLt offers
 // nothing, and the caller runs g as it is.
 bool try_gemm_transposed_weight(MatmulContext& ctx, Gemm g, const bf16* weight, const OpShape& s,
