@@ -53,6 +53,14 @@ __global__ void kv_cache_write_kernel(bf16* k_cache, bf16* v_cache, const bf16* 
   v_cache[dst] = qkv[src + s.H * s.D];
 }
 
+// After every kernel before it: the step's attention read the lengths.
+__global__ void kv_cache_advance_kernel(int32_t* lengths, int64_t B, int32_t added) {
+  wait_for_previous_kernels();
+  allow_next_kernel_to_start();
+  const int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (b < B) lengths[b] += added;
+}
+
 // One split of one (row, head) a block: blockIdx = (split, head, row). The
 // row's length was set before the step and the cached keys and values before
 // this launch, so the split's first round loads before the wait for the
@@ -152,6 +160,13 @@ void kv_cache_write(bf16* k_cache, bf16* v_cache, const bf16* qkv, const int32_t
   launch_dependent(kv_cache_write_kernel, dim3(blocks_for(n, 256)), dim3(256), 0, stream, k_cache, v_cache, qkv, starts,
                    T, dims);
   check_launch("kv_cache_write", {{"B", dims.B}, {"T", T}, {"H", dims.H}, {"L", dims.L}, {"D", dims.D}});
+}
+
+void kv_cache_advance(int32_t* lengths, int64_t B, int64_t added, cudaStream_t stream) {
+  if (B == 0) return;
+  launch_dependent(kv_cache_advance_kernel, dim3(blocks_for(B, 256)), dim3(256), 0, stream, lengths, B,
+                   static_cast<int32_t>(added));
+  check_launch("kv_cache_advance", {{"B", B}, {"added", added}});
 }
 
 size_t attention_decode_workspace_bytes(KvCacheDims dims) {

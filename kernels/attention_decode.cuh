@@ -23,6 +23,9 @@ struct KvCacheDims {
 void kv_cache_write(__nv_bfloat16* k_cache, __nv_bfloat16* v_cache, const __nv_bfloat16* qkv,
                     const int32_t* starts, int64_t T, KvCacheDims dims, cudaStream_t stream);
 
+// lengths[b] += added for b < B (Backend::kv_cache_advance).
+void kv_cache_advance(int32_t* lengths, int64_t B, int64_t added, cudaStream_t stream);
+
 size_t attention_decode_workspace_bytes(KvCacheDims dims);
 
 // Row b's token (qkv [B,1,3,H,D]) at position lengths[b] - 1: its key and

@@ -92,6 +92,8 @@ class ArgCheck {
   // ... and attention_decode's: out [B,H*D] in the working dtype, slopes [H] f32.
   void attention_decode(const Tensor& out, const Tensor& qkv, const Tensor& k_cache, const Tensor& v_cache,
                         const Tensor& lengths, const Tensor& slopes, const KvCacheShape& s) const;
+  // ... and kv_cache_advance's: lengths [B] i32, B >= 1, added >= 1.
+  void kv_cache_advance(const Tensor& lengths, int64_t added) const;
   void gelu_forward(const Tensor& out, const Tensor& inp) const;
   void gelu_backward(const Tensor& dinp, const Tensor& inp, const Tensor& dout) const;
   void add(const Tensor& out, const Tensor& a, const Tensor& b) const;

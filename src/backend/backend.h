@@ -272,6 +272,10 @@ class Backend {
   virtual void attention_decode(const Tensor& out, const Tensor& qkv, const Tensor& k_cache,
                                 const Tensor& v_cache, const Tensor& lengths, const Tensor& slopes,
                                 KvCacheShape shape) = 0;
+  // lengths[b] += added for every row: a recorded decode step ends with it,
+  // so that the device already holds the next step's lengths and the host
+  // sends none (KvCache::append).
+  virtual void kv_cache_advance(const Tensor& lengths /*[B] i32*/, int64_t added) = 0;
 
   // tokens[n] = the first index of the largest of logits[n, 0 .. limit-1]
   // (a NaN is never the larger): greedy decoding, without the logits leaving

@@ -222,6 +222,13 @@ void ArgCheck::attention_decode(const Tensor& out, const Tensor& qkv, const Tens
   shape(slopes, DType::F32, {s.H}, op, "slopes");
 }
 
+void ArgCheck::kv_cache_advance(const Tensor& lengths, int64_t added) const {
+  const char* op = "kv_cache_advance";
+  if (lengths.numel() < 1) fail(op, "lengths [B] needs at least one row");
+  flat(lengths, DType::I32, lengths.numel(), op, "lengths [B]");
+  if (added < 1) fail(op, "added must be at least 1, got " + std::to_string(added));
+}
+
 // ---- elementwise, loss, optimizer --------------------------------------------------
 
 void ArgCheck::gelu_forward(const Tensor& out, const Tensor& inp) const {

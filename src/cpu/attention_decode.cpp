@@ -20,6 +20,10 @@ void kv_cache_write(T* k_cache, T* v_cache, const T* qkv, const int32_t* starts,
       }
 }
 
+void kv_cache_advance(int32_t* lengths, int64_t B, int64_t added) {
+  for (int64_t b = 0; b < B; ++b) lengths[b] += static_cast<int32_t>(added);
+}
+
 template <typename T>
 void attention_decode(T* out, const T* qkv, const T* k_cache, const T* v_cache, const int32_t* lengths,
                       const T* slopes, int64_t B, int64_t H, int64_t L, int64_t D) {

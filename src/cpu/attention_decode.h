@@ -19,6 +19,9 @@ template <typename T>
 void kv_cache_write(T* k_cache, T* v_cache, const T* qkv, const int32_t* starts, int64_t B, int64_t T_new,
                     int64_t H, int64_t L, int64_t D);
 
+// lengths[b] += added: the positions a decode step leaves for the next.
+void kv_cache_advance(int32_t* lengths, int64_t B, int64_t added);
+
 template <typename T>
 void attention_decode(T* out, const T* qkv, const T* k_cache, const T* v_cache, const int32_t* lengths,
                       const T* slopes, int64_t B, int64_t H, int64_t L, int64_t D);

@@ -191,6 +191,10 @@ class CpuBackend final : public Backend {
                             s.H, s.L, s.D);
     });
   }
+  void kv_cache_advance(const Tensor& lengths, int64_t added) override {
+    checks.kv_cache_advance(lengths, added);
+    cpu::kv_cache_advance(lengths.i32(), lengths.numel(), added);
+  }
   void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv,
                           const Tensor& out, const Tensor& lse, const Tensor& slopes,
                           AttentionShape s) override {

@@ -350,6 +350,11 @@ class CudaBackend final : public Backend {
     cuda::attention_decode(bf(out), bf(qkv), bf(k_cache), bf(v_cache), lengths.i32(), slopes.f32(), dims,
                            scratch_.get(bytes, stream_), bytes, counters, stream_);
   }
+  void kv_cache_advance(const Tensor& lengths, int64_t added) override {
+    checks.kv_cache_advance(lengths, added);
+    cuda::kv_cache_advance(lengths.i32(), lengths.numel(), added, stream_);
+  }
+
   bool decode_step(const DecodeStepArgs& a) override {
     checks.decode_step(a);
     cuda::DecodeStepModel m = decode_step_model(a);

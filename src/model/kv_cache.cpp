@@ -64,6 +64,12 @@ KvCache::Positions KvCache::append(int64_t first, int64_t count, int64_t added) 
   auto part = [&](const Tensor& all) {
     return Tensor(static_cast<int32_t*>(all.data) + first, {count}, DType::I32, all.device);
   };
+  const bool on_device = added == 1 && ahead_.first == first && ahead_.count == count;
+  ahead_ = {};
+  if (on_device) {
+    for (int64_t b = first; b < first + count; ++b) lengths_[b] += 1;
+    return {Tensor(), part(lengths_device_)};
+  }
   Positions p{part(starts_device_), part(lengths_device_)};
   backend_.upload(p.starts, lengths_.data() + first);
   for (int64_t b = first; b < first + count; ++b) lengths_[b] += static_cast<int32_t>(added);
@@ -71,13 +77,19 @@ KvCache::Positions KvCache::append(int64_t first, int64_t count, int64_t added) 
   return p;
 }
 
+void KvCache::advanced_on_device(int64_t first, int64_t count) {
+  check_rows(first, count);
+  ahead_ = {first, count};
+}
+
 void KvCache::truncate(int64_t first, int64_t count, int32_t length) {
   check_rows(first, count);
+  ahead_ = {};  // the next append uploads the lengths it uses
   for (int64_t b = first; b < first + count; ++b) {
     if (length < 0 || length > lengths_[b])
       throw std::out_of_range("KV cache row " + std::to_string(b) + " holds " + std::to_string(lengths_[b]) +
                               " positions; it cannot be cut to " + std::to_string(length));
-    lengths_[b] = length;  // append() uploads the lengths it uses
+    lengths_[b] = length;
   }
 }
 

@@ -34,10 +34,18 @@ class KvCache {
   // Where `added` new positions of rows [first, first + count) go, on the
   // device: starts (the lengths before) and lengths (after). Advances the
   // rows; throws, naming the row, when one would pass the capacity.
+  // Both are uploaded (a round trip to the device), except after
+  // advanced_on_device for the same rows and one position: then the device
+  // holds the lengths already and starts comes back empty (a decode step
+  // reads only the lengths).
   struct Positions {
     Tensor starts, lengths;  // i32 [count]
   };
   Positions append(int64_t first, int64_t count, int64_t added);
+  // The step that appended one position to rows [first, first + count) has
+  // also advanced their device lengths by one (Backend::kv_cache_advance,
+  // after its last read of them), to those of the next such step.
+  void advanced_on_device(int64_t first, int64_t count);
   // Forgets all but the first `length` positions of rows [first, first +
   // count) (a shared prompt kept, what came after it dropped); throws when a
   // row holds fewer.
@@ -54,6 +62,12 @@ class KvCache {
   std::unique_ptr<Buffer> buffer_, positions_buffer_;
   std::vector<Tensor> keys_, values_;  // per layer, [rows,H,L,D]
   Tensor starts_device_, lengths_device_;
+  // Rows whose device lengths are the host's plus one (advanced_on_device);
+  // count 0: none, the device's lengths are the host's.
+  struct RowRange {
+    int64_t first = 0, count = 0;
+  };
+  RowRange ahead_;
 };
 
 }  // namespace alibi

@@ -565,18 +565,20 @@ void Model::decode_step(int64_t B, const CachedStep& step, int64_t greedy_limit)
   if (!decode_graph_.same_step(now)) decode_graph_ = std::move(now);
   if (decode_graph_.graph) {
     decode_graph_.graph->replay();
+    step.cache->advanced_on_device(step.first_row, B);
     return;
   }
   // The first run eagerly: it also grows every scratch buffer, which a
   // recording must not do.
   if (!decode_graphs_ || !backend_.can_capture() || !decode_graph_.ran_eagerly) {
-    cached_forward_ops(B, 1, step, greedy_limit);
+    decode_step_ops(B, step, greedy_limit);
     decode_graph_.ran_eagerly = true;
+    step.cache->advanced_on_device(step.first_row, B);
     return;
   }
   backend_.begin_capture();
   try {
-    cached_forward_ops(B, 1, step, greedy_limit);
+    decode_step_ops(B, step, greedy_limit);
   } catch (...) {
     // End the recording so that the stream is usable again; the error to
     // report is the op's, not the aborted recording's.
@@ -588,6 +590,14 @@ void Model::decode_step(int64_t B, const CachedStep& step, int64_t greedy_limit)
   }
   decode_graph_.graph = backend_.end_capture();
   decode_graph_.graph->replay();  // recording ran nothing
+  step.cache->advanced_on_device(step.first_row, B);
+}
+
+// A decode step's ops, and last the rows' device lengths moved on to the
+// next step's: then the host sends none (KvCache::append).
+void Model::decode_step_ops(int64_t B, const CachedStep& step, int64_t greedy_limit) {
+  cached_forward_ops(B, 1, step, greedy_limit);
+  backend_.kv_cache_advance(step.positions.lengths, 1);
 }
 
 // A host f32 copy of logits rows (converted on the device where they are bf16).

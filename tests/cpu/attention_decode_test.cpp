@@ -7,6 +7,7 @@
 
 #include <cmath>
 
+#include "cpu/cpu_backend.h"
 #include "cpu/grad_check.h"
 #include "model/alibi_slopes.h"
 #include "support/attention_reference.h"
@@ -62,6 +63,20 @@ TEST(AttentionDecode, EqualsTheLastQueryOfFullAttention) {
 }
 
 TEST(AttentionDecode, AFullCache) { expect_decode_matches_full_attention({2, 16, 4, 16, 8, {16, 9}}); }
+
+TEST(KvCacheAdvance, AddsToEveryRowAndTheBackendRefusesBadArguments) {
+  std::vector<int32_t> lengths = {0, 7, 1024};
+  kv_cache_advance(lengths.data(), 3, 2);
+  EXPECT_EQ(lengths, (std::vector<int32_t>{2, 9, 1026}));
+  auto backend = make_cpu_backend(1);
+  const Tensor t(lengths.data(), {3}, DType::I32, Device::CPU);
+  backend->kv_cache_advance(t, 1);
+  EXPECT_EQ(lengths, (std::vector<int32_t>{3, 10, 1027}));
+  EXPECT_THROW(backend->kv_cache_advance(t, 0), std::invalid_argument);
+  std::vector<float> f32(3);
+  EXPECT_THROW(backend->kv_cache_advance(Tensor(f32.data(), {3}, DType::F32, Device::CPU), 1), std::invalid_argument);
+  EXPECT_EQ(lengths, (std::vector<int32_t>{3, 10, 1027}));  // refused: nothing written
+}
 
 }  // namespace
 }  // namespace alibi::cpu

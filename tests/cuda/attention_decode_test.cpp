@@ -58,5 +58,24 @@ TEST(CudaAttentionDecode, MatchesTheCpuAcrossSplitsAndHeadDims) {
   expect_decode_matches_cpu({4, 12, 12000, 64, {11999, 12000, 70, 1025}});  // splits of the largest size (1024 keys)
 }
 
+// More rows than a block of the kernel has threads; the same sums as the CPU.
+TEST(CudaKvCacheAdvance, MatchesTheCpu) {
+  ALIBI_REQUIRE_GPU();
+  Backends be;
+  std::vector<int32_t> lengths(300);
+  Rng rng(3);
+  for (int32_t& n : lengths) n = static_cast<int32_t>(rng.below(5000));
+  Owned gpu = be.to_gpu_i32(lengths), cpu = be.to_cpu_i32(lengths);
+  for (int64_t added : {1, 3}) {
+    be.gpu->kv_cache_advance(gpu.t, added);
+    be.cpu->kv_cache_advance(cpu.t, added);
+  }
+  std::vector<int32_t> got(lengths.size()), want(lengths.size());
+  be.gpu->download(got.data(), gpu.t);
+  be.cpu->download(want.data(), cpu.t);
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(got[7], lengths[7] + 4);
+}
+
 }  // namespace
 }  // namespace alibi::cudatest

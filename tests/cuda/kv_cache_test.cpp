@@ -53,6 +53,52 @@ TEST(CudaKvCache, GreedyTokensAndLogitsEqualFullRecomputation) {
   }
 }
 
+// Decode steps over changing sets of rows (each set's steps recorded
+// anew, its first step eager): a step on the rows the last one took finds
+// its lengths on the device already, advanced by that step; any other
+// sends them. Every row's logits stay those of a full forward over its own
+// sequence (bf16 bounds).
+TEST(CudaKvCache, StepsOverChangingRowsEqualFullRecomputation) {
+  ALIBI_REQUIRE_GPU();
+  const ModelShape shape = small_alibi_shape();
+  auto gpu = make_backend(RuntimeConfig{DeviceChoice::Cuda, 0});
+  Model model(*gpu, shape);
+  model.load_parameters(init_parameters(model.layout(), shape, 0.1f, 45));
+  const int64_t V = shape.vocab;
+  Rng rng(17);
+  std::vector<std::vector<int32_t>> sequences(2);
+  std::vector<int32_t> next(2);
+  KvCache cache(*gpu, shape, 2, 200);
+  for (int64_t b = 0; b < 2; ++b) {
+    sequences[b].resize(static_cast<size_t>(30 + 41 * b));
+    for (int32_t& t : sequences[b]) t = static_cast<int32_t>(rng.below(shape.vocab));
+    const auto logits = model.forward_cached(sequences[b].data(), 1, static_cast<int64_t>(sequences[b].size()), cache, b);
+    next[b] = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  }
+  const std::vector<std::pair<int64_t, int64_t>> steps = {{0, 2}, {0, 2}, {0, 2}, {1, 1}, {1, 1}, {1, 1},
+                                                          {0, 2}, {0, 1}, {0, 2}, {0, 2}, {0, 2}};
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const auto [first, count] = steps[i];
+    const std::vector<float> logits = model.forward_cached(next.data() + first, count, 1, cache, first);
+    for (int64_t r = 0; r < count; ++r) {
+      const int64_t b = first + r;
+      auto& seq = sequences[b];
+      seq.push_back(next[b]);
+      const std::vector<int32_t> no_targets(seq.size(), -1);
+      model.forward(seq.data(), no_targets.data(), 1, static_cast<int64_t>(seq.size()), /*training=*/false);
+      const std::vector<float> want = model.logits_at(0, static_cast<int64_t>(seq.size()) - 1);
+      double max_err = 0, max_abs = 0;
+      for (int64_t v = 0; v < V; ++v) {
+        max_err = std::max(max_err, std::fabs(double(logits[r * V + v]) - want[v]));
+        max_abs = std::max(max_abs, std::fabs(double(want[v])));
+      }
+      EXPECT_LT(max_err, 0.02 * max_abs + 1e-3) << "row " << b << " step " << i;
+      next[b] = static_cast<int32_t>(std::max_element(want.begin(), want.end()) - want.begin());
+      EXPECT_EQ(cache.length(b), static_cast<int32_t>(seq.size()));
+    }
+  }
+}
+
 // Decode steps recorded as a graph (from the second step on) give the logits
 // of eager steps bit for bit, over a batch of rows with prompts of different
 // lengths, and again after the activation buffers are laid out anew (a

@@ -90,6 +90,52 @@ TEST_P(KvCacheGeneration, GreedyCachedPicksTheLikeliestTokenOfTheLogits) {
   EXPECT_THROW(greedy.greedy_cached(next.data(), 2, 1, greedy_cache, 0, V + 1), std::invalid_argument);
 }
 
+// Decode steps over changing sets of rows (both, one, the other, both
+// again) and after a cut: a step on the rows the last step took finds its
+// lengths already on the device (the step advanced them there), any other
+// step sends them anew; either way every row's logits are those of a full
+// forward over its own sequence.
+TEST(KvCachePositions, StepsOverChangingRowsEqualFullRecomputation) {
+  auto backend = make_cpu_backend(1);
+  const ModelShape shape = generation_shape(PositionMethod::Alibi);
+  Model model(*backend, shape);
+  model.load_parameters(init_parameters(model.layout(), shape, 0.3f, 19));
+  const int64_t V = shape.vocab;
+  std::vector<std::vector<int32_t>> sequences = {{5, 3, 9}, {2, 2, 7, 1, 4}};
+  KvCache cache(*backend, shape, 2, 32);
+  std::vector<int32_t> next(2);
+  for (int64_t b = 0; b < 2; ++b) {
+    const auto& seq = sequences[b];
+    const std::vector<float> logits = model.forward_cached(seq.data(), 1, static_cast<int64_t>(seq.size()), cache, b);
+    next[b] = static_cast<int32_t>(argmax(logits.data(), V));
+  }
+  struct Rows {
+    int64_t first, count;
+  };
+  const std::vector<Rows> steps = {{0, 2}, {0, 2}, {1, 1}, {1, 1}, {0, 2}, {0, 1}, {0, 2}, {0, 2}};
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (i == 6) {  // row 0 loses its last token: the next step continues from the one before
+      cache.truncate(0, 1, cache.length(0) - 1);
+      next[0] = sequences[0].back();
+      sequences[0].pop_back();
+    }
+    const auto [first, count] = steps[i];
+    const std::vector<float> logits = model.forward_cached(next.data() + first, count, 1, cache, first);
+    for (int64_t r = 0; r < count; ++r) {
+      const int64_t b = first + r;
+      sequences[b].push_back(next[b]);
+      const auto& seq = sequences[b];
+      const std::vector<int32_t> no_targets(seq.size(), -1);
+      model.forward(seq.data(), no_targets.data(), 1, static_cast<int64_t>(seq.size()), /*training=*/false);
+      const std::vector<float> want = model.logits_at(0, static_cast<int64_t>(seq.size()) - 1);
+      for (int64_t v = 0; v < V; ++v)
+        ASSERT_NEAR(logits[r * V + v], want[v], 1e-5 * (1 + std::fabs(want[v]))) << "row " << b << " step " << i;
+      next[b] = static_cast<int32_t>(argmax(want.data(), V));
+      EXPECT_EQ(cache.length(b), static_cast<int32_t>(seq.size())) << "row " << b << " step " << i;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(PositionMethods, KvCacheGeneration,
                          ::testing::Values(PositionMethod::Alibi, PositionMethod::None),
                          [](const auto& info) { return std::string(position_method_name(info.param)); });
