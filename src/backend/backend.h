@@ -44,6 +44,17 @@ class OpGraph {
   virtual void replay() = 0;
 };
 
+// Host memory the device copies into in op order while the host goes on
+// (Backend::make_host_copy): start() queues a copy of src and returns at
+// once; wait() returns the bytes once that copy has arrived. A decode loop
+// reads a step's tokens this way with the next step already queued.
+class HostCopy {
+ public:
+  virtual ~HostCopy() = default;
+  virtual void start(const Tensor& src) = 0;  // src.nbytes() <= the bytes it was made for
+  virtual const void* wait() = 0;
+};
+
 struct AttentionShape {
   int64_t B = 0, T = 0, H = 0, D = 0;
 };
@@ -130,6 +141,9 @@ class Backend {
   // dtypes differ (the CPU backend holds only f32 and needs no conversion).
   virtual void copy(const Tensor& dst, const Tensor& src) = 0;
   virtual void synchronize() = 0;
+  // A HostCopy of up to `bytes`; this default copies at start() (download),
+  // which suits a backend whose ops have finished when they return.
+  virtual std::unique_ptr<HostCopy> make_host_copy(size_t bytes);
   // Bytes still free for allocate(); 0 where unknown (the CPU).
   virtual size_t free_memory() const { return 0; }
   // The stream every op runs on (a cudaStream_t), for a communicator that

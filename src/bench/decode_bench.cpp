@@ -1,9 +1,10 @@
 // Generation speed: greedy decoding with the KV cache, one token per row per
 // step, after a prompt of `context` tokens, as alibi-generate runs it greedily
-// (each row's token chosen on the device, and only the tokens coming back to
-// the host: Model::greedy_cached). Beside it, the device's copy
-// bandwidth, and the step time that bandwidth allows for the bytes a step must
-// read (the weights once, every row's cache), the floor a decoder can reach.
+// (each row's token chosen on the device and fed back there, only the tokens
+// coming back to the host, the device a step ahead: Model::greedy_ahead).
+// Beside it, the device's copy bandwidth, and the step time that bandwidth
+// allows for the bytes a step must read (the weights once, every row's
+// cache), the floor a decoder can reach.
 #include <chrono>
 #include <cstdio>
 
@@ -51,10 +52,9 @@ DecodeTiming time_decode(Backend& backend, Model& model, int64_t B, int64_t cont
   std::vector<double> seconds;
   for (int rep = 0; rep < reps + 1; ++rep) {  // the first, untimed, warms up
     cache.truncate(0, B, static_cast<int32_t>(context));
-    std::vector<int32_t> tokens = next;
     const auto start = std::chrono::steady_clock::now();
-    for (int i = 0; i < new_tokens; ++i)
-      tokens = model.greedy_cached(tokens.data(), B, 1, cache, 0, shape.vocab);
+    model.greedy_ahead(next.data(), B, cache, 0, shape.vocab, new_tokens,
+                       [](int64_t, const std::vector<int32_t>&) { return true; });
     const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
     if (rep > 0) seconds.push_back(elapsed.count() / new_tokens);
   }

@@ -154,6 +154,46 @@ void with_float_type(const Tensor& t, Fn&& fn) {
     fn(static_cast<bf16*>(t.data));
 }
 
+// Pinned host memory and an event: the copy into it is queued on the
+// stream, and only wait() blocks, until the event has passed.
+class CudaHostCopy final : public HostCopy {
+ public:
+  CudaHostCopy(size_t bytes, cudaStream_t stream) : bytes_(bytes), stream_(stream) {
+    check_cuda(cudaMallocHost(&host_, std::max<size_t>(bytes, 1)), "host copy (pinned memory)",
+               {{"bytes", int64_t(bytes)}});
+    if (const cudaError_t err = cudaEventCreateWithFlags(&arrived_, cudaEventDisableTiming); err != cudaSuccess) {
+      cudaFreeHost(host_);  // the destructor does not run for a throwing constructor
+      check_cuda(err, "host copy (event)");
+    }
+  }
+  ~CudaHostCopy() override {
+    cudaEventSynchronize(arrived_);  // a copy still queued writes into host_
+    cudaEventDestroy(arrived_);
+    cudaFreeHost(host_);
+  }
+  CudaHostCopy(const CudaHostCopy&) = delete;
+  CudaHostCopy& operator=(const CudaHostCopy&) = delete;
+  void start(const Tensor& src) override {
+    checks.on_device(src, "host copy", "src");
+    if (src.nbytes() > bytes_)
+      throw std::invalid_argument("host copy: " + std::to_string(src.nbytes()) + " bytes do not fit its " +
+                                  std::to_string(bytes_));
+    check_cuda(cudaMemcpyAsync(host_, src.data, src.nbytes(), cudaMemcpyDeviceToHost, stream_), "host copy",
+               {{"bytes", int64_t(src.nbytes())}});
+    check_cuda(cudaEventRecord(arrived_, stream_), "host copy (event)");
+  }
+  const void* wait() override {
+    check_cuda(cudaEventSynchronize(arrived_), "host copy (wait)");
+    return host_;
+  }
+
+ private:
+  void* host_ = nullptr;
+  size_t bytes_;
+  cudaStream_t stream_;
+  cudaEvent_t arrived_ = nullptr;
+};
+
 class CudaBackend final : public Backend {
  public:
   CudaBackend(int device, CudaBackendOptions options) : device_(device), options_(options) {
@@ -230,6 +270,9 @@ class CudaBackend final : public Backend {
     }
   }
   void synchronize() override { check_cuda(cudaStreamSynchronize(stream_), "synchronize"); }
+  std::unique_ptr<HostCopy> make_host_copy(size_t bytes) override {
+    return std::make_unique<CudaHostCopy>(bytes, stream_);
+  }
 
   // ---- embedding -------------------------------------------------------------
   void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte) override {

@@ -68,13 +68,24 @@ void Generator::run_batch(std::vector<Row>& rows, const TextSink& sink) {
     const int32_t token = next_tokens(rows, b, 1, row.tokens.data(), static_cast<int64_t>(row.tokens.size()), cache)[0];
     take_token(row, token, sink);
   }
-  for (int64_t step = 1; step < steps; ++step) {
-    if (std::all_of(rows.begin(), rows.end(), [](const Row& r) { return r.done; })) break;
-    std::vector<int32_t> last(static_cast<size_t>(B));
-    for (int64_t b = 0; b < B; ++b) last[b] = rows[b].tokens.back();
-    const std::vector<int32_t> next = next_tokens(rows, 0, B, last.data(), 1, cache);
+  auto all_done = [&] { return std::all_of(rows.begin(), rows.end(), [](const Row& r) { return r.done; }); };
+  if (steps < 2 || all_done()) return;
+  std::vector<int32_t> last(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) last[b] = rows[b].tokens.back();
+  auto take = [&](const std::vector<int32_t>& next) {
     for (int64_t b = 0; b < B; ++b)
       if (!rows[b].done) take_token(rows[b], next[b], sink);
+    return !all_done();
+  };
+  if (options_.sampling.temperature == 0) {  // the device a step ahead, each step's tokens fed back there
+    model_.greedy_ahead(last.data(), B, cache, 0, tokenizer_.vocab_size(), steps - 1,
+                        [&](int64_t, const std::vector<int32_t>& next) { return take(next); });
+    return;
+  }
+  for (int64_t step = 1; step < steps; ++step) {
+    const std::vector<int32_t> next = next_tokens(rows, 0, B, last.data(), 1, cache);
+    if (!take(next)) break;
+    for (int64_t b = 0; b < B; ++b) last[b] = rows[b].tokens.back();
   }
 }
 

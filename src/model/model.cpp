@@ -477,6 +477,51 @@ std::vector<int32_t> Model::greedy_cached(const int32_t* tokens, int64_t B, int6
   return host;
 }
 
+int64_t Model::greedy_ahead(const int32_t* tokens, int64_t B, KvCache& cache, int64_t first_row, int64_t limit,
+                           int64_t steps, const TokensSink& on_tokens) {
+  if (limit < 1 || limit > shape_.vocab)
+    throw std::invalid_argument("greedy_ahead: the token limit " + std::to_string(limit) + " is outside [1, " +
+                                std::to_string(shape_.vocab) + "]");
+  if (steps < 1) throw std::invalid_argument("greedy_ahead needs at least one step");
+  const size_t bytes = static_cast<size_t>(B) * sizeof(int32_t);
+  if (token_copy_bytes_ < bytes) {
+    for (auto& copy : token_copies_) copy = backend_.make_host_copy(bytes);
+    token_copy_bytes_ = bytes;
+  }
+  // Step s's tokens travel through copy s % 2 while step s + 1 runs; the
+  // copy of a step is queued after it and before the next, which overwrites
+  // the input buffer it reads.
+  auto queue_step = [&](int64_t s, const int32_t* host_tokens) {
+    run_cached(host_tokens, B, 1, cache, first_row, limit);
+    token_copies_[s % 2]->start(rows(tokens_, {B}));
+  };
+  // The step queued beyond the last one wanted: out of the cache, its tokens unread.
+  auto drop_queued_step = [&] {
+    for (int64_t b = first_row; b < first_row + B; ++b) cache.truncate(b, 1, cache.length(b) - 1);
+    fed_back_ = {};
+  };
+  queue_step(0, tokens);
+  for (int64_t s = 0;; ++s) {
+    const bool more = s + 1 < steps;
+    if (more) queue_step(s + 1, /*host_tokens=*/nullptr);
+    const auto* arrived = static_cast<const int32_t*>(token_copies_[s % 2]->wait());
+    std::vector<int32_t> chosen(arrived, arrived + B);
+    bool go_on = false;
+    try {
+      go_on = on_tokens(s, chosen);
+    } catch (...) {
+      if (more) drop_queued_step();
+      throw;
+    }
+    if (more && go_on) continue;
+    if (more)
+      drop_queued_step();
+    else
+      fed_back_ = {chosen, layout_generation_};
+    return s + 1;
+  }
+}
+
 void Model::run_cached(const int32_t* tokens, int64_t B, int64_t T, KvCache& cache, int64_t first_row,
                        int64_t greedy_limit) {
   if (shape_.position != PositionMethod::Alibi && shape_.position != PositionMethod::None)
@@ -488,12 +533,16 @@ void Model::run_cached(const int32_t* tokens, int64_t B, int64_t T, KvCache& cac
       if (cache.length(b) != 0)
         throw std::invalid_argument("a prompt goes into an empty KV cache row; row " + std::to_string(b) + " holds " +
                                     std::to_string(cache.length(b)) + " positions");
+  const uint64_t layout_before = layout_generation_;
   reserve(B, T, /*for_training=*/false);
+  if (!tokens && (T != 1 || layout_generation_ != layout_before))
+    throw std::logic_error("run_cached: no tokens given, and the input buffer does not hold a step's");
   const CachedStep step{&cache, first_row, cache.append(first_row, B, T)};
   last_B_ = B, last_T_ = T, last_training_ = false;
   // A greedy step left its tokens in the input buffer: fed back as they
   // are, they need no upload (a round trip to the device a token).
-  if (!(T == 1 && fed_back_.holds(tokens, B, layout_generation_))) backend_.upload(rows(tokens_, {B * T}), tokens);
+  const bool fed_back = !tokens || (T == 1 && fed_back_.holds(tokens, B, layout_generation_));
+  if (!fed_back) backend_.upload(rows(tokens_, {B * T}), tokens);
   fed_back_ = {};
   if (T == 1)
     decode_step(B, step, greedy_limit);

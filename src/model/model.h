@@ -136,6 +136,17 @@ class Model {
   // fed straight back as the next step's tokens, they are not sent again.
   std::vector<int32_t> greedy_cached(const int32_t* tokens, int64_t B, int64_t T, KvCache& cache, int64_t first_row,
                                      int64_t limit);
+  // Greedy decoding as greedy_cached gives it, `steps` steps of one token a
+  // row, each step's choices fed to the next on the device, which runs a
+  // step ahead of the host: step s + 1 is queued before step s's tokens are
+  // read back, so the device never waits for the host. `tokens` [B] are the
+  // first step's. on_tokens(s, tokens of step s) is called in order;
+  // returning false stops there, and the step queued beyond it is taken out
+  // of the cache again (each row's last position), so the cache ends as
+  // after greedy_cached's steps up to s. Returns the steps handed out.
+  using TokensSink = std::function<bool(int64_t step, const std::vector<int32_t>& tokens)>;
+  int64_t greedy_ahead(const int32_t* tokens, int64_t B, KvCache& cache, int64_t first_row, int64_t limit,
+                       int64_t steps, const TokensSink& on_tokens);
   // Recorded decode steps on (the default) or off: the same logits either way.
   void set_decode_graphs(bool on) { decode_graphs_ = on; decode_graph_ = {}; }
   // A decode step as one fused op where the backend has one, or op by op
@@ -175,7 +186,8 @@ class Model {
   void cached_attention(const Tensor& att, const Tensor& qkv, int64_t l, int64_t B, int64_t T,
                         const CachedStep& cached);
   // greedy_limit: 0 for the logits in f32 (forward_cached), else
-  // greedy_cached's limit.
+  // greedy_cached's limit. tokens null: the last greedy step's choices,
+  // left in the input buffer (greedy_ahead; T = 1).
   void run_cached(const int32_t* tokens, int64_t B, int64_t T, KvCache& cache, int64_t first_row,
                   int64_t greedy_limit);
   void cached_forward_ops(int64_t B, int64_t T, const CachedStep& step, int64_t greedy_limit);
@@ -252,6 +264,9 @@ class Model {
     }
   };
   FedBack fed_back_;
+  // greedy_ahead's two copies of a step's tokens to the host, alternating.
+  std::unique_ptr<HostCopy> token_copies_[2];
+  size_t token_copy_bytes_ = 0;
 
   // State of the last forward.
   int64_t last_B_ = 0, last_T_ = 0;

@@ -72,7 +72,8 @@ TEST(CudaKvCache, StepsOverChangingRowsEqualFullRecomputation) {
   for (int64_t b = 0; b < 2; ++b) {
     sequences[b].resize(static_cast<size_t>(30 + 41 * b));
     for (int32_t& t : sequences[b]) t = static_cast<int32_t>(rng.below(shape.vocab));
-    const auto logits = model.forward_cached(sequences[b].data(), 1, static_cast<int64_t>(sequences[b].size()), cache, b);
+    const auto& seq = sequences[b];
+    const auto logits = model.forward_cached(seq.data(), 1, static_cast<int64_t>(seq.size()), cache, b);
     next[b] = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
   }
   const std::vector<std::pair<int64_t, int64_t>> steps = {{0, 2}, {0, 2}, {0, 2}, {1, 1}, {1, 1}, {1, 1},
@@ -171,6 +172,44 @@ TEST(CudaKvCache, GreedyOnTheDeviceEqualsTheHostsChoice) {
     ASSERT_EQ(mine, host_choice(on_host.forward_cached(next.data(), B, 1, host_cache, 0))) << "decode step " << step;
     next = mine;
   }
+}
+
+// greedy_ahead (each step queued before the last one's tokens are read,
+// through pinned memory) gives greedy_cached's tokens, its steps recorded
+// alike; a stop midway and a new start go on where it stopped.
+TEST(CudaKvCache, GreedyAheadEqualsGreedyCachedSteps) {
+  ALIBI_REQUIRE_GPU();
+  const ModelShape shape = small_alibi_shape();
+  auto gpu = make_backend(RuntimeConfig{DeviceChoice::Cuda, 0});
+  const std::vector<float> params = init_parameters(Model(*gpu, shape).layout(), shape, 0.1f, 53);
+  Model ahead(*gpu, shape), stepwise(*gpu, shape);
+  ahead.load_parameters(params);
+  stepwise.load_parameters(params);
+  const int64_t B = 3, limit = shape.vocab - 5;
+  KvCache ahead_cache(*gpu, shape, B, 120), stepwise_cache(*gpu, shape, B, 120);
+  Rng rng(29);
+  std::vector<int32_t> first(B);
+  for (int64_t b = 0; b < B; ++b) {
+    std::vector<int32_t> prompt(static_cast<size_t>(9 + 13 * b));
+    for (int32_t& t : prompt) t = static_cast<int32_t>(rng.below(shape.vocab));
+    const int64_t T = static_cast<int64_t>(prompt.size());
+    first[b] = ahead.greedy_cached(prompt.data(), 1, T, ahead_cache, b, limit)[0];
+    ASSERT_EQ(stepwise.greedy_cached(prompt.data(), 1, T, stepwise_cache, b, limit)[0], first[b]);
+  }
+  std::vector<std::vector<int32_t>> want, got;
+  std::vector<int32_t> next = first;
+  for (int step = 0; step < 20; ++step)
+    want.push_back(next = stepwise.greedy_cached(next.data(), B, 1, stepwise_cache, 0, limit));
+  auto until = [&](size_t n) {
+    return [&got, n](int64_t, const std::vector<int32_t>& tokens) {
+      got.push_back(tokens);
+      return got.size() < n;
+    };
+  };
+  EXPECT_EQ(ahead.greedy_ahead(first.data(), B, ahead_cache, 0, limit, 20, until(7)), 7);
+  EXPECT_EQ(ahead.greedy_ahead(got.back().data(), B, ahead_cache, 0, limit, 13, until(20)), 13);
+  EXPECT_EQ(got, want);
+  for (int64_t b = 0; b < B; ++b) EXPECT_EQ(ahead_cache.length(b), stepwise_cache.length(b));
 }
 
 }  // namespace

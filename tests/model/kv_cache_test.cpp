@@ -136,6 +136,56 @@ TEST(KvCachePositions, StepsOverChangingRowsEqualFullRecomputation) {
   }
 }
 
+// greedy_ahead (the device a step ahead of the host) hands out the tokens
+// greedy_cached's steps choose, in order; stopping early (the sink says so,
+// or throws) takes the step queued beyond out of the cache again, so that
+// decoding goes on from there as if it had never run.
+TEST(KvCacheGreedyAhead, TokensEqualGreedyCachedStepsAndAStopLeavesNoTrace) {
+  auto backend = make_cpu_backend(1);
+  const ModelShape shape = generation_shape(PositionMethod::Alibi);
+  Model ahead(*backend, shape), stepwise(*backend, shape);
+  const std::vector<float> params = init_parameters(ahead.layout(), shape, 0.3f, 23);
+  ahead.load_parameters(params);
+  stepwise.load_parameters(params);
+  const int64_t limit = shape.vocab - 2;
+  KvCache ahead_cache(*backend, shape, 2, 40), stepwise_cache(*backend, shape, 2, 40);
+  const std::vector<int32_t> prompt = {3, 14, 15, 9, 2};
+  std::vector<int32_t> first(2);
+  for (int64_t b = 0; b < 2; ++b) {
+    first[b] = ahead.greedy_cached(prompt.data(), 1, 3 + b, ahead_cache, b, limit)[0];
+    EXPECT_EQ(stepwise.greedy_cached(prompt.data(), 1, 3 + b, stepwise_cache, b, limit)[0], first[b]);
+  }
+  std::vector<std::vector<int32_t>> want;
+  std::vector<int32_t> next = first;
+  for (int step = 0; step < 9; ++step)
+    want.push_back(next = stepwise.greedy_cached(next.data(), 2, 1, stepwise_cache, 0, limit));
+
+  // Four steps of six, the sink stopping after the fourth.
+  std::vector<std::vector<int32_t>> got;
+  auto collect = [&](int64_t s, const std::vector<int32_t>& tokens) {
+    EXPECT_EQ(s, static_cast<int64_t>(got.size()));
+    got.push_back(tokens);
+    return got.size() < 4;
+  };
+  EXPECT_EQ(ahead.greedy_ahead(first.data(), 2, ahead_cache, 0, limit, 6, collect), 4);
+  EXPECT_EQ(ahead_cache.length(0), 3 + 4);
+  EXPECT_EQ(ahead_cache.length(1), 4 + 4);
+  // Then on from the fourth step's tokens: a throwing sink after one step ...
+  auto throwing = [](int64_t, const std::vector<int32_t>&) -> bool { throw std::runtime_error("sink failed"); };
+  EXPECT_THROW(ahead.greedy_ahead(got.back().data(), 2, ahead_cache, 0, limit, 3, throwing), std::runtime_error);
+  EXPECT_EQ(ahead_cache.length(0), 3 + 5);  // its step stays, the one queued beyond it does not
+  got.push_back(want[4]);
+  // ... and the rest, all the steps asked for.
+  auto all = [&](int64_t, const std::vector<int32_t>& tokens) {
+    got.push_back(tokens);
+    return true;
+  };
+  EXPECT_EQ(ahead.greedy_ahead(want[4].data(), 2, ahead_cache, 0, limit, 4, all), 4);
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(ahead_cache.length(1), stepwise_cache.length(1));
+  EXPECT_THROW(ahead.greedy_ahead(first.data(), 2, ahead_cache, 0, limit, 0, all), std::invalid_argument);
+}
+
 INSTANTIATE_TEST_SUITE_P(PositionMethods, KvCacheGeneration,
                          ::testing::Values(PositionMethod::Alibi, PositionMethod::None),
                          [](const auto& info) { return std::string(position_method_name(info.param)); });
