@@ -9,13 +9,10 @@ constexpr float kGeluCubic = 0.044715f;
 
 // s = 0.5 (1 + tanh(u)) = sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3):
 // the same formulation as the CPU reference (one exp instead of a tanh).
-// __expf overflowing to inf for very negative u gives the right limit 0
-// (__fdividef(1, inf) is 0). The fast reciprocal (2 ulp, against the IEEE
-// division's dozen instructions) matters where a matrix product's epilogue
-// applies it to every output (gemm_sm90.cu); results are stored as bf16.
+// __expf overflowing to inf for very negative u gives the right limit 0.
 __device__ __forceinline__ float gelu_gate(float x) {
   const float u = kSqrt2OverPi * (x + kGeluCubic * x * x * x);
-  return __fdividef(1.f, 1.f + __expf(-2.f * u));
+  return 1.f / (1.f + __expf(-2.f * u));
 }
 
 // d/dx [x s(u)] = s + 2 x u' s (1 - s), s = gelu_gate(x).
