@@ -172,8 +172,7 @@ TEST(CudaMatmul, ResidualForwardAddsTheResidual) {
 }
 
 // The fused GELU epilogues against the CPU's matmul then GELU. The fused
-// path (width a multiple of 8: on Hopper gemm_sm90, else cuBLASLt's
-// epilogues) and the unfused fallback (width 300) both run.
+// path (width a multiple of 8) and the unfused fallback (width 300) both run.
 void check_gelu_forward(MatmulContext& ctx, const Shape& s, uint64_t seed) {
   SCOPED_TRACE(describe(s, true));
   Problem p(s, seed);
@@ -196,9 +195,6 @@ TEST(CudaMatmul, GeluForwardMatchesMatmulThenGelu) {
   check_gelu_forward(ctx, {1024, 768, 3072}, 41);
   check_gelu_forward(ctx, {77, 200, 304}, 42);
   check_gelu_forward(ctx, {77, 200, 300}, 43);  // unfused
-  // Hopper's own product (gemm_sm90): more 128 x 256 tiles than SMs, the last
-  // row and column tiles partial, K not a multiple of its 64-wide slices.
-  check_gelu_forward(ctx, {4200, 264, 2056}, 44);
 }
 
 // The layer after the GELU: inp = GELU(pre) is its input, of width C. With
@@ -241,7 +237,6 @@ TEST(CudaMatmul, GeluBackwardMatchesMatmulBackwardThenGeluBackward) {
   check_gelu_backward(ctx, {77, 300, 200}, 53);  // unfused
   check_gelu_backward(ctx, {1024, 3072, 768}, 54, /*dpre_in_inp=*/true);
   check_gelu_backward(ctx, {77, 300, 200}, 55, /*dpre_in_inp=*/true);
-  check_gelu_backward(ctx, {4200, 2056, 264}, 58);  // as the forward's last case
   // A workspace too small for the transposed weight: the product on the weight as stored.
   MatmulContext small(/*tune_algorithms=*/false, /*workspace_bytes=*/1u << 20);
   check_gelu_backward(small, {1024, 3072, 768}, 56);
