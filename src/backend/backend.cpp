@@ -2,15 +2,19 @@
 
 namespace alibi {
 
+void HostCopy::check_fits(const Tensor& src, size_t bytes) {
+  if (src.nbytes() > bytes)
+    throw std::invalid_argument("host copy: " + std::to_string(src.nbytes()) + " bytes do not fit its " +
+                                std::to_string(bytes));
+}
+
 namespace {
 
 class DownloadingHostCopy final : public HostCopy {
  public:
   DownloadingHostCopy(Backend& backend, size_t bytes) : backend_(backend), host_(bytes) {}
   void start(const Tensor& src) override {
-    if (src.nbytes() > host_.size())
-      throw std::invalid_argument("host copy: " + std::to_string(src.nbytes()) + " bytes do not fit its " +
-                                  std::to_string(host_.size()));
+    check_fits(src, host_.size());
     backend_.download(host_.data(), src);
   }
   const void* wait() override { return host_.data(); }

@@ -53,6 +53,10 @@ class HostCopy {
   virtual ~HostCopy() = default;
   virtual void start(const Tensor& src) = 0;  // src.nbytes() <= the bytes it was made for
   virtual const void* wait() = 0;
+
+ protected:
+  // start()'s check: throws, naming both sizes, where src does not fit.
+  static void check_fits(const Tensor& src, size_t bytes);
 };
 
 struct AttentionShape {

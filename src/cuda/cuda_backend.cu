@@ -175,9 +175,7 @@ class CudaHostCopy final : public HostCopy {
   CudaHostCopy& operator=(const CudaHostCopy&) = delete;
   void start(const Tensor& src) override {
     checks.on_device(src, "host copy", "src");
-    if (src.nbytes() > bytes_)
-      throw std::invalid_argument("host copy: " + std::to_string(src.nbytes()) + " bytes do not fit its " +
-                                  std::to_string(bytes_));
+    check_fits(src, bytes_);
     check_cuda(cudaMemcpyAsync(host_, src.data, src.nbytes(), cudaMemcpyDeviceToHost, stream_), "host copy",
                {{"bytes", int64_t(src.nbytes())}});
     check_cuda(cudaEventRecord(arrived_, stream_), "host copy (event)");

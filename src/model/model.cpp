@@ -465,11 +465,15 @@ std::vector<float> Model::forward_cached(const int32_t* tokens, int64_t B, int64
   return host;
 }
 
+void Model::check_greedy_limit(const char* op, int64_t limit) const {
+  if (limit < 1 || limit > shape_.vocab)
+    throw std::invalid_argument(std::string(op) + ": the token limit " + std::to_string(limit) + " is outside [1, " +
+                                std::to_string(shape_.vocab) + "]");
+}
+
 std::vector<int32_t> Model::greedy_cached(const int32_t* tokens, int64_t B, int64_t T, KvCache& cache,
                                           int64_t first_row, int64_t limit) {
-  if (limit < 1 || limit > shape_.vocab)
-    throw std::invalid_argument("greedy_cached: the token limit " + std::to_string(limit) + " is outside [1, " +
-                                std::to_string(shape_.vocab) + "]");
+  check_greedy_limit("greedy_cached", limit);
   run_cached(tokens, B, T, cache, first_row, limit);
   std::vector<int32_t> host(static_cast<size_t>(B));
   backend_.download(host.data(), rows(tokens_, {B}));
@@ -479,9 +483,7 @@ std::vector<int32_t> Model::greedy_cached(const int32_t* tokens, int64_t B, int6
 
 int64_t Model::greedy_ahead(const int32_t* tokens, int64_t B, KvCache& cache, int64_t first_row, int64_t limit,
                            int64_t steps, const TokensSink& on_tokens) {
-  if (limit < 1 || limit > shape_.vocab)
-    throw std::invalid_argument("greedy_ahead: the token limit " + std::to_string(limit) + " is outside [1, " +
-                                std::to_string(shape_.vocab) + "]");
+  check_greedy_limit("greedy_ahead", limit);
   if (steps < 1) throw std::invalid_argument("greedy_ahead needs at least one step");
   const size_t bytes = static_cast<size_t>(B) * sizeof(int32_t);
   if (token_copy_bytes_ < bytes) {
@@ -544,10 +546,12 @@ void Model::run_cached(const int32_t* tokens, int64_t B, int64_t T, KvCache& cac
   const bool fed_back = !tokens || (T == 1 && fed_back_.holds(tokens, B, layout_generation_));
   if (!fed_back) backend_.upload(rows(tokens_, {B * T}), tokens);
   fed_back_ = {};
-  if (T == 1)
+  if (T == 1) {
     decode_step(B, step, greedy_limit);
-  else
+    cache.advanced_on_device(first_row, B);  // the step ended with kv_cache_advance
+  } else {
     cached_forward_ops(B, T, step, greedy_limit);
+  }
   last_T_ = 1;  // logits_at(b, 0) reads these
 }
 
@@ -614,7 +618,6 @@ void Model::decode_step(int64_t B, const CachedStep& step, int64_t greedy_limit)
   if (!decode_graph_.same_step(now)) decode_graph_ = std::move(now);
   if (decode_graph_.graph) {
     decode_graph_.graph->replay();
-    step.cache->advanced_on_device(step.first_row, B);
     return;
   }
   // The first run eagerly: it also grows every scratch buffer, which a
@@ -622,7 +625,6 @@ void Model::decode_step(int64_t B, const CachedStep& step, int64_t greedy_limit)
   if (!decode_graphs_ || !backend_.can_capture() || !decode_graph_.ran_eagerly) {
     decode_step_ops(B, step, greedy_limit);
     decode_graph_.ran_eagerly = true;
-    step.cache->advanced_on_device(step.first_row, B);
     return;
   }
   backend_.begin_capture();
@@ -639,7 +641,6 @@ void Model::decode_step(int64_t B, const CachedStep& step, int64_t greedy_limit)
   }
   decode_graph_.graph = backend_.end_capture();
   decode_graph_.graph->replay();  // recording ran nothing
-  step.cache->advanced_on_device(step.first_row, B);
 }
 
 // A decode step's ops, and last the rows' device lengths moved on to the

@@ -193,6 +193,7 @@ class Model {
   void cached_forward_ops(int64_t B, int64_t T, const CachedStep& step, int64_t greedy_limit);
   void decode_step(int64_t B, const CachedStep& step, int64_t greedy_limit);
   void decode_step_ops(int64_t B, const CachedStep& step, int64_t greedy_limit);
+  void check_greedy_limit(const char* op, int64_t limit) const;  // 1 <= limit <= vocab
   bool fused_decode_step(int64_t B, const CachedStep& step, int64_t greedy_limit);
   void attention_residual(const BlockActivations& a, int64_t l, const Tensor& x, int64_t B, int64_t T,
                           bool dropout);
