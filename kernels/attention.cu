@@ -97,6 +97,8 @@ AttentionTuning AttentionTuning::from_environment() {
   t.pingpong = environment("ALIBI_SM90_PINGPONG") != "0";
   if (const std::string v = environment("ALIBI_SM90_STAGES"); v == "2" || v == "3") t.forward_stages = std::stoi(v);
   t.blocks_major = environment("ALIBI_SM90_ORDER") != "heads";
+  if (const std::string v = environment("ALIBI_SM90_FWD_GRID"); v == "sms" || v == "items")
+    t.forward_persistent = v == "sms";
   if (const std::string v = environment("ALIBI_SM90_FWD_CONSUMERS"); v == "2" || v == "3")
     t.forward_consumers_d64 = std::stoi(v);
   if (const long long n = std::atoll(environment("ALIBI_SM90_BWD_HEADS_PER_GROUP").c_str()); n > 0)

@@ -75,7 +75,7 @@ struct Sm90BackwardSmem {
   static constexpr int kBarrierCount = StageRing<Tr::kStages, 1>::kCount;
   static constexpr size_t bytes() { return size_t(kBarriers) + 8 * kBarrierCount + 1024; }
   static_assert(kStreamBox % 1024 == 0 && kOwnedBox % 1024 == 0, "swizzle atoms stay aligned");
-  static_assert(bytes() <= 227 * 1024, "shared memory of one CTA on sm_90");
+  static_assert(bytes() <= kSm90SharedMemoryLimit, "shared memory of one CTA on sm_90");
 };
 
 // The backward's ring (attention_sm90_pipeline.cuh): the owned blocks once

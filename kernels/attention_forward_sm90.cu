@@ -2,7 +2,11 @@
 // choice of its tiling (measurement switches below), the TMA tensor map over
 // qkv (tensor_map.cuh) and the grid.
 #include "kernels/attention_forward_sm90.cuh"
+#include <algorithm>
+#include <climits>
+
 #include "kernels/attention_launch.cuh"
+#include "kernels/common.cuh"
 #include "kernels/tensor_map.cuh"
 
 namespace alibi::cuda {
@@ -11,7 +15,8 @@ namespace {
 // The measuring switches (AttentionTuning; defaults and their H200 timings:
 // docs/results/attention_sm90.md): pingpong (the consumers take turns
 // issuing products), forward_stages (2 or 3 stages of the K/V ring),
-// blocks_major (the grid order), forward_consumers_d64: two consumer
+// blocks_major (the items' order), forward_persistent (a CTA an SM taking
+// many items, or a CTA an item), forward_consumers_d64: two consumer
 // warpgroups (128-row query blocks) or three (192-row blocks,
 // FlashAttention-3's tiles) at D = 64. By default three from 2048 tokens on,
 // two below (H200, ALiBi, 16k tokens a call: three are 10% slower at
@@ -28,13 +33,13 @@ cudaError_t launch(const CUtensorMap& map, Sm90ForwardArgs args, const Attention
   const auto kernel = attention_forward_sm90_kernel<Tr, kPingPong>;
   const size_t smem = Sm90ForwardSmem<Tr>::bytes();
   if (const cudaError_t st = allow_shared_memory(kernel, smem); st != cudaSuccess) return st;
-  const int64_t blocks = (l.layout.T + Tr::kBlockM - 1) / Tr::kBlockM;
-  const unsigned heads = unsigned(l.B * l.layout.H);
-  // gridDim.y is at most 65535 (query blocks when blocks_major).
-  args.blocks_major = l.tuning.blocks_major && blocks <= 65535;
-  const dim3 grid =
-      args.blocks_major ? dim3(heads, unsigned(blocks)) : dim3(unsigned(blocks), heads);
-  kernel<<<grid, Tr::kThreads, smem, l.stream>>>(map, args);
+  args.blocks_major = l.tuning.blocks_major;
+  const int64_t items = l.B * l.layout.H * ((l.layout.T + Tr::kBlockM - 1) / Tr::kBlockM);
+  if (items == 0) return cudaSuccess;
+  // Persistent: a CTA an SM (one fits: __launch_bounds__(kThreads, 1)).
+  const int64_t ctas = l.tuning.forward_persistent ? std::min<int64_t>(items, multiprocessor_count()) : items;
+  if (ctas > int64_t(INT32_MAX)) return cudaErrorInvalidConfiguration;
+  kernel<<<unsigned(ctas), Tr::kThreads, smem, l.stream>>>(map, args);
   return cudaGetLastError();
 }
 
@@ -66,7 +71,7 @@ cudaError_t launch_attention_forward_sm90(bf16* out, float* lse, const bf16* qkv
                                           const AttentionLaunch& l) {
   const KeySkipBounds key_skip{key_bounds, KeySkipBounds::blocks_of(l.layout.T)};
   const Sm90ForwardArgs args{out, lse, slopes, l.layout, /*blocks_major, set by launch:*/ false,
-                             key_skip};
+                             key_skip, l.B};
   if constexpr (D == 64)
     if (consumers_at_d64(l.tuning, l.layout.T) == 3) return launch_with_consumers<D, 3>(qkv, args, l);
   return launch_with_consumers<D, 2>(qkv, args, l);

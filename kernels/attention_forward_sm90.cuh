@@ -1,13 +1,18 @@
-// Forward attention for Hopper (sm_90a), FlashAttention-3 structure: one CTA
-// per (query block of kBlockM rows, b, h), 1 + kConsumers warpgroups (tiling
-// in attention_traits.cuh: 2 consumers and 128-row blocks by default, 3 and
+// Forward attention for Hopper (sm_90a), FlashAttention-3 structure: a work
+// item is a (query block of kBlockM rows, b, h); a CTA takes items blockIdx.x,
+// + gridDim.x, ... (one CTA an item, or a persistent CTA an SM that takes
+// many: the launcher's choice), with 1 + kConsumers warpgroups (tiling in
+// attention_traits.cuh: 2 consumers and 128-row blocks by default, 3 and
 // 192-row blocks selectable at D = 64).
-//  - Warpgroup 0, the producer: one thread issues TMA copies of the Q block
-//    (once) and of K and V tiles into a ring of shared-memory stages; full
-//    barriers tell the consumers a tile has landed, empty barriers tell the
-//    producer a stage may be overwritten. K and V have barriers of their own:
-//    a K stage is free as soon as S = Q K^T has completed, well before the
-//    P V product frees the V stage, so the next K load starts earlier.
+//  - Warpgroup 0, the producer: one thread issues TMA copies of each item's
+//    Q block and of its K and V tiles into rings of shared-memory stages;
+//    full barriers tell the consumers a tile has landed, empty barriers tell
+//    the producer a stage may be overwritten. K and V have barriers of their
+//    own: a K stage is free as soon as S = Q K^T has completed, well before
+//    the P V product frees the V stage, so the next K load starts earlier.
+//    The rings run on across a CTA's items, so the next item's Q, K and V
+//    land while the consumers finish this one (its last P V, normalization
+//    and stores): a persistent CTA has no prologue on its critical path.
 //  - Warpgroups 1 .. kConsumers, the consumers, own 64 query rows each:
 //    S = Q K^T by wgmma from shared memory, the scale, ALiBi bias and causal
 //    mask and the online softmax on the accumulator registers, then
@@ -33,10 +38,23 @@
 
 namespace alibi::cuda {
 
+// The rings (attention_sm90_pipeline.cuh): K (stream 0) and V (stream 1)
+// of the key tiles, with barriers of their own, so that a K stage is free as
+// soon as S = Q K^T is done; and the items' Q blocks, kQStages of them. An
+// empty barrier takes one arrival per consumer warp.
+template <class Tr, int kQStages>
+struct Sm90Rings {
+  using KV = StageRing<Tr::kStages, 2, /*kOnce=*/false>;
+  using Q = StageRing<kQStages, 1, /*kOnce=*/false>;
+  static constexpr int kCount = KV::kCount + Q::kCount;
+};
+
 // Shared memory, in bytes from a 1024-byte aligned base (the swizzle atom):
-// the Q block, then K stages, then V stages, each a row of 64-column boxes
+// the Q blocks, then K stages, then V stages, each a row of 64-column boxes
 // (each box one or more TMA copies of kBoxRows rows stacked), then the
-// mbarriers.
+// mbarriers. Two Q blocks where they fit (D = 64), so that the next item's
+// Q lands while this item's is still read; else one, refilled once the
+// item's last S = Q K^T has completed.
 template <class Tr>
 struct Sm90ForwardSmem {
   static constexpr int kCopy = Tr::kBoxRows * Tr::kRowBytes;  // one TMA copy
@@ -44,28 +62,35 @@ struct Sm90ForwardSmem {
   static constexpr int kKVBox = Tr::kBlockN * Tr::kRowBytes;
   static constexpr int kQBytes = Tr::kBoxes * kQBox;
   static constexpr int kKVBytes = Tr::kBoxes * kKVBox;  // one K (or V) tile
+  static constexpr size_t bytes_with(int q_stages) {
+    return size_t(q_stages) * kQBytes + 2 * size_t(Tr::kStages) * kKVBytes +
+           8 * size_t(Sm90Rings<Tr, 1>::KV::kCount + 2 * q_stages) + 1024;
+  }
+  static constexpr int kQStages = bytes_with(2) <= kSm90SharedMemoryLimit ? 2 : 1;
   static constexpr int kQ = 0;
-  static constexpr int kK = kQ + kQBytes;
+  static constexpr int kK = kQ + kQStages * kQBytes;
   static constexpr int kV = kK + Tr::kStages * kKVBytes;
   static constexpr int kBarriers = kV + Tr::kStages * kKVBytes;
-  static constexpr int kBarrierCount = StageRing<Tr::kStages, 2>::kCount;
-  static constexpr size_t bytes() { return size_t(kBarriers) + 8 * kBarrierCount + 1024; }
+  static constexpr size_t bytes() { return bytes_with(kQStages); }
+  static_assert(bytes() <= kSm90SharedMemoryLimit, "shared memory of one CTA on sm_90");
 };
 
-// The forward's ring (attention_sm90_pipeline.cuh): Q once; K (stream 0)
-// and V (stream 1) with barriers of their own, so that a K stage is free as
-// soon as S = Q K^T is done; an empty barrier takes one arrival per consumer warp.
 template <class Tr>
-struct Sm90Barriers : StageRing<Tr::kStages, 2> {
-  using Ring = StageRing<Tr::kStages, 2>;
+struct Sm90Barriers {
+  using Rings = Sm90Rings<Tr, Sm90ForwardSmem<Tr>::kQStages>;
   static constexpr int kK = 0, kV = 1;
-  __device__ explicit Sm90Barriers(uint64_t* base) : Ring{base} {}
-  __device__ uint64_t* q_full() const { return Ring::once(); }
-  __device__ uint64_t* k_full(int s) const { return Ring::full(kK, s); }
-  __device__ uint64_t* v_full(int s) const { return Ring::full(kV, s); }
-  __device__ uint64_t* k_empty(int s) const { return Ring::empty(kK, s); }
-  __device__ uint64_t* v_empty(int s) const { return Ring::empty(kV, s); }
-  __device__ void init() const { Ring::init(4 * Tr::kConsumers); }
+  typename Rings::KV kv;
+  typename Rings::Q q;
+  __device__ explicit Sm90Barriers(uint64_t* base) : kv{base}, q{base + Rings::KV::kCount} {}
+  __device__ uint64_t* k_full(int s) const { return kv.full(kK, s); }
+  __device__ uint64_t* v_full(int s) const { return kv.full(kV, s); }
+  __device__ uint64_t* k_empty(int s) const { return kv.empty(kK, s); }
+  __device__ uint64_t* v_empty(int s) const { return kv.empty(kV, s); }
+  __device__ void init() const {
+    kv.init_barriers(4 * Tr::kConsumers);
+    q.init_barriers(4 * Tr::kConsumers);
+    tma::barrier_init_fence();
+  }
 };
 
 struct Sm90ForwardArgs {
@@ -73,9 +98,47 @@ struct Sm90ForwardArgs {
   float* lse;  // may be null
   const float* slopes;
   HeadLayout layout;
-  // Grid (B*H, query blocks) when set, else (query blocks, B*H): see the kernel.
+  // The items' order: query blocks major (every head's last block, then
+  // every head's block before it, ...) when set, else heads major; see
+  // ForwardItem.
   bool blocks_major;
   KeySkipBounds key_skip;  // bounds null: every key tile is computed
+  int64_t B;
+};
+
+// Work item `index` of the grid's B * H * ceil(T / kBlockM): a query block
+// of one (b, h), and its key tiles [first_tile, n_tiles). Query blocks are
+// taken in reverse order: the last block has the most key tiles (causal).
+// Blocks major, that is longest first across all heads: the short blocks
+// fill the tail of the grid instead of one head's long blocks starting late.
+template <class Tr>
+struct ForwardItem {
+  int b, h, bh, m0, first_tile, n_tiles;
+
+  __device__ static int64_t count(const Sm90ForwardArgs& a) { return a.B * a.layout.H * blocks(a); }
+  __device__ static int64_t blocks(const Sm90ForwardArgs& a) { return (a.layout.T + Tr::kBlockM - 1) / Tr::kBlockM; }
+
+  __device__ ForwardItem(const Sm90ForwardArgs& a, int64_t index) {
+    const int64_t heads = a.B * a.layout.H, nb = blocks(a);
+    const int64_t from_end = a.blocks_major ? index / heads : index % nb;
+    bh = int(a.blocks_major ? index % heads : index / nb);
+    const int H = int(a.layout.H);
+    b = bh / H, h = bh % H;
+    m0 = int(nb - 1 - from_end) * Tr::kBlockM;
+    // Keys [0, min(T, m0 + kBlockM)): none after the block's last query.
+    const int64_t keys = m0 + Tr::kBlockM < a.layout.T ? m0 + Tr::kBlockM : a.layout.T;
+    n_tiles = int((keys + Tr::kBlockN - 1) / Tr::kBlockN);
+    static_assert(Tr::kBlockM % kKeySkipRows == 0, "blocks start on the key-skip bounds' blocks");
+    first_tile = negligible_key_tiles<Tr::kBlockN>(a.key_skip, bh, m0, Tr::kBlockM, a.slopes[h], int(a.layout.D));
+  }
+  __device__ int tiles() const { return n_tiles - first_tile; }
+};
+
+// Where a CTA's item stands in its rings: j0, the ring position of the
+// item's first key tile (the tiles of the CTA's earlier items came before),
+// and n, the item's place among the CTA's items (its Q block's ring position).
+struct RingPlace {
+  int j0 = 0, n = 0;
 };
 
 // The forward's split of the bias of element (c, e) of a thread, in log2
@@ -161,50 +224,59 @@ __device__ __forceinline__ void rescale(float (&o)[kD / 8][4], const float (&cor
   }
 }
 
-// The producer's single thread: Q once, then K and V of key tiles
-// first_tile .. n_tiles - 1. Tensor-map coordinates: (column, part * H + h,
-// b * T + row).
+// The producer's single thread, one item: its Q block once its stage is
+// free, then K and V of its key tiles. Tensor-map coordinates: (column,
+// part * H + h, b * T + row).
 template <class Tr>
 __device__ void produce(const CUtensorMap* map, unsigned char* smem, const Sm90Barriers<Tr>& bar,
-                        int h, int H, int row_base, int m0, int first_tile, int n_tiles) {
+                        const ForwardItem<Tr>& item, int H, int64_t T, const RingPlace& at) {
   using Smem = Sm90ForwardSmem<Tr>;
   using Bar = Sm90Barriers<Tr>;
-  tma::prefetch_map(map);
-  const TileSource q{map, h, row_base}, k{map, H + h, row_base}, v{map, 2 * H + h, row_base};
-  tma::arrive_expect_bytes(bar.q_full(), Smem::kQBytes);
-  load_rows_sm90<Tr, Tr::kBlockM>(smem + Smem::kQ, Smem::kQBox, q, bar.q_full(), m0);
-  for (int j = 0; j < n_tiles - first_tile; ++j) {  // j: the tile's place in the ring's order
-    const int stage = Bar::stage_of(j), row = (first_tile + j) * Tr::kBlockN;
-    bar.wait_free(Bar::kK, j);
+  const int row_base = int(item.b * T);
+  const TileSource q{map, item.h, row_base}, k{map, H + item.h, row_base}, v{map, 2 * H + item.h, row_base};
+  bar.q.wait_free(0, at.n);
+  const int q_stage = Bar::Rings::Q::stage_of(at.n);
+  tma::arrive_expect_bytes(bar.q.full(0, q_stage), Smem::kQBytes);
+  load_rows_sm90<Tr, Tr::kBlockM>(smem + Smem::kQ + q_stage * Smem::kQBytes, Smem::kQBox, q, bar.q.full(0, q_stage),
+                                  item.m0);
+  for (int i = 0; i < item.tiles(); ++i) {
+    const int j = at.j0 + i;  // the tile's place in the ring's order
+    const int stage = Bar::Rings::KV::stage_of(j), row = (item.first_tile + i) * Tr::kBlockN;
+    bar.kv.wait_free(Bar::kK, j);
     tma::arrive_expect_bytes(bar.k_full(stage), Smem::kKVBytes);
     load_rows_sm90<Tr, Tr::kBlockN>(smem + Smem::kK + stage * Smem::kKVBytes, Smem::kKVBox, k, bar.k_full(stage),
                                     row);
-    bar.wait_free(Bar::kV, j);
+    bar.kv.wait_free(Bar::kV, j);
     tma::arrive_expect_bytes(bar.v_full(stage), Smem::kKVBytes);
     load_rows_sm90<Tr, Tr::kBlockN>(smem + Smem::kV + stage * Smem::kKVBytes, Smem::kKVBox, v, bar.v_full(stage),
                                     row);
   }
 }
 
-// One consumer warpgroup: 64 query rows from m0 + 64 * consumer, over key
-// tiles first_tile .. n_tiles - 1.
+// One consumer warpgroup, one item: 64 query rows from m0 + 64 * consumer,
+// over the item's key tiles.
 // kPingPong: the consumers take turns issuing their matrix products, in
 // round-robin order (named barrier 1 + c opens consumer c's turn; consumer
 // c - 1 arrives on it after its own turn), so that one's softmax runs while
 // another's products occupy the tensor cores instead of all contending at
-// the same moments.
+// the same moments. The turns run on across the CTA's items (last_item: the
+// CTA's last, whose last turn opens none).
 template <class Tr, bool kPingPong>
 __device__ void consume(const Sm90ForwardArgs& a, unsigned char* smem, const Sm90Barriers<Tr>& bar,
-                        int consumer, int64_t b, int64_t h, int m0, int first_tile, int n_tiles) {
+                        int consumer, const ForwardItem<Tr>& item, const RingPlace& at, bool last_item) {
   constexpr int kD = Tr::kHeadDim, kN = Tr::kBlockN;
-  const int count = n_tiles - first_tile;  // tiles j = 0 .. count - 1 in ring order
+  const int count = item.tiles();  // tiles j = 0 .. count - 1 of the item, at.j0 + j in ring order
+  const int64_t b = item.b, h = item.h;
   using Smem = Sm90ForwardSmem<Tr>;
+  using Rings = typename Sm90Barriers<Tr>::Rings;
   const Lane L;
   const int warp = (threadIdx.x / 32) % 4;  // within the warpgroup
-  const int row0 = m0 + consumer * Tr::kConsumerRows + 16 * warp;  // this warp's first row
+  const int row0 = item.m0 + consumer * Tr::kConsumerRows + 16 * warp;  // this warp's first row
   const AlibiLog2 alibi = AlibiLog2::of(a.slopes[h], int(a.layout.D));  // D <= kD (sm90_tile_dim)
   // This warpgroup's 64 rows inside each Q box (64 rows = 8 whole swizzle atoms).
-  const uint32_t q_addr = tma::smem_addr(smem + Smem::kQ) + consumer * Tr::kConsumerRows * Tr::kRowBytes;
+  const int q_stage = Rings::Q::stage_of(at.n);
+  const uint32_t q_addr = tma::smem_addr(smem + Smem::kQ + q_stage * Smem::kQBytes) +
+                          consumer * Tr::kConsumerRows * Tr::kRowBytes;
   const uint32_t k_addr = tma::smem_addr(smem + Smem::kK);
   const uint32_t v_addr = tma::smem_addr(smem + Smem::kV);
 
@@ -254,7 +326,9 @@ __device__ void consume(const Sm90ForwardArgs& a, unsigned char* smem, const Sm9
       scores_less_row_offset<kN, false>(s, column_bias, rel0, alibi);
     softmax_step_sm90<kN>(s, row_offset, st, correction);
   };
-  const auto parity = [](int j) { return Sm90Barriers<Tr>::parity_of(j); };
+  // Tile j of the item: its stage and its round's parity in the K/V ring.
+  const auto stage_of = [&](int j) { return Rings::KV::stage_of(at.j0 + j); };
+  const auto parity = [&](int j) { return Rings::KV::parity_of(at.j0 + j); };
   // Barrier 1 + c: consumer c's 128 threads wait, the previous consumer's
   // (c - 1, or the last for c = 0) arrive.
   static_assert(1 + Tr::kConsumers <= 16, "named barrier ids 1 .. kConsumers (0 is __syncthreads)");
@@ -264,11 +338,11 @@ __device__ void consume(const Sm90ForwardArgs& a, unsigned char* smem, const Sm9
     if constexpr (kPingPong) named_barrier_sync(1 + consumer, 256);
   };
   // Every turn taken is opened by exactly one arrival (every consumer takes
-  // `count` turns): the last consumer opens consumer 0's first turn, so it
-  // skips its arrival after its last turn.
-  const auto pass_turn = [&](bool last) {
+  // `count` turns an item): the last consumer opened consumer 0's first turn
+  // (consume_items), so it skips its arrival after the CTA's last turn.
+  const auto pass_turn = [&](bool last_tile) {
     if constexpr (kPingPong)
-      if (!(consumer == kLast && last)) named_barrier_arrive(next_turn, 256);
+      if (!(consumer == kLast && last_tile && last_item)) named_barrier_arrive(next_turn, 256);
   };
 
   // Software pipeline inside the warpgroup: while the tensor cores compute
@@ -277,20 +351,18 @@ __device__ void consume(const Sm90ForwardArgs& a, unsigned char* smem, const Sm9
   float s[kN / 8][4];
   uint32_t p[kN / 16][4];
   float correction[2];
-  if constexpr (kPingPong)
-    if (consumer == kLast) named_barrier_arrive(1, 256);
-  tma::wait(bar.q_full(), 0);
-  tma::wait(bar.k_full(0), 0);
+  bar.q.wait_full(0, at.n);
+  tma::wait(bar.k_full(stage_of(0)), parity(0));
   take_turn();
-  issue_qk(s, 0);
+  issue_qk(s, stage_of(0));
   pass_turn(count == 1);
   wgmma::wait<0>();
   wgmma::fence_operand(s);
-  if (L.lane == 0) tma::arrive(bar.k_empty(0));
-  softmax(s, first_tile, correction);
+  if (L.lane == 0) tma::arrive(bar.k_empty(stage_of(0)));
+  softmax(s, item.first_tile, correction);
   accumulator_to_a<kN>(p, s);
   for (int j = 1; j < count; ++j) {
-    const int stage = j % Tr::kStages, prev = (j - 1) % Tr::kStages;
+    const int stage = stage_of(j), prev = stage_of(j - 1);
     tma::wait(bar.k_full(stage), parity(j));
     tma::wait(bar.v_full(prev), parity(j - 1));
     take_turn();
@@ -300,14 +372,16 @@ __device__ void consume(const Sm90ForwardArgs& a, unsigned char* smem, const Sm9
     wgmma::wait<1>();  // S of this tile is ready; P V of the previous may still run
     wgmma::fence_operand(s);
     if (L.lane == 0) tma::arrive(bar.k_empty(stage));  // this warp's part of S is done
-    softmax(s, first_tile + j, correction);
+    softmax(s, item.first_tile + j, correction);
     wgmma::wait<0>();
     wgmma::fence_operand(o);
     if (L.lane == 0) tma::arrive(bar.v_empty(prev));
     rescale<kD>(o, correction);
     accumulator_to_a<kN>(p, s);
   }
-  const int last = (count - 1) % Tr::kStages;
+  // Every S = Q K^T of the item has completed: its Q stage may be refilled.
+  if (L.lane == 0) tma::arrive(bar.q.empty(0, q_stage));
+  const int last = stage_of(count - 1);
   tma::wait(bar.v_full(last), parity(count - 1));
   issue_pv(p, last);
   wgmma::wait<0>();
@@ -328,11 +402,21 @@ __device__ void consume(const Sm90ForwardArgs& a, unsigned char* smem, const Sm9
   store_accumulator_rows<kD>(a.out + lay.out(b, h), lay.H * lay.D, o, row0, T, inv_sum, int(lay.D));
 }
 
-// Grid (B * H, ceil(T / kBlockM)) (blocks_major) or (ceil(T / kBlockM), B * H).
-// Query blocks are taken in reverse order: the last block has the most key
-// tiles (causal). With blocks_major and the x-fastest launch order, that is
-// longest first across all heads: the short blocks fill the tail of the
-// grid instead of one head's long blocks starting late.
+// A CTA's items, blockIdx.x, + gridDim.x, ..., in the roles' loops; both
+// keep the same ring places (RingPlace), from the same items.
+template <class Tr, class Body>
+__device__ __forceinline__ void for_each_item(const Sm90ForwardArgs& a, Body&& body) {
+  const int64_t items = ForwardItem<Tr>::count(a);
+  RingPlace at;
+  for (int64_t index = blockIdx.x; index < items; index += gridDim.x) {
+    const ForwardItem<Tr> item(a, index);
+    body(item, at, index + gridDim.x >= items);
+    at.j0 += item.tiles();
+    ++at.n;
+  }
+}
+
+// Grid: one CTA an item, or fewer CTAs that take several (ForwardItem).
 template <class Tr, bool kPingPong>
 __global__ void __launch_bounds__(Tr::kThreads, 1)
     attention_forward_sm90_kernel(const __grid_constant__ CUtensorMap qkv_map,
@@ -342,27 +426,25 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   unsigned char* smem = aligned_shared_base(smem_raw);
   const Sm90Barriers<Tr> bar(reinterpret_cast<uint64_t*>(smem + Smem::kBarriers));
 
-  const int block = args.blocks_major ? gridDim.y - 1 - blockIdx.y : gridDim.x - 1 - blockIdx.x;
-  const int bh = args.blocks_major ? blockIdx.x : blockIdx.y;
-  const int H = int(args.layout.H);
-  const int b = bh / H, h = bh % H;
-  const int m0 = block * Tr::kBlockM;
-  // Keys [0, min(T, m0 + kBlockM)): none after the block's last query.
-  const int64_t keys = m0 + Tr::kBlockM < args.layout.T ? m0 + Tr::kBlockM : args.layout.T;
-  const int n_tiles = int((keys + Tr::kBlockN - 1) / Tr::kBlockN);
-  static_assert(Tr::kBlockM % kKeySkipRows == 0, "blocks start on the key-skip bounds' blocks");
-  const int first_tile = negligible_key_tiles<Tr::kBlockN>(args.key_skip, bh, m0, Tr::kBlockM,
-                                                           args.slopes[h], int(args.layout.D));
-
   if (threadIdx.x == 0) bar.init();
   __syncthreads();
 
   run_roles<Tr>(
       [&] {
-        if (threadIdx.x == 0)
-          produce<Tr>(&qkv_map, smem, bar, h, H, int(b * args.layout.T), m0, first_tile, n_tiles);
+        if (threadIdx.x != 0) return;
+        tma::prefetch_map(&qkv_map);
+        for_each_item<Tr>(args, [&](const ForwardItem<Tr>& item, const RingPlace& at, bool) {
+          produce<Tr>(&qkv_map, smem, bar, item, int(args.layout.H), args.layout.T, at);
+        });
       },
-      [&](int consumer) { consume<Tr, kPingPong>(args, smem, bar, consumer, b, h, m0, first_tile, n_tiles); });
+      [&](int consumer) {
+        // The last consumer opens consumer 0's first turn (consume's pass_turn).
+        if constexpr (kPingPong)
+          if (consumer == Tr::kConsumers - 1) named_barrier_arrive(1, 256);
+        for_each_item<Tr>(args, [&](const ForwardItem<Tr>& item, const RingPlace& at, bool last_item) {
+          consume<Tr, kPingPong>(args, smem, bar, consumer, item, at, last_item);
+        });
+      });
 }
 
 }  // namespace alibi::cuda

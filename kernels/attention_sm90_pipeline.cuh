@@ -19,6 +19,9 @@
 
 namespace alibi::cuda {
 
+// Dynamic shared memory one CTA may have on sm_90.
+constexpr size_t kSm90SharedMemoryLimit = 227 * 1024;
+
 // TMA's 128-byte swizzle and the wgmma descriptors assume 1024-byte aligned
 // atoms: a layout starts at the dynamic shared memory rounded up to 1024
 // bytes (every layout's bytes() reserves the 1024 for it).
@@ -28,31 +31,40 @@ __device__ __forceinline__ unsigned char* aligned_shared_base(unsigned char* raw
 }
 
 // The mbarriers of a ring of kStages stages carrying kStreams streams of
-// tiles: once() for a block loaded a single time (Q, or the owned block),
-// then per stream and stage full (the producer's arrival plus the bytes)
-// and empty (one arrival per consumer part that read it). Tile j of a
-// stream lives in stage j % kStages; the waits for it use its round's parity.
-template <int kStages, int kStreams>
+// tiles: with kOnce, first a barrier for a block loaded a single time (Q, or
+// the owned block), then per stream and stage full (the producer's arrival
+// plus the bytes) and empty (one arrival per consumer part that read it).
+// Tile j of a stream lives in stage j % kStages; the waits for it use its
+// round's parity.
+template <int kStages, int kStreams, bool kOnce = true>
 struct StageRing {
-  static constexpr int kCount = 1 + 2 * kStreams * kStages;
+  static constexpr int kFirst = kOnce ? 1 : 0;
+  static constexpr int kCount = kFirst + 2 * kStreams * kStages;
   uint64_t* base;
 
-  __device__ uint64_t* once() const { return base; }
-  __device__ uint64_t* full(int stream, int stage) const { return base + 1 + stream * kStages + stage; }
+  __device__ uint64_t* once() const {
+    static_assert(kOnce, "a ring without the once barrier");
+    return base;
+  }
+  __device__ uint64_t* full(int stream, int stage) const { return base + kFirst + stream * kStages + stage; }
   __device__ uint64_t* empty(int stream, int stage) const {
-    return base + 1 + (kStreams + stream) * kStages + stage;
+    return base + kFirst + (kStreams + stream) * kStages + stage;
   }
   __device__ static int stage_of(int j) { return j % kStages; }
   __device__ static uint32_t parity_of(int j) { return uint32_t(j / kStages) & 1; }
 
-  // One thread, before the block's first __syncthreads.
-  __device__ void init(int empty_arrivals) const {
-    tma::barrier_init(once(), 1);
+  // One thread, before the block's first __syncthreads (then
+  // tma::barrier_init_fence, once for all of the block's barriers).
+  __device__ void init_barriers(int empty_arrivals) const {
+    if constexpr (kOnce) tma::barrier_init(once(), 1);
     for (int stream = 0; stream < kStreams; ++stream)
       for (int s = 0; s < kStages; ++s) {
         tma::barrier_init(full(stream, s), 1);
         tma::barrier_init(empty(stream, s), empty_arrivals);
       }
+  }
+  __device__ void init(int empty_arrivals) const {
+    init_barriers(empty_arrivals);
     tma::barrier_init_fence();
   }
   // The producer, before loading tile j: the stage's previous tile (j -

@@ -45,11 +45,13 @@ std::vector<int> consumer_counts(int64_t D) {
 }
 
 // The GPU forward without lse, skipping negligible keys, with `consumers`
-// consumer warpgroups in the Hopper kernel; out poisoned first.
+// consumer warpgroups in the Hopper kernel, on its persistent grid or a CTA a
+// query block; out poisoned first.
 std::vector<float> skipping_forward(const SkipCase& c, const std::vector<float>& qkv,
-                                    const std::vector<float>& slopes, int consumers) {
+                                    const std::vector<float>& slopes, int consumers, bool persistent = false) {
   AttentionTuning tuning;
   tuning.forward_consumers_d64 = consumers;
+  tuning.forward_persistent = persistent;
   DeviceArray<uint16_t> d_qkv(qkv.size()), d_out(c.out_size());
   DeviceArray<float> d_slopes(slopes.size());
   DeviceArray<uint8_t> workspace(attention_key_skip_workspace_bytes(c.dims()));
@@ -98,7 +100,7 @@ bool first_keys_negligible(const SkipCase& c, const std::vector<float>& qkv, flo
 // On random inputs with ALiBi slopes, and with slopes 0 (nothing to skip),
 // the skipping forward matches the reference at the usual bf16 bounds
 // (relative L2 <= 2e-2, max |error| <= 4e-2 * max |ref|), with each
-// consumer count.
+// consumer count, on either grid.
 TEST(CudaAttentionKeySkip, MatchesTheFullReference) {
   ALIBI_SKIP_WITHOUT_GPU();
   uint64_t seed = 2100;
@@ -111,10 +113,11 @@ TEST(CudaAttentionKeySkip, MatchesTheFullReference) {
       const std::vector<float> slopes =
           alibi ? alibi_slopes(int(c.H)) : std::vector<float>(size_t(c.H), 0.f);
       const std::vector<float> want = reference_forward(c, qkv, slopes);
-      for (int consumers : consumer_counts(c.D)) {
-        SCOPED_TRACE("consumers=" + std::to_string(consumers));
-        expect_close(skipping_forward(c, qkv, slopes, consumers), want, 2e-2, 4e-2, "out");
-      }
+      for (int consumers : consumer_counts(c.D))
+        for (bool persistent : {false, true}) {
+          SCOPED_TRACE("consumers=" + std::to_string(consumers) + (persistent ? " persistent" : ""));
+          expect_close(skipping_forward(c, qkv, slopes, consumers, persistent), want, 2e-2, 4e-2, "out");
+        }
     }
 }
 

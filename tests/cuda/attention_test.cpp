@@ -384,6 +384,60 @@ TEST(CudaAttention, Sm90ForwardTileBoundariesAtEachConsumerCount) {
   }
 }
 
+// The Hopper forward's raw results (out's bf16 bits, lse's floats) under a tuning.
+struct RawForward {
+  std::vector<uint16_t> out;
+  std::vector<float> lse;
+};
+RawForward sm90_forward_raw(const Problem& p, const AttentionTuning& tuning) {
+  const Case& c = p.c;
+  DeviceArray<uint16_t> d_out(c.out_size());
+  DeviceArray<float> d_lse(c.lse_size());
+  d_out.poison();
+  d_lse.poison();
+  attention_forward_using(AttentionForwardKernel::sm90, bf16(d_out), d_lse.get(), bf16(p.d_qkv),
+                          p.d_slopes.get(), c.dims(), nullptr, nullptr, tuning);
+  test::cuda_check(cudaDeviceSynchronize(), "attention_forward");
+  return {d_out.download(), d_lse.download()};
+}
+
+// The persistent grid (AttentionTuning::forward_persistent: a CTA an SM
+// that takes query blocks in turn, its K/V and Q rings running on from one
+// to the next) computes every query block as the grid of a CTA a block
+// does, to the bit: more blocks than SMs and fewer, every head dim and
+// consumer count, both orders of the blocks, the consumers taking turns or
+// not. And it is within the reference's bounds (out and lse poisoned first).
+TEST(CudaAttention, Sm90PersistentForwardEqualsACtaAQueryBlock) {
+  ALIBI_SKIP_WITHOUT_GPU();
+  if (!attention_forward_sm90_applies(AttentionDims{1, 64, 8, 64}))
+    GTEST_SKIP() << "not a compute capability 9.0 device";
+  uint64_t seed = 1700;
+  for (int64_t D : {64, 80, 96, 128})
+    for (const Case& c : {Case{2, 2000, 12, D, true}, Case{3, 1000, 5, D, true}, Case{1, 65, 3, D, false}}) {
+      const Problem p(c, seed++);
+      for (int consumers : D == 64 ? std::vector<int>{2, 3} : std::vector<int>{2})
+        for (bool blocks_major : {true, false})
+          for (bool pingpong : {true, false}) {
+            SCOPED_TRACE(c.name() + ", consumers " + std::to_string(consumers) +
+                         (blocks_major ? ", blocks major" : ", heads major") + (pingpong ? ", turns" : ""));
+            AttentionTuning tuning;
+            tuning.forward_consumers_d64 = consumers;
+            tuning.blocks_major = blocks_major;
+            tuning.pingpong = pingpong;
+            tuning.forward_persistent = false;
+            const RawForward per_block = sm90_forward_raw(p, tuning);
+            tuning.forward_persistent = true;
+            const RawForward persistent = sm90_forward_raw(p, tuning);
+            EXPECT_TRUE(persistent.out == per_block.out) << "out differs";
+            EXPECT_EQ(0, std::memcmp(persistent.lse.data(), per_block.lse.data(),
+                                     persistent.lse.size() * sizeof(float)))
+                << "lse differs";
+            if (blocks_major && pingpong) check_forward_with(p, AttentionForwardKernel::sm90, true, tuning);
+            if (::testing::Test::HasFailure()) return;
+          }
+    }
+}
+
 TEST(CudaAttention, PortableBackwardIsDeterministic) {
   ALIBI_SKIP_WITHOUT_GPU();
   const Case c{2, 1000, 8, 64, true};
