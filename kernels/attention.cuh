@@ -25,7 +25,7 @@ struct AttentionTuning {
   bool pingpong = true;              // ALIBI_SM90_PINGPONG=0: the consumers do not take turns
   int forward_stages = 3;            // ALIBI_SM90_STAGES=2|3: stages of the forward's K/V ring
   bool blocks_major = true;          // ALIBI_SM90_ORDER=heads: one head's query blocks after another
-  bool forward_persistent = false;   // ALIBI_SM90_FWD_GRID=sms|items: a forward CTA an SM taking many items, or one an item
+  bool forward_persistent = true;    // ALIBI_SM90_FWD_GRID=items: a forward CTA a query block, not an SM taking many
   int forward_consumers_d64 = 0;     // ALIBI_SM90_FWD_CONSUMERS=2|3 at D = 64; 0: 3 from 2048 tokens, else 2
   int backward_heads_per_group = 0;  // ALIBI_SM90_BWD_HEADS_PER_GROUP=N; 0: as many as fit the L2
   bool backward_owned_in_smem = false;  // ALIBI_SM90_BWD_OWNED=smem: D = 64 reads K/V from shared memory
