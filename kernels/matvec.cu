@@ -127,15 +127,48 @@ __device__ __forceinline__ void accumulate(float (&acc)[T::kOutputs][kRows], con
   }
 }
 
-__device__ __forceinline__ void store_output(const MatvecArgs& a, int64_t b, int64_t o, float v) {
-  if (a.bias) v += to_f32(a.bias[o]);
+// What the epilogue of one output adds besides the product: its bias and
+// (Residual) its residual. Loaded by the thread that stores the output, ahead
+// of the sums, so that the epilogue does not wait for memory: the bias before
+// the wait for the previous kernel (a parameter, like the weights), the
+// residual right after it, beside the input rows.
+struct OutputAddends {
+  float bias = 0.f, residual = 0.f;
+};
+
+// The output of this thread in a group from `first` (threads below
+// kOutputs * kRows each store one: row b, output o), or false.
+template <int kRows, typename T>
+__device__ __forceinline__ bool output_of_thread(const MatvecArgs& a, int64_t first, int64_t& b, int64_t& o) {
+  if (threadIdx.x >= T::kOutputs * kRows) return false;
+  o = first + threadIdx.x / kRows, b = threadIdx.x % kRows;
+  return o < a.OC && b < a.N;
+}
+
+template <int kRows, typename T>
+__device__ __forceinline__ void load_bias(OutputAddends& add, const MatvecArgs& a, int64_t first) {
+  int64_t b, o;
+  if (a.bias && output_of_thread<kRows, T>(a, first, b, o)) add.bias = to_f32(a.bias[o]);
+}
+
+// After the wait for the previous kernel: the residual may be its output.
+template <int kRows, typename T>
+__device__ __forceinline__ void load_residual(OutputAddends& add, const MatvecArgs& a, int64_t first) {
+  int64_t b, o;
+  if (a.epilogue == MatvecEpilogue::Residual && output_of_thread<kRows, T>(a, first, b, o))
+    add.residual = to_f32(a.residual[b * a.OC + o]);
+}
+
+__device__ __forceinline__ void store_output(const MatvecArgs& a, int64_t b, int64_t o, float v,
+                                             const OutputAddends& add) {
+  if (a.bias) v += add.bias;  // not + 0 without one: that would turn a -0 into +0
   const int64_t i = b * a.OC + o;
   switch (a.epilogue) {
     case MatvecEpilogue::Bias:
       a.out[i] = __float2bfloat16_rn(v);
       break;
     case MatvecEpilogue::Residual:
-      a.out[i] = __float2bfloat16_rn(v + to_f32(a.residual[i]));
+      a.out[i] = __float2bfloat16_rn(v + add.residual);
       break;
     case MatvecEpilogue::Gelu: {
       const bf16 pre = __float2bfloat16_rn(v);  // GELU of pre as stored: out = GELU(pre) exactly
@@ -151,7 +184,7 @@ __device__ __forceinline__ void store_output(const MatvecArgs& a, int64_t b, int
 // then the epilogue, one thread an output.
 template <int kRows, typename T>
 __device__ void reduce_and_store(float (&acc)[T::kOutputs][kRows], float (&partial)[kWarps][T::kOutputs * kRows],
-                                 const MatvecArgs& a, int64_t first) {
+                                 const MatvecArgs& a, int64_t first, const OutputAddends& add) {
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
 #pragma unroll
   for (int r = 0; r < T::kOutputs; ++r)
@@ -161,14 +194,11 @@ __device__ void reduce_and_store(float (&acc)[T::kOutputs][kRows], float (&parti
       if (lane == 0) partial[warp][r * kRows + b] = v;
     }
   __syncthreads();
-  if (threadIdx.x < T::kOutputs * kRows) {
-    const int r = threadIdx.x / kRows, b = threadIdx.x % kRows;
-    const int64_t o = first + r;
-    if (o < a.OC && b < a.N) {
-      float v = 0.f;
-      for (int w = 0; w < kWarps; ++w) v += partial[w][threadIdx.x];
-      store_output(a, b, o, v);
-    }
+  int64_t b, o;
+  if (output_of_thread<kRows, T>(a, first, b, o)) {
+    float v = 0.f;
+    for (int w = 0; w < kWarps; ++w) v += partial[w][threadIdx.x];
+    store_output(a, b, o, v, add);
   }
   __syncthreads();  // partial is the next group's
 }
@@ -184,9 +214,12 @@ __global__ void __launch_bounds__(kThreads) matvec_kernel(Params p) {
   const int64_t rounds = (pieces + T::kRoundPieces - 1) / T::kRoundPieces;
   int64_t group = blockIdx.x;
   uint4 w[T::kOutputs][T::kPieces];
+  OutputAddends add;
   load_weights<T>(w, a, group * T::kOutputs, 0);  // the weights never depend on the previous kernel
+  load_bias<kRows, T>(add, a, group * T::kOutputs);
   wait_for_previous_kernels();
   allow_next_kernel_to_start();
+  load_residual<kRows, T>(add, a, group * T::kOutputs);
   stage_inputs<kRows>(xs, p, scratch);
   __syncthreads();
   while (group < groups) {
@@ -196,8 +229,14 @@ __global__ void __launch_bounds__(kThreads) matvec_kernel(Params p) {
       accumulate<kRows, T>(acc, w, xs, pieces, round);
     }
     const int64_t next = group + gridDim.x;
-    if (next < groups) load_weights<T>(w, a, next * T::kOutputs, 0);
-    reduce_and_store<kRows, T>(acc, partial, a, group * T::kOutputs);
+    OutputAddends next_add;
+    if (next < groups) {
+      load_weights<T>(w, a, next * T::kOutputs, 0);
+      load_bias<kRows, T>(next_add, a, next * T::kOutputs);
+      load_residual<kRows, T>(next_add, a, next * T::kOutputs);
+    }
+    reduce_and_store<kRows, T>(acc, partial, a, group * T::kOutputs, add);
+    add = next_add;
     group = next;
   }
 }
