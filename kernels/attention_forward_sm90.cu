@@ -2,6 +2,7 @@
 // choice of its tiling (measurement switches below), the TMA tensor map over
 // qkv (tensor_map.cuh) and the grid.
 #include "kernels/attention_forward_sm90.cuh"
+
 #include <algorithm>
 #include <climits>
 

@@ -1,9 +1,9 @@
 // Forward attention for Hopper (sm_90a), FlashAttention-3 structure: a work
 // item is a (query block of kBlockM rows, b, h); a CTA takes one item a
 // round of gridDim.x items (for_each_item; one CTA an item, or a persistent
-// CTA an SM that takes many: the launcher's choice), with 1 + kConsumers warpgroups (tiling in
-// attention_traits.cuh: 2 consumers and 128-row blocks by default, 3 and
-// 192-row blocks selectable at D = 64).
+// CTA an SM that takes many: the launcher's choice), with 1 + kConsumers
+// warpgroups (tiling in attention_traits.cuh: 2 consumers and 128-row blocks
+// by default, 3 and 192-row blocks selectable at D = 64).
 //  - Warpgroup 0, the producer: one thread issues TMA copies of each item's
 //    Q block and of its K and V tiles into rings of shared-memory stages;
 //    full barriers tell the consumers a tile has landed, empty barriers tell
