@@ -339,7 +339,8 @@ __device__ void consume(const Sm90ForwardArgs& a, unsigned char* smem, const Sm9
   };
   // Every turn taken is opened by exactly one arrival (every consumer takes
   // `count` turns an item): the last consumer opened consumer 0's first turn
-  // (consume_items), so it skips its arrival after the CTA's last turn.
+  // (the kernel, before the first item), so it skips its arrival after the
+  // CTA's last turn.
   const auto pass_turn = [&](bool last_tile) {
     if constexpr (kPingPong)
       if (!(consumer == kLast && last_tile && last_item)) named_barrier_arrive(next_turn, 256);
