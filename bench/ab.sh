@@ -6,7 +6,10 @@
 # over the rounds and its ratio to the first build (bench/compare_ab.py).
 #   bench/ab.sh OUT_DIR BIN_DIR [BIN_DIR...]
 # A build is named by its folder's name; a folder with a lib/ inside (as
-# scripts/device_pack.sh makes) runs with it on LD_LIBRARY_PATH.
+# scripts/device_pack.sh makes) runs with it on LD_LIBRARY_PATH. To compare
+# a measuring switch (docs/environment.md) on one binary, a folder's
+# alibi-bench may be a script that runs the other folder's with the variable
+# set, e.g. `ALIBI_SM90_FWD_GRID=items exec "$(dirname "$(realpath "$0")")/../main/alibi-bench" "$@"`.
 # Environment: AB_CONFIGS (default: configs/gpt2-124m.yaml), AB_ROUNDS (2),
 # AB_STEPS (20, after 3 of warm-up), AB_SET (more --set overrides, spaces
 # between them), AB_TIMEOUT_S (90, a run), AB_BUDGET_S (no round starts after
