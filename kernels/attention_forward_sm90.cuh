@@ -62,16 +62,17 @@ struct Sm90ForwardSmem {
   static constexpr int kKVBox = Tr::kBlockN * Tr::kRowBytes;
   static constexpr int kQBytes = Tr::kBoxes * kQBox;
   static constexpr int kKVBytes = Tr::kBoxes * kKVBox;  // one K (or V) tile
-  static constexpr size_t bytes_with(int q_stages) {
-    return size_t(q_stages) * kQBytes + 2 * size_t(Tr::kStages) * kKVBytes +
-           8 * size_t(Sm90Rings<Tr, 1>::KV::kCount + 2 * q_stages) + 1024;
+  template <int kQStagesT>
+  static constexpr size_t bytes_with() {
+    return size_t(kQStagesT) * kQBytes + 2 * size_t(Tr::kStages) * kKVBytes +
+           8 * size_t(Sm90Rings<Tr, kQStagesT>::kCount) + 1024;
   }
-  static constexpr int kQStages = bytes_with(2) <= kSm90SharedMemoryLimit ? 2 : 1;
+  static constexpr int kQStages = bytes_with<2>() <= kSm90SharedMemoryLimit ? 2 : 1;
   static constexpr int kQ = 0;
   static constexpr int kK = kQ + kQStages * kQBytes;
   static constexpr int kV = kK + Tr::kStages * kKVBytes;
   static constexpr int kBarriers = kV + Tr::kStages * kKVBytes;
-  static constexpr size_t bytes() { return bytes_with(kQStages); }
+  static constexpr size_t bytes() { return bytes_with<kQStages>(); }
   static_assert(bytes() <= kSm90SharedMemoryLimit, "shared memory of one CTA on sm_90");
 };
 
