@@ -1,5 +1,5 @@
 // GELU's tanh approximation on the device, for the kernels that apply it
-// (gelu.cu's elementwise pass, matvec.cu's epilogue). Internal to kernels/*.cu.
+// (gelu.cu's elementwise pass, matvec.cu's and gemm_sm90.cu's epilogues). Internal to kernels/*.cu.
 #pragma once
 
 namespace alibi::cuda {
@@ -13,6 +13,13 @@ constexpr float kGeluCubic = 0.044715f;
 __device__ __forceinline__ float gelu_gate(float x) {
   const float u = kSqrt2OverPi * (x + kGeluCubic * x * x * x);
   return 1.f / (1.f + __expf(-2.f * u));
+}
+
+// d/dx [x s(u)] = s + 2 x u' s (1 - s), s = gelu_gate(x).
+__device__ __forceinline__ float gelu_grad(float x) {
+  const float s = gelu_gate(x);
+  const float du = kSqrt2OverPi * (1.f + 3.f * kGeluCubic * x * x);
+  return s + 2.f * x * du * s * (1.f - s);
 }
 
 }  // namespace alibi::cuda

@@ -15,9 +15,19 @@ namespace alibi::cuda {
 // few algorithms and keeps the fastest (faster, but which one wins may vary
 // from run to run, and with it the last bits); otherwise the heuristic's
 // first choice, the same on every run.
+// Which kernels run the MLP's GELU-fused products (matmul_gelu_forward's
+// and matmul_gelu_backward's input gradient) on Hopper: cuBLASLt's epilogue
+// kernels, or our own product (gemm_sm90.cuh; the CUDA backend's choice:
+// ALIBI_GEMM_SM90, docs/environment.md). Elsewhere always cuBLASLt.
+enum class GeluProducts { Cublaslt, Sm90 };
+
+// cuBLASLt's workspace (also where a weight is transposed for a product).
+constexpr size_t kMatmulWorkspaceBytes = size_t{32} << 20;
+
 class MatmulContext {
  public:
-  explicit MatmulContext(bool tune_algorithms = false, size_t workspace_bytes = 32u << 20);
+  explicit MatmulContext(bool tune_algorithms = false, size_t workspace_bytes = kMatmulWorkspaceBytes,
+                         GeluProducts gelu_products = GeluProducts::Cublaslt);
   ~MatmulContext();
   MatmulContext(const MatmulContext&) = delete;
   MatmulContext& operator=(const MatmulContext&) = delete;
@@ -25,9 +35,11 @@ class MatmulContext {
   void* workspace() const { return workspace_; }
   size_t workspace_bytes() const { return workspace_bytes_; }
   bool tune_algorithms() const { return tune_algorithms_; }
+  GeluProducts gelu_products() const { return gelu_products_; }
 
  private:
   bool tune_algorithms_ = false;
+  GeluProducts gelu_products_ = GeluProducts::Cublaslt;
   void* handle_ = nullptr;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;

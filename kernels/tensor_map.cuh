@@ -17,4 +17,10 @@ namespace alibi::cuda {
 cudaError_t encode_rows_map(CUtensorMap* map, const __nv_bfloat16* base, int64_t D, int64_t parts,
                             int64_t rows, int box_rows);
 
+// A row-major [rows, cols] bf16 matrix (cols % 8 == 0: 16-byte rows) as the
+// 2-D tensor {cols, rows}, in boxes {64, box_rows} with the 128-byte swizzle:
+// a matrix product's K-major operand, 64 of K at a time. Columns and rows
+// past the end read as zeros.
+cudaError_t encode_matrix_map(CUtensorMap* map, const __nv_bfloat16* base, int64_t cols, int64_t rows, int box_rows);
+
 }  // namespace alibi::cuda

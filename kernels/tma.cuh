@@ -68,6 +68,15 @@ __device__ __forceinline__ void load_3d(void* dst, const CUtensorMap* map, uint6
       : "memory");
 }
 
+// The same for a 2-D tensor map: the box at (c0, c1), innermost first.
+__device__ __forceinline__ void load_2d(void* dst, const CUtensorMap* map, uint64_t* bar, int c0, int c1) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+      " [%0], [%1, {%3, %4}], [%2];\n" ::"r"(smem_addr(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_addr(bar)), "r"(c0), "r"(c1)
+      : "memory");
+}
+
 // Copies `bytes` (a multiple of 16; both addresses 16-byte aligned) from
 // global to shared memory; the bytes complete on bar.
 __device__ __forceinline__ void load_bulk(void* dst, const void* src, uint32_t bytes, uint64_t* bar) {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -192,6 +193,13 @@ class CudaHostCopy final : public HostCopy {
   cudaEvent_t arrived_ = nullptr;
 };
 
+// ALIBI_GEMM_SM90=1: our own product for the MLP's GELU-fused products on
+// Hopper (docs/environment.md), read once, at the backend's creation.
+cuda::GeluProducts gelu_products_from_environment() {
+  const char* v = std::getenv("ALIBI_GEMM_SM90");
+  return v != nullptr && std::string(v) == "1" ? cuda::GeluProducts::Sm90 : cuda::GeluProducts::Cublaslt;
+}
+
 class CudaBackend final : public Backend {
  public:
   CudaBackend(int device, CudaBackendOptions options) : device_(device), options_(options) {
@@ -203,7 +211,8 @@ class CudaBackend final : public Backend {
     gpu_ = {props.name, props.major, props.minor, props.multiProcessorCount, clock_khz * 1e3};
     peak_flops_ = cuda::peak_bf16_flops(gpu_);
     check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "stream create");
-    matmul_ = std::make_unique<cuda::MatmulContext>(/*tune_algorithms=*/!options_.deterministic);
+    matmul_ = std::make_unique<cuda::MatmulContext>(/*tune_algorithms=*/!options_.deterministic, cuda::kMatmulWorkspaceBytes,
+                                                     gelu_products_from_environment());
   }
   ~CudaBackend() override {
     cudaStreamSynchronize(stream_);

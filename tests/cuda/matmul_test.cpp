@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -172,29 +173,47 @@ TEST(CudaMatmul, ResidualForwardAddsTheResidual) {
 }
 
 // The fused GELU epilogues against the CPU's matmul then GELU. The fused
-// path (width a multiple of 8) and the unfused fallback (width 300) both run.
-void check_gelu_forward(MatmulContext& ctx, const Shape& s, uint64_t seed) {
-  SCOPED_TRACE(describe(s, true));
+// path (width a multiple of 8: cuBLASLt's epilogues, or on Hopper where the
+// context chooses it gemm_sm90) and the unfused fallback (width 300) both run.
+void check_gelu_forward(MatmulContext& ctx, const Shape& s, uint64_t seed, bool with_bias = true) {
+  SCOPED_TRACE(describe(s, with_bias));
   Problem p(s, seed);
   DeviceArray<uint16_t> d_out(s.N * s.OC), d_pre(s.N * s.OC);
   d_out.poison();
   d_pre.poison();
-  matmul_gelu_forward(ctx, bf16(d_out), bf16(d_pre), bf16(p.d_inp), bf16(p.d_weight), bf16(p.d_bias), s.N, s.C,
-                      s.OC, nullptr);
+  matmul_gelu_forward(ctx, bf16(d_out), bf16(d_pre), bf16(p.d_inp), bf16(p.d_weight),
+                      with_bias ? bf16(p.d_bias) : nullptr, s.N, s.C, s.OC, nullptr);
   test::cuda_check(cudaDeviceSynchronize(), "matmul_gelu_forward");
   std::vector<float> pre(s.N * s.OC), out(pre.size());
-  cpu::matmul_forward(pre.data(), p.inp.data(), p.weight.data(), p.bias.data(), s.N, s.C, s.OC);
+  cpu::matmul_forward(pre.data(), p.inp.data(), p.weight.data(), with_bias ? p.bias.data() : nullptr, s.N, s.C,
+                      s.OC);
   cpu::gelu_forward(out.data(), pre.data(), static_cast<int64_t>(pre.size()));
   expect_close(from_bf16(d_pre.download()), pre, 1e-2, 2e-2, "pre");
   expect_close(from_bf16(d_out.download()), out, 1e-2, 2e-2, "out = GELU(pre)");
 }
 
+// Both kinds of GELU product (GeluProducts); Sm90 falls back to cuBLASLt
+// off Hopper.
+std::vector<std::unique_ptr<MatmulContext>> gelu_product_contexts() {
+  std::vector<std::unique_ptr<MatmulContext>> contexts;
+  for (GeluProducts kind : {GeluProducts::Cublaslt, GeluProducts::Sm90})
+    contexts.push_back(std::make_unique<MatmulContext>(false, kMatmulWorkspaceBytes, kind));
+  return contexts;
+}
+
 TEST(CudaMatmul, GeluForwardMatchesMatmulThenGelu) {
   ALIBI_SKIP_WITHOUT_GPU();
-  MatmulContext ctx;
-  check_gelu_forward(ctx, {1024, 768, 3072}, 41);
-  check_gelu_forward(ctx, {77, 200, 304}, 42);
-  check_gelu_forward(ctx, {77, 200, 300}, 43);  // unfused
+  for (const auto& ctx : gelu_product_contexts()) {
+    SCOPED_TRACE(ctx->gelu_products() == GeluProducts::Sm90 ? "gemm_sm90" : "cuBLASLt");
+    check_gelu_forward(*ctx, {1024, 768, 3072}, 41);
+    check_gelu_forward(*ctx, {77, 200, 304}, 42);
+    check_gelu_forward(*ctx, {77, 200, 300}, 43);  // unfused
+    // gemm_sm90: more 128 x 256 tiles than SMs, the last row and column
+    // tiles partial (264 columns: one 8-column piece of a 32-column strip),
+    // K not a multiple of its 64-wide slices; with and without the bias.
+    check_gelu_forward(*ctx, {4200, 264, 2056}, 44);
+    check_gelu_forward(*ctx, {333, 136, 1000}, 45, /*with_bias=*/false);
+  }
 }
 
 // The layer after the GELU: inp = GELU(pre) is its input, of width C. With
@@ -231,14 +250,18 @@ void check_gelu_backward(MatmulContext& ctx, const Shape& s, uint64_t seed, bool
 
 TEST(CudaMatmul, GeluBackwardMatchesMatmulBackwardThenGeluBackward) {
   ALIBI_SKIP_WITHOUT_GPU();
-  MatmulContext ctx;
-  check_gelu_backward(ctx, {1024, 3072, 768}, 51);
-  check_gelu_backward(ctx, {77, 304, 200}, 52);
-  check_gelu_backward(ctx, {77, 300, 200}, 53);  // unfused
-  check_gelu_backward(ctx, {1024, 3072, 768}, 54, /*dpre_in_inp=*/true);
-  check_gelu_backward(ctx, {77, 300, 200}, 55, /*dpre_in_inp=*/true);
+  for (const auto& ctx : gelu_product_contexts()) {
+    SCOPED_TRACE(ctx->gelu_products() == GeluProducts::Sm90 ? "gemm_sm90" : "cuBLASLt");
+    check_gelu_backward(*ctx, {1024, 3072, 768}, 51);
+    check_gelu_backward(*ctx, {77, 304, 200}, 52);
+    check_gelu_backward(*ctx, {77, 300, 200}, 53);  // unfused
+    check_gelu_backward(*ctx, {1024, 3072, 768}, 54, /*dpre_in_inp=*/true);
+    check_gelu_backward(*ctx, {77, 300, 200}, 55, /*dpre_in_inp=*/true);
+    check_gelu_backward(*ctx, {4200, 2056, 264}, 58);  // as the forward's partial tiles
+    check_gelu_backward(*ctx, {333, 1000, 136}, 59, /*dpre_in_inp=*/true);
+  }
   // A workspace too small for the transposed weight: the product on the weight as stored.
-  MatmulContext small(/*tune_algorithms=*/false, /*workspace_bytes=*/1u << 20);
+  MatmulContext small(/*tune_algorithms=*/false, /*workspace_bytes=*/1u << 20, GeluProducts::Sm90);
   check_gelu_backward(small, {1024, 3072, 768}, 56);
   check_gelu_backward(small, {77, 3072, 768}, 57, /*dpre_in_inp=*/true);
 }

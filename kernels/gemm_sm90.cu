@@ -1,0 +1,328 @@
+// The Hopper product with fused GELU epilogues (gemm_sm90.cuh).
+//  - Tiles of kBlockM x kBlockN outputs, persistent: one CTA an SM takes
+//    every gridDim.x-th tile, N fastest (the CTAs working at one time share
+//    their rows of A; W, a few MB, stays in L2).
+//  - Warpgroup 0, the producer: one thread copies, by TMA, each tile's A
+//    (kBlockM x 64) and W (kBlockN x 64) slices of K into a ring of stages;
+//    the ring runs on across tiles, so the next tile's first slices land
+//    while the consumers finish the current one.
+//  - Warpgroups 1 and 2, the consumers, own 64 rows of the tile each: wgmma
+//    from shared memory into 2 x 128 columns of f32 accumulators, one
+//    product group in flight while the next slice is issued; then the
+//    epilogue on the registers: its other inputs (bias, pre-activations)
+//    loaded while the tile's last products run, the outputs exchanged
+//    within each quad of lanes into 16-byte stores.
+#include "kernels/gemm_sm90.cuh"
+
+#include <cuda.h>
+
+#include <algorithm>
+
+#include "cuda/cuda_check.cuh"
+#include "kernels/attention_sm90_pipeline.cuh"
+#include "kernels/attention_tiles.cuh"
+#include "kernels/common.cuh"
+#include "kernels/device_info.cuh"
+#include "kernels/gelu_math.cuh"
+#include "kernels/tensor_map.cuh"
+#include "kernels/tma.cuh"
+#include "kernels/wgmma.cuh"
+
+namespace alibi::cuda {
+namespace {
+
+// The tiling: 128 x 256 outputs a CTA, K in slices of 64 (one 128-byte
+// swizzled box row), 4 stages of 48 KB.
+struct GemmTile {
+  static constexpr int kBlockM = 128, kBlockN = 256, kBlockK = 64;
+  static constexpr int kConsumers = 2, kConsumerRows = kBlockM / kConsumers;  // 64: one wgmma's M
+  static constexpr int kHalfN = 128;  // a wgmma's N: the accumulator is two halves
+  static constexpr int kStages = 4;
+  static constexpr int kThreads = 128 * (1 + kConsumers);
+  // setmaxnreg: 40 + 2 x 232 a thread slot of the three warpgroups (<= 65536 / 128).
+  static constexpr int kProducerRegs = 40, kConsumerRegs = 232;
+  static constexpr int kRowBytes = kBlockK * 2;
+  static constexpr int kABytes = kBlockM * kRowBytes;
+  static constexpr int kWBytes = kBlockN * kRowBytes;
+  static constexpr int kStageBytes = kABytes + kWBytes;
+  static constexpr int kBarriers = kStages * kStageBytes;
+  using Ring = StageRing<kStages, 1, /*kOnce=*/false>;
+  static constexpr size_t smem_bytes() { return size_t(kBarriers) + 8 * Ring::kCount + 1024; }
+  static_assert(kBlockN <= 256 && kBlockM <= 256, "one TMA box a slice of each operand");
+  static_assert(kProducerRegs * 128 + kConsumers * kConsumerRegs * 128 <= 65536, "register pool");
+};
+
+struct TileCoords {
+  int m0, n0;
+};
+
+__device__ __forceinline__ TileCoords tile_coords(int tile, int n_tiles) {
+  return {tile / n_tiles * GemmTile::kBlockM, tile % n_tiles * GemmTile::kBlockN};
+}
+
+struct KernelArgs {
+  __nv_bfloat16* out;
+  __nv_bfloat16* pre_written;
+  const __nv_bfloat16* pre_read;
+  const __nv_bfloat16* bias;
+  int M, N, k_slices, m_tiles, n_tiles;
+};
+
+__device__ void produce(const CUtensorMap* a_map, const CUtensorMap* w_map, unsigned char* smem,
+                        const GemmTile::Ring& ring, const KernelArgs& a) {
+  tma::prefetch_map(a_map);
+  tma::prefetch_map(w_map);
+  int j = 0;  // the slice's place in the ring's order, across tiles
+  for (int tile = blockIdx.x; tile < a.m_tiles * a.n_tiles; tile += gridDim.x) {
+    const TileCoords at = tile_coords(tile, a.n_tiles);
+    for (int k = 0; k < a.k_slices; ++k, ++j) {
+      ring.wait_free(0, j);
+      const int stage = GemmTile::Ring::stage_of(j);
+      unsigned char* base = smem + stage * GemmTile::kStageBytes;
+      uint64_t* full = ring.full(0, stage);
+      tma::arrive_expect_bytes(full, GemmTile::kStageBytes);  // boxes past the matrix count in full, as zeros
+      tma::load_2d(base, a_map, full, k * GemmTile::kBlockK, at.m0);
+      tma::load_2d(base + GemmTile::kABytes, w_map, full, k * GemmTile::kBlockK, at.n0);
+    }
+  }
+}
+
+using Accumulator = float[2][GemmTile::kHalfN / 8][4];
+
+// The epilogue works on strips of 32 columns of one accumulator row: a quad
+// (the 4 lanes t of one row g, wgmma.cuh's layout) holds a strip as 4 bf16
+// pairs a lane, x[j] the pair at columns 8j + 2t. exchange_quad turns that
+// into x[s], the pair at columns 8t + 2s: each lane then holds 8 adjacent
+// columns, one 16-byte load or store, full 32-byte sectors for the quad
+// (pairs of 4 bytes half-filled each sector, twice the L2 requests). The
+// exchange is its own inverse: it also spreads a strip loaded that way.
+__device__ __forceinline__ void xor_permute(uint32_t (&x)[4], int t) {  // x[j] <- x[j ^ t]
+  const bool odd = t & 1, high = t & 2;
+  const uint32_t a0 = odd ? x[1] : x[0], a1 = odd ? x[0] : x[1], a2 = odd ? x[3] : x[2], a3 = odd ? x[2] : x[3];
+  x[0] = high ? a2 : a0, x[1] = high ? a3 : a1, x[2] = high ? a0 : a2, x[3] = high ? a1 : a3;
+}
+
+__device__ __forceinline__ void exchange_quad(uint32_t (&x)[4]) {
+  const int t = threadIdx.x % 4;
+  xor_permute(x, t);  // x[r] is now the pair lane t ^ r wants
+#pragma unroll
+  for (int r = 1; r < 4; ++r) x[r] = __shfl_xor_sync(0xffffffffu, x[r], r);
+  xor_permute(x, t);  // received from lane t ^ r: back to its column order
+}
+
+__device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
+  const __nv_bfloat162 p = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&p);
+}
+__device__ __forceinline__ float2 unpack_bf16x2(uint32_t w) {
+  return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&w));
+}
+
+// A thread's place in the tile's epilogue: its two rows (g and g + 8 of its
+// warp's 16) and the quad lane t.
+struct EpiloguePlace {
+  int row0, col0, t;  // row0: row g; col0: the tile's first column
+  __device__ int row(int r) const { return row0 + 8 * r; }
+  // The first of the 8 columns lane t holds of strip q (32 columns) of half h, after exchange_quad.
+  __device__ int strip_col(int h, int q) const { return col0 + h * GemmTile::kHalfN + 32 * q + 8 * t; }
+};
+
+constexpr int kStrips = GemmTile::kHalfN / 32;  // 32-column strips a half
+
+// What the epilogue reads besides the accumulators, loaded while the
+// tile's last products run (the loads' latency off the critical path):
+// the bias pairs of the thread's columns (GeluAuxBias), or its rows'
+// pre-activations in 16-byte pieces, as stored (Dgelu).
+template <GemmEpilogue kEpilogue>
+struct EpilogueInputs;
+
+template <>
+struct EpilogueInputs<GemmEpilogue::GeluAuxBias> {
+  uint32_t bias[2][GemmTile::kHalfN / 8];  // [half][c]: the pair at column 8c + 2t
+  __device__ void load(const KernelArgs& a, const EpiloguePlace& p) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+#pragma unroll
+      for (int c = 0; c < GemmTile::kHalfN / 8; ++c) {
+        const int col = p.col0 + h * GemmTile::kHalfN + 8 * c + 2 * p.t;
+        bias[h][c] = a.bias && col < a.N ? __ldg(reinterpret_cast<const unsigned int*>(a.bias + col)) : 0u;
+      }
+  }
+};
+
+template <>
+struct EpilogueInputs<GemmEpilogue::Dgelu> {
+  uint4 pre[2][2][kStrips];  // [half][r][q]: row r's 8 columns of strip q, lane t's
+  __device__ void load(const KernelArgs& a, const EpiloguePlace& p) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+#pragma unroll
+      for (int r = 0; r < 2; ++r)
+#pragma unroll
+        for (int q = 0; q < kStrips; ++q) {
+          const int row = p.row(r), col = p.strip_col(h, q);
+          pre[h][r][q] = row < a.M && col < a.N
+                             ? __ldg(reinterpret_cast<const uint4*>(a.pre_read + int64_t(row) * a.N + col))
+                             : make_uint4(0, 0, 0, 0);
+        }
+  }
+};
+
+__device__ __forceinline__ void store16(__nv_bfloat16* base, const KernelArgs& a, int row, int col,
+                                        const uint32_t (&x)[4]) {
+  if (row < a.M && col < a.N)
+    *reinterpret_cast<uint4*>(base + int64_t(row) * a.N + col) = make_uint4(x[0], x[1], x[2], x[3]);
+}
+
+// pre = bf16(acc + bias) is stored, and out = bf16(GELU(pre)), GELU of pre
+// as stored.
+__device__ __forceinline__ void store_strip(const KernelArgs& a, const EpilogueInputs<GemmEpilogue::GeluAuxBias>& in,
+                                            const Accumulator& acc, const EpiloguePlace& p, int h, int r, int q) {
+  uint32_t pre[4], out[4];
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const int c = 4 * q + j;
+    const float2 b = unpack_bf16x2(in.bias[h][c]);
+    pre[j] = pack_bf16x2(acc[h][c][2 * r] + b.x, acc[h][c][2 * r + 1] + b.y);
+    const float2 x = unpack_bf16x2(pre[j]);
+    out[j] = pack_bf16x2(x.x * gelu_gate(x.x), x.y * gelu_gate(x.y));
+  }
+  exchange_quad(pre);
+  exchange_quad(out);
+  store16(a.pre_written, a, p.row(r), p.strip_col(h, q), pre);
+  store16(a.out, a, p.row(r), p.strip_col(h, q), out);
+}
+
+// out = bf16(acc * GELU'(pre)).
+__device__ __forceinline__ void store_strip(const KernelArgs& a, const EpilogueInputs<GemmEpilogue::Dgelu>& in,
+                                            const Accumulator& acc, const EpiloguePlace& p, int h, int r, int q) {
+  const uint4 v = in.pre[h][r][q];
+  uint32_t pre[4] = {v.x, v.y, v.z, v.w}, out[4];
+  exchange_quad(pre);  // to the accumulator's columns
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const int c = 4 * q + j;
+    const float2 x = unpack_bf16x2(pre[j]);
+    out[j] = pack_bf16x2(acc[h][c][2 * r] * gelu_grad(x.x), acc[h][c][2 * r + 1] * gelu_grad(x.y));
+  }
+  exchange_quad(out);
+  store16(a.out, a, p.row(r), p.strip_col(h, q), out);
+}
+
+template <GemmEpilogue kEpilogue>
+__device__ __forceinline__ void store_tile(const KernelArgs& a, const EpilogueInputs<kEpilogue>& in,
+                                           const Accumulator& acc, const EpiloguePlace& p) {
+#pragma unroll
+  for (int h = 0; h < 2; ++h)
+#pragma unroll
+    for (int r = 0; r < 2; ++r)
+#pragma unroll
+      for (int q = 0; q < kStrips; ++q) store_strip(a, in, acc, p, h, r, q);
+}
+
+template <GemmEpilogue kEpilogue>
+__device__ void consume(unsigned char* smem, const GemmTile::Ring& ring, const KernelArgs& a, int consumer) {
+  const int warp = (threadIdx.x / 32) % 4;  // within the warpgroup
+  const uint32_t base = tma::smem_addr(smem);
+  Accumulator acc;
+  int j = 0;  // as the producer's
+  for (int tile = blockIdx.x; tile < a.m_tiles * a.n_tiles; tile += gridDim.x) {
+    const TileCoords at = tile_coords(tile, a.n_tiles);
+    const EpiloguePlace place{at.m0 + consumer * GemmTile::kConsumerRows + 16 * warp + int(threadIdx.x % 32) / 4,
+                              at.n0, int(threadIdx.x % 4)};
+    for (int k = 0; k < a.k_slices; ++k, ++j) {
+      const int stage = GemmTile::Ring::stage_of(j);
+      ring.wait_full(0, j);
+      const uint32_t a_addr = base + stage * GemmTile::kStageBytes + consumer * GemmTile::kConsumerRows * 128;
+      const uint32_t w_addr = base + stage * GemmTile::kStageBytes + GemmTile::kABytes;
+      wgmma::fence();
+#pragma unroll
+      for (int step = 0; step < GemmTile::kBlockK / 16; ++step) {  // 16 of K a product, 32 bytes into the rows
+        const uint64_t da = wgmma::desc_sw128(a_addr + step * 32, 16, 1024);
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+          const uint64_t dw = wgmma::desc_sw128(w_addr + half * GemmTile::kHalfN * 128 + step * 32, 16, 1024);
+          wgmma::mma_ss<GemmTile::kHalfN, 0>(acc[half], da, dw, k > 0 || step > 0);
+        }
+      }
+      wgmma::commit();
+      // The slice before this one has been read: its stage may be refilled.
+      wgmma::wait<1>();
+      if (k > 0 && threadIdx.x % 32 == 0) tma::arrive(ring.empty(0, GemmTile::Ring::stage_of(j - 1)));
+    }
+    EpilogueInputs<kEpilogue> in;
+    in.load(a, place);  // while the last slice's products run
+    wgmma::wait<0>();
+    wgmma::fence_operand(acc[0]);
+    wgmma::fence_operand(acc[1]);
+    if (threadIdx.x % 32 == 0) tma::arrive(ring.empty(0, GemmTile::Ring::stage_of(j - 1)));
+    store_tile<kEpilogue>(a, in, acc, place);
+  }
+}
+
+template <GemmEpilogue kEpilogue>
+__global__ void __launch_bounds__(GemmTile::kThreads, 1)
+    gemm_sm90_kernel(const __grid_constant__ CUtensorMap a_map, const __grid_constant__ CUtensorMap w_map,
+                     const KernelArgs args) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  extern __shared__ unsigned char smem_raw[];
+  unsigned char* smem = aligned_shared_base(smem_raw);
+  const GemmTile::Ring ring{reinterpret_cast<uint64_t*>(smem + GemmTile::kBarriers)};
+  if (threadIdx.x == 0) ring.init(4 * GemmTile::kConsumers);  // an arrival a consumer warp
+  __syncthreads();
+  run_roles<GemmTile>(
+      [&] {
+        if (threadIdx.x == 0) produce(&a_map, &w_map, smem, ring, args);
+      },
+      [&](int consumer) { consume<kEpilogue>(smem, ring, args, consumer); });
+#endif
+}
+
+template <GemmEpilogue kEpilogue>
+void launch(const GemmSm90Args& g, cudaStream_t stream) {
+  const Dims shape = {{"M", g.M}, {"N", g.N}, {"K", g.K}};
+  CUtensorMap a_map, w_map;
+  check_cuda(encode_matrix_map(&a_map, g.a, g.K, g.M, GemmTile::kBlockM), "gemm_sm90 (A's tensor map)", shape);
+  check_cuda(encode_matrix_map(&w_map, g.w, g.K, g.N, GemmTile::kBlockN), "gemm_sm90 (W's tensor map)", shape);
+  const auto kernel = gemm_sm90_kernel<kEpilogue>;
+  static const cudaError_t opted_in = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                           static_cast<int>(GemmTile::smem_bytes()));
+  check_cuda(opted_in, "gemm_sm90 (shared memory)", shape);
+  KernelArgs args{g.out, g.pre_written, g.pre_read, g.bias, static_cast<int>(g.M), static_cast<int>(g.N),
+                  static_cast<int>((g.K + GemmTile::kBlockK - 1) / GemmTile::kBlockK),
+                  static_cast<int>((g.M + GemmTile::kBlockM - 1) / GemmTile::kBlockM),
+                  static_cast<int>((g.N + GemmTile::kBlockN - 1) / GemmTile::kBlockN)};
+  const int tiles = args.m_tiles * args.n_tiles;
+  const int ctas = std::min(tiles, multiprocessor_count());
+  kernel<<<ctas, GemmTile::kThreads, GemmTile::smem_bytes(), stream>>>(a_map, w_map, args);
+  check_launch("gemm_sm90", shape);
+}
+
+}  // namespace
+
+bool gemm_sm90_suits(const GemmSm90Args& g) {
+  if (g.M < 1 || g.N < 1 || g.K < 1 || g.K % 8 != 0 || g.N % 8 != 0) return false;
+  // TMA's coordinates and the kernel's indices are 32-bit; a tile past the end must fit too.
+  constexpr int64_t kLimit = (int64_t(1) << 31) - 512;
+  if (g.M > kLimit || g.N > kLimit || g.K > kLimit || g.M * g.N > (int64_t(1) << 62)) return false;
+  if (!aligned16(g.a) || !aligned16(g.w) || !aligned16(g.out)) return false;
+  if (g.epilogue == GemmEpilogue::GeluAuxBias) {
+    if (!aligned16(g.pre_written) || (g.bias && reinterpret_cast<uintptr_t>(g.bias) % 4 != 0)) return false;
+  } else if (!aligned16(g.pre_read)) {
+    return false;
+  }
+  const ComputeCapability cc = compute_capability();  // built for sm_90a only
+  return cc.major == 9 && cc.minor == 0;
+}
+
+void gemm_sm90(const GemmSm90Args& g, cudaStream_t stream) {
+  const Dims shape = {{"M", g.M}, {"N", g.N}, {"K", g.K}};
+  if (!gemm_sm90_suits(g))
+    throw_cuda_error("gemm_sm90", shape, "shape, alignment or device outside the Hopper product");
+  if (g.epilogue == GemmEpilogue::GeluAuxBias)
+    launch<GemmEpilogue::GeluAuxBias>(g, stream);
+  else
+    launch<GemmEpilogue::Dgelu>(g, stream);
+}
+
+}  // namespace alibi::cuda
