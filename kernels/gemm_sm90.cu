@@ -2,6 +2,11 @@
 //  - Tiles of kBlockM x kBlockN outputs, persistent: one CTA an SM takes
 //    every gridDim.x-th tile, N fastest (the CTAs working at one time share
 //    their rows of A; W, a few MB, stays in L2).
+//  - Optionally in clusters of kCluster CTAs (GemmSm90Args::cta_pairs: 2)
+//    on kCluster tiles one above the other: each CTA loads its own A slice
+//    and a 1/kCluster share of the W slice, multicast into every CTA of the
+//    cluster, so W crosses the L2 once for kCluster tiles (the L2's
+//    traffic, not the tensor cores, bounded the single-CTA kernel under ncu).
 //  - Warpgroup 0, the producer: one thread copies, by TMA, each tile's A
 //    (kBlockM x 64) and W (kBlockN x 64) slices of K into a ring of stages;
 //    the ring runs on across tiles, so the next tile's first slices land
@@ -56,9 +61,27 @@ struct TileCoords {
   int m0, n0;
 };
 
-__device__ __forceinline__ TileCoords tile_coords(int tile, int n_tiles) {
-  return {tile / n_tiles * GemmTile::kBlockM, tile % n_tiles * GemmTile::kBlockN};
-}
+// A CTA's tiles: groups of kCluster m-tiles (one a cluster rank) by n-tile,
+// N fastest; cluster c of C takes groups c, c + C, ... (C = gridDim.x /
+// kCluster, the launch's clusters being consecutive blocks). With an odd
+// count of m-tiles the last group's second tile lies past M: that CTA still
+// loads (its A clamped to the last tile) and stores nothing.
+template <int kCluster>
+struct TileWalk {
+  int rank, groups, m_tiles, n_tiles;
+  __device__ TileWalk(int m_tiles_, int n_tiles_)
+      : rank(kCluster > 1 ? int(tma::cluster_rank()) : 0),
+        groups((m_tiles_ + kCluster - 1) / kCluster * n_tiles_),
+        m_tiles(m_tiles_),
+        n_tiles(n_tiles_) {}
+  __device__ static int first() { return int(blockIdx.x) / kCluster; }
+  __device__ static int stride() { return int(gridDim.x) / kCluster; }
+  __device__ TileCoords at(int group) const {
+    return {(group / n_tiles * kCluster + rank) * GemmTile::kBlockM, group % n_tiles * GemmTile::kBlockN};
+  }
+  // Where this CTA's A slices come from: its tile, or the last one where its tile lies past M.
+  __device__ int a_row(const TileCoords& c) const { return min(c.m0, (m_tiles - 1) * GemmTile::kBlockM); }
+};
 
 struct KernelArgs {
   __nv_bfloat16* out;
@@ -68,22 +91,46 @@ struct KernelArgs {
   int M, N, k_slices, m_tiles, n_tiles;
 };
 
+template <int kCluster>
 __device__ void produce(const CUtensorMap* a_map, const CUtensorMap* w_map, unsigned char* smem,
                         const GemmTile::Ring& ring, const KernelArgs& a) {
+  constexpr int kWShareRows = GemmTile::kBlockN / kCluster;  // of W's slice, this CTA's to load
   tma::prefetch_map(a_map);
   tma::prefetch_map(w_map);
+  const TileWalk<kCluster> walk(a.m_tiles, a.n_tiles);
   int j = 0;  // the slice's place in the ring's order, across tiles
-  for (int tile = blockIdx.x; tile < a.m_tiles * a.n_tiles; tile += gridDim.x) {
-    const TileCoords at = tile_coords(tile, a.n_tiles);
+  for (int group = walk.first(); group < walk.groups; group += walk.stride()) {
+    const TileCoords at = walk.at(group);
     for (int k = 0; k < a.k_slices; ++k, ++j) {
-      ring.wait_free(0, j);
+      ring.wait_free(0, j);  // with kCluster > 1: free in every CTA of the cluster
       const int stage = GemmTile::Ring::stage_of(j);
       unsigned char* base = smem + stage * GemmTile::kStageBytes;
       uint64_t* full = ring.full(0, stage);
-      tma::arrive_expect_bytes(full, GemmTile::kStageBytes);  // boxes past the matrix count in full, as zeros
-      tma::load_2d(base, a_map, full, k * GemmTile::kBlockK, at.m0);
-      tma::load_2d(base + GemmTile::kABytes, w_map, full, k * GemmTile::kBlockK, at.n0);
+      // The whole stage: the cluster's other CTAs send their shares of W to
+      // this barrier too. Boxes past the matrix count in full, as zeros.
+      tma::arrive_expect_bytes(full, GemmTile::kStageBytes);
+      tma::load_2d(base, a_map, full, k * GemmTile::kBlockK, walk.a_row(at));
+      unsigned char* w_share = base + GemmTile::kABytes + walk.rank * kWShareRows * GemmTile::kRowBytes;
+      const int w_row = at.n0 + walk.rank * kWShareRows;
+      if constexpr (kCluster == 1)
+        tma::load_2d(w_share, w_map, full, k * GemmTile::kBlockK, w_row);
+      else
+        tma::load_2d_multicast(w_share, w_map, full, k * GemmTile::kBlockK, w_row, (1u << kCluster) - 1);
     }
+  }
+}
+
+// A consumer warp is done with a stage: one arrival on its empty barrier in
+// every CTA of the cluster (each CTA's producer refills its stage only once
+// all of them have read it, as its W share lands in all of them).
+template <int kCluster>
+__device__ __forceinline__ void release_stage(const GemmTile::Ring& ring, int stage) {
+  if (threadIdx.x % 32 != 0) return;
+  if constexpr (kCluster == 1) {
+    tma::arrive(ring.empty(0, stage));
+  } else {
+#pragma unroll
+    for (int r = 0; r < kCluster; ++r) tma::arrive_in_cta(ring.empty(0, stage), r);
   }
 }
 
@@ -220,14 +267,15 @@ __device__ __forceinline__ void store_tile(const KernelArgs& a, const EpilogueIn
       for (int q = 0; q < kStrips; ++q) store_strip(a, in, acc, p, h, r, q);
 }
 
-template <GemmEpilogue kEpilogue>
+template <GemmEpilogue kEpilogue, int kCluster>
 __device__ void consume(unsigned char* smem, const GemmTile::Ring& ring, const KernelArgs& a, int consumer) {
   const int warp = (threadIdx.x / 32) % 4;  // within the warpgroup
   const uint32_t base = tma::smem_addr(smem);
+  const TileWalk<kCluster> walk(a.m_tiles, a.n_tiles);
   Accumulator acc;
   int j = 0;  // as the producer's
-  for (int tile = blockIdx.x; tile < a.m_tiles * a.n_tiles; tile += gridDim.x) {
-    const TileCoords at = tile_coords(tile, a.n_tiles);
+  for (int group = walk.first(); group < walk.groups; group += walk.stride()) {
+    const TileCoords at = walk.at(group);
     const EpiloguePlace place{at.m0 + consumer * GemmTile::kConsumerRows + 16 * warp + int(threadIdx.x % 32) / 4,
                               at.n0, int(threadIdx.x % 4)};
     for (int k = 0; k < a.k_slices; ++k, ++j) {
@@ -248,19 +296,19 @@ __device__ void consume(unsigned char* smem, const GemmTile::Ring& ring, const K
       wgmma::commit();
       // The slice before this one has been read: its stage may be refilled.
       wgmma::wait<1>();
-      if (k > 0 && threadIdx.x % 32 == 0) tma::arrive(ring.empty(0, GemmTile::Ring::stage_of(j - 1)));
+      if (k > 0) release_stage<kCluster>(ring, GemmTile::Ring::stage_of(j - 1));
     }
     EpilogueInputs<kEpilogue> in;
     in.load(a, place);  // while the last slice's products run
     wgmma::wait<0>();
     wgmma::fence_operand(acc[0]);
     wgmma::fence_operand(acc[1]);
-    if (threadIdx.x % 32 == 0) tma::arrive(ring.empty(0, GemmTile::Ring::stage_of(j - 1)));
+    release_stage<kCluster>(ring, GemmTile::Ring::stage_of(j - 1));
     store_tile<kEpilogue>(a, in, acc, place);
   }
 }
 
-template <GemmEpilogue kEpilogue>
+template <GemmEpilogue kEpilogue, int kCluster>
 __global__ void __launch_bounds__(GemmTile::kThreads, 1)
     gemm_sm90_kernel(const __grid_constant__ CUtensorMap a_map, const __grid_constant__ CUtensorMap w_map,
                      const KernelArgs args) {
@@ -268,23 +316,45 @@ __global__ void __launch_bounds__(GemmTile::kThreads, 1)
   extern __shared__ unsigned char smem_raw[];
   unsigned char* smem = aligned_shared_base(smem_raw);
   const GemmTile::Ring ring{reinterpret_cast<uint64_t*>(smem + GemmTile::kBarriers)};
-  if (threadIdx.x == 0) ring.init(4 * GemmTile::kConsumers);  // an arrival a consumer warp
-  __syncthreads();
+  if (threadIdx.x == 0) ring.init(4 * GemmTile::kConsumers * kCluster);  // an arrival a consumer warp of the cluster
+  if constexpr (kCluster > 1) {
+    __syncwarp();           // thread 0 back with its warp: the cluster barrier is warp-aligned
+    tma::cluster_sync();  // every CTA's barriers initialized before any multicast or remote arrival
+  } else {
+    __syncthreads();
+  }
   run_roles<GemmTile>(
       [&] {
-        if (threadIdx.x == 0) produce(&a_map, &w_map, smem, ring, args);
+        if (threadIdx.x == 0) produce<kCluster>(&a_map, &w_map, smem, ring, args);
       },
-      [&](int consumer) { consume<kEpilogue>(smem, ring, args, consumer); });
+      [&](int consumer) { consume<kEpilogue, kCluster>(smem, ring, args, consumer); });
+  // No CTA leaves (its shared memory) while another may still arrive there.
+  if constexpr (kCluster > 1) {
+    __syncwarp();
+    tma::cluster_sync();
+  }
 #endif
 }
 
-template <GemmEpilogue kEpilogue>
+// How many clusters of `kernel` fit on the GPU at once: a cluster's CTAs
+// share a GPC, and a GPC with an odd count of SMs leaves one idle, so pairs
+// may fit fewer than SMs / 2.
+template <class Kernel>
+int clusters_that_fit(Kernel kernel, const cudaLaunchConfig_t& config, const Dims& shape) {
+  int n = 0;
+  check_cuda(cudaOccupancyMaxActiveClusters(&n, kernel, &config), "gemm_sm90 (clusters that fit)", shape);
+  if (n < 1) throw_cuda_error("gemm_sm90", shape, "not one cluster of its CTAs fits the GPU");
+  return n;
+}
+
+template <GemmEpilogue kEpilogue, int kCluster>
 void launch(const GemmSm90Args& g, cudaStream_t stream) {
   const Dims shape = {{"M", g.M}, {"N", g.N}, {"K", g.K}};
   CUtensorMap a_map, w_map;
   check_cuda(encode_matrix_map(&a_map, g.a, g.K, g.M, GemmTile::kBlockM), "gemm_sm90 (A's tensor map)", shape);
-  check_cuda(encode_matrix_map(&w_map, g.w, g.K, g.N, GemmTile::kBlockN), "gemm_sm90 (W's tensor map)", shape);
-  const auto kernel = gemm_sm90_kernel<kEpilogue>;
+  check_cuda(encode_matrix_map(&w_map, g.w, g.K, g.N, GemmTile::kBlockN / kCluster), "gemm_sm90 (W's tensor map)",
+             shape);
+  const auto kernel = gemm_sm90_kernel<kEpilogue, kCluster>;
   static const cudaError_t opted_in = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                            static_cast<int>(GemmTile::smem_bytes()));
   check_cuda(opted_in, "gemm_sm90 (shared memory)", shape);
@@ -292,10 +362,31 @@ void launch(const GemmSm90Args& g, cudaStream_t stream) {
                   static_cast<int>((g.K + GemmTile::kBlockK - 1) / GemmTile::kBlockK),
                   static_cast<int>((g.M + GemmTile::kBlockM - 1) / GemmTile::kBlockM),
                   static_cast<int>((g.N + GemmTile::kBlockN - 1) / GemmTile::kBlockN)};
-  const int tiles = args.m_tiles * args.n_tiles;
-  const int ctas = std::min(tiles, multiprocessor_count());
-  kernel<<<ctas, GemmTile::kThreads, GemmTile::smem_bytes(), stream>>>(a_map, w_map, args);
+  cudaLaunchConfig_t config{};
+  config.blockDim = dim3(GemmTile::kThreads);
+  config.dynamicSmemBytes = GemmTile::smem_bytes();
+  config.stream = stream;
+  cudaLaunchAttribute cluster{};
+  cluster.id = cudaLaunchAttributeClusterDimension;
+  cluster.val.clusterDim.x = kCluster, cluster.val.clusterDim.y = 1, cluster.val.clusterDim.z = 1;
+  config.attrs = &cluster;
+  config.numAttrs = kCluster > 1 ? 1 : 0;
+  config.gridDim = dim3(kCluster);  // a grid of one cluster, while asking how many fit
+  const int64_t groups = (args.m_tiles + kCluster - 1) / kCluster * int64_t(args.n_tiles);
+  // The persistent grid: as many clusters as fit at once (asked once a kernel).
+  static const int fitting = kCluster > 1 ? clusters_that_fit(kernel, config, shape) : multiprocessor_count();
+  const int clusters = static_cast<int>(std::min<int64_t>(groups, fitting));
+  config.gridDim = dim3(static_cast<unsigned>(clusters * kCluster));
+  check_cuda(cudaLaunchKernelEx(&config, kernel, a_map, w_map, args), "gemm_sm90 (launch)", shape);
   check_launch("gemm_sm90", shape);
+}
+
+template <int kCluster>
+void launch_epilogue(const GemmSm90Args& g, cudaStream_t stream) {
+  if (g.epilogue == GemmEpilogue::GeluAuxBias)
+    launch<GemmEpilogue::GeluAuxBias, kCluster>(g, stream);
+  else
+    launch<GemmEpilogue::Dgelu, kCluster>(g, stream);
 }
 
 }  // namespace
@@ -304,7 +395,9 @@ bool gemm_sm90_suits(const GemmSm90Args& g) {
   if (g.M < 1 || g.N < 1 || g.K < 1 || g.K % 8 != 0 || g.N % 8 != 0) return false;
   // TMA's coordinates and the kernel's indices are 32-bit; a tile past the end must fit too.
   constexpr int64_t kLimit = (int64_t(1) << 31) - 512;
-  if (g.M > kLimit || g.N > kLimit || g.K > kLimit || g.M * g.N > (int64_t(1) << 62)) return false;
+  if (g.M > kLimit || g.N > kLimit || g.K > kLimit) return false;
+  const int64_t tiles = (g.M + GemmTile::kBlockM - 1) / GemmTile::kBlockM * ((g.N + GemmTile::kBlockN - 1) / GemmTile::kBlockN);
+  if (tiles > (int64_t(1) << 30)) return false;  // the tile walk's 32-bit indices
   if (!aligned16(g.a) || !aligned16(g.w) || !aligned16(g.out)) return false;
   if (g.epilogue == GemmEpilogue::GeluAuxBias) {
     if (!aligned16(g.pre_written) || (g.bias && reinterpret_cast<uintptr_t>(g.bias) % 4 != 0)) return false;
@@ -319,10 +412,10 @@ void gemm_sm90(const GemmSm90Args& g, cudaStream_t stream) {
   const Dims shape = {{"M", g.M}, {"N", g.N}, {"K", g.K}};
   if (!gemm_sm90_suits(g))
     throw_cuda_error("gemm_sm90", shape, "shape, alignment or device outside the Hopper product");
-  if (g.epilogue == GemmEpilogue::GeluAuxBias)
-    launch<GemmEpilogue::GeluAuxBias>(g, stream);
+  if (g.cta_pairs)
+    launch_epilogue<2>(g, stream);
   else
-    launch<GemmEpilogue::Dgelu>(g, stream);
+    launch_epilogue<1>(g, stream);
 }
 
 }  // namespace alibi::cuda

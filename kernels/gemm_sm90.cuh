@@ -30,6 +30,9 @@ struct GemmSm90Args {
   const __nv_bfloat16* bias;        // [N] or null, GeluAuxBias
   int64_t M, N, K;
   GemmEpilogue epilogue;
+  // CTAs in clusters of two on tiles one above the other, sharing each W
+  // slice by multicast (half the W traffic through the L2).
+  bool cta_pairs = false;
 };
 
 // Whether gemm_sm90 runs these arguments: a compute capability 9.0 device,

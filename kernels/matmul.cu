@@ -461,8 +461,9 @@ bool try_gemm_sm90_dgelu(MatmulContext& ctx, bf16* dpre, const bf16* pre, const 
                          const OpShape& s, cudaStream_t stream) {
   const size_t bytes = static_cast<size_t>(s.OC * s.C) * sizeof(bf16);
   bf16* transposed = static_cast<bf16*>(ctx.workspace());
-  const GemmSm90Args fused{dout, transposed, dpre, nullptr, pre, nullptr, s.N, s.C, s.OC, GemmEpilogue::Dgelu};
-  if (ctx.gelu_products() != GeluProducts::Sm90 || bytes > ctx.workspace_bytes() || !gemm_sm90_suits(fused))
+  const GemmSm90Args fused{dout, transposed, dpre, nullptr, pre, nullptr, s.N, s.C, s.OC, GemmEpilogue::Dgelu,
+                           ctx.gelu_products() == GeluProducts::Sm90Pairs};
+  if (ctx.gelu_products() == GeluProducts::Cublaslt || bytes > ctx.workspace_bytes() || !gemm_sm90_suits(fused))
     return false;
   transpose(transposed, weight, s.OC, s.C, stream);
   gemm_sm90(fused, stream);
@@ -511,8 +512,9 @@ void matmul_gelu_forward(MatmulContext& ctx, bf16* out, bf16* pre, const bf16* i
     return matvec(m, stream);
   // Hopper, where chosen: our product with the epilogue fused (cuBLASLt's
   // GELU_AUX_BIAS kernels run at two thirds of its plain ones' speed).
-  const GemmSm90Args fused{inp, weight, out, pre, nullptr, bias, N, OC, C, GemmEpilogue::GeluAuxBias};
-  if (ctx.gelu_products() == GeluProducts::Sm90 && gemm_sm90_suits(fused)) return gemm_sm90(fused, stream);
+  const GemmSm90Args fused{inp, weight, out, pre, nullptr, bias, N, OC, C, GemmEpilogue::GeluAuxBias,
+                           ctx.gelu_products() == GeluProducts::Sm90Pairs};
+  if (ctx.gelu_products() != GeluProducts::Cublaslt && gemm_sm90_suits(fused)) return gemm_sm90(fused, stream);
   Gemm g;
   g.trans_a = true;
   g.m = OC, g.n = N, g.k = C;

@@ -17,9 +17,10 @@ namespace alibi::cuda {
 // first choice, the same on every run.
 // Which kernels run the MLP's GELU-fused products (matmul_gelu_forward's
 // and matmul_gelu_backward's input gradient) on Hopper: cuBLASLt's epilogue
-// kernels, or our own product (gemm_sm90.cuh; the CUDA backend's choice:
-// ALIBI_GEMM_SM90, docs/environment.md). Elsewhere always cuBLASLt.
-enum class GeluProducts { Cublaslt, Sm90 };
+// kernels, or our own product (gemm_sm90.cuh), one CTA a tile or CTA pairs
+// sharing W (the CUDA backend's choice: ALIBI_GEMM_SM90, docs/environment.md).
+// Elsewhere always cuBLASLt.
+enum class GeluProducts { Cublaslt, Sm90, Sm90Pairs };
 
 // cuBLASLt's workspace (also where a weight is transposed for a product).
 constexpr size_t kMatmulWorkspaceBytes = size_t{32} << 20;

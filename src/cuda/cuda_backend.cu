@@ -193,11 +193,15 @@ class CudaHostCopy final : public HostCopy {
   cudaEvent_t arrived_ = nullptr;
 };
 
-// ALIBI_GEMM_SM90=1: our own product for the MLP's GELU-fused products on
-// Hopper (docs/environment.md), read once, at the backend's creation.
+// ALIBI_GEMM_SM90=1 (2: in CTA pairs): our own product for the MLP's
+// GELU-fused products on Hopper (docs/environment.md), read once, at the
+// backend's creation.
 cuda::GeluProducts gelu_products_from_environment() {
   const char* v = std::getenv("ALIBI_GEMM_SM90");
-  return v != nullptr && std::string(v) == "1" ? cuda::GeluProducts::Sm90 : cuda::GeluProducts::Cublaslt;
+  const std::string choice = v != nullptr ? v : "";
+  if (choice == "1") return cuda::GeluProducts::Sm90;
+  if (choice == "2") return cuda::GeluProducts::Sm90Pairs;
+  return cuda::GeluProducts::Cublaslt;
 }
 
 class CudaBackend final : public Backend {

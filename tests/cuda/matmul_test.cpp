@@ -192,25 +192,30 @@ void check_gelu_forward(MatmulContext& ctx, const Shape& s, uint64_t seed, bool 
   expect_close(from_bf16(d_out.download()), out, 1e-2, 2e-2, "out = GELU(pre)");
 }
 
-// Both kinds of GELU product (GeluProducts); Sm90 falls back to cuBLASLt
-// off Hopper.
+// Every kind of GELU product (GeluProducts); gemm_sm90's fall back to
+// cuBLASLt off Hopper.
 std::vector<std::unique_ptr<MatmulContext>> gelu_product_contexts() {
   std::vector<std::unique_ptr<MatmulContext>> contexts;
-  for (GeluProducts kind : {GeluProducts::Cublaslt, GeluProducts::Sm90})
+  for (GeluProducts kind : {GeluProducts::Cublaslt, GeluProducts::Sm90, GeluProducts::Sm90Pairs})
     contexts.push_back(std::make_unique<MatmulContext>(false, kMatmulWorkspaceBytes, kind));
   return contexts;
+}
+
+const char* gelu_products_name(GeluProducts kind) {
+  return kind == GeluProducts::Cublaslt ? "cuBLASLt" : kind == GeluProducts::Sm90 ? "gemm_sm90" : "gemm_sm90, CTA pairs";
 }
 
 TEST(CudaMatmul, GeluForwardMatchesMatmulThenGelu) {
   ALIBI_SKIP_WITHOUT_GPU();
   for (const auto& ctx : gelu_product_contexts()) {
-    SCOPED_TRACE(ctx->gelu_products() == GeluProducts::Sm90 ? "gemm_sm90" : "cuBLASLt");
+    SCOPED_TRACE(gelu_products_name(ctx->gelu_products()));
     check_gelu_forward(*ctx, {1024, 768, 3072}, 41);
     check_gelu_forward(*ctx, {77, 200, 304}, 42);
     check_gelu_forward(*ctx, {77, 200, 300}, 43);  // unfused
     // gemm_sm90: more 128 x 256 tiles than SMs, the last row and column
     // tiles partial (264 columns: one 8-column piece of a 32-column strip),
-    // K not a multiple of its 64-wide slices; with and without the bias.
+    // K not a multiple of its 64-wide slices, an odd count of row tiles (33,
+    // 3: a CTA pair's second tile past the end); with and without the bias.
     check_gelu_forward(*ctx, {4200, 264, 2056}, 44);
     check_gelu_forward(*ctx, {333, 136, 1000}, 45, /*with_bias=*/false);
   }
@@ -251,7 +256,7 @@ void check_gelu_backward(MatmulContext& ctx, const Shape& s, uint64_t seed, bool
 TEST(CudaMatmul, GeluBackwardMatchesMatmulBackwardThenGeluBackward) {
   ALIBI_SKIP_WITHOUT_GPU();
   for (const auto& ctx : gelu_product_contexts()) {
-    SCOPED_TRACE(ctx->gelu_products() == GeluProducts::Sm90 ? "gemm_sm90" : "cuBLASLt");
+    SCOPED_TRACE(gelu_products_name(ctx->gelu_products()));
     check_gelu_backward(*ctx, {1024, 3072, 768}, 51);
     check_gelu_backward(*ctx, {77, 304, 200}, 52);
     check_gelu_backward(*ctx, {77, 300, 200}, 53);  // unfused
@@ -261,7 +266,7 @@ TEST(CudaMatmul, GeluBackwardMatchesMatmulBackwardThenGeluBackward) {
     check_gelu_backward(*ctx, {333, 1000, 136}, 59, /*dpre_in_inp=*/true);
   }
   // A workspace too small for the transposed weight: the product on the weight as stored.
-  MatmulContext small(/*tune_algorithms=*/false, /*workspace_bytes=*/1u << 20, GeluProducts::Sm90);
+  MatmulContext small(/*tune_algorithms=*/false, /*workspace_bytes=*/1u << 20, GeluProducts::Sm90Pairs);
   check_gelu_backward(small, {1024, 3072, 768}, 56);
   check_gelu_backward(small, {77, 3072, 768}, 57, /*dpre_in_inp=*/true);
 }
