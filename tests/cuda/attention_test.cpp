@@ -112,10 +112,15 @@ void print_first_mismatches(const std::vector<float>& got, const std::vector<flo
   }
 }
 
-void check_forward_with(const Problem& p, AttentionForwardKernel kernel, bool with_lse,
-                        const AttentionTuning& tuning = {}) {
+// One forward's raw results (out's bf16 bits; lse's floats, empty without
+// it), both poisoned before the kernel runs.
+struct RawForward {
+  std::vector<uint16_t> out;
+  std::vector<float> lse;
+};
+RawForward run_forward(const Problem& p, AttentionForwardKernel kernel, bool with_lse,
+                       const AttentionTuning& tuning) {
   const Case& c = p.c;
-  SCOPED_TRACE(std::string(kernel_name(kernel)) + (with_lse ? "" : " lse=null"));
   DeviceArray<uint16_t> d_out(c.out_size());
   DeviceArray<float> d_lse(c.lse_size());
   d_out.poison();
@@ -123,12 +128,19 @@ void check_forward_with(const Problem& p, AttentionForwardKernel kernel, bool wi
   attention_forward_using(kernel, bf16(d_out), with_lse ? d_lse.get() : nullptr, bf16(p.d_qkv),
                           p.d_slopes.get(), c.dims(), nullptr, nullptr, tuning);
   test::cuda_check(cudaDeviceSynchronize(), "attention_forward");
-  const std::vector<float> out = from_bf16(d_out.download());
+  return {d_out.download(), with_lse ? d_lse.download() : std::vector<float>{}};
+}
+
+void check_forward_with(const Problem& p, AttentionForwardKernel kernel, bool with_lse,
+                        const AttentionTuning& tuning = {}) {
+  SCOPED_TRACE(std::string(kernel_name(kernel)) + (with_lse ? "" : " lse=null"));
+  const RawForward raw = run_forward(p, kernel, with_lse, tuning);
+  const std::vector<float> out = from_bf16(raw.out);
   expect_close(out, p.ref_out, 2e-2, 4e-2, "out");
-  if (::testing::Test::HasFailure()) print_first_mismatches(out, p.ref_out, c, 4e-2);
-  if (!with_lse) return;
-  const std::vector<float> lse = d_lse.download();
-  EXPECT_LE(test::max_abs_error(lse, p.ref_lse), 2e-2) << "lse";
+  if (::testing::Test::HasFailure()) print_first_mismatches(out, p.ref_out, p.c, 4e-2);
+  if (with_lse) {
+    EXPECT_LE(test::max_abs_error(raw.lse, p.ref_lse), 2e-2) << "lse";
+  }
 }
 
 void check_forward(const Problem& p, bool with_lse = true) {
@@ -384,23 +396,6 @@ TEST(CudaAttention, Sm90ForwardTileBoundariesAtEachConsumerCount) {
   }
 }
 
-// The Hopper forward's raw results (out's bf16 bits, lse's floats) under a tuning.
-struct RawForward {
-  std::vector<uint16_t> out;
-  std::vector<float> lse;
-};
-RawForward sm90_forward_raw(const Problem& p, const AttentionTuning& tuning) {
-  const Case& c = p.c;
-  DeviceArray<uint16_t> d_out(c.out_size());
-  DeviceArray<float> d_lse(c.lse_size());
-  d_out.poison();
-  d_lse.poison();
-  attention_forward_using(AttentionForwardKernel::sm90, bf16(d_out), d_lse.get(), bf16(p.d_qkv),
-                          p.d_slopes.get(), c.dims(), nullptr, nullptr, tuning);
-  test::cuda_check(cudaDeviceSynchronize(), "attention_forward");
-  return {d_out.download(), d_lse.download()};
-}
-
 // The persistent grid (AttentionTuning::forward_persistent: a CTA an SM
 // that takes query blocks in turn, its K/V and Q rings running on from one
 // to the next) computes every query block as the grid of a CTA a block
@@ -425,9 +420,9 @@ TEST(CudaAttention, Sm90PersistentForwardEqualsACtaAQueryBlock) {
             tuning.blocks_major = blocks_major;
             tuning.pingpong = pingpong;
             tuning.forward_persistent = false;
-            const RawForward per_block = sm90_forward_raw(p, tuning);
+            const RawForward per_block = run_forward(p, AttentionForwardKernel::sm90, true, tuning);
             tuning.forward_persistent = true;
-            const RawForward persistent = sm90_forward_raw(p, tuning);
+            const RawForward persistent = run_forward(p, AttentionForwardKernel::sm90, true, tuning);
             EXPECT_TRUE(persistent.out == per_block.out) << "out differs";
             EXPECT_EQ(0, std::memcmp(persistent.lse.data(), per_block.lse.data(),
                                      persistent.lse.size() * sizeof(float)))
