@@ -103,8 +103,6 @@ AttentionTuning AttentionTuning::from_environment() {
     t.forward_consumers_d64 = std::stoi(v);
   if (const long long n = std::atoll(environment("ALIBI_SM90_BWD_HEADS_PER_GROUP").c_str()); n > 0)
     t.backward_heads_per_group = static_cast<int>(std::min<long long>(n, 1 << 30));
-  if (const std::string v = environment("ALIBI_SM90_BWD_GRID"); v == "sms" || v == "items")
-    t.backward_persistent = v == "sms";
   t.backward_owned_in_smem = environment("ALIBI_SM90_BWD_OWNED") == "smem";
   t.backward_dq_by_columns = environment("ALIBI_SM90_BWD_DQ") == "columns";
   return t;

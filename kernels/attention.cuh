@@ -28,7 +28,6 @@ struct AttentionTuning {
   bool forward_persistent = true;    // ALIBI_SM90_FWD_GRID=items: a forward CTA a query block, not an SM taking many
   int forward_consumers_d64 = 0;     // ALIBI_SM90_FWD_CONSUMERS=2|3 at D = 64; 0: 3 from 2048 tokens, else 2
   int backward_heads_per_group = 0;  // ALIBI_SM90_BWD_HEADS_PER_GROUP=N; 0: as many as fit the L2
-  bool backward_persistent = true;   // ALIBI_SM90_BWD_GRID=items: the dK/dV kernel a CTA an item, not an SM taking many
   bool backward_owned_in_smem = false;  // ALIBI_SM90_BWD_OWNED=smem: D = 64 reads K/V from shared memory
   bool backward_dq_by_columns = false;  // ALIBI_SM90_BWD_DQ=columns: D = 64 splits the fused dQ by columns
 

@@ -10,7 +10,6 @@
 #include "kernels/attention_dkdv_sm90.cuh"
 #include "kernels/attention_dq_sm90.cuh"
 #include "kernels/attention_launch.cuh"
-#include "kernels/common.cuh"
 #include "kernels/tensor_map.cuh"
 
 namespace alibi::cuda {
@@ -116,21 +115,17 @@ cudaError_t launch_backward_kernels(bf16* dqkv, const bf16* dout, const bf16* qk
   const int blocks = int((lay.T + Tr::kBlock - 1) / Tr::kBlock);
   const Sm90BackwardGrid order{l.B * lay.H, blocks, heads_per_group(l.tuning, l.B * lay.H, lay.T, kTile)};
   const Sm90BackwardArgs args{dqkv, dq_accum, stats, slopes, lay, order};
-  if (order.ctas() >= kMaxSm90WorkItems) return cudaErrorInvalidConfiguration;  // for_each_work_item's int counts
   const dim3 grid(unsigned(order.ctas()));
-  // The dK/dV kernel's grid: persistent, a CTA an SM taking many items, or a CTA an item.
-  const dim3 dkdv_grid(unsigned(l.tuning.backward_persistent ? std::min<int64_t>(order.ctas(), multiprocessor_count())
-                                                             : order.ctas()));
   if (dq_accum == nullptr) {  // deterministic: dK/dV, then dQ by its own kernel
     if (const cudaError_t st = launch_one(attention_dkdv_sm90_kernel<Tr, false>, Smem::bytes(),
-                                          dkdv_grid, Tr::kThreads, qkv_map, dout_map, args, l.stream);
+                                          grid, Tr::kThreads, qkv_map, dout_map, args, l.stream);
         st != cudaSuccess)
       return st;
     return launch_one(attention_dq_sm90_kernel<Tr>, Smem::bytes(), grid, Tr::kThreads, qkv_map,
                       dout_map, args, l.stream);
   }
   using Layout = DqAccumLayout<kTile, Tr::kDqColumnParts>;  // zeroed by row_stats_sm90_kernel
-  if (const cudaError_t st = launch_one(attention_dkdv_sm90_kernel<Tr, true>, Smem::bytes(), dkdv_grid,
+  if (const cudaError_t st = launch_one(attention_dkdv_sm90_kernel<Tr, true>, Smem::bytes(), grid,
                                         Tr::kThreads, qkv_map, dout_map, args, l.stream);
       st != cudaSuccess)
     return st;

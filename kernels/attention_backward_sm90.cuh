@@ -72,41 +72,25 @@ struct Sm90BackwardSmem {
   static constexpr int kDqParts = kDs + 2 * kDsBytes;
   static constexpr int kStats = kDqParts + kDqPartBuffers * kDqPartBytes;  // float [stage][2][kStream]
   static constexpr int kBarriers = kStats + Tr::kStages * 2 * Tr::kStream * 4;
-  static constexpr int kBarrierCount = StageRing<Tr::kStages, 1, false>::kCount + StageRing<1, 1, false>::kCount;
+  static constexpr int kBarrierCount = StageRing<Tr::kStages, 1>::kCount;
   static constexpr size_t bytes() { return size_t(kBarriers) + 8 * kBarrierCount + 1024; }
   static_assert(kStreamBox % 1024 == 0 && kOwnedBox % 1024 == 0, "swizzle atoms stay aligned");
   static_assert(bytes() <= kSm90SharedMemoryLimit, "shared memory of one CTA on sm_90");
 };
 
-// The backward's rings (attention_sm90_pipeline.cuh): one stream whose
-// stage holds both tiles and their statistics, and the owned blocks, one
-// stage of them: a CTA's next item loads its owned blocks once the consumers
-// are done with the current ones (which also orders the fused dQ's shared
-// dS buffers between items). An empty barrier takes one arrival per
-// consumer thread (an arrival releases only its own thread's reads of the
-// stage, such as the statistics read with plain loads, before the producer
-// overwrites it).
+// The backward's ring (attention_sm90_pipeline.cuh): the owned blocks once
+// (one arrival plus the bytes); one stream whose stage holds both tiles and
+// their statistics; an empty barrier takes one arrival per consumer thread
+// (an arrival releases only its own thread's reads of the stage, such as
+// the statistics read with plain loads, before the producer overwrites it).
 template <class Tr>
-struct Sm90BackwardBarriers {
-  using Stream = StageRing<Tr::kStages, 1, false>;
-  using Owned = StageRing<1, 1, false>;
-  Stream stream;
-  Owned owned;
-  __device__ explicit Sm90BackwardBarriers(uint64_t* base) : stream{base}, owned{base + Stream::kCount} {}
-  __device__ static int stage_of(int j) { return Stream::stage_of(j); }
-  __device__ uint64_t* full(int s) const { return stream.full(0, s); }
-  __device__ uint64_t* empty(int s) const { return stream.empty(0, s); }
-  __device__ void wait_full(int j) const { stream.wait_full(0, j); }
-  __device__ void wait_free(int j) const { stream.wait_free(0, j); }
-  __device__ uint64_t* owned_full() const { return owned.full(0, 0); }
-  // A consumer thread: the owned blocks of its n-th item have landed; it is done with them.
-  __device__ void wait_owned(int n) const { owned.wait_full(0, n); }
-  __device__ void release_owned() const { tma::arrive(owned.empty(0, 0)); }
-  __device__ void init() const {
-    stream.init_barriers(128 * Tr::kConsumers);
-    owned.init_barriers(128 * Tr::kConsumers);
-    tma::barrier_init_fence();
-  }
+struct Sm90BackwardBarriers : StageRing<Tr::kStages, 1> {
+  using Ring = StageRing<Tr::kStages, 1>;
+  __device__ explicit Sm90BackwardBarriers(uint64_t* base) : Ring{base} {}
+  __device__ uint64_t* owned_full() const { return Ring::once(); }
+  __device__ uint64_t* full(int s) const { return Ring::full(0, s); }
+  __device__ uint64_t* empty(int s) const { return Ring::empty(0, s); }
+  __device__ void init() const { Ring::init(128 * Tr::kConsumers); }
 };
 
 // The per-row statistics as the Hopper backward reads them: for each (b, h)
@@ -153,57 +137,47 @@ struct Sm90BackwardArgs {
   Sm90BackwardGrid grid;
 };
 
-// Where both backward kernels' CTAs start: the shared memory and its rings
-// (initialized: the constructor synchronizes the block).
+// Where both backward kernels' CTAs start: the shared memory and its ring
+// (initialized: the constructor synchronizes the block), the (b, h) and block
+// index of this CTA in the grid's order, and the head's q, k, v and dout as
+// the TMA sees them.
 template <class Tr>
 struct BackwardCta {
   unsigned char* smem;
   Sm90BackwardBarriers<Tr> bar;
+  int b, h, block;
+  TileSource q, k, v, dout;
 
-  __device__ explicit BackwardCta(unsigned char* smem_raw)
+  __device__ BackwardCta(unsigned char* smem_raw, const CUtensorMap* qkv_map, const CUtensorMap* dout_map,
+                         const Sm90BackwardArgs& args)
       : smem(aligned_shared_base(smem_raw)),
         bar(reinterpret_cast<uint64_t*>(smem + Sm90BackwardSmem<Tr>::kBarriers)) {
+    const int H = int(args.layout.H);
+    int64_t bh;
+    args.grid.locate(blockIdx.x, bh, block);
+    b = int(bh / H), h = int(bh % H);
+    const int row_base = b * int(args.layout.T);
+    q = {qkv_map, h, row_base}, k = {qkv_map, H + h, row_base}, v = {qkv_map, 2 * H + h, row_base};
+    dout = {dout_map, h, row_base};
     if (threadIdx.x == 0) bar.init();
     __syncthreads();
   }
 };
 
-// Work item `index` of the grid's order (Sm90BackwardGrid): the (b, h) and
-// block index, and the head's q, k, v and dout as the TMA sees them.
-struct BackwardItem {
-  int b, h, block;
-  TileSource q, k, v, dout;
-
-  __device__ BackwardItem(const CUtensorMap* qkv_map, const CUtensorMap* dout_map, const Sm90BackwardArgs& args,
-                          int64_t index) {
-    const int H = int(args.layout.H);
-    int64_t bh;
-    args.grid.locate(index, bh, block);
-    b = int(bh / H), h = int(bh % H);
-    const int row_base = b * int(args.layout.T);
-    q = {qkv_map, h, row_base}, k = {qkv_map, H + h, row_base}, v = {qkv_map, 2 * H + h, row_base};
-    dout = {dout_map, h, row_base};
-  }
-};
-
-// The producer warp (lane 0 issues the copies), one item at ring place
-// `at`: the owned blocks once the consumers are done with the previous
-// item's, then the streamed tiles first_row + 64 * tile, and with kStats each
-// tile's lse and delta rows (stats_lse, stats_delta: this head's padded rows).
+// The producer warp (lane 0 issues the copies): the owned blocks once, then
+// the streamed tiles first_row + 64 * tile, and with kStats each tile's lse
+// and delta rows (stats_lse, stats_delta: this head's padded rows).
 template <class Tr, bool kStats>
 __device__ void produce_backward(unsigned char* smem, const Sm90BackwardBarriers<Tr>& bar,
                                  const TileSource& owned_a, const TileSource& owned_b,
                                  int owned_row, const TileSource& stream_a,
                                  const TileSource& stream_b, int first_row, int n_tiles,
-                                 const float* stats_lse, const float* stats_delta, const RingPlace& at) {
+                                 const float* stats_lse, const float* stats_delta) {
   using Smem = Sm90BackwardSmem<Tr>;
   if (threadIdx.x % 32 != 0) return;
-  if (at.n == 0) {
-    tma::prefetch_map(owned_a.map);
-    tma::prefetch_map(owned_b.map);
-    tma::prefetch_map(stream_b.map);  // dout (dK/dV) or qkv (dQ); a hint only
-  }
-  bar.owned.wait_free(0, at.n);
+  tma::prefetch_map(owned_a.map);
+  tma::prefetch_map(owned_b.map);
+  tma::prefetch_map(stream_b.map);  // dout (dK/dV) or qkv (dQ); a hint only
   tma::arrive_expect_bytes(bar.owned_full(), 2 * Smem::kOwnedBytes);
   load_rows_sm90<Tr, Tr::kBlock>(smem + Smem::kOwnedA, Smem::kOwnedBox, owned_a, bar.owned_full(),
                                  owned_row);
@@ -211,9 +185,8 @@ __device__ void produce_backward(unsigned char* smem, const Sm90BackwardBarriers
                                  owned_row);
   constexpr uint32_t kStatBytes = Tr::kStream * sizeof(float);
   for (int tile = 0; tile < n_tiles; ++tile) {
-    const int j = at.j0 + tile;  // the tile's place in the ring's order
-    const int stage = bar.stage_of(j), row = first_row + tile * Tr::kStream;
-    bar.wait_free(j);
+    const int stage = bar.stage_of(tile), row = first_row + tile * Tr::kStream;
+    bar.wait_free(0, tile);
     tma::arrive_expect_bytes(bar.full(stage), 2 * Smem::kStreamBytes + (kStats ? 2 * kStatBytes : 0));
     load_rows_sm90<Tr, Tr::kStream>(smem + Smem::kStreamA + stage * Smem::kStreamBytes,
                                     Smem::kStreamBox, stream_a, bar.full(stage), row);

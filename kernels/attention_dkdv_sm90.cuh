@@ -183,7 +183,7 @@ struct FusedDqStep {
 template <class Tr, bool kFusedDq>
 __device__ void consume_dkdv(const Sm90BackwardArgs& a, unsigned char* smem,
                              const Sm90BackwardBarriers<Tr>& bar, int consumer, int64_t b,
-                             int64_t h, int n0, int n_tiles, const RingPlace& at) {
+                             int64_t h, int n0, int n_tiles) {
   constexpr int kD = Tr::kHeadDim, kM = Tr::kStream;
   using Smem = Sm90BackwardSmem<Tr>;
   const Lane L;
@@ -205,13 +205,13 @@ __device__ void consume_dkdv(const Sm90BackwardArgs& a, unsigned char* smem,
   float dk[kD / 8][4], dv[kD / 8][4];
   zero(dk);
   zero(dv);
-  bar.wait_owned(at.n);
+  tma::wait(bar.owned_full(), 0);
   k_rows.load();
   v_rows.load();
   for (int tile = 0; tile < n_tiles; ++tile) {
-    const int stage = bar.stage_of(at.j0 + tile);
+    const int stage = tile % Tr::kStages;
     const int m0 = n0 + tile * kM;  // the tile's first query
-    bar.wait_full(at.j0 + tile);
+    bar.wait_full(0, tile);
     const uint32_t q_addr = q_base + stage * Smem::kStreamBytes;
     const uint32_t do_addr = do_base + stage * Smem::kStreamBytes;
     uint32_t dsa[kM / 16][4];
@@ -283,7 +283,6 @@ __device__ void consume_dkdv(const Sm90BackwardArgs& a, unsigned char* smem,
     tma::arrive(bar.empty(stage));  // this thread no longer reads the stage
   }
   if (kFusedDq && threadIdx.x % 128 == 0) tma::bulk_wait();  // its reductions have read their parts
-  bar.release_owned();  // every product reading K, V (and the dS buffers) has completed
 
   const int64_t stride = 3 * lay.H * lay.D;
   const float dk_scale[2] = {rsqrtf(float(head_dim)), rsqrtf(float(head_dim))}, dv_scale[2] = {1.f, 1.f};
@@ -291,38 +290,25 @@ __device__ void consume_dkdv(const Sm90BackwardArgs& a, unsigned char* smem,
   store_accumulator_rows<kD>(a.dqkv + lay.qkv(b, 2, h), stride, dv, key0, lay.T, dv_scale, head_dim);
 }
 
-// Items in the order of Sm90BackwardGrid (key blocks in increasing order,
-// so the blocks with the most query tiles, the first, come first); grid: a
-// CTA an item, or fewer CTAs that take several (for_each_work_item).
+// Grid: Sm90BackwardGrid; key blocks in increasing order, so the blocks
+// with the most query tiles (the first) start first.
 template <class Tr, bool kFusedDq>
 __global__ void __launch_bounds__(Tr::kThreads, 1)
     attention_dkdv_sm90_kernel(const __grid_constant__ CUtensorMap qkv_map,
                                const __grid_constant__ CUtensorMap dout_map,
                                const Sm90BackwardArgs args) {
   extern __shared__ unsigned char smem_raw[];
-  const BackwardCta<Tr> cta(smem_raw);
-  // The item's queries [n0, T): its key block's first key on.
-  const auto query_tiles = [&](int n0) { return (int(args.layout.T) - n0 + Tr::kStream - 1) / Tr::kStream; };
+  const BackwardCta<Tr> cta(smem_raw, &qkv_map, &dout_map, args);
+  const int n0 = cta.block * Tr::kBlock;
+  const int n_tiles = (int(args.layout.T) - n0 + Tr::kStream - 1) / Tr::kStream;  // queries [n0, T)
   run_roles<Tr>(
       [&] {
         if (threadIdx.x >= 32) return;
-        for_each_work_item(int(args.grid.ctas()), [&](int index, const RingPlace& at, bool) {
-          const BackwardItem item(&qkv_map, &dout_map, args, index);
-          const int n0 = item.block * Tr::kBlock, n_tiles = query_tiles(n0);
-          const int64_t stats_row = (int64_t(item.b) * args.layout.H + item.h) * args.stats.t_pad;
-          produce_backward<Tr, true>(cta.smem, cta.bar, item.k, item.v, n0, item.q, item.dout, n0, n_tiles,
-                                     args.stats.lse_log2 + stats_row, args.stats.delta + stats_row, at);
-          return n_tiles;
-        });
+        const int64_t stats_row = (int64_t(cta.b) * args.layout.H + cta.h) * args.stats.t_pad;
+        produce_backward<Tr, true>(cta.smem, cta.bar, cta.k, cta.v, n0, cta.q, cta.dout, n0, n_tiles,
+                                   args.stats.lse_log2 + stats_row, args.stats.delta + stats_row);
       },
-      [&](int consumer) {
-        for_each_work_item(int(args.grid.ctas()), [&](int index, const RingPlace& at, bool) {
-          const BackwardItem item(&qkv_map, &dout_map, args, index);
-          const int n0 = item.block * Tr::kBlock, n_tiles = query_tiles(n0);
-          consume_dkdv<Tr, kFusedDq>(args, cta.smem, cta.bar, consumer, item.b, item.h, n0, n_tiles, at);
-          return n_tiles;
-        });
-      });
+      [&](int consumer) { consume_dkdv<Tr, kFusedDq>(args, cta.smem, cta.bar, consumer, cta.b, cta.h, n0, n_tiles); });
 }
 
 }  // namespace alibi::cuda

@@ -35,7 +35,7 @@ __device__ __forceinline__ void scores_to_log2(float (&s)[kN / 8][4], int row0, 
 template <class Tr>
 __device__ void consume_dq(const Sm90BackwardArgs& a, unsigned char* smem,
                            const Sm90BackwardBarriers<Tr>& bar, int consumer, int64_t b, int64_t h,
-                           int m0, int n_tiles, const RingPlace& at) {
+                           int m0, int n_tiles) {
   constexpr int kD = Tr::kHeadDim, kN = Tr::kStream;
   using Smem = Sm90BackwardSmem<Tr>;
   const Lane L;
@@ -66,13 +66,13 @@ __device__ void consume_dq(const Sm90BackwardArgs& a, unsigned char* smem,
 
   float dq[kD / 8][4];
   zero(dq);
-  bar.wait_owned(at.n);
+  tma::wait(bar.owned_full(), 0);
   q_rows.load();
   do_rows.load();
   for (int tile = 0; tile < n_tiles; ++tile) {
-    const int stage = bar.stage_of(at.j0 + tile);
+    const int stage = tile % Tr::kStages;
     const int n0 = tile * kN;  // the tile's first key
-    bar.wait_full(at.j0 + tile);
+    bar.wait_full(0, tile);
     // Every key of the tile follows every query of this warpgroup.
     if (n0 > q_wg + Tr::kConsumerRows - 1) {
       tma::arrive(bar.empty(stage));
@@ -112,33 +112,30 @@ __device__ void consume_dq(const Sm90BackwardArgs& a, unsigned char* smem,
     wgmma::fence_operand(dq);
     tma::arrive(bar.empty(stage));
   }
-  bar.release_owned();
 
   const float dq_scale[2] = {rsqrtf(float(head_dim)), rsqrtf(float(head_dim))};
   store_accumulator_rows<kD>(a.dqkv + lay.qkv(b, 0, h), 3 * lay.H * lay.D, dq, row0, T, dq_scale, head_dim);
 }
 
-// Grid: Sm90BackwardGrid, a CTA an item; query blocks in reverse order (the
-// last has the most key tiles).
+// Grid: Sm90BackwardGrid; query blocks in reverse order (the last has the
+// most key tiles).
 template <class Tr>
 __global__ void __launch_bounds__(Tr::kThreads, 1)
     attention_dq_sm90_kernel(const __grid_constant__ CUtensorMap qkv_map,
                              const __grid_constant__ CUtensorMap dout_map,
                              const Sm90BackwardArgs args) {
   extern __shared__ unsigned char smem_raw[];
-  const BackwardCta<Tr> cta(smem_raw);
-  const BackwardItem item(&qkv_map, &dout_map, args, blockIdx.x);
-  const int m0 = (args.grid.blocks - 1 - item.block) * Tr::kBlock;
+  const BackwardCta<Tr> cta(smem_raw, &qkv_map, &dout_map, args);
+  const int m0 = (args.grid.blocks - 1 - cta.block) * Tr::kBlock;
   const int key_end = min(int(args.layout.T), m0 + Tr::kBlock);  // keys [0, key_end)
   const int n_tiles = (key_end + Tr::kStream - 1) / Tr::kStream;
-  const RingPlace first;  // the CTA's only item
   run_roles<Tr>(
       [&] {
         if (threadIdx.x >= 32) return;
-        produce_backward<Tr, false>(cta.smem, cta.bar, item.q, item.dout, m0, item.k, item.v, 0, n_tiles, nullptr,
-                                    nullptr, first);
+        produce_backward<Tr, false>(cta.smem, cta.bar, cta.q, cta.dout, m0, cta.k, cta.v, 0, n_tiles, nullptr,
+                                    nullptr);
       },
-      [&](int consumer) { consume_dq<Tr>(args, cta.smem, cta.bar, consumer, item.b, item.h, m0, n_tiles, first); });
+      [&](int consumer) { consume_dq<Tr>(args, cta.smem, cta.bar, consumer, cta.b, cta.h, m0, n_tiles); });
 }
 
 }  // namespace alibi::cuda

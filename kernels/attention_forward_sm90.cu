@@ -39,7 +39,7 @@ cudaError_t launch(const CUtensorMap& map, Sm90ForwardArgs args, const Attention
   if (items == 0) return cudaSuccess;
   // Persistent: a CTA an SM (one fits: __launch_bounds__(kThreads, 1)).
   const int64_t ctas = l.tuning.forward_persistent ? std::min<int64_t>(items, multiprocessor_count()) : items;
-  if (items >= kMaxSm90WorkItems) return cudaErrorInvalidConfiguration;  // for_each_work_item's int counts
+  if (ctas > int64_t(INT32_MAX)) return cudaErrorInvalidConfiguration;
   kernel<<<unsigned(ctas), Tr::kThreads, smem, l.stream>>>(map, args);
   return cudaGetLastError();
 }

@@ -76,40 +76,6 @@ struct StageRing {
   __device__ void wait_full(int stream, int j) const { tma::wait(full(stream, stage_of(j)), parity_of(j)); }
 };
 
-// Where a CTA's work item stands in its rings: j0, the ring position of the
-// item's first streamed tile (the tiles of the CTA's earlier items came
-// before), and n, the item's place among the CTA's items (the ring position
-// of its once-an-item block: Q, or the owned block).
-struct RingPlace {
-  int j0 = 0, n = 0;
-};
-
-// A CTA's work items of `items` (the grid a CTA an item, or persistent: a
-// CTA an SM taking many), in rounds of G = gridDim.x items: in round k, item
-// k G + blockIdx.x for even k and k G + G - 1 - blockIdx.x for odd k. As
-// the kernels order their items longest first, a CTA that took a longer item
-// in one round takes a shorter one in the next (snake order: on the 124M
-// step's forward, 1,536 items on 132 CTAs, the most tiles a CTA gets is 1%
-// over the mean, where every G-th item would make it 7%).
-// body(index, place, last) runs an item (last: the CTA's last) and returns
-// its count of streamed tiles; the producer and the consumers each call this
-// with the same items, so they agree on every ring place.
-// 32-bit counts (the producer's few registers hold them): the launchers
-// refuse 2^30 items or more.
-constexpr int64_t kMaxSm90WorkItems = int64_t(1) << 30;
-template <class Body>
-__device__ __forceinline__ void for_each_work_item(int items, Body&& body) {
-  const int G = int(gridDim.x);
-  const auto index_of = [&](int round) { return round * G + (round % 2 == 0 ? int(blockIdx.x) : G - 1 - int(blockIdx.x)); };
-  RingPlace at;
-  for (int round = 0, index = index_of(0); index < items; ++round) {
-    const int next = index_of(round + 1);
-    at.j0 += body(index, at, next >= items);
-    ++at.n;
-    index = next;
-  }
-}
-
 // One tensor as the TMA sees it (tensor_map.cuh): a 3-D map {D, parts,
 // B*T}, innermost first, in boxes of 64 columns; column selects the (part,
 // head) column block, row_base is b * T.

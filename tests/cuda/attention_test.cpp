@@ -514,40 +514,6 @@ TEST(CudaAttention, Sm90BackwardEveryCtaOrder) {
   }
 }
 
-// The dK/dV kernel on its persistent grid (AttentionTuning::backward_persistent:
-// a CTA an SM taking key blocks in turn) computes every key block as the grid
-// of a CTA a block does: the deterministic backward's whole dqkv bit for bit,
-// the fused one's dK and dV bit for bit (its dQ adds in an order that varies
-// from run to run) and its dQ within the reference's bounds; more key blocks
-// than SMs and fewer, every head dim, both CTA orders of the heads.
-TEST(CudaAttention, Sm90PersistentBackwardEqualsACtaAKeyBlock) {
-  ALIBI_SKIP_WITHOUT_GPU();
-  if (!sm90_backward_available()) GTEST_SKIP() << "not a compute capability 9.0 device";
-  uint64_t seed = 1800;
-  for (int D : {64, 80, 96, 128})
-    for (const Case& c : {Case{2, 2000, 12, D, true}, Case{3, 1000, 5, D, false}, Case{1, 65, 3, D, true}})
-      for (int heads_per_group : {0, 1}) {
-        const Problem p(c, seed++);
-        const std::vector<float> out = rounded_to_bf16(p.ref_out);
-        for (AttentionBackwardKernel k : kSm90Backwards) {
-          SCOPED_TRACE(c.name() + ", " + backward_name(k) + ", heads per group " + std::to_string(heads_per_group));
-          AttentionTuning tuning;
-          tuning.backward_heads_per_group = heads_per_group;
-          tuning.backward_persistent = false;
-          const std::vector<float> per_block = gpu_backward(p, out, k, tuning);
-          tuning.backward_persistent = true;
-          const std::vector<float> persistent = gpu_backward(p, out, k, tuning);
-          const int first_part = k == AttentionBackwardKernel::sm90_deterministic ? 0 : 1;  // q, k, v
-          for (int which = first_part; which < 3; ++which) {
-            const std::vector<float> a = part_of(persistent, c, which), b = part_of(per_block, c, which);
-            EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float))) << "part " << which << " differs";
-          }
-          expect_gradients_close(persistent, cpu_backward(p, out), c, 5e-2, 1e-1);
-          if (::testing::Test::HasFailure()) return;
-        }
-      }
-}
-
 // The Hopper and the portable backward compute the same function: on random
 // inputs their gradients agree more closely than either agrees with the fp32
 // reference (both round P and dS to bf16; they differ in exp2 rounding and
