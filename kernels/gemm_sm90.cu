@@ -396,7 +396,8 @@ bool gemm_sm90_suits(const GemmSm90Args& g) {
   // TMA's coordinates and the kernel's indices are 32-bit; a tile past the end must fit too.
   constexpr int64_t kLimit = (int64_t(1) << 31) - 512;
   if (g.M > kLimit || g.N > kLimit || g.K > kLimit) return false;
-  const int64_t tiles = (g.M + GemmTile::kBlockM - 1) / GemmTile::kBlockM * ((g.N + GemmTile::kBlockN - 1) / GemmTile::kBlockN);
+  const int64_t m_tiles = (g.M + GemmTile::kBlockM - 1) / GemmTile::kBlockM;
+  const int64_t tiles = m_tiles * ((g.N + GemmTile::kBlockN - 1) / GemmTile::kBlockN);
   if (tiles > (int64_t(1) << 30)) return false;  // the tile walk's 32-bit indices
   if (!aligned16(g.a) || !aligned16(g.w) || !aligned16(g.out)) return false;
   if (g.epilogue == GemmEpilogue::GeluAuxBias) {

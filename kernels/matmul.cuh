@@ -10,11 +10,6 @@
 
 namespace alibi::cuda {
 
-// Owns the cuBLASLt handle and its workspace (allocated once).
-// tune_algorithms: the first call of each shape times the heuristic's best
-// few algorithms and keeps the fastest (faster, but which one wins may vary
-// from run to run, and with it the last bits); otherwise the heuristic's
-// first choice, the same on every run.
 // Which kernels run the MLP's GELU-fused products (matmul_gelu_forward's
 // and matmul_gelu_backward's input gradient) on Hopper: cuBLASLt's epilogue
 // kernels, or our own product (gemm_sm90.cuh), one CTA a tile or CTA pairs
@@ -25,6 +20,11 @@ enum class GeluProducts { Cublaslt, Sm90, Sm90Pairs };
 // cuBLASLt's workspace (also where a weight is transposed for a product).
 constexpr size_t kMatmulWorkspaceBytes = size_t{32} << 20;
 
+// Owns the cuBLASLt handle and its workspace (allocated once).
+// tune_algorithms: the first call of each shape times the heuristic's best
+// few algorithms and keeps the fastest (faster, but which one wins may vary
+// from run to run, and with it the last bits); otherwise the heuristic's
+// first choice, the same on every run. gelu_products: as above.
 class MatmulContext {
  public:
   explicit MatmulContext(bool tune_algorithms = false, size_t workspace_bytes = kMatmulWorkspaceBytes,

@@ -215,8 +215,8 @@ class CudaBackend final : public Backend {
     gpu_ = {props.name, props.major, props.minor, props.multiProcessorCount, clock_khz * 1e3};
     peak_flops_ = cuda::peak_bf16_flops(gpu_);
     check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "stream create");
-    matmul_ = std::make_unique<cuda::MatmulContext>(/*tune_algorithms=*/!options_.deterministic, cuda::kMatmulWorkspaceBytes,
-                                                     gelu_products_from_environment());
+    matmul_ = std::make_unique<cuda::MatmulContext>(/*tune_algorithms=*/!options_.deterministic,
+                                                    cuda::kMatmulWorkspaceBytes, gelu_products_from_environment());
   }
   ~CudaBackend() override {
     cudaStreamSynchronize(stream_);

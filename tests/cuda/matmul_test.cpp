@@ -202,7 +202,8 @@ std::vector<std::unique_ptr<MatmulContext>> gelu_product_contexts() {
 }
 
 const char* gelu_products_name(GeluProducts kind) {
-  return kind == GeluProducts::Cublaslt ? "cuBLASLt" : kind == GeluProducts::Sm90 ? "gemm_sm90" : "gemm_sm90, CTA pairs";
+  if (kind == GeluProducts::Cublaslt) return "cuBLASLt";
+  return kind == GeluProducts::Sm90 ? "gemm_sm90" : "gemm_sm90, CTA pairs";
 }
 
 TEST(CudaMatmul, GeluForwardMatchesMatmulThenGelu) {
