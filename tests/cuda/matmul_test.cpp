@@ -214,9 +214,10 @@ TEST(CudaMatmul, GeluForwardMatchesMatmulThenGelu) {
     check_gelu_forward(*ctx, {77, 200, 304}, 42);
     check_gelu_forward(*ctx, {77, 200, 300}, 43);  // unfused
     // gemm_sm90: more 128 x 256 tiles than SMs, the last row and column
-    // tiles partial (264 columns: one 8-column piece of a 32-column strip),
-    // K not a multiple of its 64-wide slices, an odd count of row tiles (33,
-    // 3: a CTA pair's second tile past the end); with and without the bias.
+    // tiles partial (2,056 and 1,000 columns: the last tile's last 32-column
+    // strip holds one 8-column piece), K (264, 136) not a multiple of its
+    // 64-wide slices, odd counts of row tiles (33, 3: a CTA pair's second
+    // tile past the end); with and without the bias.
     check_gelu_forward(*ctx, {4200, 264, 2056}, 44);
     check_gelu_forward(*ctx, {333, 136, 1000}, 45, /*with_bias=*/false);
   }
