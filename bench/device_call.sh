@@ -11,8 +11,9 @@
 # runs with PACK's lib/ unless it has its own).
 # Environment: CALL_S (the call's seconds, default 590), STAGES (default
 # "tests decode ab train"; also "probe": PACK's gelu_gemm_probe, and
-# "decode-ab": every build's decode op by op, and "breakdown": PACK's
-# bench/breakdown.sh of the 124M step), AB_ROUNDS (2), BASELINE_DIR
+# "decode-ab": every build's decode op by op, "breakdown": PACK's
+# bench/breakdown.sh of the 124M step, and "gemm": ncu over PACK's
+# gemm_sm90 in the 124M step, ALIBI_GEMM_SM90=1 and 2), AB_ROUNDS (2), BASELINE_DIR
 # (../shared/bench, for train), TESTS (the gtest filter).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +56,15 @@ for stage in ${STAGES:-tests decode ab train}; do
     decode)
       run_decode "$PACK" op-by-op
       run_decode "$PACK" fused-step --fused-step ;;
+    gemm)
+      for v in 1 2; do  # the last layer's fc forward and DGELU: the 12th and 13th launches
+        ALIBI_GEMM_SM90=$v timeout "$(capped 60)" ncu --clock-control none -k regex:gemm_sm90 --launch-skip 11 \
+          --launch-count 2 --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats \
+          "$PACK/alibi-bench" train --config configs/gpt2-124m.yaml --steps 1 --warmup 0 --set train.grad_accum=1 \
+          > "$R/ncu-gemm-sm90-$v.txt" 2>&1
+        echo "gemm ALIBI_GEMM_SM90=$v: exit $?" >> "$R/stages.txt"
+        echo "ALIBI_GEMM_SM90=$v"; grep -E "gemm_sm90_kernel|Duration|L2 Cache Throughput|rror" "$R/ncu-gemm-sm90-$v.txt"
+      done ;;
     probe)
       timeout "$(capped 90)" "$PACK/gelu_gemm_probe" > "$R/probe.txt" 2>&1
       echo "probe: exit $?" >> "$R/stages.txt"; cat "$R/probe.txt" ;;
