@@ -61,6 +61,14 @@ struct TileCoords {
   int m0, n0;
 };
 
+// Groups of kCluster m-tiles (one a cluster's rank each) by n-tile: the
+// persistent grid's units of work, counted alike by the launcher and the
+// kernel.
+template <int kCluster, class Int>
+__host__ __device__ constexpr Int tile_groups(Int m_tiles, Int n_tiles) {
+  return (m_tiles + kCluster - 1) / kCluster * n_tiles;
+}
+
 // A CTA's tiles: groups of kCluster m-tiles (one a cluster rank) by n-tile,
 // N fastest; cluster c of C takes groups c, c + C, ... (C = gridDim.x /
 // kCluster, the launch's clusters being consecutive blocks). With an odd
@@ -71,7 +79,7 @@ struct TileWalk {
   int rank, groups, m_tiles, n_tiles;
   __device__ TileWalk(int m_tiles_, int n_tiles_)
       : rank(kCluster > 1 ? int(tma::cluster_rank()) : 0),
-        groups((m_tiles_ + kCluster - 1) / kCluster * n_tiles_),
+        groups(tile_groups<kCluster>(m_tiles_, n_tiles_)),
         m_tiles(m_tiles_),
         n_tiles(n_tiles_) {}
   __device__ static int first() { return int(blockIdx.x) / kCluster; }
@@ -82,6 +90,15 @@ struct TileWalk {
   // Where this CTA's A slices come from: its tile, or the last one where its tile lies past M.
   __device__ int a_row(const TileCoords& c) const { return min(c.m0, (m_tiles - 1) * GemmTile::kBlockM); }
 };
+
+// The product's tiles and K slices (its shape assumed positive).
+struct TileCounts {
+  int64_t m_tiles, n_tiles, k_slices;
+};
+TileCounts tile_counts(const GemmSm90Args& g) {
+  return {(g.M + GemmTile::kBlockM - 1) / GemmTile::kBlockM, (g.N + GemmTile::kBlockN - 1) / GemmTile::kBlockN,
+          (g.K + GemmTile::kBlockK - 1) / GemmTile::kBlockK};
+}
 
 struct KernelArgs {
   __nv_bfloat16* out;
@@ -358,10 +375,9 @@ void launch(const GemmSm90Args& g, cudaStream_t stream) {
   static const cudaError_t opted_in = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                            static_cast<int>(GemmTile::smem_bytes()));
   check_cuda(opted_in, "gemm_sm90 (shared memory)", shape);
+  const TileCounts tiles = tile_counts(g);
   KernelArgs args{g.out, g.pre_written, g.pre_read, g.bias, static_cast<int>(g.M), static_cast<int>(g.N),
-                  static_cast<int>((g.K + GemmTile::kBlockK - 1) / GemmTile::kBlockK),
-                  static_cast<int>((g.M + GemmTile::kBlockM - 1) / GemmTile::kBlockM),
-                  static_cast<int>((g.N + GemmTile::kBlockN - 1) / GemmTile::kBlockN)};
+                  static_cast<int>(tiles.k_slices), static_cast<int>(tiles.m_tiles), static_cast<int>(tiles.n_tiles)};
   cudaLaunchConfig_t config{};
   config.blockDim = dim3(GemmTile::kThreads);
   config.dynamicSmemBytes = GemmTile::smem_bytes();
@@ -372,7 +388,7 @@ void launch(const GemmSm90Args& g, cudaStream_t stream) {
   config.attrs = &cluster;
   config.numAttrs = kCluster > 1 ? 1 : 0;
   config.gridDim = dim3(kCluster);  // a grid of one cluster, while asking how many fit
-  const int64_t groups = (args.m_tiles + kCluster - 1) / kCluster * int64_t(args.n_tiles);
+  const int64_t groups = tile_groups<kCluster>(int64_t{args.m_tiles}, int64_t{args.n_tiles});
   // The persistent grid: as many clusters as fit at once (asked once a kernel).
   static const int fitting = kCluster > 1 ? clusters_that_fit(kernel, config, shape) : multiprocessor_count();
   const int clusters = static_cast<int>(std::min<int64_t>(groups, fitting));
@@ -396,9 +412,8 @@ bool gemm_sm90_suits(const GemmSm90Args& g) {
   // TMA's coordinates and the kernel's indices are 32-bit; a tile past the end must fit too.
   constexpr int64_t kLimit = (int64_t(1) << 31) - 512;
   if (g.M > kLimit || g.N > kLimit || g.K > kLimit) return false;
-  const int64_t m_tiles = (g.M + GemmTile::kBlockM - 1) / GemmTile::kBlockM;
-  const int64_t tiles = m_tiles * ((g.N + GemmTile::kBlockN - 1) / GemmTile::kBlockN);
-  if (tiles > (int64_t(1) << 30)) return false;  // the tile walk's 32-bit indices
+  const TileCounts tiles = tile_counts(g);
+  if (tiles.m_tiles * tiles.n_tiles > (int64_t(1) << 30)) return false;  // the tile walk's 32-bit indices
   if (!aligned16(g.a) || !aligned16(g.w) || !aligned16(g.out)) return false;
   if (g.epilogue == GemmEpilogue::GeluAuxBias) {
     if (!aligned16(g.pre_written) || (g.bias && reinterpret_cast<uintptr_t>(g.bias) % 4 != 0)) return false;
