@@ -16,7 +16,9 @@
 //    product group in flight while the next slice is issued; then the
 //    epilogue on the registers: its other inputs (bias, pre-activations)
 //    loaded while the tile's last products run, the outputs exchanged
-//    within each quad of lanes into 16-byte stores.
+//    within each quad of lanes into 16-byte stores; where asked, the
+//    outputs' column sums over the tile's rows (lanes, then warps through
+//    shared memory, always in the same order).
 #include "kernels/gemm_sm90.cuh"
 
 #include <cuda.h>
@@ -37,9 +39,10 @@ namespace alibi::cuda {
 namespace {
 
 // The tiling: 128 x 256 outputs a CTA, K in slices of 64 (one 128-byte
-// swizzled box row), 4 stages of 48 KB.
+// swizzled box row), 4 stages of 48 KB; then two tiles' worth of the column
+// sums' warp partials (16 KB), then the ring's barriers.
 struct GemmTile {
-  static constexpr int kBlockM = 128, kBlockN = 256, kBlockK = 64;
+  static constexpr int kBlockM = int(kGemmSm90TileRows), kBlockN = 256, kBlockK = 64;
   static constexpr int kConsumers = 2, kConsumerRows = kBlockM / kConsumers;  // 64: one wgmma's M
   static constexpr int kHalfN = 128;  // a wgmma's N: the accumulator is two halves
   static constexpr int kStages = 4;
@@ -50,12 +53,17 @@ struct GemmTile {
   static constexpr int kABytes = kBlockM * kRowBytes;
   static constexpr int kWBytes = kBlockN * kRowBytes;
   static constexpr int kStageBytes = kABytes + kWBytes;
-  static constexpr int kBarriers = kStages * kStageBytes;
+  static constexpr int kSumWarps = kConsumers * 4;  // a tile's warps, 16 rows each
+  static constexpr int kColumnSums = kStages * kStageBytes;
+  static constexpr int kColumnSumBytes = 2 * kSumWarps * kBlockN * int(sizeof(float));
+  static constexpr int kBarriers = kColumnSums + kColumnSumBytes;
   using Ring = StageRing<kStages, 1, /*kOnce=*/false>;
   static constexpr size_t smem_bytes() { return size_t(kBarriers) + 8 * Ring::kCount + 1024; }
   static_assert(kBlockN <= 256 && kBlockM <= 256, "one TMA box a slice of each operand");
   static_assert(kProducerRegs * 128 + kConsumers * kConsumerRegs * 128 <= 65536, "register pool");
 };
+
+static_assert(GemmTile::smem_bytes() <= 227 * 1024, "an H100's shared memory a block");
 
 struct TileCoords {
   int m0, n0;
@@ -105,6 +113,7 @@ struct KernelArgs {
   __nv_bfloat16* pre_written;
   const __nv_bfloat16* pre_read;
   const __nv_bfloat16* bias;
+  float* column_partials;
   int M, N, k_slices, m_tiles, n_tiles;
 };
 
@@ -238,10 +247,22 @@ __device__ __forceinline__ void store16(__nv_bfloat16* base, const KernelArgs& a
     *reinterpret_cast<uint4*>(base + int64_t(row) * a.N + col) = make_uint4(x[0], x[1], x[2], x[3]);
 }
 
+// sums[i] += column 8t + i of a strip as stored, out[] after exchange_quad
+// (none where the row lies past M).
+__device__ __forceinline__ void add_row(float (&sums)[8], const uint32_t (&out)[4], bool row_inside) {
+#pragma unroll
+  for (int s = 0; s < 4; ++s) {
+    const float2 x = unpack_bf16x2(out[s]);
+    sums[2 * s] += row_inside ? x.x : 0.f;
+    sums[2 * s + 1] += row_inside ? x.y : 0.f;
+  }
+}
+
 // pre = bf16(acc + bias) is stored, and out = bf16(GELU(pre)), GELU of pre
 // as stored.
 __device__ __forceinline__ void store_strip(const KernelArgs& a, const EpilogueInputs<GemmEpilogue::GeluAuxBias>& in,
-                                            const Accumulator& acc, const EpiloguePlace& p, int h, int r, int q) {
+                                            const Accumulator& acc, const EpiloguePlace& p, int h, int r, int q,
+                                            float (&sums)[8]) {
   uint32_t pre[4], out[4];
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
@@ -255,11 +276,13 @@ __device__ __forceinline__ void store_strip(const KernelArgs& a, const EpilogueI
   exchange_quad(out);
   store16(a.pre_written, a, p.row(r), p.strip_col(h, q), pre);
   store16(a.out, a, p.row(r), p.strip_col(h, q), out);
+  add_row(sums, out, p.row(r) < a.M);
 }
 
 // out = bf16(acc * GELU'(pre)).
 __device__ __forceinline__ void store_strip(const KernelArgs& a, const EpilogueInputs<GemmEpilogue::Dgelu>& in,
-                                            const Accumulator& acc, const EpiloguePlace& p, int h, int r, int q) {
+                                            const Accumulator& acc, const EpiloguePlace& p, int h, int r, int q,
+                                            float (&sums)[8]) {
   const uint4 v = in.pre[h][r][q];
   uint32_t pre[4] = {v.x, v.y, v.z, v.w}, out[4];
   exchange_quad(pre);  // to the accumulator's columns
@@ -271,17 +294,84 @@ __device__ __forceinline__ void store_strip(const KernelArgs& a, const EpilogueI
   }
   exchange_quad(out);
   store16(a.out, a, p.row(r), p.strip_col(h, q), out);
+  add_row(sums, out, p.row(r) < a.M);
 }
+
+// Lane (g, t) holds v[i], column 8t + i of a strip summed over its rows g
+// and g + 8; returns column 8t + g summed over the warp's 16 rows. A
+// reduce-scatter over g (lane bits 4, 3, 2): each round a lane keeps half
+// of its columns and adds its partner's share of them, so every column is
+// summed by one lane in one fixed tree.
+__device__ __forceinline__ float sum_over_warp_rows(const float (&v)[8]) {
+  const int lane = threadIdx.x % 32;
+  float w[4], u[2];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const bool high = lane & 16;  // keeps columns 4..7
+    w[i] = (high ? v[i + 4] : v[i]) + __shfl_xor_sync(0xffffffffu, high ? v[i] : v[i + 4], 16);
+  }
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const bool high = lane & 8;
+    u[i] = (high ? w[i + 2] : w[i]) + __shfl_xor_sync(0xffffffffu, high ? w[i] : w[i + 2], 8);
+  }
+  const bool high = lane & 4;
+  return (high ? u[1] : u[0]) + __shfl_xor_sync(0xffffffffu, high ? u[0] : u[1], 4);
+}
+
+// The column sums of a tile's outputs as stored (KernelArgs::column_partials):
+// each warp's in shared memory (put), then, once every consumer warp has
+// put its own, each consumer thread adds one column's over the warps in
+// order and stores the tile's partial (finish). Tiles alternate between two
+// buffers, so a warp already on the next tile cannot overwrite sums another
+// is still reading: it passed the barrier that one reached after reading.
+class ColumnSums {
+ public:
+  static constexpr int kBarrier = 1;  // named barrier of the consumer warpgroups
+  __device__ ColumnSums(unsigned char* smem, int consumer)
+      : sums_(reinterpret_cast<float*>(smem + GemmTile::kColumnSums)),
+        warp_(consumer * 4 + (int(threadIdx.x) / 32) % 4) {}
+  __device__ void put(const EpiloguePlace& p, int h, int q, float warp_sum) const {
+    const int g = int(threadIdx.x % 32) / 4;
+    sums_[(buffer_ * GemmTile::kSumWarps + warp_) * GemmTile::kBlockN + h * GemmTile::kHalfN + 32 * q + 8 * p.t + g] =
+        warp_sum;
+  }
+  __device__ void finish(const KernelArgs& a, const TileCoords& at) {
+    constexpr int kThreads = 128 * GemmTile::kConsumers;
+    static_assert(kThreads == GemmTile::kBlockN, "a consumer thread a column");
+    named_barrier_sync(kBarrier, kThreads);
+    const int column = int(threadIdx.x) - 128;
+    const float* buffer = sums_ + buffer_ * GemmTile::kSumWarps * GemmTile::kBlockN;
+    float sum = buffer[column];
+#pragma unroll
+    for (int w = 1; w < GemmTile::kSumWarps; ++w) sum += buffer[w * GemmTile::kBlockN + column];
+    const int m_tile = at.m0 / GemmTile::kBlockM;  // past the last where a CTA pair's second tile is
+    if (m_tile < a.m_tiles && at.n0 + column < a.N)
+      a.column_partials[int64_t(m_tile) * a.N + at.n0 + column] = sum;
+    buffer_ ^= 1;
+  }
+
+ private:
+  float* sums_;
+  int warp_;
+  int buffer_ = 0;
+};
 
 template <GemmEpilogue kEpilogue>
 __device__ __forceinline__ void store_tile(const KernelArgs& a, const EpilogueInputs<kEpilogue>& in,
-                                           const Accumulator& acc, const EpiloguePlace& p) {
+                                           const Accumulator& acc, const EpiloguePlace& p, ColumnSums& sums,
+                                           const TileCoords& at) {
+  const bool with_sums = a.column_partials != nullptr;
 #pragma unroll
   for (int h = 0; h < 2; ++h)
 #pragma unroll
-    for (int r = 0; r < 2; ++r)
+    for (int q = 0; q < kStrips; ++q) {
+      float strip[8] = {};
 #pragma unroll
-      for (int q = 0; q < kStrips; ++q) store_strip(a, in, acc, p, h, r, q);
+      for (int r = 0; r < 2; ++r) store_strip(a, in, acc, p, h, r, q, strip);
+      if (with_sums) sums.put(p, h, q, sum_over_warp_rows(strip));
+    }
+  if (with_sums) sums.finish(a, at);
 }
 
 template <GemmEpilogue kEpilogue, int kCluster>
@@ -289,6 +379,7 @@ __device__ void consume(unsigned char* smem, const GemmTile::Ring& ring, const K
   const int warp = (threadIdx.x / 32) % 4;  // within the warpgroup
   const uint32_t base = tma::smem_addr(smem);
   const TileWalk<kCluster> walk(a.m_tiles, a.n_tiles);
+  ColumnSums sums(smem, consumer);
   Accumulator acc;
   int j = 0;  // as the producer's
   for (int group = walk.first(); group < walk.groups; group += walk.stride()) {
@@ -321,7 +412,7 @@ __device__ void consume(unsigned char* smem, const GemmTile::Ring& ring, const K
     wgmma::fence_operand(acc[0]);
     wgmma::fence_operand(acc[1]);
     release_stage<kCluster>(ring, GemmTile::Ring::stage_of(j - 1));
-    store_tile<kEpilogue>(a, in, acc, place);
+    store_tile<kEpilogue>(a, in, acc, place, sums, at);
   }
 }
 
@@ -376,8 +467,16 @@ void launch(const GemmSm90Args& g, cudaStream_t stream) {
                                                            static_cast<int>(GemmTile::smem_bytes()));
   check_cuda(opted_in, "gemm_sm90 (shared memory)", shape);
   const TileCounts tiles = tile_counts(g);
-  KernelArgs args{g.out, g.pre_written, g.pre_read, g.bias, static_cast<int>(g.M), static_cast<int>(g.N),
-                  static_cast<int>(tiles.k_slices), static_cast<int>(tiles.m_tiles), static_cast<int>(tiles.n_tiles)};
+  KernelArgs args{g.out,
+                  g.pre_written,
+                  g.pre_read,
+                  g.bias,
+                  g.column_partials,
+                  static_cast<int>(g.M),
+                  static_cast<int>(g.N),
+                  static_cast<int>(tiles.k_slices),
+                  static_cast<int>(tiles.m_tiles),
+                  static_cast<int>(tiles.n_tiles)};
   cudaLaunchConfig_t config{};
   config.blockDim = dim3(GemmTile::kThreads);
   config.dynamicSmemBytes = GemmTile::smem_bytes();

@@ -10,6 +10,8 @@
 //    path and the backward see it);
 //  - Dgelu (the out layer's input gradient): out = bf16(acc * GELU'(pre)),
 //    pre read.
+// Either may also write the column sums of out as stored, one partial a
+// tile of rows (the fc layer's bias gradient, from the Dgelu's out).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -20,6 +22,10 @@
 namespace alibi::cuda {
 
 enum class GemmEpilogue { GeluAuxBias, Dgelu };
+
+// The rows of one of the product's tiles: column_partials has one row of
+// partial sums a tile, ceil(M / kGemmSm90TileRows) of them.
+constexpr int64_t kGemmSm90TileRows = 128;
 
 struct GemmSm90Args {
   const __nv_bfloat16* a;  // [M, K]
@@ -33,6 +39,10 @@ struct GemmSm90Args {
   // CTAs in clusters of two on tiles one above the other, sharing each W
   // slice by multicast (half the W traffic through the L2).
   bool cta_pairs = false;
+  // Optional, [ceil(M / kGemmSm90TileRows), N] f32: row i the column sums of
+  // out as stored over the i-th tile of rows, each in a fixed order (add the
+  // rows up in order for the bits of a deterministic sum).
+  float* column_partials = nullptr;
 };
 
 // Whether gemm_sm90 runs these arguments: a compute capability 9.0 device,

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "kernels/bias_grad.cuh"
+#include "kernels/chunk_sums.cuh"
 #include "kernels/gelu.cuh"
 #include "kernels/gemm_sm90.cuh"
 #include "kernels/matvec.cuh"
@@ -456,17 +457,29 @@ bool try_gemm_transposed_weight(MatmulContext& ctx, Gemm g, const bf16* weight, 
 
 // Hopper: dpre = (dout @ weight) * GELU'(pre) by our product, which takes
 // the weight K-major: transposed into the workspace first ([C, OC], ~4 us
-// at the MLP's shapes).
-bool try_gemm_sm90_dgelu(MatmulContext& ctx, bf16* dpre, const bf16* pre, const bf16* dout, const bf16* weight,
-                         const OpShape& s, cudaStream_t stream) {
-  const size_t bytes = static_cast<size_t>(s.OC * s.C) * sizeof(bf16);
+// at the MLP's shapes). dpre_sums (optional) += the column sums of dpre,
+// from the product's epilogue (a partial a tile of rows, beside the weight
+// in the workspace, then added up in order), or where those partials do
+// not fit there, from a pass over dpre.
+bool try_gemm_sm90_dgelu(MatmulContext& ctx, bf16* dpre, float* dpre_sums, const bf16* pre, const bf16* dout,
+                         const bf16* weight, const OpShape& s, cudaStream_t stream) {
+  const size_t weight_bytes = (static_cast<size_t>(s.OC * s.C) * sizeof(bf16) + 255) / 256 * 256;
   bf16* transposed = static_cast<bf16*>(ctx.workspace());
-  const GemmSm90Args fused{dout, transposed, dpre, nullptr, pre, nullptr, s.N, s.C, s.OC, GemmEpilogue::Dgelu,
-                           ctx.gelu_products() == GeluProducts::Sm90Pairs};
-  if (ctx.gelu_products() == GeluProducts::Cublaslt || bytes > ctx.workspace_bytes() || !gemm_sm90_suits(fused))
+  GemmSm90Args fused{dout, transposed, dpre, nullptr, pre, nullptr, s.N, s.C, s.OC, GemmEpilogue::Dgelu,
+                     ctx.gelu_products() == GeluProducts::Sm90Pairs};
+  if (ctx.gelu_products() == GeluProducts::Cublaslt || weight_bytes > ctx.workspace_bytes() ||
+      !gemm_sm90_suits(fused))
     return false;
+  const int64_t row_tiles = (s.N + kGemmSm90TileRows - 1) / kGemmSm90TileRows;
+  const size_t partial_bytes = static_cast<size_t>(row_tiles * s.C) * sizeof(float);
+  if (dpre_sums && weight_bytes + partial_bytes <= ctx.workspace_bytes())
+    fused.column_partials = reinterpret_cast<float*>(static_cast<char*>(ctx.workspace()) + weight_bytes);
   transpose(transposed, weight, s.OC, s.C, stream);
   gemm_sm90(fused, stream);
+  if (fused.column_partials)
+    add_chunk_sums({dpre_sums}, fused.column_partials, row_tiles, s.C, stream);
+  else if (dpre_sums)  // the product is done with the workspace by then (one stream)
+    bias_grad(dpre_sums, dpre, s.N, s.C, ctx.workspace(), ctx.workspace_bytes(), stream);
   return true;
 }
 
@@ -476,6 +489,21 @@ Gemm input_grad_gemm(bf16* dinp, const bf16* dout, const bf16* weight, const OpS
   g.m = s.C, g.n = s.N, g.k = s.OC;
   g.a = weight, g.b = dout, g.d = dinp;
   return g;
+}
+
+// dpre = (dout @ weight) * GELU'(pre) through cuBLASLt: its DGELU epilogue
+// where it fuses one, else the product and then GELU's backward as a pass.
+void cublaslt_dgelu(MatmulContext& ctx, bf16* dpre, const bf16* pre, const bf16* dout, const bf16* weight,
+                    const OpShape& s, cudaStream_t stream) {
+  Gemm g = input_grad_gemm(dpre, dout, weight, s);
+  g.epilogue = CUBLASLT_EPILOGUE_DGELU;
+  g.aux = pre;
+  if (gelu_epilogue_possible(s.C) &&
+      (try_gemm_transposed_weight(ctx, g, weight, s, stream) || try_gemm(ctx, g, s, stream)))
+    return;
+  g.epilogue = CUBLASLT_EPILOGUE_DEFAULT, g.aux = nullptr;
+  run_gemm(ctx, g, s, stream);
+  gelu_backward(dpre, pre, static_cast<const bf16*>(dpre), s.N * s.C, stream);
 }
 
 }  // namespace
@@ -529,23 +557,16 @@ void matmul_gelu_forward(MatmulContext& ctx, bf16* out, bf16* pre, const bf16* i
 }
 
 void matmul_gelu_backward(MatmulContext& ctx, bf16* dpre, const bf16* pre, float* dweight, float* dbias,
-                          const bf16* dout, const bf16* inp, const bf16* weight, int64_t N, int64_t C, int64_t OC,
-                          cudaStream_t stream) {
+                          float* dpre_sums, const bf16* dout, const bf16* inp, const bf16* weight, int64_t N, int64_t C,
+                          int64_t OC, cudaStream_t stream) {
   const OpShape s{"matmul_gelu_backward", N, C, OC};
   validate(s);
   // Parameter gradients first: dpre may take inp's place (GELU(pre) is not
   // needed once they are taken).
   parameter_grads(ctx, dweight, dbias, dout, inp, s, stream);
-  if (try_gemm_sm90_dgelu(ctx, dpre, pre, dout, weight, s, stream)) return;
-  Gemm g = input_grad_gemm(dpre, dout, weight, s);
-  g.epilogue = CUBLASLT_EPILOGUE_DGELU;
-  g.aux = pre;
-  if (gelu_epilogue_possible(C) &&
-      (try_gemm_transposed_weight(ctx, g, weight, s, stream) || try_gemm(ctx, g, s, stream)))
-    return;
-  g.epilogue = CUBLASLT_EPILOGUE_DEFAULT, g.aux = nullptr;
-  run_gemm(ctx, g, s, stream);
-  gelu_backward(dpre, pre, static_cast<const bf16*>(dpre), N * C, stream);
+  if (try_gemm_sm90_dgelu(ctx, dpre, dpre_sums, pre, dout, weight, s, stream)) return;
+  cublaslt_dgelu(ctx, dpre, pre, dout, weight, s, stream);
+  if (dpre_sums) bias_grad(dpre_sums, dpre, N, C, ctx.workspace(), ctx.workspace_bytes(), stream);
 }
 
 }  // namespace alibi::cuda

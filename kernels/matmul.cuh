@@ -76,9 +76,11 @@ void matmul_gelu_forward(MatmulContext& ctx, __nv_bfloat16* out, __nv_bfloat16* 
 // matmul_backward of a layer whose input was GELU(pre), the input gradient
 // carried on through the GELU in the same epilogue: dpre = (dout @ weight) *
 // GELU'(pre) [N,C] (overwrite), dweight += dout^T @ inp, dbias += column sums
-// of dout (skipped when null).
+// of dout (skipped when null), dpre_sums += column sums of dpre as stored
+// (skipped when null; from gemm_sm90's epilogue where that runs, else a pass
+// of bias_grad over dpre).
 void matmul_gelu_backward(MatmulContext& ctx, __nv_bfloat16* dpre, const __nv_bfloat16* pre,
-                          float* dweight, float* dbias, const __nv_bfloat16* dout,
+                          float* dweight, float* dbias, float* dpre_sums, const __nv_bfloat16* dout,
                           const __nv_bfloat16* inp, const __nv_bfloat16* weight, int64_t N,
                           int64_t C, int64_t OC, cudaStream_t stream);
 

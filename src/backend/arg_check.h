@@ -80,7 +80,8 @@ class ArgCheck {
   MatmulDims matmul_gelu_forward(const Tensor& out, const Tensor& pre, const Tensor& inp, const Tensor& weight,
                                  const Tensor& bias) const;
   MatmulDims matmul_gelu_backward(const Tensor& dpre, const Tensor& dweight, const Tensor& dbias, const Tensor& dout,
-                                  const Tensor& inp, const Tensor& pre, const Tensor& weight) const;
+                                  const Tensor& inp, const Tensor& pre, const Tensor& weight,
+                                  const Tensor& dpre_sums) const;
   void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& qkv, const Tensor& slopes,
                          const AttentionShape& s) const;
   void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,

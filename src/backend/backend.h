@@ -257,13 +257,15 @@ class Backend {
   // (overwritten), dweight and dbias (optional) += as in matmul_backward.
   // dpre may be inp's buffer (matmul_backward takes the parameter gradients
   // before it writes dinp), which saves the model an [N,C] buffer.
+  // dpre_sums (optional) += the column sums of dpre as written: the bias
+  // gradient of the layer that computed pre, taken where dpre is made (CUDA:
+  // in the product's epilogue, where our own product runs it) instead of in
+  // a pass of its own. The CPU composes matmul_backward and gelu_backward.
   virtual void matmul_gelu_backward(const Tensor& dpre /*[N,C]*/, const Tensor& dweight /*[OC,C] +=*/,
                                     const Tensor& dbias /*[OC] +=, optional*/, const Tensor& dout /*[N,OC]*/,
                                     const Tensor& inp /*[N,C], = GELU(pre)*/, const Tensor& pre /*[N,C]*/,
-                                    const Tensor& weight) {
-    matmul_backward(dpre, dweight, dbias, dout, inp, weight);
-    gelu_backward(dpre, pre, dpre);
-  }
+                                    const Tensor& weight,
+                                    const Tensor& dpre_sums /*[C] f32 +=, optional*/ = Tensor{}) = 0;
 
   // ---- causal self-attention with a per-head linear bias --------------------
   // For query i and key j <= i of head h:

@@ -165,7 +165,7 @@ MatmulDims ArgCheck::matmul_gelu_forward(const Tensor& out, const Tensor& pre, c
 
 MatmulDims ArgCheck::matmul_gelu_backward(const Tensor& dpre, const Tensor& dweight, const Tensor& dbias,
                                           const Tensor& dout, const Tensor& inp, const Tensor& pre,
-                                          const Tensor& weight) const {
+                                          const Tensor& weight, const Tensor& dpre_sums) const {
   const char* op = "matmul_gelu_backward";
   const auto [OC, C] = weight_dims(weight, op);
   shape(dweight, DType::F32, {OC, C}, op, "dweight");
@@ -174,6 +174,7 @@ MatmulDims ArgCheck::matmul_gelu_backward(const Tensor& dpre, const Tensor& dwei
   rows_equal(rows(dpre, working_, C, op, "dpre"), N, op, "dpre");
   rows_equal(rows(pre, working_, C, op, "pre"), N, op, "pre");
   if (!dbias.empty()) shape(dbias, DType::F32, {OC}, op, "dbias");
+  if (!dpre_sums.empty()) shape(dpre_sums, DType::F32, {C}, op, "dpre_sums");
   return {N, C, OC};
 }
 

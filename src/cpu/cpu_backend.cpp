@@ -155,6 +155,15 @@ class CpuBackend final : public Backend {
                            weight.f32(), N, C, OC);
     });
   }
+  void matmul_gelu_backward(const Tensor& dpre, const Tensor& dweight, const Tensor& dbias, const Tensor& dout,
+                            const Tensor& inp, const Tensor& pre, const Tensor& weight,
+                            const Tensor& dpre_sums = Tensor{}) override {
+    const auto [N, C, OC] = checks.matmul_gelu_backward(dpre, dweight, dbias, dout, inp, pre, weight, dpre_sums);
+    matmul_backward(dpre, dweight, dbias, dout, inp, weight);
+    gelu_backward(dpre, pre, dpre);
+    // The same sums as matmul_backward's bias gradient would take of dpre.
+    if (!dpre_sums.empty()) cpu::add_column_sums(dpre_sums.f32(), dpre.f32(), N, C);
+  }
 
   // ---- attention ---------------------------------------------------------------
   void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& qkv,

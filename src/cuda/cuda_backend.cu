@@ -373,10 +373,11 @@ class CudaBackend final : public Backend {
     cuda::matmul_gelu_forward(*matmul_, bf(out), bf(pre), bf(inp), bf(weight), bf_or_null(bias), N, C, OC, stream_);
   }
   void matmul_gelu_backward(const Tensor& dpre, const Tensor& dweight, const Tensor& dbias, const Tensor& dout,
-                            const Tensor& inp, const Tensor& pre, const Tensor& weight) override {
-    const auto [N, C, OC] = checks.matmul_gelu_backward(dpre, dweight, dbias, dout, inp, pre, weight);
-    cuda::matmul_gelu_backward(*matmul_, bf(dpre), bf(pre), dweight.f32(), f32_or_null(dbias), bf(dout), bf(inp),
-                               bf(weight), N, C, OC, stream_);
+                            const Tensor& inp, const Tensor& pre, const Tensor& weight,
+                            const Tensor& dpre_sums = Tensor{}) override {
+    const auto [N, C, OC] = checks.matmul_gelu_backward(dpre, dweight, dbias, dout, inp, pre, weight, dpre_sums);
+    cuda::matmul_gelu_backward(*matmul_, bf(dpre), bf(pre), dweight.f32(), f32_or_null(dbias), f32_or_null(dpre_sums),
+                               bf(dout), bf(inp), bf(weight), N, C, OC, stream_);
   }
 
   // ---- attention ---------------------------------------------------------------

@@ -720,9 +720,10 @@ void Model::block_backward(int64_t l, const Tensor& x, const Tensor& dres, int64
   }
   const bool from_residual = bias_grads_from_residual();
   const Tensor none;
+  // The fc layer's bias gradient, the column sums of d fc, is taken where d fc is made.
   backend_.matmul_gelu_backward(dfc, g.out_weight, from_residual ? none : g.out_bias, dmlp,
-                                rows(a.fc_gelu, {N, F}), rows(a.fc, {N, F}), w.out_weight);
-  backend_.matmul_backward(dtmp, g.fc_weight, g.fc_bias, dfc, rows(a.ln2, {N, C}), w.fc_weight);
+                                rows(a.fc_gelu, {N, F}), rows(a.fc, {N, F}), w.out_weight, g.fc_bias);
+  backend_.matmul_backward(dtmp, g.fc_weight, none, dfc, rows(a.ln2, {N, C}), w.fc_weight);
   backend_.layernorm_backward(dres, g.ln2_weight, g.ln2_bias, dtmp, mid, w.ln2_weight, rows(a.ln2_mean, {N}),
                               rows(a.ln2_rstd, {N}), /*add_to_dinp=*/true,
                               from_residual ? g.proj_bias : none);  // dres now holds d mid

@@ -325,6 +325,23 @@ TEST(CpuBackendWiring, RotaryLayerNormMatmul) {
   EXPECT_EQ(mdinp.data, r_mdinp);
   EXPECT_EQ(mdw.data, r_mdw);
   EXPECT_EQ(mdb.data, r_mdb);
+
+  // matmul_gelu_backward: matmul_backward, then GELU's backward through pre;
+  // dpre_sums += the column sums of dpre as written, against sums in double.
+  HostTensor pre({N, C}, 20), dpre({N, C}, 21), gelu_sums({C}, 22);
+  auto r_dpre = dpre.data, r_gdw = mdw.data, r_gdb = mdb.data;
+  std::vector<double> want_gelu_sums(gelu_sums.data.begin(), gelu_sums.data.end());
+  be->matmul_gelu_backward(dpre.t, mdw.t, mdb.t, mdout.t, inp.t, pre.t, weight.t, gelu_sums.t);
+  cpu::matmul_backward(r_dpre.data(), r_gdw.data(), r_gdb.data(), mdout.data.data(), inp.data.data(),
+                       weight.data.data(), N, C, OC);
+  cpu::gelu_backward(r_dpre.data(), pre.data.data(), r_dpre.data(), N * C);
+  EXPECT_EQ(dpre.data, r_dpre);
+  EXPECT_EQ(mdw.data, r_gdw);
+  EXPECT_EQ(mdb.data, r_gdb);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c) want_gelu_sums[c] += r_dpre[n * C + c];
+  for (int64_t c = 0; c < C; ++c)
+    EXPECT_NEAR(gelu_sums.data[c], want_gelu_sums[c], 1e-5 * (1 + std::fabs(want_gelu_sums[c])));
 }
 
 TEST(CpuBackendWiring, AttentionElementwiseLossOptimizer) {

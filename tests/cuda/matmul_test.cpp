@@ -224,9 +224,12 @@ TEST(CudaMatmul, GeluForwardMatchesMatmulThenGelu) {
 }
 
 // The layer after the GELU: inp = GELU(pre) is its input, of width C. With
-// `dpre_in_inp`, dpre is written over inp, as the model does.
-void check_gelu_backward(MatmulContext& ctx, const Shape& s, uint64_t seed, bool dpre_in_inp = false) {
-  SCOPED_TRACE(describe(s, true) + (dpre_in_inp ? ", dpre over inp" : ""));
+// `dpre_in_inp`, dpre is written over inp, as the model does. dpre_sums
+// (the fc layer's bias gradient, unless `without_sums`) against the column
+// sums, in double, of dpre as the device stored it.
+void check_gelu_backward(MatmulContext& ctx, const Shape& s, uint64_t seed, bool dpre_in_inp = false,
+                         bool without_sums = false) {
+  SCOPED_TRACE(describe(s, true) + (dpre_in_inp ? ", dpre over inp" : "") + (without_sums ? ", no dpre_sums" : ""));
   Problem p(s, seed);
   const std::vector<float> pre = random_bf16_values(s.N * s.C, seed + 6, 2.0);
   std::vector<float> inp(pre.size());
@@ -238,19 +241,28 @@ void check_gelu_backward(MatmulContext& ctx, const Shape& s, uint64_t seed, bool
   d_dpre.poison();
   const std::vector<float> dweight0 = random_bf16_values(s.OC * s.C, seed + 4);
   const std::vector<float> dbias0 = random_bf16_values(s.OC, seed + 5);
-  DeviceArray<float> d_dweight(dweight0.size()), d_dbias(dbias0.size());
+  const std::vector<float> sums0 = random_bf16_values(s.C, seed + 7);
+  DeviceArray<float> d_dweight(dweight0.size()), d_dbias(dbias0.size()), d_sums(sums0.size());
   d_dweight.upload(dweight0);
   d_dbias.upload(dbias0);
+  d_sums.upload(sums0);
   DeviceArray<uint16_t>& d_out = dpre_in_inp ? d_inp : d_dpre;
-  matmul_gelu_backward(ctx, bf16(d_out), bf16(d_pre), d_dweight.get(), d_dbias.get(), bf16(p.d_dout), bf16(d_inp),
-                       bf16(p.d_weight), s.N, s.C, s.OC, nullptr);
+  matmul_gelu_backward(ctx, bf16(d_out), bf16(d_pre), d_dweight.get(), d_dbias.get(),
+                       without_sums ? nullptr : d_sums.get(), bf16(p.d_dout), bf16(d_inp), bf16(p.d_weight), s.N,
+                       s.C, s.OC, nullptr);
   test::cuda_check(cudaDeviceSynchronize(), "matmul_gelu_backward");
+  const std::vector<float> dpre_stored = from_bf16(d_out.download());
+  std::vector<double> sums(sums0.begin(), sums0.end());
+  if (!without_sums)
+    for (int64_t n = 0; n < s.N; ++n)
+      for (int64_t c = 0; c < s.C; ++c) sums[c] += dpre_stored[n * s.C + c];
+  expect_close(d_sums.download(), std::vector<float>(sums.begin(), sums.end()), 1e-4, 1e-4, "dpre_sums");
 
   std::vector<float> dinp(s.N * s.C), dpre(dinp.size()), dweight = dweight0, dbias = dbias0;
   cpu::matmul_backward(dinp.data(), dweight.data(), dbias.data(), p.dout.data(), inp.data(), p.weight.data(), s.N,
                        s.C, s.OC);
   cpu::gelu_backward(dpre.data(), pre.data(), dinp.data(), static_cast<int64_t>(dpre.size()));
-  expect_close(from_bf16(d_out.download()), dpre, 1e-2, 2e-2, "dpre");
+  expect_close(dpre_stored, dpre, 1e-2, 2e-2, "dpre");
   expect_close(d_dweight.download(), dweight, 1e-4, 1e-4, "dweight");
   expect_close(d_dbias.download(), dbias, 1e-4, 1e-4, "dbias");
 }
@@ -266,11 +278,19 @@ TEST(CudaMatmul, GeluBackwardMatchesMatmulBackwardThenGeluBackward) {
     check_gelu_backward(*ctx, {77, 300, 200}, 55, /*dpre_in_inp=*/true);
     check_gelu_backward(*ctx, {4200, 2056, 264}, 58);  // as the forward's partial tiles
     check_gelu_backward(*ctx, {333, 1000, 136}, 59, /*dpre_in_inp=*/true);
+    check_gelu_backward(*ctx, {333, 1000, 136}, 60, false, /*without_sums=*/true);
   }
   // A workspace too small for the transposed weight: the product on the weight as stored.
   MatmulContext small(/*tune_algorithms=*/false, /*workspace_bytes=*/1u << 20, GeluProducts::Sm90Pairs);
   check_gelu_backward(small, {1024, 3072, 768}, 56);
   check_gelu_backward(small, {77, 3072, 768}, 57, /*dpre_in_inp=*/true);
+  // Room for the transposed weight (1.09 MB) but not for gemm_sm90's column
+  // partials beside it (33 tiles of rows x 2,056 floats): the sums by a pass over dpre.
+  for (GeluProducts kind : {GeluProducts::Sm90, GeluProducts::Sm90Pairs}) {
+    SCOPED_TRACE(gelu_products_name(kind));
+    MatmulContext tight(/*tune_algorithms=*/false, /*workspace_bytes=*/1200u << 10, kind);
+    check_gelu_backward(tight, {4200, 2056, 264}, 61);
+  }
 }
 
 TEST(CudaMatmul, FailureNamesOpAndShape) {
