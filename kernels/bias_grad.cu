@@ -55,9 +55,9 @@ void launch_partials(float* partials, const bf16* dout, int64_t N, int64_t OC, i
 }  // namespace
 
 void bias_grad(float* dbias, const bf16* dout, int64_t N, int64_t OC, void* workspace, size_t workspace_bytes,
-               cudaStream_t stream) {
+               cudaStream_t stream, bool accumulate) {
   const Dims dims = {{"N", N}, {"OC", OC}};
-  if (N <= 0 || OC <= 0) return;
+  if (N <= 0 || OC <= 0) return add_chunk_sums({dbias}, nullptr, 0, OC, stream, accumulate);  // no rows: sums of 0
   const int64_t max_chunks = static_cast<int64_t>(workspace_bytes / (sizeof(float) * OC));
   if (max_chunks < 1) throw_cuda_error("bias_grad", dims, "workspace too small");
   const int64_t chunks = std::min(max_chunks, (N + kChunkRows - 1) / kChunkRows);
@@ -68,7 +68,7 @@ void bias_grad(float* dbias, const bf16* dout, int64_t N, int64_t OC, void* work
   else
     launch_partials<1>(partials, dout, N, OC, chunks, chunk_rows, stream);
   check_launch("bias_grad (partials)", dims);
-  add_chunk_sums({dbias}, partials, chunks, OC, stream);
+  add_chunk_sums({dbias}, partials, chunks, OC, stream, accumulate);
 }
 
 }  // namespace alibi::cuda

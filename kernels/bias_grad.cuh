@@ -11,12 +11,13 @@
 
 namespace alibi::cuda {
 
-// dbias[OC] (fp32) += column sums of dout[N, OC] (bf16). Two passes: blocks
+// dbias[OC] (fp32) += column sums of dout[N, OC] (bf16); without
+// `accumulate`, dbias = the sums (add_chunk_sums). Two passes: blocks
 // of (column tile, row chunk) write partial sums into `workspace`, then
 // add_chunk_sums adds the chunks in a fixed order. The chunking depends
 // only on (N, OC, workspace_bytes), so the bits never depend on timing.
 // Any workspace of at least OC floats works; more lets more blocks run.
 void bias_grad(float* dbias, const __nv_bfloat16* dout, int64_t N, int64_t OC, void* workspace,
-               size_t workspace_bytes, cudaStream_t stream);
+               size_t workspace_bytes, cudaStream_t stream, bool accumulate = true);
 
 }  // namespace alibi::cuda

@@ -1,5 +1,7 @@
 #include "kernels/chunk_sums.cuh"
 
+#include <algorithm>
+
 #include "cuda/cuda_check.cuh"
 #include "kernels/common.cuh"
 
@@ -19,7 +21,8 @@ struct Outputs {
 };
 
 // blockIdx.y picks the sum: outs.out[y], from the y-th [chunks, C] partials.
-__global__ void add_chunk_sums_kernel(Outputs outs, const float* partials, int64_t chunks, int64_t C) {
+__global__ void add_chunk_sums_kernel(Outputs outs, const float* partials, int64_t chunks, int64_t C,
+                                      bool accumulate) {
   __shared__ float lane_sums[kChunkLanes][kWarp];
   float* out = outs.out[blockIdx.y];
   partials += blockIdx.y * chunks * C;
@@ -33,21 +36,22 @@ __global__ void add_chunk_sums_kernel(Outputs outs, const float* partials, int64
   if (threadIdx.y != 0 || c >= C) return;
   float total = 0.f;
   for (int y = 0; y < kChunkLanes; ++y) total += lane_sums[y][threadIdx.x];
-  out[c] += total;
+  out[c] = (accumulate ? out[c] : 0.f) + total;
 }
 
 }  // namespace
 
 void add_chunk_sums(std::initializer_list<float*> outs, const float* partials, int64_t chunks, int64_t C,
-                    cudaStream_t stream) {
+                    cudaStream_t stream, bool accumulate) {
   const Dims dims = {{"chunks", chunks}, {"C", C}, {"sums", int64_t(outs.size())}};
   if (outs.size() < 1 || outs.size() > kMaxChunkSums) throw_cuda_error("add_chunk_sums", dims, "1 to 3 sums");
-  if (chunks <= 0 || C <= 0) return;
+  if (C <= 0 || (chunks <= 0 && accumulate)) return;
+  chunks = std::max<int64_t>(chunks, 0);
   Outputs o{};
   int n = 0;
   for (float* out : outs) o.out[n++] = out;
   const dim3 grid(blocks_for(C, kWarp), static_cast<unsigned>(n));
-  add_chunk_sums_kernel<<<grid, dim3(kWarp, kChunkLanes), 0, stream>>>(o, partials, chunks, C);
+  add_chunk_sums_kernel<<<grid, dim3(kWarp, kChunkLanes), 0, stream>>>(o, partials, chunks, C, accumulate);
   check_launch("add_chunk_sums", dims);
 }
 

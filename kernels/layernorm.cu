@@ -395,8 +395,15 @@ size_t layernorm_backward_workspace_bytes(int64_t N, int64_t C) {
 void layernorm_backward(bf16* dinp, float* dweight, float* dbias, const bf16* dout, const bf16* inp,
                         const bf16* weight, const float* mean, const float* rstd, int64_t N,
                         int64_t C, void* workspace, size_t workspace_bytes, cudaStream_t stream,
-                        bool add_to_dinp, float* dinp_sums) {
-  if (N == 0) return;
+                        bool add_to_dinp, float* dinp_sums, bool accumulate) {
+  // The parameter sums (and dinp's, where asked) from [chunks, C] partials.
+  const auto add_sums = [&](const float* partials, int64_t chunks) {
+    if (dinp_sums)
+      add_chunk_sums({dweight, dbias, dinp_sums}, partials, chunks, C, stream, accumulate);
+    else
+      add_chunk_sums({dweight, dbias}, partials, chunks, C, stream, accumulate);
+  };
+  if (N == 0) return add_sums(nullptr, 0);  // sums of no rows
   const Dims dims = {{"N", N}, {"C", C}};
   if (workspace_bytes < layernorm_backward_workspace_bytes(N, C))
     throw_cuda_error("layernorm_backward", dims, "workspace too small");
@@ -409,11 +416,7 @@ void layernorm_backward(bf16* dinp, float* dweight, float* dbias, const bf16* do
                                      : launch_one_pass<1>;
     launch(dinp, partials, dout, inp, weight, mean, rstd, N, add_to_dinp, sums, stream);
     check_launch("layernorm_backward (one pass)", dims);
-    const int64_t blocks = one_pass_blocks(N);
-    if (sums)
-      add_chunk_sums({dweight, dbias, dinp_sums}, partials, blocks, C, stream);
-    else
-      add_chunk_sums({dweight, dbias}, partials, blocks, C, stream);
+    add_sums(partials, one_pass_blocks(N));
     return;
   }
   const int64_t chunks = chunk_count(N);
@@ -424,7 +427,7 @@ void layernorm_backward(bf16* dinp, float* dweight, float* dbias, const bf16* do
   else
     launch_param_partials<1>(partials, partial_b, dout, inp, mean, rstd, N, C, chunks, stream);
   check_launch("layernorm_backward (partials)", dims);
-  add_chunk_sums({dweight, dbias}, partials, chunks, C, stream);  // partial_b follows
+  add_chunk_sums({dweight, dbias}, partials, chunks, C, stream, accumulate);  // partial_b follows
   const unsigned blocks = blocks_for(N, kRowsPerBlock);
   if (rows_vectorizable(C, {dinp, dout, inp, weight}))
     layernorm_input_grad_kernel<kVec><<<blocks, kRowThreads, 0, stream>>>(dinp, dout, inp, weight, mean, rstd, N, C,
@@ -433,7 +436,7 @@ void layernorm_backward(bf16* dinp, float* dweight, float* dbias, const bf16* do
     layernorm_input_grad_kernel<1><<<blocks, kRowThreads, 0, stream>>>(dinp, dout, inp, weight, mean, rstd, N, C,
                                                              add_to_dinp);
   check_launch("layernorm_backward", dims);
-  if (dinp_sums) bias_grad(dinp_sums, dinp, N, C, workspace, workspace_bytes, stream);  // its own pass here
+  if (dinp_sums) bias_grad(dinp_sums, dinp, N, C, workspace, workspace_bytes, stream, accumulate);  // its own pass here
 }
 
 }  // namespace alibi::cuda

@@ -8,7 +8,7 @@
 //   dinp      dinp^T[C,N]    = (W as col-major [C,OC]) · (dout as col-major [OC,N])
 //             m=C, n=N, k=OC, opA = N, opB = N
 //   dweight   dweight^T[C,OC] += (inp as col-major [C,N]) · (dout as col-major [OC,N])^T
-//             m=C, n=OC, k=N, opA = N, opB = T, C/D fp32, beta = 1
+//             m=C, n=OC, k=N, opA = N, opB = T, C/D fp32, beta = 1 (0: written, not added)
 // The bias epilogue adds a length-m vector to every column of D, which for
 // the forward (m = OC) is one value per output feature, as wanted.
 #include "kernels/matmul.cuh"
@@ -422,16 +422,16 @@ namespace {
 
 // dweight += dout^T @ inp (fp32), dbias += column sums of dout.
 void parameter_grads(MatmulContext& ctx, float* dweight, float* dbias, const bf16* dout, const bf16* inp,
-                     const OpShape& s, cudaStream_t stream) {
+                     const OpShape& s, cudaStream_t stream, bool accumulate) {
   Gemm gw;
   gw.trans_b = true;
   gw.m = s.C, gw.n = s.OC, gw.k = s.N;
   gw.a = inp, gw.b = dout, gw.d = dweight;
   gw.c_type = CUDA_R_32F;
-  gw.beta = 1.f;
+  gw.beta = accumulate ? 1.f : 0.f;  // 0: the old values are not read
   run_gemm(ctx, gw, s, stream);
   // The matmul is done with the workspace by then (one stream).
-  if (dbias) bias_grad(dbias, dout, s.N, s.OC, ctx.workspace(), ctx.workspace_bytes(), stream);
+  if (dbias) bias_grad(dbias, dout, s.N, s.OC, ctx.workspace(), ctx.workspace_bytes(), stream, accumulate);
 }
 
 // An input-gradient product (input_grad_gemm) with the weight transposed
@@ -462,7 +462,7 @@ bool try_gemm_transposed_weight(MatmulContext& ctx, Gemm g, const bf16* weight, 
 // in the workspace, then added up in order), or where those partials do
 // not fit there, from a pass over dpre.
 bool try_gemm_sm90_dgelu(MatmulContext& ctx, bf16* dpre, float* dpre_sums, const bf16* pre, const bf16* dout,
-                         const bf16* weight, const OpShape& s, cudaStream_t stream) {
+                         const bf16* weight, const OpShape& s, cudaStream_t stream, bool accumulate) {
   const size_t weight_bytes = (static_cast<size_t>(s.OC * s.C) * sizeof(bf16) + 255) / 256 * 256;
   bf16* transposed = static_cast<bf16*>(ctx.workspace());
   GemmSm90Args fused{dout, transposed, dpre, nullptr, pre, nullptr, s.N, s.C, s.OC, GemmEpilogue::Dgelu,
@@ -477,9 +477,9 @@ bool try_gemm_sm90_dgelu(MatmulContext& ctx, bf16* dpre, float* dpre_sums, const
   transpose(transposed, weight, s.OC, s.C, stream);
   gemm_sm90(fused, stream);
   if (fused.column_partials)
-    add_chunk_sums({dpre_sums}, fused.column_partials, row_tiles, s.C, stream);
+    add_chunk_sums({dpre_sums}, fused.column_partials, row_tiles, s.C, stream, accumulate);
   else if (dpre_sums)  // the product is done with the workspace by then (one stream)
-    bias_grad(dpre_sums, dpre, s.N, s.C, ctx.workspace(), ctx.workspace_bytes(), stream);
+    bias_grad(dpre_sums, dpre, s.N, s.C, ctx.workspace(), ctx.workspace_bytes(), stream, accumulate);
   return true;
 }
 
@@ -509,11 +509,12 @@ void cublaslt_dgelu(MatmulContext& ctx, bf16* dpre, const bf16* pre, const bf16*
 }  // namespace
 
 void matmul_backward(MatmulContext& ctx, bf16* dinp, float* dweight, float* dbias, const bf16* dout,
-                     const bf16* inp, const bf16* weight, int64_t N, int64_t C, int64_t OC, cudaStream_t stream) {
+                     const bf16* inp, const bf16* weight, int64_t N, int64_t C, int64_t OC, cudaStream_t stream,
+                     bool accumulate) {
   const OpShape s{"matmul_backward", N, C, OC};
   validate(s);
   // Parameter gradients first: dinp may take inp's place.
-  parameter_grads(ctx, dweight, dbias, dout, inp, s, stream);
+  parameter_grads(ctx, dweight, dbias, dout, inp, s, stream, accumulate);
   if (dinp) run_gemm(ctx, input_grad_gemm(dinp, dout, weight, s), s, stream);
 }
 
@@ -558,15 +559,15 @@ void matmul_gelu_forward(MatmulContext& ctx, bf16* out, bf16* pre, const bf16* i
 
 void matmul_gelu_backward(MatmulContext& ctx, bf16* dpre, const bf16* pre, float* dweight, float* dbias,
                           float* dpre_sums, const bf16* dout, const bf16* inp, const bf16* weight, int64_t N, int64_t C,
-                          int64_t OC, cudaStream_t stream) {
+                          int64_t OC, cudaStream_t stream, bool accumulate) {
   const OpShape s{"matmul_gelu_backward", N, C, OC};
   validate(s);
   // Parameter gradients first: dpre may take inp's place (GELU(pre) is not
   // needed once they are taken).
-  parameter_grads(ctx, dweight, dbias, dout, inp, s, stream);
-  if (try_gemm_sm90_dgelu(ctx, dpre, dpre_sums, pre, dout, weight, s, stream)) return;
+  parameter_grads(ctx, dweight, dbias, dout, inp, s, stream, accumulate);
+  if (try_gemm_sm90_dgelu(ctx, dpre, dpre_sums, pre, dout, weight, s, stream, accumulate)) return;
   cublaslt_dgelu(ctx, dpre, pre, dout, weight, s, stream);
-  if (dpre_sums) bias_grad(dpre_sums, dpre, N, C, ctx.workspace(), ctx.workspace_bytes(), stream);
+  if (dpre_sums) bias_grad(dpre_sums, dpre, N, C, ctx.workspace(), ctx.workspace_bytes(), stream, accumulate);
 }
 
 }  // namespace alibi::cuda

@@ -53,9 +53,10 @@ void matmul_forward(MatmulContext& ctx, __nv_bfloat16* out, const __nv_bfloat16*
 
 // dinp = dout @ weight (overwrite; skipped when null),
 // dweight += dout^T @ inp (fp32), dbias += column sums of dout (fp32; skipped when null).
+// Without `accumulate`, dweight and dbias are written instead (= 0 + the same).
 void matmul_backward(MatmulContext& ctx, __nv_bfloat16* dinp, float* dweight, float* dbias,
                      const __nv_bfloat16* dout, const __nv_bfloat16* inp, const __nv_bfloat16* weight,
-                     int64_t N, int64_t C, int64_t OC, cudaStream_t stream);
+                     int64_t N, int64_t C, int64_t OC, cudaStream_t stream, bool accumulate = true);
 
 // A linear layer added to the residual stream in the same pass (the
 // product's epilogue reads it): out = residual + inp @ weight^T (+ bias).
@@ -78,10 +79,10 @@ void matmul_gelu_forward(MatmulContext& ctx, __nv_bfloat16* out, __nv_bfloat16* 
 // GELU'(pre) [N,C] (overwrite), dweight += dout^T @ inp, dbias += column sums
 // of dout (skipped when null), dpre_sums += column sums of dpre as stored
 // (skipped when null; from gemm_sm90's epilogue where that runs, else a pass
-// of bias_grad over dpre).
+// of bias_grad over dpre). Without `accumulate`, the three are written.
 void matmul_gelu_backward(MatmulContext& ctx, __nv_bfloat16* dpre, const __nv_bfloat16* pre,
                           float* dweight, float* dbias, float* dpre_sums, const __nv_bfloat16* dout,
                           const __nv_bfloat16* inp, const __nv_bfloat16* weight, int64_t N,
-                          int64_t C, int64_t OC, cudaStream_t stream);
+                          int64_t C, int64_t OC, cudaStream_t stream, bool accumulate = true);
 
 }  // namespace alibi::cuda

@@ -14,10 +14,10 @@ __global__ void learned_forward_kernel(bf16* x, const bf16* wpe, int64_t total, 
 }
 
 // One thread per (t, c) = j: consecutive threads read consecutive channels.
-__global__ void learned_backward_kernel(float* dwpe, const bf16* dout, int64_t B, int64_t TC) {
+__global__ void learned_backward_kernel(float* dwpe, const bf16* dout, int64_t B, int64_t TC, bool accumulate) {
   const int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (j >= TC) return;
-  float acc = dwpe[j];
+  float acc = accumulate ? dwpe[j] : 0.f;
   for (int64_t b = 0; b < B; ++b) acc += __bfloat162float(dout[b * TC + j]);
   dwpe[j] = acc;
 }
@@ -78,9 +78,9 @@ void learned_position_forward(bf16* x, const bf16* wpe, int64_t B, int64_t T, in
 }
 
 void learned_position_backward(float* dwpe, const bf16* dout, int64_t B, int64_t T, int64_t C,
-                               cudaStream_t stream) {
+                               cudaStream_t stream, bool accumulate) {
   if (T * C == 0) return;
-  learned_backward_kernel<<<blocks_for(T * C, kThreads), kThreads, 0, stream>>>(dwpe, dout, B, T * C);
+  learned_backward_kernel<<<blocks_for(T * C, kThreads), kThreads, 0, stream>>>(dwpe, dout, B, T * C, accumulate);
   check_launch("learned_position_backward", {{"B", B}, {"T", T}, {"C", C}});
 }
 

@@ -13,10 +13,11 @@ namespace alibi::cuda {
 void learned_position_forward(__nv_bfloat16* x, const __nv_bfloat16* wpe, int64_t B, int64_t T,
                               int64_t C, cudaStream_t stream);
 
-// dwpe[t,:] += sum_b dout[b,t,:]: one thread per (t, c) sums the batches in
-// ascending order, so the result is deterministic (and the CPU's order).
+// dwpe[t,:] += sum_b dout[b,t,:] for t < T (without `accumulate`, 0 +
+// that sum): one thread per (t, c) sums the batches in ascending order, so
+// the result is deterministic (and the CPU's order).
 void learned_position_backward(float* dwpe, const __nv_bfloat16* dout, int64_t B, int64_t T,
-                               int64_t C, cudaStream_t stream);
+                               int64_t C, cudaStream_t stream, bool accumulate = true);
 
 // x[b,t,2i] += sin(t / 10000^(2i/C)), x[b,t,2i+1] += cos(same); the angle is
 // evaluated in double, once per (t, c), as on the CPU.

@@ -12,7 +12,9 @@
 //    losses) are always f32; token ids are i32.
 //  * Backward ops OVERWRITE input gradients (dinp, dqkv, ...) and ACCUMULATE
 //    (+=) into parameter gradients (dweight, dbias, dwte, ...), so that
-//    gradient accumulation over micro-batches is free.
+//    gradient accumulation over micro-batches is free; those that take a
+//    GradWrite write them instead where it says Overwrite (the first
+//    micro-batch: no pass zeroing the gradients before it).
 //  * A Tensor argument documented as optional may be passed empty().
 #pragma once
 
@@ -58,6 +60,10 @@ class HostCopy {
   // start()'s check: throws, naming both sizes, where src does not fit.
   static void check_fits(const Tensor& src, size_t bytes);
 };
+
+// How a backward op writes its parameter gradients: added to what they hold,
+// or written over it (the same values as adding to zeros, bit for bit).
+enum class GradWrite { Accumulate, Overwrite };
 
 struct AttentionShape {
   int64_t B = 0, T = 0, H = 0, D = 0;
@@ -167,14 +173,16 @@ class Backend {
   // ---- token embedding: out[n,:] = wte[tokens[n],:] ------------------------
   virtual void embedding_forward(const Tensor& out /*[N,C]*/, const Tensor& tokens /*[N] i32*/,
                                  const Tensor& wte /*[V,C]*/) = 0;
+  // Always +=: wte's gradient is first written by the LM head that shares it.
   virtual void embedding_backward(const Tensor& dwte /*[V,C] +=*/, const Tensor& dout /*[N,C]*/,
                                   const Tensor& tokens /*[N]*/) = 0;
 
   // ---- position methods ----------------------------------------------------
   // Learned: x[b,t,:] += wpe[t,:] (in place). wpe is [T_max, C], T <= T_max.
   virtual void learned_position_forward(const Tensor& x /*[B,T,C]*/, const Tensor& wpe) = 0;
-  virtual void learned_position_backward(const Tensor& dwpe /*[T_max,C] +=*/,
-                                         const Tensor& dout /*[B,T,C]*/) = 0;
+  // dwpe[t,:] += sum_b dout[b,t,:]; with Overwrite, rows t >= T are zeroed.
+  virtual void learned_position_backward(const Tensor& dwpe /*[T_max,C] +=*/, const Tensor& dout /*[B,T,C]*/,
+                                         GradWrite write = GradWrite::Accumulate) = 0;
   // Sinusoidal (Vaswani et al.; the model scales the token embedding by
   // sqrt(C) first, as they do): x[b,t,2i] += sin(t / 10000^(2i/C)),
   // x[b,t,2i+1] += cos(same), computed from t; no parameters, no backward.
@@ -200,7 +208,8 @@ class Backend {
                                   const Tensor& dbias /*+=*/, const Tensor& dout,
                                   const Tensor& inp, const Tensor& weight, const Tensor& mean,
                                   const Tensor& rstd, bool add_to_dinp = false,
-                                  const Tensor& dinp_sums /*[C] f32 +=, optional*/ = Tensor{}) = 0;
+                                  const Tensor& dinp_sums /*[C] f32 +=, optional*/ = Tensor{},
+                                  GradWrite write = GradWrite::Accumulate) = 0;
 
   // ---- LayerNorm, then a linear layer (attention's and the MLP's inputs) ----
   // norm.out, norm.mean, norm.rstd = layernorm_forward of norm.inp, then
@@ -228,8 +237,8 @@ class Backend {
   virtual void matmul_backward(const Tensor& dinp /*[N,C], optional*/,
                                const Tensor& dweight /*[OC,C] +=*/,
                                const Tensor& dbias /*[OC] +=, optional*/,
-                               const Tensor& dout /*[N,OC]*/, const Tensor& inp,
-                               const Tensor& weight) = 0;
+                               const Tensor& dout /*[N,OC]*/, const Tensor& inp, const Tensor& weight,
+                               GradWrite write = GradWrite::Accumulate) = 0;
 
   // ---- linear layer added to the residual stream -----------------------------
   // out = residual + inp @ weight^T + bias; out must not alias residual. The
@@ -265,7 +274,8 @@ class Backend {
                                     const Tensor& dbias /*[OC] +=, optional*/, const Tensor& dout /*[N,OC]*/,
                                     const Tensor& inp /*[N,C], = GELU(pre)*/, const Tensor& pre /*[N,C]*/,
                                     const Tensor& weight,
-                                    const Tensor& dpre_sums /*[C] f32 +=, optional*/ = Tensor{}) = 0;
+                                    const Tensor& dpre_sums /*[C] f32 +=, optional*/ = Tensor{},
+                                    GradWrite write = GradWrite::Accumulate) = 0;
 
   // ---- causal self-attention with a per-head linear bias --------------------
   // For query i and key j <= i of head h:

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -75,6 +76,12 @@ class CpuBackend final : public Backend {
   void fill_zero(const Tensor& t) override {
     if (t.nbytes()) std::memset(t.data, 0, t.nbytes());
   }
+  // GradWrite::Overwrite as adding to zeros (the kernels all add): the same bits.
+  void zero_to_overwrite(GradWrite write, std::initializer_list<Tensor> grads) {
+    if (write == GradWrite::Overwrite)
+      for (const Tensor& t : grads)
+        if (!t.empty()) fill_zero(t);
+  }
   void copy(const Tensor& dst, const Tensor& src) override {
     if (dst.dtype != src.dtype || dst.numel() != src.numel())
       checks.fail("copy", "cannot copy " + src.describe() + " into " + dst.describe());
@@ -97,8 +104,10 @@ class CpuBackend final : public Backend {
     const SequenceDims s = checks.learned_position_forward(x, wpe);
     with_threads([&] { cpu::learned_position_forward(x.f32(), wpe.f32(), s.B, s.T, s.C); });
   }
-  void learned_position_backward(const Tensor& dwpe, const Tensor& dout) override {
+  void learned_position_backward(const Tensor& dwpe, const Tensor& dout,
+                                 GradWrite write = GradWrite::Accumulate) override {
     const SequenceDims s = checks.learned_position_backward(dwpe, dout);
+    zero_to_overwrite(write, {dwpe});
     with_threads([&] { cpu::learned_position_backward(dwpe.f32(), dout.f32(), s.B, s.T, s.C); });
   }
   void sinusoidal_position_forward(const Tensor& x) override {
@@ -125,9 +134,10 @@ class CpuBackend final : public Backend {
   void layernorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias,
                           const Tensor& dout, const Tensor& inp, const Tensor& weight,
                           const Tensor& mean, const Tensor& rstd, bool add_to_dinp = false,
-                          const Tensor& dinp_sums = Tensor{}) override {
+                          const Tensor& dinp_sums = Tensor{}, GradWrite write = GradWrite::Accumulate) override {
     const auto [N, C] =
         checks.layernorm_backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, add_to_dinp, dinp_sums);
+    zero_to_overwrite(write, {dweight, dbias, dinp_sums});
     with_threads([&, N = N, C = C] {
       cpu::layernorm_backward(dinp.f32(), dweight.f32(), dbias.f32(), dout.f32(), inp.f32(),
                               weight.f32(), mean.f32(), rstd.f32(), N, C, add_to_dinp);
@@ -146,9 +156,10 @@ class CpuBackend final : public Backend {
                           N, C, OC);
     });
   }
-  void matmul_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias,
-                       const Tensor& dout, const Tensor& inp, const Tensor& weight) override {
+  void matmul_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias, const Tensor& dout,
+                       const Tensor& inp, const Tensor& weight, GradWrite write = GradWrite::Accumulate) override {
     const auto [N, C, OC] = checks.matmul_backward(dinp, dweight, dbias, dout, inp, weight);
+    zero_to_overwrite(write, {dweight, dbias});
     with_threads([&, N = N, C = C, OC = OC] {  // copies, as in matmul_forward
       cpu::matmul_backward(dinp.empty() ? nullptr : dinp.f32(), dweight.f32(),
                            dbias.empty() ? nullptr : dbias.f32(), dout.f32(), inp.f32(),
@@ -157,9 +168,10 @@ class CpuBackend final : public Backend {
   }
   void matmul_gelu_backward(const Tensor& dpre, const Tensor& dweight, const Tensor& dbias, const Tensor& dout,
                             const Tensor& inp, const Tensor& pre, const Tensor& weight,
-                            const Tensor& dpre_sums = Tensor{}) override {
+                            const Tensor& dpre_sums = Tensor{}, GradWrite write = GradWrite::Accumulate) override {
     const auto [N, C, OC] = checks.matmul_gelu_backward(dpre, dweight, dbias, dout, inp, pre, weight, dpre_sums);
-    matmul_backward(dpre, dweight, dbias, dout, inp, weight);
+    zero_to_overwrite(write, {dpre_sums});
+    matmul_backward(dpre, dweight, dbias, dout, inp, weight, write);
     gelu_backward(dpre, pre, dpre);
     // The same sums as matmul_backward's bias gradient would take of dpre.
     if (!dpre_sums.empty()) cpu::add_column_sums(dpre_sums.f32(), dpre.f32(), N, C);

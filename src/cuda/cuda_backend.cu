@@ -302,9 +302,12 @@ class CudaBackend final : public Backend {
     const SequenceDims s = checks.learned_position_forward(x, wpe);
     cuda::learned_position_forward(bf(x), bf(wpe), s.B, s.T, s.C, stream_);
   }
-  void learned_position_backward(const Tensor& dwpe, const Tensor& dout) override {
+  void learned_position_backward(const Tensor& dwpe, const Tensor& dout,
+                                 GradWrite write = GradWrite::Accumulate) override {
     const SequenceDims s = checks.learned_position_backward(dwpe, dout);
-    cuda::learned_position_backward(dwpe.f32(), bf(dout), s.B, s.T, s.C, stream_);
+    const bool accumulate = write == GradWrite::Accumulate;
+    if (!accumulate) fill_zero(dwpe.range(s.T * s.C, dwpe.numel()));  // the table's rows past T
+    cuda::learned_position_backward(dwpe.f32(), bf(dout), s.B, s.T, s.C, stream_, accumulate);
   }
   void sinusoidal_position_forward(const Tensor& x) override {
     const SequenceDims s = checks.sinusoidal_position_forward(x);
@@ -327,14 +330,14 @@ class CudaBackend final : public Backend {
   }
   void layernorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias, const Tensor& dout,
                           const Tensor& inp, const Tensor& weight, const Tensor& mean,
-                          const Tensor& rstd, bool add_to_dinp = false,
-                          const Tensor& dinp_sums = Tensor{}) override {
+                          const Tensor& rstd, bool add_to_dinp = false, const Tensor& dinp_sums = Tensor{},
+                          GradWrite write = GradWrite::Accumulate) override {
     const auto [N, C] =
         checks.layernorm_backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, add_to_dinp, dinp_sums);
     const size_t bytes = cuda::layernorm_backward_workspace_bytes(N, C);
     cuda::layernorm_backward(bf(dinp), dweight.f32(), dbias.f32(), bf(dout), bf(inp), bf(weight), mean.f32(),
                              rstd.f32(), N, C, scratch_.get(bytes, stream_), bytes, stream_, add_to_dinp,
-                             f32_or_null(dinp_sums));
+                             f32_or_null(dinp_sums), write == GradWrite::Accumulate);
   }
 
   // ---- matmul ----------------------------------------------------------------
@@ -355,10 +358,10 @@ class CudaBackend final : public Backend {
       Backend::layernorm_matmul_gelu_forward(out, pre, norm, weight, bias);
   }
   void matmul_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dbias, const Tensor& dout,
-                       const Tensor& inp, const Tensor& weight) override {
+                       const Tensor& inp, const Tensor& weight, GradWrite write = GradWrite::Accumulate) override {
     const auto [N, C, OC] = checks.matmul_backward(dinp, dweight, dbias, dout, inp, weight);
     cuda::matmul_backward(*matmul_, bf_or_null(dinp), dweight.f32(), f32_or_null(dbias), bf(dout), bf(inp),
-                          bf(weight), N, C, OC, stream_);
+                          bf(weight), N, C, OC, stream_, write == GradWrite::Accumulate);
   }
 
   void matmul_residual_forward(const Tensor& out, const Tensor& inp, const Tensor& weight, const Tensor& bias,
@@ -374,10 +377,10 @@ class CudaBackend final : public Backend {
   }
   void matmul_gelu_backward(const Tensor& dpre, const Tensor& dweight, const Tensor& dbias, const Tensor& dout,
                             const Tensor& inp, const Tensor& pre, const Tensor& weight,
-                            const Tensor& dpre_sums = Tensor{}) override {
+                            const Tensor& dpre_sums = Tensor{}, GradWrite write = GradWrite::Accumulate) override {
     const auto [N, C, OC] = checks.matmul_gelu_backward(dpre, dweight, dbias, dout, inp, pre, weight, dpre_sums);
     cuda::matmul_gelu_backward(*matmul_, bf(dpre), bf(pre), dweight.f32(), f32_or_null(dbias), f32_or_null(dpre_sums),
-                               bf(dout), bf(inp), bf(weight), N, C, OC, stream_);
+                               bf(dout), bf(inp), bf(weight), N, C, OC, stream_, write == GradWrite::Accumulate);
   }
 
   // ---- attention ---------------------------------------------------------------

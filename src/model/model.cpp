@@ -89,7 +89,9 @@ void Model::zero_grads() {
   if (backward_pending_)
     throw std::logic_error("zero_grads() between a training forward and its backward() would drop the LM head's "
                            "gradients, which the forward takes: zero before the forward");
-  backend_.fill_zero(grads_flat_);
+  // The padding between and after the tensors stays zero from allocation:
+  // no op writes it.
+  head_grads_cleared_ = body_grads_cleared_ = true;
 }
 
 // ---------------------------------------------------------------------------
@@ -452,8 +454,12 @@ void Model::lm_head_and_loss(const Tensor& lnf, int64_t N, bool training, float 
     backend_.matmul_forward(logits, inp, weights_.wte, Tensor());
     backend_.cross_entropy(row_slice(losses_, first, n, 1), logits, row_slice(targets_, first, n, 1), training,
                            loss_scale);
-    if (training)
-      backend_.matmul_backward(row_slice(d_scratch_, first, n, C), grads_.wte, Tensor(), logits, inp, weights_.wte);
+    if (training) {
+      const GradWrite write = head_grads_cleared_ ? GradWrite::Overwrite : GradWrite::Accumulate;
+      backend_.matmul_backward(row_slice(d_scratch_, first, n, C), grads_.wte, Tensor(), logits, inp, weights_.wte,
+                               write);
+      head_grads_cleared_ = false;
+    }
   }
 }
 
@@ -697,7 +703,9 @@ void Model::recompute_activations(int64_t l, const Tensor& x, int64_t B, int64_t
 // over the gradient less each. Not with dropout, whose mask lies between.
 bool Model::bias_grads_from_residual() const { return shape_.dropout == 0.f; }
 
-void Model::block_backward(int64_t l, const Tensor& x, const Tensor& dres, int64_t B, int64_t T) {
+// `write`: each parameter gradient of the block is taken by exactly one op
+// below (the out bias's by the next block's LN1, or the final norm's).
+void Model::block_backward(int64_t l, const Tensor& x, const Tensor& dres, int64_t B, int64_t T, GradWrite write) {
   recompute_activations(l, x, B, T);
   const int64_t C = shape_.d_model, F = shape_.d_ff, N = B * T, H = shape_.n_head;
   const BlockParams& w = weights_.blocks[l];
@@ -722,11 +730,11 @@ void Model::block_backward(int64_t l, const Tensor& x, const Tensor& dres, int64
   const Tensor none;
   // The fc layer's bias gradient, the column sums of d fc, is taken where d fc is made.
   backend_.matmul_gelu_backward(dfc, g.out_weight, from_residual ? none : g.out_bias, dmlp,
-                                rows(a.fc_gelu, {N, F}), rows(a.fc, {N, F}), w.out_weight, g.fc_bias);
-  backend_.matmul_backward(dtmp, g.fc_weight, none, dfc, rows(a.ln2, {N, C}), w.fc_weight);
+                                rows(a.fc_gelu, {N, F}), rows(a.fc, {N, F}), w.out_weight, g.fc_bias, write);
+  backend_.matmul_backward(dtmp, g.fc_weight, none, dfc, rows(a.ln2, {N, C}), w.fc_weight, write);
   backend_.layernorm_backward(dres, g.ln2_weight, g.ln2_bias, dtmp, mid, w.ln2_weight, rows(a.ln2_mean, {N}),
-                              rows(a.ln2_rstd, {N}), /*add_to_dinp=*/true,
-                              from_residual ? g.proj_bias : none);  // dres now holds d mid
+                              rows(a.ln2_rstd, {N}), /*add_to_dinp=*/true, from_residual ? g.proj_bias : none,
+                              write);  // dres now holds d mid
 
   // Attention: mid = x + dropout(W_proj Attn(rotary(W_qkv LN1(x)))).
   Tensor dattn_out = dres;
@@ -739,17 +747,17 @@ void Model::block_backward(int64_t l, const Tensor& x, const Tensor& dres, int64
   Tensor qkv = rows(a.qkv, {B, T, 3, H, shape_.head_dim()});
   Tensor dqkv = rows(d_qkv_, {B, T, 3, H, shape_.head_dim()});
   backend_.matmul_backward(datt.view({N, C}), g.proj_weight, from_residual ? none : g.proj_bias, dattn_out,
-                           att.view({N, C}), w.proj_weight);
+                           att.view({N, C}), w.proj_weight, write);
   backend_.attention_backward(dqkv, datt, qkv, att, rows(a.lse, {B, H, T}), slopes_, attention_shape(B, T));
   if (shape_.position == PositionMethod::Rotary) backend_.rotary_backward(dqkv, shape_.rotary_base);
   backend_.matmul_backward(dtmp, g.qkv_weight, g.qkv_bias, dqkv.view({N, 3 * C}), rows(a.ln1, {N, C}),
-                           w.qkv_weight);
+                           w.qkv_weight, write);
   backend_.layernorm_backward(dres, g.ln1_weight, g.ln1_bias, dtmp, xr, w.ln1_weight, rows(a.ln1_mean, {N}),
                               rows(a.ln1_rstd, {N}), /*add_to_dinp=*/true,
-                              from_residual && l > 0 ? grads_.blocks[l - 1].out_bias : none);  // dres: d x
+                              from_residual && l > 0 ? grads_.blocks[l - 1].out_bias : none, write);  // dres: d x
 }
 
-void Model::embed_backward(const Tensor& dx0, int64_t B, int64_t T) {
+void Model::embed_backward(const Tensor& dx0, int64_t B, int64_t T, GradWrite write) {
   const int64_t C = shape_.d_model, N = B * T;
   if (shape_.dropout > 0.f)
     backend_.dropout_backward(dx0, shape_.dropout, dropout_site_seed(-1, kEmbeddingDropout));
@@ -758,11 +766,12 @@ void Model::embed_backward(const Tensor& dx0, int64_t B, int64_t T) {
     dres = rows(d_scratch_, {N, C});
     backend_.layernorm_backward(dres, grads_.embed_ln_weight, grads_.embed_ln_bias, dx0.view({N, C}),
                                 rows(embed_raw_, {N, C}), weights_.embed_ln_weight, rows(embed_mean_, {N}),
-                                rows(embed_rstd_, {N}));
+                                rows(embed_rstd_, {N}), /*add_to_dinp=*/false, Tensor{}, write);
   }
   if (shape_.position == PositionMethod::Learned)
-    backend_.learned_position_backward(grads_.wpe, dres.view({B, T, C}));
+    backend_.learned_position_backward(grads_.wpe, dres.view({B, T, C}), write);
   if (shape_.position == PositionMethod::Sinusoidal) backend_.scale(dres, sinusoidal_embedding_scale());
+  // Adds to what the LM head wrote in the forward.
   backend_.embedding_backward(grads_.wte, dres.view({B * T, C}), rows(tokens_, {B * T}));
 }
 
@@ -773,6 +782,7 @@ void Model::backward(const GradsReadyHook& grads_ready) {
   };
   if (!last_training_) throw std::logic_error("backward() needs a preceding forward(training=true)");
   backward_pending_ = false;
+  const GradWrite write = body_grads_cleared_ ? GradWrite::Overwrite : GradWrite::Accumulate;
   const int64_t B = last_B_, T = last_T_, C = shape_.d_model, N = B * T;
   // Final LayerNorm: the forward took the LM head's gradients (dlnf, and
   // wte's) chunk by chunk. x_L is the last block's output.
@@ -780,16 +790,17 @@ void Model::backward(const GradsReadyHook& grads_ready) {
   Tensor dlnf = rows(d_scratch_, {N, C}), dres = rows(d_residual_, {N, C});
   backend_.layernorm_backward(dres, grads_.lnf_weight, grads_.lnf_bias, dlnf, x_last, weights_.lnf_weight,
                               rows(lnf_mean_, {N}), rows(lnf_rstd_, {N}), /*add_to_dinp=*/false,
-                              bias_grads_from_residual() ? grads_.blocks.back().out_bias : Tensor{});
+                              bias_grads_from_residual() ? grads_.blocks.back().out_bias : Tensor{}, write);
   ready_through(shape_.n_layer);
 
   for (int64_t l = shape_.n_layer - 1; l >= 0; --l) {
     Tensor x = l == 0 ? rows(embedded_, {N, C}) : rows(blocks_[l - 1].residual_out, {N, C});
-    block_backward(l, x, dres, B, T);
+    block_backward(l, x, dres, B, T, write);
     ready_through(l);
   }
-  embed_backward(dres, B, T);
+  embed_backward(dres, B, T, write);
   ready_through(-1);
+  body_grads_cleared_ = false;
 }
 
 // Layer n_layer is the final norm, -1 the embeddings (at offset 0).

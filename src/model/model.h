@@ -111,8 +111,11 @@ class Model {
   // Backward of the loss that the last forward(training=true) scaled;
   // gradients ACCUMULATE into grads_flat().
   void backward(const GradsReadyHook& grads_ready = {});
-  // Throws std::logic_error between a training forward and its backward(),
-  // which would drop the part of the gradients the forward took.
+  // The gradients are zero for what follows: the next ops that take them
+  // write them instead of adding (no pass over the buffer; every gradient is
+  // written by one op of a training forward and backward). Throws
+  // std::logic_error between a training forward and its backward(), which
+  // would drop the part of the gradients the forward took.
   void zero_grads();
 
   // Per-token losses of the last forward, [batch*seq_len] (host copy).
@@ -200,9 +203,9 @@ class Model {
   void mlp_inputs(const BlockActivations& a, int64_t l, int64_t B, int64_t T);
   void mlp_residual(const BlockActivations& a, int64_t l, int64_t B, int64_t T, bool dropout);
   void recompute_activations(int64_t l, const Tensor& x, int64_t B, int64_t T);
-  void block_backward(int64_t l, const Tensor& x, const Tensor& dresidual, int64_t B, int64_t T);
+  void block_backward(int64_t l, const Tensor& x, const Tensor& dresidual, int64_t B, int64_t T, GradWrite write);
   bool bias_grads_from_residual() const;
-  void embed_backward(const Tensor& dresidual, int64_t B, int64_t T);
+  void embed_backward(const Tensor& dresidual, int64_t B, int64_t T, GradWrite write);
   AttentionShape attention_shape(int64_t B, int64_t T) const;
   std::vector<float> download_f32(const Tensor& logits);
   float sinusoidal_embedding_scale() const;
@@ -273,6 +276,10 @@ class Model {
   int64_t last_B_ = 0, last_T_ = 0;
   bool last_training_ = false;
   bool backward_pending_ = false;  // a training forward took gradients; its backward() has not run
+  // Gradients zero_grads() cleared without a pass over them: the next op to
+  // take them writes instead of adding (GradWrite::Overwrite). The LM head's
+  // (wte's, taken in the training forward) apart from the rest (backward()).
+  bool head_grads_cleared_ = false, body_grads_cleared_ = false;
   uint64_t dropout_seed_ = 0;
 };
 

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -21,13 +22,14 @@ struct Case {
   size_t workspace_bytes;
 };
 
-std::vector<float> run(const Case& c, const DeviceArray<uint16_t>& dout, const std::vector<float>& dbias0) {
+std::vector<float> run(const Case& c, const DeviceArray<uint16_t>& dout, const std::vector<float>& dbias0,
+                       bool accumulate = true) {
   DeviceArray<float> dbias(c.OC);
   DeviceArray<uint8_t> workspace(c.workspace_bytes);
   workspace.poison();  // partials must all be written before they are summed
   dbias.upload(dbias0);
   bias_grad(dbias.get(), reinterpret_cast<const __nv_bfloat16*>(dout.get()), c.N, c.OC, workspace.get(),
-            c.workspace_bytes, nullptr);
+            c.workspace_bytes, nullptr, accumulate);
   test::cuda_check(cudaDeviceSynchronize(), "bias_grad");
   return dbias.download();
 }
@@ -48,6 +50,9 @@ void check(const Case& c, uint64_t seed) {
   const std::vector<float> got = run(c, d_dout, dbias0);
   test::expect_close(got, want, 1e-5, 1e-5, "dbias");
   EXPECT_EQ(got, run(c, d_dout, dbias0)) << "two runs differ: the sum must not depend on timing";
+  // Written, not added: over NaN, the bits of adding into zeros.
+  const std::vector<float> nan(c.OC, std::numeric_limits<float>::quiet_NaN()), zeros(c.OC, 0.f);
+  EXPECT_EQ(run(c, d_dout, nan, /*accumulate=*/false), run(c, d_dout, zeros)) << "the sums written";
 }
 
 TEST(CudaBiasGrad, MatchesDoubleSumAtOddAndModelSizes) {

@@ -7,6 +7,7 @@
 
 #include "cuda_test_util.h"
 #include "model/model.h"
+#include "tests/model/cleared_gradients_check.h"
 #include "train/optimizer.h"
 #include "train/step.h"
 
@@ -133,6 +134,23 @@ TEST(CudaModelRecompute, GradientsEqualKeepingEverythingBitwise) {
   double max_abs = 0;
   for (float x : kept) max_abs = std::max(max_abs, std::fabs(double(x)));
   EXPECT_GT(max_abs, 1e-4);
+}
+
+// zero_grads() on the GPU: the first micro-batch writes every gradient
+// (cuBLASLt with beta 0, the column sums stored, the learned table's rows
+// past T zeroed), the same as adding into zeros, under runtime.deterministic.
+TEST(CudaModel, GradientsAfterZeroGradsAreWrittenNotAdded) {
+  ALIBI_REQUIRE_GPU();
+  RuntimeConfig runtime{DeviceChoice::Cuda, 0};
+  runtime.deterministic = true;
+  auto gpu = make_backend(runtime);
+  for (PositionMethod position : {PositionMethod::Alibi, PositionMethod::Learned})
+    for (float dropout : {0.f, 0.1f}) {
+      ModelShape shape = small_shape(position);
+      shape.dropout = dropout;
+      SCOPED_TRACE(std::string(position_method_name(position)) + (dropout > 0 ? ", dropout" : ""));
+      testing::expect_cleared_gradients_are_written(*gpu, shape, /*B=*/2, /*T=*/100, 5);
+    }
 }
 
 // The LM head in chunks of logit rows on the GPU (an uneven last chunk):

@@ -10,6 +10,7 @@
 
 #include "core/random.h"
 #include "cpu/cpu_backend.h"
+#include "tests/model/cleared_gradients_check.h"
 
 namespace alibi {
 namespace {
@@ -165,6 +166,22 @@ std::pair<double, double> largest_and_largest_difference(const std::vector<float
     difference = std::max(difference, std::fabs(double(want[i]) - got[i]));
   }
   return {largest, difference};
+}
+
+// zero_grads() leaves the buffer as it is: every gradient is then written by
+// the step's first micro-batch, for every position method (the learned
+// table longer than the batch), with and without dropout (the biases' sums
+// taken by other ops) and the embedding LayerNorm.
+TEST(Model, GradientsAfterZeroGradsAreWrittenNotAdded) {
+  auto backend = make_cpu_backend(1);
+  for (PositionMethod position : {PositionMethod::Alibi, PositionMethod::Sinusoidal, PositionMethod::Learned,
+                                  PositionMethod::Rotary, PositionMethod::None})
+    for (float dropout : {0.f, 0.2f}) {
+      ModelShape shape = tiny_shape(position, dropout);
+      shape.embed_layernorm = position == PositionMethod::Learned;
+      SCOPED_TRACE(std::string(position_method_name(position)) + (dropout > 0 ? ", dropout" : ""));
+      testing::expect_cleared_gradients_are_written(*backend, shape, /*B=*/2, /*T=*/7, 21);
+    }
 }
 
 TEST(Model, TwoAccumulatedHalfBatchesGiveTheFullBatchGradient) {
