@@ -13,8 +13,9 @@
 # "tests decode ab train"; also "probe": PACK's gelu_gemm_probe, and
 # "decode-ab": every build's decode op by op, "breakdown": PACK's
 # bench/breakdown.sh of the 124M step, and "gemm": ncu over PACK's
-# gemm_sm90 in the 124M step, ALIBI_GEMM_SM90=1 and 2), AB_ROUNDS (2), BASELINE_DIR
-# (../shared/bench, for train), TESTS (the gtest filter).
+# gemm_sm90 in the 124M step, ALIBI_GEMM_SM90=1 and 2, "attention": bench/attention.sh
+# at the training lengths, ATTN_LS default 1024,2048), AB_ROUNDS (2), BASELINE_DIR
+# (../shared/bench, for train and attention), TESTS (the gtest filter).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:?usage: bench/device_call.sh OUT_DIR PACK [BUILD...]}"; PACK="$(realpath "${2:?pack folder}")"; shift 2
@@ -77,6 +78,10 @@ for stage in ${STAGES:-tests decode ab train}; do
     breakdown)
       timeout "$(capped 150)" bash bench/breakdown.sh "$PACK" "$R/breakdown" > "$R/breakdown.log" 2>&1
       echo "breakdown: exit $?" >> "$R/stages.txt"; grep -E " ms x" "$R/breakdown.log" | head -16 ;;
+    attention)
+      ATTN_LS="${ATTN_LS:-1024,2048}" ATTN_BUDGET_S=$(capped $(( $(left) - 90 ))) timeout "$(capped 400)" \
+        bash bench/attention.sh "$PACK" "${BASELINE_DIR:-../shared/bench}" "$R/attention" > "$R/attention.log" 2>&1
+      echo "attention: exit $?" >> "$R/stages.txt"; tail -12 "$R/attention.log" ;;
     train)
       TRAIN_BUDGET_S=$(capped $(( $(left) - 100 ))) timeout "$(capped 600)" bash bench/train.sh "$PACK" "${BASELINE_DIR:-../shared/bench}" \
         "$R/train" > "$R/train.log" 2>&1
