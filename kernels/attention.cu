@@ -23,6 +23,8 @@
 #include "kernels/attention_key_skip.cuh"
 #include "kernels/attention_launch.cuh"
 #include "kernels/attention_traits.cuh"
+#include "kernels/bias_grad.cuh"
+#include "kernels/chunk_sums.cuh"
 #include "kernels/device_info.cuh"
 
 namespace alibi::cuda {
@@ -111,16 +113,56 @@ AttentionTuning AttentionTuning::from_environment() {
 // The workspace: the row statistics (the Hopper backward's two padded rows
 // per head, 2*B*H*ceil64(T) floats, which also hold the portable backward's
 // delta [B, H, T]), then (256-byte aligned) the fused Hopper backward's dQ
-// accumulator (a little over B*H*T*D floats).
+// accumulator (a little over B*H*T*D floats), then (256-byte aligned) the
+// qkv bias gradient's column partials (QkvColumnPartials, q's then v's: 2 *
+// B * chunks * H * D floats), where the portable backward's bias_grad
+// passes take theirs.
+size_t align256(size_t bytes) { return (bytes + 255) / 256 * 256; }
+
 size_t dq_accumulator_offset(const AttentionDims& dims) {
   const int64_t stats = attention_sm90_stats_floats(dims.B, dims.H, dims.T);
-  return (static_cast<size_t>(stats) * sizeof(float) + 255) / 256 * 256;
+  return align256(static_cast<size_t>(stats) * sizeof(float));
+}
+
+size_t column_partials_offset(const AttentionDims& dims) {
+  const int64_t accum =
+      sm90_head_dim(dims.D) ? attention_dq_accumulator_floats(dims.B, dims.H, dims.T, dims.D) : 0;
+  return align256(dq_accumulator_offset(dims) + static_cast<size_t>(accum) * sizeof(float));
+}
+
+// A head's chunks of rows in the column partials: a block of the Hopper
+// kernels that take them; 32 rows for the portable kernels (which take
+// none: the space serves bias_grad).
+int64_t column_partial_chunks(const AttentionDims& dims) {
+  const int64_t rows = sm90_head_dim(dims.D) ? column_sum_rows(sm90_tile_dim(int(dims.D))) : 32;
+  return (dims.T + rows - 1) / rows;
+}
+
+size_t column_partials_bytes(const AttentionDims& dims) {
+  return static_cast<size_t>(2 * dims.B * column_partial_chunks(dims) * dims.H * dims.D) * sizeof(float);
 }
 
 size_t attention_backward_workspace_bytes(const AttentionDims& dims) {
-  const int64_t accum =
-      sm90_head_dim(dims.D) ? attention_dq_accumulator_floats(dims.B, dims.H, dims.T, dims.D) : 0;
-  return dq_accumulator_offset(dims) + static_cast<size_t>(accum) * sizeof(float);
+  return column_partials_offset(dims) + column_partials_bytes(dims);
+}
+
+// dqkv_sums (attention.cuh): q += dq's column sums, k += exactly 0 (written
+// 0 without `accumulate`), v += dout's column sums; from the partials the
+// Hopper kernels left (v's always, q's from the fused backward), the rest
+// by passes of bias_grad over dout or dqkv's q third (their scratch: the
+// partials' space, once v's partials are added).
+void add_qkv_bias_sums(float* dqkv_sums, bool accumulate, const bf16* dqkv, const bf16* dout,
+                       const AttentionDims& dims, const QkvColumnPartials& partials, void* scratch,
+                       size_t scratch_bytes, cudaStream_t stream) {
+  const int64_t C = dims.H * dims.D, N = dims.B * dims.T, rows = dims.B * partials.chunks;
+  float *q = dqkv_sums, *k = dqkv_sums + C, *v = dqkv_sums + 2 * C;
+  if (!accumulate) add_chunk_sums({k}, nullptr, 0, C, stream, /*accumulate=*/false);
+  if (partials.q != nullptr) return add_chunk_sums({q, v}, partials.q, rows, C, stream, accumulate);
+  if (partials.v != nullptr)
+    add_chunk_sums({v}, partials.v, rows, C, stream, accumulate);
+  else
+    bias_grad(v, dout, N, C, scratch, scratch_bytes, stream, accumulate);
+  bias_grad_strided(q, dqkv, N, C, 3 * C, scratch, scratch_bytes, stream, accumulate);
 }
 
 bool attention_forward_sm90_applies(const AttentionDims& dims) {
@@ -204,13 +246,19 @@ AttentionBackwardKernel attention_backward_choice(const AttentionDims& dims, boo
 void attention_backward_using(AttentionBackwardKernel kernel, bf16* dqkv, const bf16* dout,
                               const bf16* qkv, const bf16* out, const float* lse,
                               const float* slopes, const AttentionDims& dims, void* workspace,
-                              cudaStream_t stream, const AttentionTuning& tuning) {
+                              cudaStream_t stream, const AttentionTuning& tuning, float* dqkv_sums,
+                              bool accumulate) {
   constexpr const char* op = "attention_backward";
   validate(op, dims);
   validate_alignment(op, dims, {dqkv, dout, qkv, out});
   if (kernel == AttentionBackwardKernel::automatic) kernel = attention_backward_choice(dims, false);
   const AttentionLaunch l = launch_of(dims, stream, tuning);
   float* row_stats = static_cast<float*>(workspace);  // delta, or the Hopper backward's rows
+  float* partials = reinterpret_cast<float*>(static_cast<char*>(workspace) + column_partials_offset(dims));
+  const auto add_sums = [&](const QkvColumnPartials& taken) {
+    if (dqkv_sums != nullptr)
+      add_qkv_bias_sums(dqkv_sums, accumulate, dqkv, dout, dims, taken, partials, column_partials_bytes(dims), stream);
+  };
   if (kernel == AttentionBackwardKernel::portable) {
     check(dispatch_head_dim(dims.D,
                             [&](auto d) {
@@ -218,6 +266,7 @@ void attention_backward_using(AttentionBackwardKernel kernel, bf16* dqkv, const 
                                   dqkv, dout, qkv, out, lse, slopes, row_stats, l);
                             }),
           op, dims);
+    add_sums(QkvColumnPartials{});
     return;
   }
   if (!attention_backward_sm90_applies(dims))
@@ -226,12 +275,19 @@ void attention_backward_using(AttentionBackwardKernel kernel, bf16* dqkv, const 
                         ? reinterpret_cast<float*>(static_cast<char*>(workspace) +
                                                    dq_accumulator_offset(dims))
                         : nullptr;  // sm90_deterministic
+  QkvColumnPartials taken;
+  if (dqkv_sums != nullptr) {
+    taken.chunks = column_partial_chunks(dims);
+    taken.v = partials + dims.B * taken.chunks * dims.H * dims.D;  // after q's
+    if (dq_accum != nullptr) taken.q = partials;  // the fused backward converts dQ in a kernel of its own
+  }
   check(dispatch_sm90_head_dim(dims.D,
                                 [&](auto d) {
                                   return launch_attention_backward_sm90<decltype(d)::value>(
-                                      dqkv, dout, qkv, out, lse, slopes, row_stats, dq_accum, l);
+                                      dqkv, dout, qkv, out, lse, slopes, row_stats, dq_accum, taken, l);
                                 }),
         op, dims);
+  add_sums(taken);
 }
 
 void attention_backward(bf16* dqkv, const bf16* dout, const bf16* qkv, const bf16* out,

@@ -34,9 +34,10 @@ struct AttentionTuning {
   static AttentionTuning from_environment();
 };
 
-// Scratch the backward needs (fp32 D_i = dO_i . O_i, and the fp32 dQ
-// accumulator of the fused Hopper backward), in bytes; the caller provides
-// it, allocated once for the largest shape.
+// Scratch the backward needs (fp32 D_i = dO_i . O_i, the fp32 dQ
+// accumulator of the fused Hopper backward, and partial column sums for
+// dqkv_sums), in bytes; the caller provides it, allocated once for the
+// largest shape.
 size_t attention_backward_workspace_bytes(const AttentionDims& dims);
 
 // lse may be null (forward only, nothing saved).
@@ -89,10 +90,18 @@ void attention_backward(__nv_bfloat16* dqkv, const __nv_bfloat16* dout, const __
                         cudaStream_t stream, const AttentionTuning& tuning = {});
 
 // kernel automatic: as attention_backward with deterministic = false.
+// dqkv_sums (optional, [3 * H * D] f32): += the column sums of dqkv, which
+// the attention's own structure gives without a pass over dqkv: dq's column
+// sums for q; exactly 0 for k (the softmax ignores a shift that all keys of
+// a row share); dout's column sums for v (each row of attention weights
+// sums to 1). Without `accumulate` they are written (k's as 0). Taken from
+// what the Hopper backward's row statistics and dQ conversion read and
+// write anyway, else by passes over dout and dq.
 void attention_backward_using(AttentionBackwardKernel kernel, __nv_bfloat16* dqkv,
                               const __nv_bfloat16* dout, const __nv_bfloat16* qkv,
                               const __nv_bfloat16* out, const float* lse, const float* slopes,
                               const AttentionDims& dims, void* workspace, cudaStream_t stream,
-                              const AttentionTuning& tuning = {});
+                              const AttentionTuning& tuning = {}, float* dqkv_sums = nullptr,
+                              bool accumulate = true);
 
 }  // namespace alibi::cuda

@@ -20,4 +20,9 @@ namespace alibi::cuda {
 void bias_grad(float* dbias, const __nv_bfloat16* dout, int64_t N, int64_t OC, void* workspace,
                size_t workspace_bytes, cudaStream_t stream, bool accumulate = true);
 
+// The same over OC columns of rows ld elements apart (ld >= OC): a part of
+// each row, e.g. the q third of a [N, 3C] qkv gradient.
+void bias_grad_strided(float* dbias, const __nv_bfloat16* dout, int64_t N, int64_t OC, int64_t ld, void* workspace,
+                       size_t workspace_bytes, cudaStream_t stream, bool accumulate = true);
+
 }  // namespace alibi::cuda

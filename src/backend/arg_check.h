@@ -85,7 +85,8 @@ class ArgCheck {
   void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& qkv, const Tensor& slopes,
                          const AttentionShape& s) const;
   void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
-                          const Tensor& lse, const Tensor& slopes, const AttentionShape& s) const;
+                          const Tensor& lse, const Tensor& slopes, const AttentionShape& s,
+                          const Tensor& dqkv_sums) const;
   // The generation ops (backend.h): a positive shape, both caches [B,H,L,D]
   // and qkv [B,T,3,H,D] in the working dtype, positions [B] i32 ...
   void kv_cache_write(const Tensor& k_cache, const Tensor& v_cache, const Tensor& qkv, const Tensor& positions,

@@ -285,9 +285,19 @@ class Backend {
   virtual void attention_forward(const Tensor& out /*[B,T,C]*/, const Tensor& lse /*[B,H,T]*/,
                                  const Tensor& qkv /*[B,T,3,H,D]*/, const Tensor& slopes /*[H] f32*/,
                                  AttentionShape shape) = 0;
+  // dqkv_sums (optional, [3C] f32, += or written as `write` says): the
+  // column sums of dqkv, which are the bias gradient of the product that
+  // made qkv where the attention reads q, k and v as that product wrote them
+  // (no rotary between). The attention's structure gives them without a pass
+  // over dqkv: dq's column sums for q; exactly 0 for k (the softmax ignores
+  // a shift that all keys of a row share); dout's column sums for v (each
+  // row of attention weights sums to 1, so the keys' dv add up to the
+  // queries' dout). Every backend takes them so (cpu/matmul.h's column sums).
   virtual void attention_backward(const Tensor& dqkv /*[B,T,3,H,D]*/, const Tensor& dout,
                                   const Tensor& qkv, const Tensor& out, const Tensor& lse,
-                                  const Tensor& slopes, AttentionShape shape) = 0;
+                                  const Tensor& slopes, AttentionShape shape,
+                                  const Tensor& dqkv_sums /*[3C] f32, optional*/ = Tensor{},
+                                  GradWrite write = GradWrite::Accumulate) = 0;
   // ---- generation: attention over a key/value cache (cpu/attention_decode.h) --
   // The caches are [B,H,L,D] in the activation dtype; positions [B] i32 on the
   // device. kv_cache_write copies the keys and values of qkv [B,T,3,H,D] to

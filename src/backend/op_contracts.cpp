@@ -189,13 +189,15 @@ void ArgCheck::attention_forward(const Tensor& out, const Tensor& lse, const Ten
 }
 
 void ArgCheck::attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
-                                  const Tensor& lse, const Tensor& slopes, const AttentionShape& s) const {
+                                  const Tensor& lse, const Tensor& slopes, const AttentionShape& s,
+                                  const Tensor& dqkv_sums) const {
   const char* op = "attention_backward";
   attention_inputs(qkv, slopes, s, op);
   like(dqkv, qkv, op, "dqkv");
   flat(out, working_, s.B * s.T * s.H * s.D, op, "out [B,T,C]");
   like(dout, out, op, "dout");
   flat(lse, DType::F32, s.B * s.H * s.T, op, "lse [B,H,T]");
+  if (!dqkv_sums.empty()) flat(dqkv_sums, DType::F32, 3 * s.H * s.D, op, "dqkv_sums [3C]");
 }
 
 void ArgCheck::kv_caches(const Tensor& k_cache, const Tensor& v_cache, const KvCacheShape& s, int64_t T,

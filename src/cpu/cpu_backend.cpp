@@ -216,13 +216,19 @@ class CpuBackend final : public Backend {
     checks.kv_cache_advance(lengths, added);
     cpu::kv_cache_advance(lengths.i32(), lengths.numel(), added);
   }
-  void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv,
-                          const Tensor& out, const Tensor& lse, const Tensor& slopes,
-                          AttentionShape s) override {
-    checks.attention_backward(dqkv, dout, qkv, out, lse, slopes, s);
+  void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
+                          const Tensor& lse, const Tensor& slopes, AttentionShape s,
+                          const Tensor& dqkv_sums = Tensor{}, GradWrite write = GradWrite::Accumulate) override {
+    checks.attention_backward(dqkv, dout, qkv, out, lse, slopes, s, dqkv_sums);
+    zero_to_overwrite(write, {dqkv_sums});
     with_threads([&] {
       cpu::attention_backward(dqkv.f32(), dout.f32(), qkv.f32(), out.f32(), lse.f32(),
                               slopes.f32(), s.B, s.T, s.H, s.D);
+      if (dqkv_sums.empty()) return;
+      // q: dq's column sums (the q third of each [3C] row); k: 0; v: dout's.
+      const int64_t N = s.B * s.T, C = s.H * s.D;
+      cpu::add_column_sums(dqkv_sums.f32(), dqkv.f32(), N, C, 3 * C);
+      cpu::add_column_sums(dqkv_sums.f32() + 2 * C, dout.f32(), N, C);
     });
   }
 

@@ -172,14 +172,15 @@ void gemm(const Gemm<T>& g) {
 }  // namespace
 
 template <typename T>
-void add_column_sums(T* sums, const T* x, int64_t N, int64_t C) {
+void add_column_sums(T* sums, const T* x, int64_t N, int64_t C, int64_t ld) {
+  if (ld == 0) ld = C;
   constexpr int64_t kBlock = 64;  // one thread a block of columns
 #pragma omp parallel for
   for (int64_t c0 = 0; c0 < C; c0 += kBlock) {
     const int64_t c1 = std::min(c0 + kBlock, C);
     T sum[kBlock] = {};
     for (int64_t n = 0; n < N; ++n)
-      for (int64_t c = c0; c < c1; ++c) sum[c - c0] += x[n * C + c];
+      for (int64_t c = c0; c < c1; ++c) sum[c - c0] += x[n * ld + c];
     for (int64_t c = c0; c < c1; ++c) sums[c] += sum[c - c0];
   }
 }
@@ -206,7 +207,7 @@ void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
   template void matmul_forward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t); \
   template void matmul_backward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t,  \
                                    int64_t);                                                     \
-  template void add_column_sums<T>(T*, const T*, int64_t, int64_t);
+  template void add_column_sums<T>(T*, const T*, int64_t, int64_t, int64_t);
 ALIBI_INSTANTIATE(float)
 ALIBI_INSTANTIATE(double)
 #undef ALIBI_INSTANTIATE

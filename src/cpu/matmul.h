@@ -23,8 +23,9 @@ void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
                      int64_t N, int64_t C, int64_t OC);
 
 // sums[C] += column sums of x[N,C] (a linear layer's bias gradient), rows in
-// ascending order, one thread a block of columns.
+// ascending order, one thread a block of columns; rows ld elements apart
+// (0: C), for C columns of wider rows.
 template <typename T>
-void add_column_sums(T* sums, const T* x, int64_t N, int64_t C);
+void add_column_sums(T* sums, const T* x, int64_t N, int64_t C, int64_t ld = 0);
 
 }  // namespace alibi::cpu

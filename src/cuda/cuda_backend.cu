@@ -426,11 +426,13 @@ class CudaBackend final : public Backend {
   }
   void reserve_workspace(size_t bytes) override { scratch_.get(bytes, stream_); }
   void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv, const Tensor& out,
-                          const Tensor& lse, const Tensor& slopes, AttentionShape s) override {
-    checks.attention_backward(dqkv, dout, qkv, out, lse, slopes, s);
+                          const Tensor& lse, const Tensor& slopes, AttentionShape s,
+                          const Tensor& dqkv_sums = Tensor{}, GradWrite write = GradWrite::Accumulate) override {
+    checks.attention_backward(dqkv, dout, qkv, out, lse, slopes, s, dqkv_sums);
     const size_t bytes = cuda::attention_backward_workspace_bytes(dims_of(s));
     cuda::attention_backward_using(backward_kernel(dims_of(s)), bf(dqkv), bf(dout), bf(qkv), bf(out), lse.f32(),
-                                   slopes.f32(), dims_of(s), scratch_.get(bytes, stream_), stream_, tuning_);
+                                   slopes.f32(), dims_of(s), scratch_.get(bytes, stream_), stream_, tuning_,
+                                   f32_or_null(dqkv_sums), write == GradWrite::Accumulate);
   }
   // runtime.attention_kernel and runtime.attention_backward (with runtime.deterministic).
   cuda::AttentionForwardKernel forward_kernel() const {

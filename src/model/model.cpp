@@ -748,10 +748,14 @@ void Model::block_backward(int64_t l, const Tensor& x, const Tensor& dres, int64
   Tensor dqkv = rows(d_qkv_, {B, T, 3, H, shape_.head_dim()});
   backend_.matmul_backward(datt.view({N, C}), g.proj_weight, from_residual ? none : g.proj_bias, dattn_out,
                            att.view({N, C}), w.proj_weight, write);
-  backend_.attention_backward(dqkv, datt, qkv, att, rows(a.lse, {B, H, T}), slopes_, attention_shape(B, T));
-  if (shape_.position == PositionMethod::Rotary) backend_.rotary_backward(dqkv, shape_.rotary_base);
-  backend_.matmul_backward(dtmp, g.qkv_weight, g.qkv_bias, dqkv.view({N, 3 * C}), rows(a.ln1, {N, C}),
-                           w.qkv_weight, write);
+  // The qkv bias's gradient from the attention's backward (Backend::attention_backward:
+  // no pass over dqkv), where no rotation lies between the product and the attention.
+  const bool rotary = shape_.position == PositionMethod::Rotary;
+  backend_.attention_backward(dqkv, datt, qkv, att, rows(a.lse, {B, H, T}), slopes_, attention_shape(B, T),
+                              rotary ? none : g.qkv_bias, write);
+  if (rotary) backend_.rotary_backward(dqkv, shape_.rotary_base);
+  backend_.matmul_backward(dtmp, g.qkv_weight, rotary ? g.qkv_bias : none, dqkv.view({N, 3 * C}),
+                           rows(a.ln1, {N, C}), w.qkv_weight, write);
   backend_.layernorm_backward(dres, g.ln1_weight, g.ln1_bias, dtmp, xr, w.ln1_weight, rows(a.ln1_mean, {N}),
                               rows(a.ln1_rstd, {N}), /*add_to_dinp=*/true,
                               from_residual && l > 0 ? grads_.blocks[l - 1].out_bias : none, write);  // dres: d x

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -359,6 +360,23 @@ TEST(CpuBackendWiring, AttentionElementwiseLossOptimizer) {
   EXPECT_EQ(out.data, r_out);
   EXPECT_EQ(lse.data, r_lse);
   EXPECT_EQ(dqkv.data, r_dqkv);
+  // dqkv_sums: the column sums of dqkv, which the attention gives without
+  // reading dk or dv (k's exactly 0, v's dout's): against the sums of dqkv
+  // itself, in double; added, then written over NaN.
+  const int64_t C = s.H * s.D;
+  for (GradWrite write : {GradWrite::Accumulate, GradWrite::Overwrite}) {
+    HostTensor sums({3 * C}, 11);
+    if (write == GradWrite::Overwrite) std::fill(sums.data.begin(), sums.data.end(), std::nanf(""));
+    std::vector<double> want(3 * C, 0.0);
+    if (write == GradWrite::Accumulate) want.assign(sums.data.begin(), sums.data.end());
+    const std::vector<double> k_before(want.begin() + C, want.begin() + 2 * C);
+    be->attention_backward(dqkv.t, dout.t, qkv.t, out.t, lse.t, slopes.t, s, sums.t, write);
+    for (int64_t row = 0; row < s.B * s.T; ++row)
+      for (int64_t i = 0; i < 3 * C; ++i) want[i] += dqkv.data[row * 3 * C + i];
+    for (int64_t i = 0; i < 3 * C; ++i)
+      EXPECT_NEAR(sums.data[i], want[i], 1e-5 * (1 + std::fabs(want[i]))) << "column " << i;
+    for (int64_t i = 0; i < C; ++i) EXPECT_EQ(sums.data[C + i], k_before[i]) << "k's sums: exactly 0 added";
+  }
 
   const int64_t n = 24;
   HostTensor x({4, 6}, 7), y({4, 6}, 8), g({4, 6}, 9), sum({4, 6}, 10);

@@ -600,6 +600,60 @@ TEST(CudaAttention, AutomaticBackwardChoice) {
   expect_gradients_close(chosen_fast, gpu_backward(p, out, K::sm90), c, 1e-3, 1e-2);
 }
 
+const char* kernel_name(AttentionBackwardKernel k) {
+  if (k == AttentionBackwardKernel::sm90) return "sm90 backward";
+  return k == AttentionBackwardKernel::sm90_deterministic ? "sm90 deterministic backward" : "portable backward";
+}
+
+// dqkv_sums, the qkv bias gradient: q's the column sums of the dq the
+// device stored, k's exactly 0 (added to random sums, or written over NaN),
+// v's the column sums of dout; against sums in double on the host. On every
+// backward: the fused Hopper one takes q's and v's from its own kernels,
+// the deterministic one v's, the portable one neither; odd lengths (rows
+// past the last whole chunk of rows), head counts that are not powers of two.
+TEST(CudaAttention, BackwardTakesTheQkvBiasGradient) {
+  ALIBI_SKIP_WITHOUT_GPU();
+  using K = AttentionBackwardKernel;
+  std::vector<std::pair<Case, K>> runs = {{Case{2, 300, 3, 32, true}, K::portable},
+                                          {Case{2, 1000, 12, 64, true}, K::portable}};
+  if (sm90_backward_available())
+    for (const Case& c : {Case{2, 1000, 12, 64, true}, Case{3, 77, 5, 128, true}, Case{1, 700, 6, 96, true},
+                          Case{2, 129, 3, 80, true}})
+      for (K k : {K::sm90, K::sm90_deterministic}) runs.push_back({c, k});
+  for (const auto& [c, kernel] : runs) {
+    const Problem p(c, 1300);
+    const std::vector<float> out = rounded_to_bf16(p.ref_out);
+    const int64_t C = c.H * c.D, N = c.B * c.T;
+    for (bool accumulate : {true, false}) {
+      SCOPED_TRACE(c.name() + ", " + kernel_name(kernel) + (accumulate ? ", added" : ", written"));
+      const std::vector<float> sums0 = accumulate ? random_bf16_values(3 * C, 1301)
+                                                  : std::vector<float>(3 * C, std::nanf(""));
+      DeviceArray<uint16_t> d_out(c.out_size()), d_dqkv(c.qkv_size());
+      DeviceArray<float> d_lse(c.lse_size()), d_sums(3 * C);
+      DeviceArray<char> workspace(attention_backward_workspace_bytes(c.dims()));
+      d_out.upload(to_bf16(out));
+      d_lse.upload(p.ref_lse);
+      d_sums.upload(sums0);
+      d_dqkv.poison();
+      workspace.poison();  // every partial must be written before it is added
+      attention_backward_using(kernel, bf16(d_dqkv), bf16(p.d_dout), bf16(p.d_qkv), bf16(d_out), d_lse.get(),
+                               p.d_slopes.get(), c.dims(), workspace.get(), nullptr, {}, d_sums.get(), accumulate);
+      test::cuda_check(cudaDeviceSynchronize(), "attention_backward with dqkv_sums");
+      const std::vector<float> dqkv = from_bf16(d_dqkv.download()), got = d_sums.download();
+      std::vector<double> q(C), v(C);
+      for (int64_t i = 0; i < C; ++i) q[i] = accumulate ? sums0[i] : 0, v[i] = accumulate ? sums0[2 * C + i] : 0;
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t i = 0; i < C; ++i) q[i] += dqkv[n * 3 * C + i], v[i] += p.dout[n * C + i];
+      expect_close(std::vector<float>(got.begin(), got.begin() + C), std::vector<float>(q.begin(), q.end()), 1e-4,
+                   1e-4, "q: dq's column sums");
+      expect_close(std::vector<float>(got.begin() + 2 * C, got.end()), std::vector<float>(v.begin(), v.end()), 1e-4,
+                   1e-4, "v: dout's column sums");
+      for (int64_t i = 0; i < C; ++i)
+        ASSERT_EQ(got[C + i], accumulate ? sums0[C + i] : 0.f) << "k's sums are exactly 0, column " << i;
+    }
+  }
+}
+
 TEST(CudaAttention, RejectsUnsupportedHeadDim) {
   ALIBI_SKIP_WITHOUT_GPU();
   EXPECT_THROW(attention_forward(nullptr, nullptr, nullptr, nullptr, {1, 8, 2, 48}, nullptr),
