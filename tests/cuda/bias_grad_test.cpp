@@ -67,6 +67,35 @@ TEST(CudaBiasGrad, MatchesDoubleSumAtOddAndModelSizes) {
   check({513, 37, 37 * 4 * 3}, 7); // three chunks, scalar path
 }
 
+// OC columns of wider rows (the q third of a [N, 3C] gradient, a middle
+// part, odd widths on the scalar path): the sums of those columns only.
+TEST(CudaBiasGrad, StridedRowsSumTheirOwnColumns) {
+  ALIBI_SKIP_WITHOUT_GPU();
+  struct Strided {
+    int64_t N, OC, ld, first;
+  };
+  for (const Strided& c : {Strided{1000, 768, 2304, 0}, Strided{777, 64, 192, 64}, Strided{300, 37, 111, 5}}) {
+    SCOPED_TRACE("N=" + std::to_string(c.N) + " OC=" + std::to_string(c.OC) + " ld=" + std::to_string(c.ld));
+    const std::vector<float> rows = test::random_bf16_values(c.N * c.ld, 9);
+    DeviceArray<uint16_t> d_rows(rows.size());
+    d_rows.upload(test::to_bf16(rows));
+    DeviceArray<float> dbias(c.OC);
+    DeviceArray<uint8_t> workspace(size_t{1} << 20);
+    workspace.poison();
+    dbias.upload(std::vector<float>(c.OC, std::numeric_limits<float>::quiet_NaN()));
+    bias_grad_strided(dbias.get(), reinterpret_cast<const __nv_bfloat16*>(d_rows.get()) + c.first, c.N, c.OC, c.ld,
+                      workspace.get(), size_t{1} << 20, nullptr, /*accumulate=*/false);
+    test::cuda_check(cudaDeviceSynchronize(), "bias_grad_strided");
+    std::vector<float> want(c.OC);
+    for (int64_t o = 0; o < c.OC; ++o) {
+      double s = 0;
+      for (int64_t n = 0; n < c.N; ++n) s += rows[n * c.ld + c.first + o];
+      want[o] = static_cast<float>(s);
+    }
+    test::expect_close(dbias.download(), want, 1e-5, 1e-5, "dbias");
+  }
+}
+
 TEST(CudaBiasGrad, TooSmallAWorkspaceIsAnError) {
   ALIBI_SKIP_WITHOUT_GPU();
   DeviceArray<uint16_t> dout(64 * 16);
