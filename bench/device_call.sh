@@ -15,7 +15,8 @@
 # bench/breakdown.sh of the 124M step, and "gemm": ncu over PACK's
 # gemm_sm90 in the 124M step, ALIBI_GEMM_SM90=1 and 2, "attention": bench/attention.sh
 # at the training lengths, ATTN_LS default 1024,2048), AB_ROUNDS (2), BASELINE_DIR
-# (../shared/bench, for train and attention), TESTS (the gtest filter).
+# (../shared/bench, for train and attention), TESTS (the gtest filter), TESTS_S (its
+# seconds at most, default 240).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:?usage: bench/device_call.sh OUT_DIR PACK [BUILD...]}"; PACK="$(realpath "${2:?pack folder}")"; shift 2
@@ -49,7 +50,7 @@ for stage in ${STAGES:-tests decode ab train}; do
   [ "$(left)" -gt 30 ] || { echo "device_call: no time left for $stage" | tee -a "$R/stages.txt"; continue; }
   case "$stage" in
     tests)
-      timeout "$(capped 240)" "$PACK/alibi_tests" \
+      timeout "$(capped "${TESTS_S:-240}")" "$PACK/alibi_tests" \
         --gtest_filter="${TESTS:-Cuda*:KvCache*:AlibiExport*:ExportFolder*:Divergence*:AdamW*:AlibiGenerate*}" \
         > "$R/tests.log" 2>&1
       echo "tests: exit $?" >> "$R/stages.txt"
