@@ -25,6 +25,7 @@
 #include "kernels/attention_traits.cuh"
 #include "kernels/bias_grad.cuh"
 #include "kernels/chunk_sums.cuh"
+#include "kernels/common.cuh"
 #include "kernels/device_info.cuh"
 
 namespace alibi::cuda {
@@ -117,17 +118,15 @@ AttentionTuning AttentionTuning::from_environment() {
 // qkv bias gradient's column partials (QkvColumnPartials, q's then v's: 2 *
 // B * chunks * H * D floats), where the portable backward's bias_grad
 // passes take theirs.
-size_t align256(size_t bytes) { return (bytes + 255) / 256 * 256; }
-
 size_t dq_accumulator_offset(const AttentionDims& dims) {
   const int64_t stats = attention_sm90_stats_floats(dims.B, dims.H, dims.T);
-  return align256(static_cast<size_t>(stats) * sizeof(float));
+  return round_up_256(static_cast<size_t>(stats) * sizeof(float));
 }
 
 size_t column_partials_offset(const AttentionDims& dims) {
   const int64_t accum =
       sm90_head_dim(dims.D) ? attention_dq_accumulator_floats(dims.B, dims.H, dims.T, dims.D) : 0;
-  return align256(dq_accumulator_offset(dims) + static_cast<size_t>(accum) * sizeof(float));
+  return round_up_256(dq_accumulator_offset(dims) + static_cast<size_t>(accum) * sizeof(float));
 }
 
 // A head's chunks of rows in the column partials: a block of the Hopper

@@ -65,6 +65,10 @@ inline unsigned int blocks_for(int64_t work_items, int threads_per_block) {
   return static_cast<unsigned int>((work_items + threads_per_block - 1) / threads_per_block);
 }
 
+// Bytes rounded up to 256: where the parts of a carved workspace start
+// (cudaMalloc's alignment, enough for any vector access or tensor map).
+constexpr size_t round_up_256(size_t bytes) { return (bytes + 255) / 256 * 256; }
+
 // Eight bf16 of one 16-byte load, as floats.
 __device__ __forceinline__ void unpack_bf16x8(const uint4& packed, float (&out)[8]) {
   const __nv_bfloat162* pairs = reinterpret_cast<const __nv_bfloat162*>(&packed);

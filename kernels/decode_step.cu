@@ -383,16 +383,13 @@ int64_t split_count(const DecodeStepModel& m) {
   return std::max<int64_t>(1, multiprocessor_count() / std::max<int64_t>(1, m.B * m.H));
 }
 
-constexpr size_t kAlign = 256;
-size_t round_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
-
 // The workspace carved: the counters first (the part that must start at zero).
 Buffers carve(const DecodeStepModel& m, void* workspace, size_t* total) {
   unsigned char* base = static_cast<unsigned char*>(workspace);
   size_t at = 0;
   auto take = [&](size_t bytes) {
     unsigned char* p = base ? base + at : nullptr;
-    at += round_up(bytes);
+    at += round_up_256(bytes);
     return p;
   };
   Buffers buf{};

@@ -42,8 +42,6 @@ struct SortSpace {
   size_t temp_bytes;
 };
 
-size_t round_up(size_t bytes) { return (bytes + 255) / 256 * 256; }
-
 size_t cub_temp_bytes(int64_t N, int64_t V) {
   size_t bytes = 0;
   check_cuda(cub::DeviceRadixSort::SortPairs(nullptr, bytes, static_cast<const int32_t*>(nullptr),
@@ -57,7 +55,7 @@ size_t cub_temp_bytes(int64_t N, int64_t V) {
 
 SortSpace carve(void* workspace, int64_t N, size_t temp_bytes) {
   char* p = static_cast<char*>(workspace);
-  const size_t ids = round_up(static_cast<size_t>(N) * sizeof(int32_t));
+  const size_t ids = round_up_256(static_cast<size_t>(N) * sizeof(int32_t));
   SortSpace s;
   s.keys_in = reinterpret_cast<int32_t*>(p);
   s.keys_out = reinterpret_cast<int32_t*>(p + ids);
@@ -117,7 +115,7 @@ void embedding_forward(bf16* out, const int32_t* tokens, const bf16* wte, int64_
 }
 
 size_t embedding_backward_workspace_bytes(int64_t N, int64_t V) {
-  return 4 * round_up(static_cast<size_t>(N) * sizeof(int32_t)) + cub_temp_bytes(N, V);
+  return 4 * round_up_256(static_cast<size_t>(N) * sizeof(int32_t)) + cub_temp_bytes(N, V);
 }
 
 void embedding_backward(float* dwte, const bf16* dout, const int32_t* tokens, int64_t N, int64_t V,
@@ -125,7 +123,7 @@ void embedding_backward(float* dwte, const bf16* dout, const int32_t* tokens, in
   if (N == 0 || C == 0) return;
   const Dims dims = {{"N", N}, {"V", V}, {"C", C}};
   const size_t temp_bytes = cub_temp_bytes(N, V);
-  if (workspace_bytes < 4 * round_up(static_cast<size_t>(N) * sizeof(int32_t)) + temp_bytes)
+  if (workspace_bytes < 4 * round_up_256(static_cast<size_t>(N) * sizeof(int32_t)) + temp_bytes)
     throw_cuda_error("embedding_backward", dims, "workspace too small");
   SortSpace s = carve(workspace, N, temp_bytes);
   prepare_sort_kernel<<<blocks_for(N, kThreads), kThreads, 0, stream>>>(s.keys_in, s.pos_in, tokens, N, V);

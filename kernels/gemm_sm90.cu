@@ -104,7 +104,7 @@ struct TileCounts {
   int64_t m_tiles, n_tiles, k_slices;
 };
 TileCounts tile_counts(const GemmSm90Args& g) {
-  return {(g.M + GemmTile::kBlockM - 1) / GemmTile::kBlockM, (g.N + GemmTile::kBlockN - 1) / GemmTile::kBlockN,
+  return {gemm_sm90_row_tiles(g.M), (g.N + GemmTile::kBlockN - 1) / GemmTile::kBlockN,
           (g.K + GemmTile::kBlockK - 1) / GemmTile::kBlockK};
 }
 

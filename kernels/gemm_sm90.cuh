@@ -24,8 +24,9 @@ namespace alibi::cuda {
 enum class GemmEpilogue { GeluAuxBias, Dgelu };
 
 // The rows of one of the product's tiles: column_partials has one row of
-// partial sums a tile, ceil(M / kGemmSm90TileRows) of them.
+// partial sums a tile, gemm_sm90_row_tiles(M) of them.
 constexpr int64_t kGemmSm90TileRows = 128;
+constexpr int64_t gemm_sm90_row_tiles(int64_t M) { return (M + kGemmSm90TileRows - 1) / kGemmSm90TileRows; }
 
 struct GemmSm90Args {
   const __nv_bfloat16* a;  // [M, K]

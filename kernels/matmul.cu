@@ -31,6 +31,7 @@
 
 #include "kernels/bias_grad.cuh"
 #include "kernels/chunk_sums.cuh"
+#include "kernels/common.cuh"
 #include "kernels/gelu.cuh"
 #include "kernels/gemm_sm90.cuh"
 #include "kernels/matvec.cuh"
@@ -443,9 +444,14 @@ void parameter_grads(MatmulContext& ctx, float* dweight, float* dbias, const bf1
 // copy takes at most half the workspace
 // (cuBLASLt keeps the rest); false where it does not fit or cuBLASLt offers
 // nothing, and the caller runs g as it is.
+// The workspace a weight transposed there takes ([C, OC] bf16, 256-byte rounded).
+size_t transposed_weight_bytes(const OpShape& s) {
+  return round_up_256(static_cast<size_t>(s.OC * s.C) * sizeof(bf16));
+}
+
 bool try_gemm_transposed_weight(MatmulContext& ctx, Gemm g, const bf16* weight, const OpShape& s,
                                 cudaStream_t stream) {
-  const size_t bytes = (static_cast<size_t>(s.OC * s.C) * sizeof(bf16) + 255) / 256 * 256;
+  const size_t bytes = transposed_weight_bytes(s);
   if (bytes > ctx.workspace_bytes() / 2) return false;
   bf16* transposed = static_cast<bf16*>(ctx.workspace());  // [C, OC]
   transpose(transposed, weight, s.OC, s.C, stream);
@@ -457,29 +463,28 @@ bool try_gemm_transposed_weight(MatmulContext& ctx, Gemm g, const bf16* weight, 
 
 // Hopper: dpre = (dout @ weight) * GELU'(pre) by our product, which takes
 // the weight K-major: transposed into the workspace first ([C, OC], ~4 us
-// at the MLP's shapes). dpre_sums (optional) += the column sums of dpre,
+// at the MLP's shapes). dpre_sums (optional) += the column sums of dpre
 // from the product's epilogue (a partial a tile of rows, beside the weight
-// in the workspace, then added up in order), or where those partials do
-// not fit there, from a pass over dpre.
+// in the workspace, then added up in order), where those partials fit
+// there; *sums_taken says whether they did.
 bool try_gemm_sm90_dgelu(MatmulContext& ctx, bf16* dpre, float* dpre_sums, const bf16* pre, const bf16* dout,
-                         const bf16* weight, const OpShape& s, cudaStream_t stream, bool accumulate) {
-  const size_t weight_bytes = (static_cast<size_t>(s.OC * s.C) * sizeof(bf16) + 255) / 256 * 256;
+                         const bf16* weight, const OpShape& s, cudaStream_t stream, bool accumulate,
+                         bool* sums_taken) {
+  const size_t weight_bytes = transposed_weight_bytes(s);
   bf16* transposed = static_cast<bf16*>(ctx.workspace());
   GemmSm90Args fused{dout, transposed, dpre, nullptr, pre, nullptr, s.N, s.C, s.OC, GemmEpilogue::Dgelu,
                      ctx.gelu_products() == GeluProducts::Sm90Pairs};
   if (ctx.gelu_products() == GeluProducts::Cublaslt || weight_bytes > ctx.workspace_bytes() ||
       !gemm_sm90_suits(fused))
     return false;
-  const int64_t row_tiles = (s.N + kGemmSm90TileRows - 1) / kGemmSm90TileRows;
+  const int64_t row_tiles = gemm_sm90_row_tiles(s.N);
   const size_t partial_bytes = static_cast<size_t>(row_tiles * s.C) * sizeof(float);
   if (dpre_sums && weight_bytes + partial_bytes <= ctx.workspace_bytes())
     fused.column_partials = reinterpret_cast<float*>(static_cast<char*>(ctx.workspace()) + weight_bytes);
   transpose(transposed, weight, s.OC, s.C, stream);
   gemm_sm90(fused, stream);
-  if (fused.column_partials)
-    add_chunk_sums({dpre_sums}, fused.column_partials, row_tiles, s.C, stream, accumulate);
-  else if (dpre_sums)  // the product is done with the workspace by then (one stream)
-    bias_grad(dpre_sums, dpre, s.N, s.C, ctx.workspace(), ctx.workspace_bytes(), stream, accumulate);
+  *sums_taken = fused.column_partials != nullptr;
+  if (*sums_taken) add_chunk_sums({dpre_sums}, fused.column_partials, row_tiles, s.C, stream, accumulate);
   return true;
 }
 
@@ -565,9 +570,12 @@ void matmul_gelu_backward(MatmulContext& ctx, bf16* dpre, const bf16* pre, float
   // Parameter gradients first: dpre may take inp's place (GELU(pre) is not
   // needed once they are taken).
   parameter_grads(ctx, dweight, dbias, dout, inp, s, stream, accumulate);
-  if (try_gemm_sm90_dgelu(ctx, dpre, dpre_sums, pre, dout, weight, s, stream, accumulate)) return;
-  cublaslt_dgelu(ctx, dpre, pre, dout, weight, s, stream);
-  if (dpre_sums) bias_grad(dpre_sums, dpre, N, C, ctx.workspace(), ctx.workspace_bytes(), stream, accumulate);
+  bool sums_taken = false;
+  if (!try_gemm_sm90_dgelu(ctx, dpre, dpre_sums, pre, dout, weight, s, stream, accumulate, &sums_taken))
+    cublaslt_dgelu(ctx, dpre, pre, dout, weight, s, stream);
+  // Else a pass over dpre; the products are done with the workspace by then (one stream).
+  if (dpre_sums && !sums_taken)
+    bias_grad(dpre_sums, dpre, N, C, ctx.workspace(), ctx.workspace_bytes(), stream, accumulate);
 }
 
 }  // namespace alibi::cuda

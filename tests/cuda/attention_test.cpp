@@ -715,8 +715,7 @@ void time_case(const Case& c) {
                                slopes.get(), c.dims(), workspace.get(), nullptr);
     });
     test::cuda_check(cudaDeviceSynchronize(), "timing");
-    std::printf("%s: %s backward %.3f ms %.1f TFLOP/s, fwd+bwd %.1f TFLOP/s\n", c.name().c_str(),
-                k == AttentionBackwardKernel::portable ? "portable" : "sm90 deterministic", ms,
+    std::printf("%s: %s %.3f ms %.1f TFLOP/s, fwd+bwd %.1f TFLOP/s\n", c.name().c_str(), kernel_name(k), ms,
                 bwd_flops / ms / 1e9, (fwd_flops + bwd_flops) / (fwd + ms) / 1e9);
   }
 }
