@@ -14,13 +14,12 @@ constexpr float kGateB = kGateA * kGeluCubic;
 
 // s = 0.5 (1 + tanh(u)) = sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3):
 // the same formulation as the CPU reference (one exp instead of a tanh).
-// The exponential and the reciprocal are the hardware's approximate ones
-// (one instruction each, within 2 ulp; the IEEE-rounded 1.f / y costs
-// several more in every epilogue that applies GELU, and the result is
-// rounded to bf16 after). The power overflowing to inf for very negative x
-// gives the right limit 0.
+// exp2f is the hardware's approximate exponential (one instruction). The
+// division stays IEEE-rounded: the approximate one (__fdividef) let ptxas
+// schedule gemm_sm90's GELU epilogue into 92-124 bytes of spills. The
+// power overflowing to inf for very negative x gives the right limit 0.
 __device__ __forceinline__ float gelu_gate(float x) {
-  return __fdividef(1.f, 1.f + exp2f(x * fmaf(kGateB, x * x, kGateA)));
+  return 1.f / (1.f + exp2f(x * fmaf(kGateB, x * x, kGateA)));
 }
 
 // d/dx [x s(u)] = s + 2 x u' s (1 - s), s = gelu_gate(x).
